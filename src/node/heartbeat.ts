@@ -1,0 +1,68 @@
+// The heartbeat a peer gossips every interval. Everything another peer knows about it (liveness, role,
+// load, which master it follows) comes from here, so the schema is checked strictly on receipt.
+import { z } from 'zod'
+
+export const HEARTBEAT_TOPIC = '/swarm/heartbeat/1'
+
+export const roles = ['joining', 'follower', 'master', 'leaving'] as const
+export type Role = typeof roles[number]
+
+export const LoadSchema = z.object({
+  cores: z.number().int().min(0).max(4096),
+  freeSlots: z.number().int().min(0).max(4096),
+  busyTiles: z.number().int().min(0).max(1_000_000),
+  freeMem: z.number().min(0),
+  // Tiles per second this peer measured on its recent work; 0 until it has done some.
+  tileSpeed: z.number().min(0)
+})
+export type Load = z.infer<typeof LoadSchema>
+
+export const HeartbeatSchema = z.object({
+  v: z.literal(1),
+  peerId: z.string().min(1).max(128),
+  name: z.string().max(64),
+  // Distinguishes two runs of the same peer, so heartbeats of an earlier run that arrive late are ignored.
+  incarnation: z.number().int().min(0),
+  seq: z.number().int().min(0),
+  role: z.enum(roles),
+  epoch: z.number().int().min(0),
+  master: z.string().max(128).nullable(),
+  eligible: z.boolean(),
+  // How much of the master's queue log this peer holds: the election prefers the most complete replica.
+  replicaPos: z.number().int().min(0),
+  load: LoadSchema,
+  arch: z.string().max(32),
+  platform: z.string().max(32),
+  version: z.string().max(32),
+  addrs: z.array(z.string().max(256)).max(32)
+}).strict()
+export type Heartbeat = z.infer<typeof HeartbeatSchema>
+
+export class InvalidHeartbeatError extends Error {
+  override name = 'InvalidHeartbeatError'
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+export function encodeHeartbeat (hb: Heartbeat): Uint8Array {
+  return encoder.encode(JSON.stringify(hb))
+}
+
+/**
+ * Parses and checks a received heartbeat. `signer` is the PeerId that signed the gossip message: a
+ * heartbeat speaking for another peer is refused, so nobody can make a peer look alive, dead or master.
+ */
+export function decodeHeartbeat (data: Uint8Array, signer: string): Heartbeat {
+  if (data.byteLength > 16 * 1024) throw new InvalidHeartbeatError(`heartbeat from ${signer} is ${data.byteLength} bytes, expected at most 16384`)
+  let json: unknown
+  try {
+    json = JSON.parse(decoder.decode(data))
+  } catch {
+    throw new InvalidHeartbeatError(`heartbeat from ${signer} is not JSON`)
+  }
+  const parsed = HeartbeatSchema.safeParse(json)
+  if (!parsed.success) throw new InvalidHeartbeatError(`heartbeat from ${signer} is malformed: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`)
+  if (parsed.data.peerId !== signer) throw new InvalidHeartbeatError(`heartbeat signed by ${signer} claims to be from ${parsed.data.peerId}`)
+  return parsed.data
+}
