@@ -40,8 +40,13 @@ export interface ElectionState {
 }
 
 export type ElectionEvent =
-  | { type: 'tick', now: number, live: Candidate[] }
-  | { type: 'persisted', epoch: number }
+  /**
+   * unheard: peers we are connected to that speak the heartbeat protocol but have not been heard yet.
+   * Our view is incomplete while there are any, so we do not claim (they may be the better candidate).
+   */
+  | { type: 'tick', now: number, live: Candidate[], unheard?: number }
+  /** The claimed epoch is durable; `live` is the view now, which may have changed while writing. */
+  | { type: 'persisted', epoch: number, live: Candidate[] }
   | { type: 'replica', replicaPos: number }
 
 export type ElectionEffect =
@@ -69,19 +74,25 @@ export function candidateBeats (a: { peerId: string, replicaPos: number }, b: { 
 
 export function stepElection (state: ElectionState, event: ElectionEvent): ElectionResult {
   switch (event.type) {
-    case 'persisted': return onPersisted(state, event.epoch)
+    case 'persisted': return onPersisted(state, event.epoch, event.live)
     case 'replica': return { state: { ...state, replicaPos: event.replicaPos }, effects: [] }
-    case 'tick': return onTick(state, event.now, event.live)
+    case 'tick': return onTick(state, event.now, event.live, event.unheard ?? 0)
   }
 }
 
-function onPersisted (state: ElectionState, epoch: number): ElectionResult {
+function onPersisted (state: ElectionState, epoch: number, live: Candidate[]): ElectionResult {
   if (state.pendingClaim !== epoch) return { state, effects: [] } // the claim was abandoned meanwhile
+  // A rival heard during the write: give way if it is master or the better candidate. The epoch is
+  // burnt, which is harmless: epochs only need to grow.
+  const me = { peerId: state.config.self, replicaPos: state.replicaPos }
+  if (live.some(c => c.peerId !== me.peerId && (c.role === 'master' || (c.eligible && c.role !== 'leaving' && candidateBeats(c, me))))) {
+    return { state: { ...state, pendingClaim: null }, effects: [] }
+  }
   const next: ElectionState = { ...state, role: 'master', master: state.config.self, masterEpoch: epoch, epoch, pendingClaim: null }
   return { state: next, effects: [{ type: 'master-changed', master: state.config.self, epoch, self: true, previous: state.master }] }
 }
 
-function onTick (state: ElectionState, now: number, live: Candidate[]): ElectionResult {
+function onTick (state: ElectionState, now: number, live: Candidate[], unheard: number): ElectionResult {
   const self = state.config.self
   const effects: ElectionEffect[] = []
   let s = state
@@ -122,7 +133,7 @@ function onTick (state: ElectionState, now: number, live: Candidate[]): Election
     effects.push({ type: 'master-changed', master: null, epoch: s.masterEpoch, self: false, previous: s.master })
   }
   s = { ...s, role: 'follower', master: null }
-  if (!s.config.eligible || s.pendingClaim != null) return { state: s, effects }
+  if (!s.config.eligible || s.pendingClaim != null || unheard > 0) return { state: s, effects }
 
   const me = { peerId: self, replicaPos: s.replicaPos }
   for (const c of live) {

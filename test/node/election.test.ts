@@ -18,7 +18,7 @@ describe('election', () => {
     r = tick(r.s, 1001, [peer('B', { role: 'joining' })])
     expect(r.fx).toEqual([{ type: 'persist-epoch', epoch: 1, claim: true }])
     expect(r.s.role).toBe('follower') // not master until the epoch is durable
-    s = stepElection(r.s, { type: 'persisted', epoch: 1 }).state
+    s = stepElection(r.s, { type: 'persisted', epoch: 1, live: [] }).state
     expect(s.role).toBe('master')
     expect(s.master).toBe('A')
     expect(s.masterEpoch).toBe(1)
@@ -72,7 +72,7 @@ describe('election', () => {
     expect(r.s.pendingClaim).toBe(1)
     r = tick(r.s, 2100, [peer('Z', { role: 'master', epoch: 3 })])
     expect(r.s.pendingClaim).toBeNull()
-    const after = stepElection(r.s, { type: 'persisted', epoch: 1 })
+    const after = stepElection(r.s, { type: 'persisted', epoch: 1, live: [] })
     expect(after.state.role).toBe('follower')
     expect(after.effects).toEqual([])
   })
@@ -80,7 +80,7 @@ describe('election', () => {
   it('after a partition heals the higher (epoch, rank) master wins and the other steps down', () => {
     let a = initElection(cfg('A'), 0, 0)
     a = tick(a, 2000, []).s
-    a = stepElection(a, { type: 'persisted', epoch: 1 }).state
+    a = stepElection(a, { type: 'persisted', epoch: 1, live: [] }).state
     expect(a.role).toBe('master')
     // Z was elected on the other side with a higher epoch.
     let r = tick(a, 5000, [peer('Z', { role: 'master', epoch: 2 })])
@@ -90,11 +90,23 @@ describe('election', () => {
     // Equal epochs: the lower PeerId wins, so exactly one of the two steps down.
     let b = initElection(cfg('B'), 0, 0)
     b = tick(b, 2000, []).s
-    b = stepElection(b, { type: 'persisted', epoch: 1 }).state
+    b = stepElection(b, { type: 'persisted', epoch: 1, live: [] }).state
     r = tick(b, 3000, [peer('A', { role: 'master', epoch: 1 })])
     expect(r.s.master).toBe('A')
     r = tick(a, 3000, [peer('B', { role: 'master', epoch: 1 })])
     expect(r.s.role).toBe('master')
+  })
+
+  it('gives up a claim when a better rival is heard while the epoch is being written', () => {
+    const r = tick(initElection(cfg('B'), 0, 0), 2000, [])
+    expect(r.s.pendingClaim).toBe(1)
+    const lost = stepElection(r.s, { type: 'persisted', epoch: 1, live: [peer('A', { role: 'joining' })] })
+    expect(lost.state.role).toBe('follower')
+    expect(lost.state.pendingClaim).toBeNull()
+    expect(lost.effects).toEqual([])
+    // A worse rival does not stop it.
+    const won = stepElection(r.s, { type: 'persisted', epoch: 1, live: [peer('C')] })
+    expect(won.state.role).toBe('master')
   })
 
   it('ignores a leaving peer as a candidate', () => {

@@ -1,0 +1,319 @@
+// SwarmPeer: the thin shell around the membership and election state machines. It owns the timers,
+// libp2p, the LevelDB store and the gossip; every decision is taken by the pure machines.
+import { EventEmitter } from 'node:events'
+import { arch, availableParallelism, freemem, platform } from 'node:os'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { ConnectionGater, PeerId } from '@libp2p/interface'
+import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
+import { candidateFromHeartbeat, type PeerEvents, type PeerOptions, resolvePeerOptions, type ResolvedPeerOptions } from './peer-options.ts'
+import { decodeHeartbeat, encodeHeartbeat, HEARTBEAT_TOPIC, type Heartbeat, type Load } from './heartbeat.ts'
+import { initMembership, liveMembers, stepMembership, type MembershipEffect, type MembershipState } from './membership.ts'
+import { initElection, stepElection, type ElectionEffect, type ElectionEvent, type ElectionState } from './election.ts'
+import { loadOrCreateIdentity } from './identity.ts'
+import { openStore, readEpoch, writeEpoch, type SwarmDb } from './store.ts'
+import { createSwarmLibp2p, type SwarmLibp2p } from './libp2p.ts'
+import { registerStatusHandler, type PeerRow, type StatusSnapshot } from './status-protocol.ts'
+import { version } from '../ui-cli/version.ts'
+
+export type { PeerOptions } from './peer-options.ts'
+
+export class SwarmPeer extends EventEmitter<PeerEvents> {
+  readonly opts: ResolvedPeerOptions
+  private node?: SwarmLibp2p
+  private db?: SwarmDb
+  private membership: MembershipState
+  private election?: ElectionState
+  private readonly incarnation: number
+  private seq = 0
+  private timers: NodeJS.Timeout[] = []
+  private persistChain: Promise<void> = Promise.resolve()
+  /** Peers to keep connected, with when we last had news of them. */
+  private readonly known = new Map<string, { id: PeerId, since: number }>()
+  private readonly dialing = new Set<string>()
+  private running = false
+  /** Set by the job layer as work starts and ends; the heartbeat reports it. */
+  loadProvider: () => Load
+  /** Set by the replication layer; the election prefers the most complete replica. */
+  replicaPosProvider: () => number = () => 0
+
+  constructor (options: PeerOptions) {
+    super()
+    this.opts = resolvePeerOptions(options)
+    this.incarnation = this.opts.now()
+    this.membership = initMembership({ self: '', deadAfterMs: this.opts.deadAfterMs, forgetAfterMs: this.opts.forgetAfterMs })
+    const cores = availableParallelism()
+    this.loadProvider = () => ({ cores, freeSlots: this.opts.slots, busyTiles: 0, freeMem: freemem(), tileSpeed: 0 })
+  }
+
+  get peerId (): string {
+    if (this.node == null) throw new Error('peer not started')
+    return this.node.peerId.toString()
+  }
+
+  get libp2p (): SwarmLibp2p {
+    if (this.node == null) throw new Error('peer not started')
+    return this.node
+  }
+
+  get store (): SwarmDb {
+    if (this.db == null) throw new Error('peer not started')
+    return this.db
+  }
+
+  get role (): ElectionState['role'] { return this.election?.role ?? 'joining' }
+  get master (): string | null { return this.election?.master ?? null }
+  get epoch (): number { return this.election?.masterEpoch ?? 0 }
+  get isMaster (): boolean { return this.election?.role === 'master' }
+
+  addrs (): Multiaddr[] { return this.node?.getMultiaddrs() ?? [] }
+
+  async start (gater?: ConnectionGater): Promise<void> {
+    const o = this.opts
+    const privateKey = await loadOrCreateIdentity(o.dataDir)
+    this.db = await openStore(o.dataDir)
+    try {
+      const epoch = await readEpoch(this.db)
+      this.node = await createSwarmLibp2p({ privateKey, listen: o.listen, psk: o.psk, mdns: o.mdns, mdnsServiceTag: o.mdnsServiceTag, connectionGater: gater })
+      const self = this.node.peerId.toString()
+      this.membership = initMembership({ self, deadAfterMs: o.deadAfterMs, forgetAfterMs: o.forgetAfterMs })
+      this.election = initElection({ self, eligible: o.eligible, graceMs: o.graceMs }, epoch, o.now())
+
+      const pubsub = this.node.services.pubsub
+      pubsub.topicValidators.set(HEARTBEAT_TOPIC, (_from, msg) => this.validate(msg))
+      pubsub.addEventListener('message', (evt) => { this.onMessage(evt.detail) })
+      pubsub.subscribe(HEARTBEAT_TOPIC)
+      this.node.addEventListener('peer:discovery', (evt) => {
+        this.remember(evt.detail.id)
+        void this.dial(evt.detail.id)
+      })
+      await registerStatusHandler(this.node, () => this.snapshot())
+      this.running = true
+      this.timers.push(setInterval(() => { this.publish() }, o.heartbeatMs))
+      this.timers.push(setInterval(() => { this.tick() }, o.tickMs))
+      this.timers.push(setInterval(() => { this.redial() }, o.redialMs))
+      for (const ma of o.bootstrap) void this.dial(ma)
+      this.publish()
+      this.emit('started', { peerId: self, addrs: this.node.getMultiaddrs().map(String), epoch })
+    } catch (err) {
+      await this.halt(false)
+      throw err
+    }
+  }
+
+  /** Graceful stop: tells the others it is leaving, so they do not wait for the failure detector. */
+  async stop (): Promise<void> {
+    if (this.running) {
+      this.publish('leaving')
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+    await this.halt(true)
+  }
+
+  /** Abrupt stop, as if the process had been killed: no goodbye. */
+  async kill (): Promise<void> {
+    await this.halt(false)
+  }
+
+  private async halt (graceful: boolean): Promise<void> {
+    this.running = false
+    for (const t of this.timers) clearInterval(t)
+    this.timers = []
+    await Promise.resolve(this.node?.stop()).catch(() => {})
+    await this.persistChain.catch(() => {})
+    await this.db?.close().catch(() => {})
+    if (graceful) this.emit('stopped', {})
+  }
+
+  /** In-process discovery (the test harness) or a peer learnt any other way. */
+  addKnownPeer (peerId: string, addrs: Multiaddr[]): void {
+    if (this.node == null || peerId === this.peerId) return
+    const id = peerIdFromString(peerId)
+    void this.node.peerStore.merge(id, { multiaddrs: addrs }).then(() => {
+      this.remember(id)
+      return this.dial(id)
+    }).catch(() => {})
+  }
+
+  /** Connected peers, counted once however many connections each has. */
+  connectedPeers (): string[] {
+    return [...new Set((this.node?.getConnections() ?? []).map(c => c.remotePeer.toString()))]
+  }
+
+  liveView (): Heartbeat[] { return liveMembers(this.membership) }
+
+  snapshot (): StatusSnapshot {
+    const now = this.opts.now()
+    const rows: PeerRow[] = [this.rowOf(this.heartbeat(this.role), true, 0, true)]
+    for (const m of this.membership.members.values()) rows.push(this.rowOf(m.hb, m.alive, now - m.lastSeen, false))
+    return { respondent: this.peerId, master: this.master, epoch: this.epoch, peers: rows }
+  }
+
+  private rowOf (hb: Heartbeat, alive: boolean, ago: number, self: boolean): PeerRow {
+    return { peerId: hb.peerId, name: hb.name, role: hb.role, epoch: hb.epoch, master: hb.master, eligible: hb.eligible, alive, self, addrs: hb.addrs, arch: hb.arch, platform: hb.platform, version: hb.version, load: hb.load, lastSeenMsAgo: ago }
+  }
+
+  private heartbeat (role: Heartbeat['role']): Heartbeat {
+    const e = this.election
+    return {
+      v: 1,
+      peerId: this.peerId,
+      name: this.opts.name,
+      incarnation: this.incarnation,
+      seq: ++this.seq,
+      role,
+      epoch: e?.role === 'master' ? e.masterEpoch : (e?.epoch ?? 0),
+      master: e?.master ?? null,
+      eligible: this.opts.eligible,
+      replicaPos: this.replicaPosProvider(),
+      load: this.loadProvider(),
+      arch: arch(),
+      platform: platform(),
+      version,
+      addrs: this.addrs().slice(0, 32).map(String)
+    }
+  }
+
+  private publish (role: Heartbeat['role'] = this.role): void {
+    if (this.node == null || !this.running) return
+    const data = encodeHeartbeat(this.heartbeat(role))
+    this.node.services.pubsub.publish(HEARTBEAT_TOPIC, data).catch((err: Error) => {
+      this.emit('warning', { message: `heartbeat not sent: ${err.message}` })
+    })
+  }
+
+  /** Invalid heartbeats are rejected at the gossip layer, so they are not relayed either. */
+  private validate (msg: Message): TopicValidatorResult {
+    if (msg.type !== 'signed') return TopicValidatorResult.Reject
+    try {
+      decodeHeartbeat(msg.data, msg.from.toString())
+      return TopicValidatorResult.Accept
+    } catch {
+      return TopicValidatorResult.Reject
+    }
+  }
+
+  private onMessage (msg: Message): void {
+    if (msg.topic !== HEARTBEAT_TOPIC || msg.type !== 'signed') return
+    let hb: Heartbeat
+    try {
+      hb = decodeHeartbeat(msg.data, msg.from.toString())
+    } catch (err) {
+      this.emit('warning', { message: (err as Error).message })
+      return
+    }
+    const r = stepMembership(this.membership, { type: 'heartbeat', hb, now: this.opts.now() })
+    this.membership = r.state
+    this.onMembershipEffects(r.effects)
+    // React at once to a master's claim or departure instead of waiting for the next tick.
+    if (hb.role !== 'follower' || hb.master !== this.master) this.runElection()
+  }
+
+  private tick (): void {
+    if (!this.running) return
+    const r = stepMembership(this.membership, { type: 'tick', now: this.opts.now() })
+    this.membership = r.state
+    this.onMembershipEffects(r.effects)
+    this.runElection()
+  }
+
+  private onMembershipEffects (effects: MembershipEffect[]): void {
+    for (const e of effects) {
+      if (e.type === 'joined') {
+        this.remember(peerIdFromString(e.peer))
+        this.emit('peer:joined', { peerId: e.peer, hb: e.hb })
+      } else {
+        this.emit('peer:left', { peerId: e.peer, reason: e.reason })
+      }
+    }
+  }
+
+  private runElection (): void {
+    if (this.election == null) return
+    const replicaPos = this.replicaPosProvider()
+    if (replicaPos !== this.election.replicaPos) this.stepElection({ type: 'replica', replicaPos })
+    this.stepElection({ type: 'tick', now: this.opts.now(), live: this.liveView().map(candidateFromHeartbeat), unheard: this.unheard() })
+  }
+
+  /**
+   * Swarm peers (subscribed to the heartbeats) we are connected to but have not heard yet. A connection
+   * older than the failure timeout no longer counts: such a peer is silent, not late, and must not
+   * hold up an election for ever.
+   */
+  private unheard (): number {
+    const node = this.node
+    if (node == null) return 0
+    const now = this.opts.now()
+    let n = 0
+    for (const id of node.services.pubsub.getSubscribers(HEARTBEAT_TOPIC)) {
+      const key = id.toString()
+      if (this.membership.members.get(key)?.alive === true) continue
+      const fresh = node.getConnections(id).some(c => now - c.timeline.open < this.opts.deadAfterMs)
+      if (fresh) n++
+    }
+    return n
+  }
+
+  private stepElection (event: ElectionEvent): void {
+    if (this.election == null || !this.running) return
+    const r = stepElection(this.election, event)
+    this.election = r.state
+    for (const e of r.effects) this.onElectionEffect(e)
+  }
+
+  private onElectionEffect (e: ElectionEffect): void {
+    if (e.type === 'persist-epoch') {
+      const db = this.db
+      if (db == null) return
+      // Serialised, so a lower epoch is never written after a higher one.
+      this.persistChain = this.persistChain.then(async () => {
+        await writeEpoch(db, Math.max(e.epoch, await readEpoch(db)))
+        if (e.claim) this.stepElection({ type: 'persisted', epoch: e.epoch, live: this.liveView().map(candidateFromHeartbeat) })
+      }).catch((err: Error) => { this.emit('warning', { message: `cannot persist epoch ${e.epoch}: ${err.message}` }) })
+      return
+    }
+    this.emit('master', { master: e.master, epoch: e.epoch, self: e.self, previous: e.previous })
+    this.publish()
+  }
+
+  private remember (id: PeerId): void {
+    const key = id.toString()
+    if (this.node != null && key !== this.peerId) this.known.set(key, { id, since: this.opts.now() })
+  }
+
+  /**
+   * libp2p raises peer:discovery only for peers new to its peer store, and nothing redials a peer after
+   * a partition heals or a restart: keep dialling known peers that are missing.
+   */
+  private redial (): void {
+    if (this.node == null || !this.running) return
+    const connected = new Set(this.connectedPeers())
+    const now = this.opts.now()
+    for (const [key, k] of this.known) {
+      const m = this.membership.members.get(key)
+      const lastNews = Math.max(k.since, m?.lastSeen ?? 0)
+      // Given up on like a forgotten member: a peer gone this long has left the swarm for good.
+      if (m == null && now - lastNews > this.opts.forgetAfterMs) this.known.delete(key)
+      else if (!connected.has(key)) void this.dial(k.id)
+    }
+    for (const ma of this.opts.bootstrap) {
+      const id = ma.getComponents().find(c => c.name === 'p2p')?.value
+      if (id == null || !connected.has(id)) void this.dial(ma)
+    }
+  }
+
+  private async dial (target: PeerId | Multiaddr): Promise<void> {
+    const node = this.node
+    if (node == null || !this.running) return
+    const key = target.toString()
+    if (this.dialing.has(key)) return
+    this.dialing.add(key)
+    try {
+      await node.dial(target, { signal: AbortSignal.timeout(this.opts.dialTimeoutMs) })
+    } catch {
+      // Expected while a peer is down or partitioned away; the redial loop tries again.
+    } finally {
+      this.dialing.delete(key)
+    }
+  }
+}
