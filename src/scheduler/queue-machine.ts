@@ -1,0 +1,1018 @@
+// The master's job queue as a deterministic state machine (in the style of etcd-io/raft): the shell
+// feeds events with the time in them, and gets back effects to carry out. No I/O, no clock, no timers,
+// no randomness in here: the same events always give the same state and effects.
+//
+//   let state = createQueueState({ leaseMs: 10_000 })
+//   const r = step(state, { type: 'submit', job: { id: 'a', tileCount: 4 }, now })
+//   state = r.state
+//   for (const e of r.effects) ...   // 'persist' first: write it as one batch, then act on the rest
+//
+// Ownership: step() updates the state it is given IN PLACE and returns it (jobs have thousands of
+// tiles; copying them on every event would make each step O(tiles)). Keep only the returned state and
+// do not share it; cloneQueueState() gives an independent copy when one is needed. step() throws only
+// for a bad command (see errors.ts), and then before it has changed anything.
+//
+// Semantics (BullMQ-like leases):
+// - FIFO across jobs: the oldest job's queued tiles go first; a later job only gets a slot the earlier
+//   ones cannot use (no queued tile left, phase waiting for its merged statistics, or their remaining
+//   tiles already failed on that peer while other peers exist). Inside a job, re-queued tiles go
+//   before fresh ones.
+// - Dispatch: a peer may hold up to freeSlots + prefetch leases (pipelining: its next tile is already
+//   there when one finishes). Each tile goes to the peer with the lowest held/freeSlots ratio, so idle
+//   peers come first, real slots fill before prefetch ones, and work spreads in proportion to slots.
+//   Ties: fewer held leases, then the smaller peer id. A peer with freeSlots 0 gets nothing.
+// - Leases lapse at their deadline (tick: now >= deadline) unless renewed; the tile is re-queued, the
+//   attempt recorded, and a revoke is sent to the peer. A dead peer's tiles are re-queued at once.
+// - A tile fails its job when its counted failures (explicit `failed`, or a lease that lapsed while
+//   its peer was alive = a stall) come from maxAttempts different peers, or reach maxAttempts in total
+//   when no live peer that has not failed it is left (small swarms). Peer deaths are recorded but not
+//   counted: a job must survive churn. A tile is not re-offered to a peer it failed on while another
+//   live peer with slots that has not failed it exists.
+// - done/failed/renew are matched on leaseId: an unknown or old lease is ignored (`ignored` effect),
+//   so a late result of a re-leased tile never counts: a tile is done once, and `tileDone` is emitted
+//   once per tile (the shell commits/stitches that tile's result on `tileDone`, and only then).
+import {
+  type Attempt, type JobFailure, type JobRecord, type JobState, type MetaRecord, type PersistOp,
+  type TileRecord, JobRecordSchema, MAX_PHASES, MAX_SEQ, MAX_TILES, META_KEY, MetaRecordSchema,
+  RECORD_VERSION, TileRecordSchema, jobKey, parseKey, parseRecord, tileKey
+} from './records.ts'
+import {
+  CorruptRecordError, DuplicateJobError, InvalidConfigError, InvalidJobError, InvariantError,
+  StaleEpochError, UnknownJobError
+} from './errors.ts'
+
+export type { Attempt, JobFailure, JobState, PersistOp } from './records.ts'
+
+// ---------------------------------------------------------------------------------------------------
+// Config
+
+export interface QueueConfig {
+  /** lease length; a lease lapses this long after it was given or last renewed */
+  leaseMs: number
+  /** leases a peer may hold beyond its free slots, so it never waits for its next tile */
+  prefetch: number
+  /** a tile that failed on this many different peers fails its job */
+  maxAttempts: number
+}
+
+export const DEFAULT_QUEUE_CONFIG: Readonly<QueueConfig> = Object.freeze({
+  leaseMs: 10_000,
+  prefetch: 1,
+  maxAttempts: 3
+})
+
+export function makeQueueConfig (partial: Partial<QueueConfig> = {}): QueueConfig {
+  const c: QueueConfig = { ...DEFAULT_QUEUE_CONFIG }
+  for (const k of ['leaseMs', 'prefetch', 'maxAttempts'] as const) {
+    const v = partial[k]
+    if (v !== undefined) c[k] = v
+  }
+  if (!Number.isFinite(c.leaseMs) || c.leaseMs <= 0) throw new InvalidConfigError(`leaseMs must be a positive number, got ${c.leaseMs}`)
+  if (!Number.isInteger(c.prefetch) || c.prefetch < 0) throw new InvalidConfigError(`prefetch must be an integer >= 0, got ${c.prefetch}`)
+  if (!Number.isInteger(c.maxAttempts) || c.maxAttempts < 1) throw new InvalidConfigError(`maxAttempts must be an integer >= 1, got ${c.maxAttempts}`)
+  return c
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Events and effects
+
+export interface JobSpec {
+  id: string
+  tileCount: number
+  /** pipelines with whole-image statistics run in several phases; default 1 */
+  phaseCount?: number
+  /** opaque JSON the shell wants kept with the job (pipeline, input blob id...); returned in JobView */
+  meta?: unknown
+}
+
+export interface PeerView {
+  peer: string
+  /** how many tiles the peer can run at once for this swarm: its capacity, NOT reduced by the leases
+   * this master already gave it (the machine counts those itself) */
+  freeSlots: number
+  alive: boolean
+}
+
+export interface TileAddress {
+  jobId: string
+  phase: number
+  index: number
+}
+
+export type QueueEvent =
+  | { type: 'submit', job: JobSpec, now: number }
+  /** the full live membership; alive:false = dead (its tiles are re-queued). A peer missing from the
+   * view is NOT taken for dead (a fresh master's view is still filling): its leases run to their
+   * deadline, and lapse uncounted. Feed peerDead / alive:false when the failure detector decides. */
+  | { type: 'peers', view: PeerView[], now: number }
+  | { type: 'tick', now: number }
+  | (TileAddress & { type: 'renew', leaseId: string, now: number, peer?: string, epoch?: number })
+  | (TileAddress & { type: 'done', leaseId: string, peer: string, now: number, epoch?: number })
+  | (TileAddress & { type: 'failed', leaseId: string, peer: string, reason: string, now: number, epoch?: number })
+  /** the merged statistics of phase - 1 are ready: queue the tiles of `phase`. `data` is kept with
+   * the job (persisted) for the workers of that phase. */
+  | { type: 'phaseReady', jobId: string, phase: number, data?: unknown, now: number }
+  | { type: 'peerDead', peer: string, now: number }
+  | { type: 'cancel', jobId: string, now: number }
+  /** this peer became master with `epoch` (also after a restart, before anything else): outstanding
+   * leases get a fresh deadline, and phases that were waiting for their merge are announced again. */
+  | { type: 'elected', epoch: number, now: number }
+
+export type RevokeReason = 'expired' | 'cancelled' | 'jobFailed'
+export type RequeueReason = 'expired' | 'failed' | 'peerDead'
+
+export type QueueEffect =
+  /** ALWAYS first when present: write ops as ONE atomic batch before acting on the other effects */
+  | { type: 'persist', ops: PersistOp[] }
+  | { type: 'jobQueued', jobId: string, seq: number }
+  | (TileAddress & { type: 'assign', peer: string, leaseId: string, deadline: number, attempt: number, epoch: number })
+  /** tell the peer to drop this tile: its lease is gone */
+  | (TileAddress & { type: 'revoke', peer: string, leaseId: string, reason: RevokeReason })
+  | (TileAddress & { type: 'renewed', peer: string, leaseId: string, deadline: number })
+  /** the tile's result from this lease is THE result: commit it (exactly once per tile) */
+  | (TileAddress & { type: 'tileDone', peer: string, leaseId: string })
+  | (TileAddress & { type: 'requeued', peer: string, leaseId: string, reason: RequeueReason, attempt: number })
+  /** every tile of the phase is done: merge its statistics, then feed phaseReady{phase: phase + 1} */
+  | { type: 'phaseComplete', jobId: string, phase: number }
+  | { type: 'jobDone', jobId: string }
+  | { type: 'jobFailed', jobId: string, reason: string }
+  | { type: 'jobCancelled', jobId: string }
+  /** an event that changed nothing: a stale/unknown lease, an unknown job, a duplicate phaseReady... */
+  | { type: 'ignored', event: QueueEvent['type'], reason: string, jobId?: string, phase?: number, index?: number, leaseId?: string }
+
+export interface StepResult {
+  state: QueueState
+  effects: QueueEffect[]
+}
+
+// ---------------------------------------------------------------------------------------------------
+// State (treat as opaque outside this file: read it through listJobs/getJob/nextDeadline/...)
+
+export interface Lease {
+  jobId: string
+  phase: number
+  index: number
+  peer: string
+  leaseId: string
+  deadline: number
+  attempt: number
+}
+
+export type TileState = 'queued' | 'leased' | 'done' | 'failed'
+
+export interface TileRec {
+  state: TileState
+  lease: Lease | undefined
+  peer: string | undefined
+  attempts: Attempt[]
+}
+
+/** the tiles of a job's current phase; index >= nextFresh: queued and never tried (no record) */
+export interface PhaseTiles {
+  touched: Map<number, TileRec>
+  nextFresh: number
+  /** queued tiles that were tried before, served before fresh ones */
+  retry: number[]
+  done: number
+}
+
+export interface JobRec {
+  id: string
+  seq: number
+  tileCount: number
+  phaseCount: number
+  submittedAt: number
+  meta: unknown
+  state: JobState
+  phase: number
+  awaitingReady: boolean
+  doneBefore: number
+  tiles: PhaseTiles | undefined
+  failure: JobFailure | undefined
+  finishedAt: number | undefined
+  phaseData: unknown[]
+}
+
+export interface PeerInfo {
+  slots: number
+  alive: boolean
+}
+
+export interface QueueState {
+  config: QueueConfig
+  epoch: number
+  /** log position: number of persisting steps so far */
+  pos: number
+  nextSeq: number
+  nextLease: number
+  jobs: Map<string, JobRec>
+  /** queued and running jobs, by seq */
+  active: JobRec[]
+  peers: Map<string, PeerInfo>
+  leases: Map<string, Lease>
+  /** peer -> its leaseIds */
+  held: Map<string, Set<string>>
+}
+
+export function createQueueState (config: Partial<QueueConfig> = {}): QueueState {
+  return {
+    config: makeQueueConfig(config),
+    epoch: 0,
+    pos: 0,
+    nextSeq: 1,
+    nextLease: 1,
+    jobs: new Map(),
+    active: [],
+    peers: new Map(),
+    leases: new Map(),
+    held: new Map()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// step
+
+type Dirty =
+  | { kind: 'meta' }
+  | { kind: 'job', job: JobRec }
+  | { kind: 'tile', job: JobRec, phase: number, index: number }
+  | { kind: 'del' }
+
+interface Ctx {
+  s: QueueState
+  effects: QueueEffect[]
+  dirty: Map<string, Dirty>
+}
+
+export function step (state: QueueState, event: QueueEvent): StepResult {
+  const c: Ctx = { s: state, effects: [], dirty: new Map() }
+  switch (event.type) {
+    case 'submit': onSubmit(c, event); break
+    case 'peers': onPeers(c, event); break
+    case 'tick': onTick(c, event.now); break
+    case 'renew': onRenew(c, event); break
+    case 'done': onDone(c, event); break
+    case 'failed': onFailed(c, event); break
+    case 'phaseReady': onPhaseReady(c, event); break
+    case 'peerDead': onPeerDead(c, event); break
+    case 'cancel': onCancel(c, event); break
+    case 'elected': onElected(c, event); break
+    default: {
+      const never: never = event
+      throw new InvalidJobError(`unknown event ${JSON.stringify((never as { type: unknown }).type)}`)
+    }
+  }
+  // every event but renew may free a slot or add work
+  if (event.type !== 'renew') dispatch(c, event.now)
+  // the log position: bumped by every step that changes the disk, so replicas can compare how
+  // complete they are (the election prefers the most complete replica)
+  if (c.dirty.size > 0) {
+    state.pos++
+    markMeta(c)
+  }
+  const ops = materialize(c)
+  if (ops.length > 0) c.effects.unshift({ type: 'persist', ops })
+  return { state, effects: c.effects }
+}
+
+function onSubmit (c: Ctx, ev: { job: JobSpec, now: number }): void {
+  const s = c.s
+  const spec = ev.job
+  if (spec === null || typeof spec !== 'object') throw new InvalidJobError('job must be an object')
+  if (typeof spec.id !== 'string' || spec.id.length === 0) throw new InvalidJobError('job id must be a non-empty string')
+  if (!Number.isInteger(spec.tileCount) || spec.tileCount < 1 || spec.tileCount > MAX_TILES) {
+    throw new InvalidJobError(`job ${spec.id}: tileCount must be an integer in 1..${MAX_TILES}, got ${spec.tileCount}`)
+  }
+  const phaseCount = spec.phaseCount ?? 1
+  if (!Number.isInteger(phaseCount) || phaseCount < 1 || phaseCount > MAX_PHASES) {
+    throw new InvalidJobError(`job ${spec.id}: phaseCount must be an integer in 1..${MAX_PHASES}, got ${phaseCount}`)
+  }
+  if (!Number.isFinite(ev.now)) throw new InvalidJobError('submit needs a finite now')
+  if (s.jobs.has(spec.id)) throw new DuplicateJobError(spec.id)
+  const meta = jsonCopy(spec.meta, `job ${spec.id}: meta`)
+  if (s.nextSeq > MAX_SEQ) throw new InvalidJobError('job sequence exhausted')
+  const job: JobRec = {
+    id: spec.id,
+    seq: s.nextSeq++,
+    tileCount: spec.tileCount,
+    phaseCount,
+    submittedAt: ev.now,
+    meta,
+    state: 'queued',
+    phase: 0,
+    awaitingReady: false,
+    doneBefore: 0,
+    tiles: freshTiles(),
+    failure: undefined,
+    finishedAt: undefined,
+    phaseData: []
+  }
+  s.jobs.set(job.id, job)
+  s.active.push(job)
+  markMeta(c)
+  markJob(c, job)
+  c.effects.push({ type: 'jobQueued', jobId: job.id, seq: job.seq })
+}
+
+function onPeers (c: Ctx, ev: { view: PeerView[], now: number }): void {
+  const s = c.s
+  const next = new Map<string, PeerInfo>()
+  for (const p of ev.view) {
+    const slots = Number.isFinite(p.freeSlots) ? Math.max(0, Math.floor(p.freeSlots)) : 0
+    next.set(p.peer, { slots, alive: p.alive === true })
+  }
+  s.peers = next
+  for (const [peer, info] of next) {
+    if (!info.alive) requeuePeer(c, peer, ev.now)
+  }
+}
+
+function onPeerDead (c: Ctx, ev: { peer: string, now: number }): void {
+  const info = c.s.peers.get(ev.peer)
+  if (info !== undefined) info.alive = false
+  else c.s.peers.set(ev.peer, { slots: 0, alive: false })
+  requeuePeer(c, ev.peer, ev.now)
+}
+
+function requeuePeer (c: Ctx, peer: string, now: number): void {
+  const ids = c.s.held.get(peer)
+  if (ids === undefined) return
+  for (const leaseId of [...ids]) {
+    const lease = c.s.leases.get(leaseId)
+    if (lease !== undefined) endAttempt(c, lease, 'peerDead', 'peer dead', false, now)
+  }
+}
+
+function onTick (c: Ctx, now: number): void {
+  const expired: Lease[] = []
+  for (const lease of c.s.leases.values()) if (now >= lease.deadline) expired.push(lease)
+  for (const lease of expired) {
+    if (c.s.leases.get(lease.leaseId) !== lease) continue // its job failed earlier in this tick
+    const info = c.s.peers.get(lease.peer)
+    const stalled = info !== undefined && info.alive
+    c.effects.push({ type: 'revoke', jobId: lease.jobId, phase: lease.phase, index: lease.index, peer: lease.peer, leaseId: lease.leaseId, reason: 'expired' })
+    endAttempt(c, lease, 'expired', stalled ? 'lease expired' : 'lease expired (peer gone)', stalled, now)
+  }
+}
+
+type LeaseEvent = TileAddress & { type: 'renew' | 'done' | 'failed', leaseId: string, peer?: string, epoch?: number }
+
+/** the current lease the event names, or undefined (and an `ignored` effect) */
+function matchLease (c: Ctx, ev: LeaseEvent): Lease | undefined {
+  let reason: string | undefined
+  const lease = c.s.leases.get(ev.leaseId)
+  if (ev.epoch !== undefined && ev.epoch > c.s.epoch) reason = `newer epoch ${ev.epoch} (queue has ${c.s.epoch})`
+  else if (lease === undefined) reason = c.s.jobs.has(ev.jobId) ? 'stale lease' : 'unknown job'
+  else if (lease.jobId !== ev.jobId || lease.phase !== ev.phase || lease.index !== ev.index) reason = 'lease is for another tile'
+  else if (ev.peer !== undefined && lease.peer !== ev.peer) reason = 'lease held by another peer'
+  if (reason === undefined) return lease
+  c.effects.push({ type: 'ignored', event: ev.type, reason, jobId: ev.jobId, phase: ev.phase, index: ev.index, leaseId: ev.leaseId })
+  return undefined
+}
+
+function onRenew (c: Ctx, ev: LeaseEvent & { now: number }): void {
+  const lease = matchLease(c, ev)
+  if (lease === undefined) return
+  // Not persisted on purpose: a restored lease gets a fresh deadline anyway (rebuild/elected).
+  lease.deadline = Math.max(lease.deadline, ev.now + c.s.config.leaseMs)
+  c.effects.push({ type: 'renewed', jobId: lease.jobId, phase: lease.phase, index: lease.index, peer: lease.peer, leaseId: lease.leaseId, deadline: lease.deadline })
+}
+
+function onDone (c: Ctx, ev: LeaseEvent & { now: number }): void {
+  const lease = matchLease(c, ev)
+  if (lease === undefined) return
+  const job = c.s.jobs.get(lease.jobId) as JobRec
+  const tiles = job.tiles as PhaseTiles
+  const tile = tiles.touched.get(lease.index) as TileRec
+  releaseLease(c, lease)
+  tile.state = 'done'
+  tile.lease = undefined
+  tile.peer = lease.peer
+  tiles.done++
+  markTile(c, job, lease.index)
+  c.effects.push({ type: 'tileDone', jobId: job.id, phase: job.phase, index: lease.index, peer: lease.peer, leaseId: lease.leaseId })
+  if (tiles.done === job.tileCount) phaseFinished(c, job, ev.now)
+}
+
+function onFailed (c: Ctx, ev: LeaseEvent & { now: number, reason: string }): void {
+  const lease = matchLease(c, ev)
+  if (lease === undefined) return
+  const reason = typeof ev.reason === 'string' && ev.reason.length > 0 ? ev.reason : 'failed'
+  endAttempt(c, lease, 'failed', reason, true, ev.now)
+}
+
+function onPhaseReady (c: Ctx, ev: { jobId: string, phase: number, data?: unknown, now: number }): void {
+  const data = jsonCopy(ev.data, `phaseReady ${ev.jobId}/${ev.phase}: data`)
+  const job = c.s.jobs.get(ev.jobId)
+  let reason: string | undefined
+  if (job === undefined) reason = 'unknown job'
+  else if (job.tiles === undefined) reason = `job is ${job.state}`
+  else if (!job.awaitingReady || ev.phase !== job.phase + 1) reason = `job is not waiting for phase ${ev.phase}`
+  if (reason !== undefined || job === undefined) {
+    c.effects.push({ type: 'ignored', event: 'phaseReady', reason: reason ?? 'unknown job', jobId: ev.jobId, phase: ev.phase })
+    return
+  }
+  dropTileRecords(c, job)
+  job.doneBefore += job.tileCount
+  job.phase = ev.phase
+  job.awaitingReady = false
+  job.tiles = freshTiles()
+  if (data !== undefined) job.phaseData[ev.phase] = data
+  markJob(c, job)
+}
+
+function onCancel (c: Ctx, ev: { jobId: string, now: number }): void {
+  const job = c.s.jobs.get(ev.jobId)
+  if (job === undefined) throw new UnknownJobError(ev.jobId)
+  if (job.tiles === undefined) {
+    c.effects.push({ type: 'ignored', event: 'cancel', reason: `job is already ${job.state}`, jobId: job.id })
+    return
+  }
+  endJob(c, job, 'cancelled', ev.now, 'cancelled')
+  c.effects.push({ type: 'jobCancelled', jobId: job.id })
+}
+
+function onElected (c: Ctx, ev: { epoch: number, now: number }): void {
+  const s = c.s
+  if (!Number.isInteger(ev.epoch) || ev.epoch < 0) throw new InvalidConfigError(`epoch must be an integer >= 0, got ${ev.epoch}`)
+  if (ev.epoch < s.epoch) throw new StaleEpochError(ev.epoch, s.epoch)
+  if (ev.epoch !== s.epoch) {
+    s.epoch = ev.epoch
+    markMeta(c)
+  }
+  for (const lease of s.leases.values()) lease.deadline = ev.now + s.config.leaseMs
+  for (const job of s.active) {
+    if (job.awaitingReady) c.effects.push({ type: 'phaseComplete', jobId: job.id, phase: job.phase })
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Transitions
+
+function freshTiles (): PhaseTiles {
+  return { touched: new Map(), nextFresh: 0, retry: [], done: 0 }
+}
+
+function releaseLease (c: Ctx, lease: Lease): void {
+  c.s.leases.delete(lease.leaseId)
+  const ids = c.s.held.get(lease.peer)
+  if (ids !== undefined) {
+    ids.delete(lease.leaseId)
+    if (ids.size === 0) c.s.held.delete(lease.peer)
+  }
+}
+
+/** A lease ends without a result: record the attempt, then re-queue the tile or fail its job. */
+function endAttempt (c: Ctx, lease: Lease, kind: RequeueReason, reason: string, counted: boolean, now: number): void {
+  const job = c.s.jobs.get(lease.jobId) as JobRec
+  const tiles = job.tiles as PhaseTiles
+  const tile = tiles.touched.get(lease.index) as TileRec
+  releaseLease(c, lease)
+  tile.lease = undefined
+  tile.attempts.push({ peer: lease.peer, reason, at: now, counted })
+  markTile(c, job, lease.index)
+  if (counted && tileExhausted(c.s, tile)) {
+    tile.state = 'failed'
+    const failedOn = countedAttempts(tile)
+    const peers = [...new Set(failedOn.map(a => a.peer))]
+    const last = failedOn.slice(-c.s.config.maxAttempts).map(a => `${a.peer}: ${a.reason}`).join('; ')
+    const why = `tile ${lease.index} of phase ${lease.phase} failed on ${peers.length} peer${peers.length === 1 ? '' : 's'} (${failedOn.length} attempt${failedOn.length === 1 ? '' : 's'}): ${last}`
+    job.failure = { reason: why, phase: lease.phase, index: lease.index, attempts: tile.attempts.map(a => ({ ...a })) }
+    endJob(c, job, 'failed', now, 'jobFailed')
+    c.effects.push({ type: 'jobFailed', jobId: job.id, reason: why })
+    return
+  }
+  tile.state = 'queued'
+  tiles.retry.push(lease.index)
+  c.effects.push({ type: 'requeued', jobId: job.id, phase: lease.phase, index: lease.index, peer: lease.peer, leaseId: lease.leaseId, reason: kind, attempt: lease.attempt })
+}
+
+function countedAttempts (tile: TileRec): Attempt[] {
+  return tile.attempts.filter(a => a.counted)
+}
+
+function failedPeers (tile: TileRec): Set<string> {
+  const out = new Set<string>()
+  for (const a of tile.attempts) if (a.counted) out.add(a.peer)
+  return out
+}
+
+/** a live peer with slots that has not failed this tile exists */
+function freshPeerExists (s: QueueState, failed: Set<string>): boolean {
+  for (const [peer, info] of s.peers) if (info.alive && info.slots > 0 && !failed.has(peer)) return true
+  return false
+}
+
+function tileExhausted (s: QueueState, tile: TileRec): boolean {
+  const failed = failedPeers(tile)
+  if (failed.size >= s.config.maxAttempts) return true
+  return countedAttempts(tile).length >= s.config.maxAttempts && !freshPeerExists(s, failed)
+}
+
+function phaseFinished (c: Ctx, job: JobRec, now: number): void {
+  if (job.phase + 1 >= job.phaseCount) {
+    endJob(c, job, 'done', now, undefined)
+    c.effects.push({ type: 'jobDone', jobId: job.id })
+    return
+  }
+  job.awaitingReady = true
+  markJob(c, job)
+  c.effects.push({ type: 'phaseComplete', jobId: job.id, phase: job.phase })
+}
+
+/** done/failed/cancelled: revoke what is out, drop the tile records, keep the job record */
+function endJob (c: Ctx, job: JobRec, state: 'done' | 'failed' | 'cancelled', now: number | undefined, revoke: RevokeReason | undefined): void {
+  const tiles = job.tiles as PhaseTiles
+  for (const [index, tile] of tiles.touched) {
+    const lease = tile.lease
+    if (lease === undefined) continue
+    releaseLease(c, lease)
+    tile.lease = undefined
+    if (revoke !== undefined) c.effects.push({ type: 'revoke', jobId: job.id, phase: job.phase, index, peer: lease.peer, leaseId: lease.leaseId, reason: revoke })
+  }
+  dropTileRecords(c, job)
+  job.doneBefore += tiles.done
+  job.tiles = undefined
+  job.state = state
+  job.awaitingReady = false
+  job.finishedAt = now
+  c.s.active = c.s.active.filter(j => j !== job)
+  markJob(c, job)
+}
+
+function dropTileRecords (c: Ctx, job: JobRec): void {
+  const tiles = job.tiles as PhaseTiles
+  for (const index of tiles.touched.keys()) c.dirty.set(tileKey(job.seq, job.phase, index), { kind: 'del' })
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Dispatch
+
+interface Candidate {
+  peer: string
+  slots: number
+  held: number
+  limit: number
+}
+
+/** a before b: lower held/slots, then fewer held, then smaller peer id */
+function before (a: Candidate, b: Candidate): boolean {
+  const l = a.held * b.slots
+  const r = b.held * a.slots
+  if (l !== r) return l < r
+  if (a.held !== b.held) return a.held < b.held
+  return a.peer < b.peer
+}
+
+function hasQueued (s: QueueState): boolean {
+  for (const job of s.active) {
+    if (job.awaitingReady || job.tiles === undefined) continue
+    if (job.tiles.retry.length > 0 || job.tiles.nextFresh < job.tileCount) return true
+  }
+  return false
+}
+
+function dispatch (c: Ctx, now: number): void {
+  const s = c.s
+  if (!Number.isFinite(now) || !hasQueued(s)) return
+  const cands: Candidate[] = []
+  for (const [peer, info] of s.peers) {
+    if (!info.alive || info.slots <= 0) continue
+    const held = s.held.get(peer)?.size ?? 0
+    const limit = info.slots + s.config.prefetch
+    if (held < limit) cands.push({ peer, slots: info.slots, held, limit })
+  }
+  while (cands.length > 0) {
+    let bi = 0
+    for (let i = 1; i < cands.length; i++) if (before(cands[i] as Candidate, cands[bi] as Candidate)) bi = i
+    const cand = cands[bi] as Candidate
+    if (!leaseNextTile(c, cand.peer, now)) {
+      cands.splice(bi, 1)
+      continue
+    }
+    cand.held++
+    if (cand.held >= cand.limit) cands.splice(bi, 1)
+  }
+}
+
+/** lease the next tile this peer may take, oldest job first; false when there is none */
+function leaseNextTile (c: Ctx, peer: string, now: number): boolean {
+  const s = c.s
+  for (const job of s.active) {
+    const tiles = job.tiles
+    if (job.awaitingReady || tiles === undefined) continue
+    for (let k = 0; k < tiles.retry.length; k++) {
+      const index = tiles.retry[k] as number
+      const tile = tiles.touched.get(index) as TileRec
+      if (mayTake(s, tile, peer)) {
+        tiles.retry.splice(k, 1)
+        grant(c, job, index, tile, peer, now)
+        return true
+      }
+    }
+    if (tiles.nextFresh < job.tileCount) {
+      const index = tiles.nextFresh++
+      const tile: TileRec = { state: 'queued', lease: undefined, peer: undefined, attempts: [] }
+      tiles.touched.set(index, tile)
+      grant(c, job, index, tile, peer, now)
+      return true
+    }
+  }
+  return false
+}
+
+function mayTake (s: QueueState, tile: TileRec, peer: string): boolean {
+  if (tile.attempts.length === 0) return true
+  const failed = failedPeers(tile)
+  return !failed.has(peer) || !freshPeerExists(s, failed)
+}
+
+function grant (c: Ctx, job: JobRec, index: number, tile: TileRec, peer: string, now: number): void {
+  const s = c.s
+  const lease: Lease = {
+    jobId: job.id,
+    phase: job.phase,
+    index,
+    peer,
+    leaseId: `${s.epoch}:${s.nextLease++}`,
+    deadline: now + s.config.leaseMs,
+    attempt: tile.attempts.length + 1
+  }
+  tile.state = 'leased'
+  tile.lease = lease
+  s.leases.set(lease.leaseId, lease)
+  let ids = s.held.get(peer)
+  if (ids === undefined) s.held.set(peer, ids = new Set())
+  ids.add(lease.leaseId)
+  if (job.state === 'queued') {
+    job.state = 'running'
+    markJob(c, job)
+  }
+  markMeta(c)
+  markTile(c, job, index)
+  c.effects.push({ type: 'assign', jobId: job.id, phase: job.phase, index, peer, leaseId: lease.leaseId, deadline: lease.deadline, attempt: lease.attempt, epoch: s.epoch })
+}
+
+/** a JSON-safe copy of data the shell hands in (it is persisted as JSON); throws before any change */
+function jsonCopy (v: unknown, what: string): unknown {
+  if (v === undefined) return undefined
+  let text: string | undefined
+  try {
+    text = JSON.stringify(v)
+  } catch (err) {
+    throw new InvalidJobError(`${what} is not JSON-serialisable: ${(err as Error).message}`)
+  }
+  if (text === undefined) throw new InvalidJobError(`${what} is not JSON-serialisable`)
+  return JSON.parse(text) as unknown
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Persistence: dirty marks -> ops; records <-> state
+
+function markMeta (c: Ctx): void {
+  c.dirty.set(META_KEY, { kind: 'meta' })
+}
+
+function markJob (c: Ctx, job: JobRec): void {
+  c.dirty.set(jobKey(job.seq), { kind: 'job', job })
+}
+
+function markTile (c: Ctx, job: JobRec, index: number): void {
+  c.dirty.set(tileKey(job.seq, job.phase, index), { kind: 'tile', job, phase: job.phase, index })
+}
+
+function materialize (c: Ctx): PersistOp[] {
+  const ops: PersistOp[] = []
+  for (const [key, d] of c.dirty) {
+    switch (d.kind) {
+      case 'meta': ops.push({ type: 'put', key, value: metaRecord(c.s) }); break
+      case 'job': ops.push({ type: 'put', key, value: jobRecord(d.job) }); break
+      case 'tile': {
+        const tile = d.job.tiles !== undefined && d.job.phase === d.phase ? d.job.tiles.touched.get(d.index) : undefined
+        if (tile === undefined) ops.push({ type: 'del', key })
+        else ops.push({ type: 'put', key, value: tileRecord(tile) })
+        break
+      }
+      case 'del': ops.push({ type: 'del', key }); break
+    }
+  }
+  return ops
+}
+
+function metaRecord (s: QueueState): MetaRecord {
+  return { v: RECORD_VERSION, epoch: s.epoch, pos: s.pos, nextSeq: s.nextSeq, nextLease: s.nextLease }
+}
+
+function jobRecord (job: JobRec): JobRecord {
+  const r: JobRecord = {
+    v: RECORD_VERSION,
+    id: job.id,
+    seq: job.seq,
+    tileCount: job.tileCount,
+    phaseCount: job.phaseCount,
+    submittedAt: job.submittedAt,
+    state: job.state,
+    phase: job.phase,
+    awaitingReady: job.awaitingReady,
+    doneBefore: job.doneBefore
+  }
+  // failure, meta and phaseData are never mutated once set (meta/phaseData are JSON copies): share them
+  if (job.failure !== undefined) r.failure = job.failure
+  if (job.finishedAt !== undefined) r.finishedAt = job.finishedAt
+  if (job.meta !== undefined) r.meta = job.meta
+  if (job.phaseData.length > 0) r.phaseData = Array.from(job.phaseData, d => d === undefined ? null : d)
+  return r
+}
+
+function tileRecord (tile: TileRec): TileRecord {
+  const r: TileRecord = { v: RECORD_VERSION, state: tile.state, attempts: tile.attempts.map(a => ({ ...a })) }
+  if (tile.lease !== undefined) {
+    const l = tile.lease
+    r.lease = { peer: l.peer, leaseId: l.leaseId, deadline: l.deadline, attempt: l.attempt }
+  }
+  if (tile.peer !== undefined) r.peer = tile.peer
+  return r
+}
+
+/** Every record the state persists, in key order: what the store holds after all persist ops so far.
+ * Also a full snapshot to seed a new replica. */
+export function toRecords (s: QueueState): Array<[string, MetaRecord | JobRecord | TileRecord]> {
+  // pos 0: nothing was ever persisted, the disk is empty (rebuilding [] gives this state back)
+  const out: Array<[string, MetaRecord | JobRecord | TileRecord]> = s.pos === 0 ? [] : [[META_KEY, metaRecord(s)]]
+  const jobs = [...s.jobs.values()].sort((a, b) => a.seq - b.seq)
+  for (const job of jobs) {
+    out.push([jobKey(job.seq), jobRecord(job)])
+    if (job.tiles === undefined) continue
+    for (const [index, tile] of job.tiles.touched) out.push([tileKey(job.seq, job.phase, index), tileRecord(tile)])
+  }
+  return out.sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)
+}
+
+export interface RebuildOptions {
+  config?: Partial<QueueConfig>
+  /** when given, every restored lease gets deadline now + leaseMs (no master watched it while this one
+   * was down, and the persisted deadline may come from another peer's clock); when omitted the
+   * persisted deadlines are kept as they are. */
+  now?: number
+}
+
+/** Rebuild the state from persisted records (any order), e.g. on restart or when a standby takes
+ * over. Peers are unknown until the first `peers` event; leased tiles come back leased. */
+export function rebuildQueueState (records: Iterable<readonly [string, unknown]>, opts: RebuildOptions = {}): QueueState {
+  const s = createQueueState(opts.config)
+  let meta: MetaRecord | undefined
+  const jobsBySeq = new Map<number, JobRec>()
+  const tileRecs: Array<{ key: string, seq: number, phase: number, index: number, rec: TileRecord }> = []
+  for (const [key, value] of records) {
+    const k = parseKey(key)
+    if (k.kind === 'meta') meta = parseRecord(MetaRecordSchema, key, value)
+    else if (k.kind === 'tile') tileRecs.push({ key, seq: k.seq, phase: k.phase, index: k.index, rec: parseRecord(TileRecordSchema, key, value) })
+    else {
+      const r = parseRecord(JobRecordSchema, key, value)
+      if (r.seq !== k.seq) throw new CorruptRecordError(key, `seq ${r.seq} does not match its key`)
+      if (r.phase >= r.phaseCount) throw new CorruptRecordError(key, `phase ${r.phase} >= phaseCount ${r.phaseCount}`)
+      const active = r.state === 'queued' || r.state === 'running'
+      jobsBySeq.set(r.seq, {
+        id: r.id,
+        seq: r.seq,
+        tileCount: r.tileCount,
+        phaseCount: r.phaseCount,
+        submittedAt: r.submittedAt,
+        meta: r.meta,
+        state: r.state,
+        phase: r.phase,
+        awaitingReady: active && r.awaitingReady,
+        doneBefore: r.doneBefore,
+        tiles: active ? freshTiles() : undefined,
+        failure: r.failure,
+        finishedAt: r.finishedAt,
+        phaseData: r.phaseData ?? []
+      })
+    }
+  }
+  if (meta !== undefined) {
+    s.epoch = meta.epoch
+    s.pos = meta.pos
+    s.nextSeq = meta.nextSeq
+    s.nextLease = meta.nextLease
+  }
+  for (const t of tileRecs) {
+    const job = jobsBySeq.get(t.seq)
+    // records of a finished job or an older phase are leftovers of nothing we wrote; skip them
+    if (job === undefined || job.tiles === undefined || t.phase !== job.phase) continue
+    if (t.index >= job.tileCount) throw new CorruptRecordError(t.key, `index ${t.index} >= tileCount ${job.tileCount}`)
+    const tile: TileRec = { state: t.rec.state, lease: undefined, peer: t.rec.peer, attempts: t.rec.attempts }
+    if (tile.state === 'leased') {
+      const l = t.rec.lease
+      if (l === undefined) throw new CorruptRecordError(t.key, 'leased tile without a lease')
+      const lease: Lease = { jobId: job.id, phase: t.phase, index: t.index, peer: l.peer, leaseId: l.leaseId, deadline: opts.now !== undefined ? opts.now + s.config.leaseMs : l.deadline, attempt: l.attempt }
+      tile.lease = lease
+      s.leases.set(lease.leaseId, lease)
+      let ids = s.held.get(lease.peer)
+      if (ids === undefined) s.held.set(lease.peer, ids = new Set())
+      ids.add(lease.leaseId)
+    } else if (tile.state === 'done') {
+      job.tiles.done++
+    } else if (tile.state === 'failed') {
+      // a failed tile always ended its job in the same batch; treat a stray one as queued
+      tile.state = 'queued'
+    }
+    job.tiles.touched.set(t.index, tile)
+    job.tiles.nextFresh = Math.max(job.tiles.nextFresh, t.index + 1)
+  }
+  const seqs = [...jobsBySeq.keys()].sort((a, b) => a - b)
+  for (const seq of seqs) {
+    const job = jobsBySeq.get(seq) as JobRec
+    if (s.jobs.has(job.id)) throw new CorruptRecordError(jobKey(seq), `duplicate job id ${job.id}`)
+    s.jobs.set(job.id, job)
+    s.nextSeq = Math.max(s.nextSeq, seq + 1)
+    const tiles = job.tiles
+    if (tiles === undefined) continue
+    s.active.push(job)
+    // tiles below nextFresh always got a record when first leased; a missing one is re-queued fresh
+    for (let i = 0; i < tiles.nextFresh; i++) {
+      const tile = tiles.touched.get(i)
+      if (tile === undefined) tiles.touched.set(i, { state: 'queued', lease: undefined, peer: undefined, attempts: [] })
+      if (tile === undefined || tile.state === 'queued') tiles.retry.push(i)
+    }
+  }
+  return s
+}
+
+/** An independent deep copy (the machine mutates the state it is given). */
+export function cloneQueueState (s: QueueState): QueueState {
+  const c = rebuildQueueState(toRecords(s), { config: s.config })
+  // runtime-only parts that records do not carry
+  for (const [leaseId, lease] of s.leases) {
+    const l = c.leases.get(leaseId)
+    if (l !== undefined) l.deadline = lease.deadline
+  }
+  for (const [peer, info] of s.peers) c.peers.set(peer, { ...info })
+  for (const job of s.active) {
+    const cj = c.jobs.get(job.id) as JobRec
+    if (job.tiles !== undefined && cj.tiles !== undefined) cj.tiles.retry = [...job.tiles.retry]
+  }
+  return c
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Read model
+
+export interface JobView {
+  id: string
+  seq: number
+  state: JobState
+  /** tiles done over all phases */
+  done: number
+  /** tileCount * phaseCount */
+  total: number
+  /** current phase, 0-based */
+  phase: number
+  phaseCount: number
+  /** the phase is complete and waits for its merged statistics (phaseReady) */
+  awaitingMerge: boolean
+  /** peers holding a lease on this job, sorted */
+  leasedTo: string[]
+  queued: number
+  failure?: string
+  submittedAt: number
+  finishedAt?: number
+  meta?: unknown
+}
+
+function viewOf (job: JobRec, leasedTo: Set<string> | undefined): JobView {
+  const tiles = job.tiles
+  const v: JobView = {
+    id: job.id,
+    seq: job.seq,
+    state: job.state,
+    done: job.doneBefore + (tiles?.done ?? 0),
+    total: job.tileCount * job.phaseCount,
+    phase: job.phase,
+    phaseCount: job.phaseCount,
+    awaitingMerge: job.awaitingReady,
+    leasedTo: leasedTo === undefined ? [] : [...leasedTo].sort(),
+    queued: tiles === undefined || job.awaitingReady ? 0 : tiles.retry.length + job.tileCount - tiles.nextFresh,
+    submittedAt: job.submittedAt
+  }
+  if (job.failure !== undefined) v.failure = job.failure.reason
+  if (job.finishedAt !== undefined) v.finishedAt = job.finishedAt
+  if (job.meta !== undefined) v.meta = job.meta
+  return v
+}
+
+function leasePeersByJob (s: QueueState): Map<string, Set<string>> {
+  const m = new Map<string, Set<string>>()
+  for (const l of s.leases.values()) {
+    let set = m.get(l.jobId)
+    if (set === undefined) m.set(l.jobId, set = new Set())
+    set.add(l.peer)
+  }
+  return m
+}
+
+/** `swarm jobs`: every job the queue knows, in FIFO (seq) order */
+export function listJobs (s: QueueState): JobView[] {
+  const byJob = leasePeersByJob(s)
+  return [...s.jobs.values()].sort((a, b) => a.seq - b.seq).map(j => viewOf(j, byJob.get(j.id)))
+}
+
+export function getJob (s: QueueState, jobId: string): JobView | undefined {
+  const job = s.jobs.get(jobId)
+  if (job === undefined) return undefined
+  return viewOf(job, leasePeersByJob(s).get(jobId))
+}
+
+/** what the shell passed with phaseReady for this phase (e.g. merged statistics) */
+export function phaseData (s: QueueState, jobId: string, phase: number): unknown {
+  return s.jobs.get(jobId)?.phaseData[phase]
+}
+
+export interface TileView {
+  state: TileState
+  lease?: Lease
+  /** the peer that did it */
+  peer?: string
+  attempts: Attempt[]
+}
+
+/** one tile of the job's CURRENT phase (finished jobs keep no tiles: undefined) */
+export function tileInfo (s: QueueState, jobId: string, index: number): TileView | undefined {
+  const job = s.jobs.get(jobId)
+  const tiles = job?.tiles
+  if (job === undefined || tiles === undefined || !Number.isInteger(index) || index < 0 || index >= job.tileCount) return undefined
+  const tile = tiles.touched.get(index)
+  if (tile === undefined) return { state: 'queued', attempts: [] }
+  const v: TileView = { state: tile.state, attempts: tile.attempts.map(a => ({ ...a })) }
+  if (tile.lease !== undefined) v.lease = { ...tile.lease }
+  if (tile.peer !== undefined) v.peer = tile.peer
+  return v
+}
+
+/** the outstanding leases, optionally of one peer */
+export function leasesOf (s: QueueState, peer?: string): Lease[] {
+  const out: Lease[] = []
+  for (const l of s.leases.values()) if (peer === undefined || l.peer === peer) out.push({ ...l })
+  return out
+}
+
+/** the queue's log position (persisting steps so far; survives restarts): replica completeness */
+export function queuePosition (s: QueueState): number {
+  return s.pos
+}
+
+/** the epoch the queue works under (assign effects carry it) */
+export function queueEpoch (s: QueueState): number {
+  return s.epoch
+}
+
+/** the earliest lease deadline: when the shell should feed the next tick (undefined: no lease out) */
+export function nextDeadline (s: QueueState): number | undefined {
+  let t: number | undefined
+  for (const l of s.leases.values()) if (t === undefined || l.deadline < t) t = l.deadline
+  return t
+}
+
+/** Consistency check of the in-memory state; throws InvariantError. For tests and the simulator. */
+export function checkInvariants (s: QueueState): void {
+  const fail = (m: string): never => { throw new InvariantError(m) }
+  let leased = 0
+  const seenActive = new Set<JobRec>()
+  let lastSeq = -1
+  for (const job of s.active) {
+    if (job.seq <= lastSeq) fail(`active jobs out of seq order at ${job.id}`)
+    lastSeq = job.seq
+    seenActive.add(job)
+    if (s.jobs.get(job.id) !== job) fail(`active job ${job.id} not in jobs`)
+    if (job.state !== 'queued' && job.state !== 'running') fail(`active job ${job.id} is ${job.state}`)
+    const t = job.tiles ?? fail(`active job ${job.id} has no tiles`)
+    let done = 0
+    const inRetry = new Set(t.retry)
+    if (inRetry.size !== t.retry.length) fail(`job ${job.id}: duplicate in retry`)
+    for (const [i, tile] of t.touched) {
+      if (i >= t.nextFresh) fail(`job ${job.id}: touched tile ${i} >= nextFresh`)
+      if (tile.state === 'done') done++
+      if (tile.state === 'failed') fail(`job ${job.id}: failed tile in an active job`)
+      if ((tile.state === 'queued') !== inRetry.has(i)) fail(`job ${job.id}: tile ${i} queued=${tile.state} vs retry`)
+      if ((tile.state === 'leased') !== (tile.lease !== undefined)) fail(`job ${job.id}: tile ${i} lease mismatch`)
+      if (tile.lease !== undefined) {
+        leased++
+        if (s.leases.get(tile.lease.leaseId) !== tile.lease) fail(`job ${job.id}: tile ${i} lease not registered`)
+        if (tile.lease.jobId !== job.id || tile.lease.index !== i || tile.lease.phase !== job.phase) fail(`job ${job.id}: tile ${i} lease address`)
+        if (s.held.get(tile.lease.peer)?.has(tile.lease.leaseId) !== true) fail(`job ${job.id}: tile ${i} lease not held`)
+      }
+    }
+    for (let i = 0; i < t.nextFresh; i++) if (!t.touched.has(i)) fail(`job ${job.id}: tile ${i} below nextFresh untouched`)
+    if (done !== t.done) fail(`job ${job.id}: done count ${t.done} != ${done}`)
+    if (job.awaitingReady && done !== job.tileCount) fail(`job ${job.id}: awaiting with ${done}/${job.tileCount}`)
+    if (job.doneBefore !== job.phase * job.tileCount) fail(`job ${job.id}: doneBefore ${job.doneBefore}`)
+  }
+  for (const job of s.jobs.values()) {
+    if (!seenActive.has(job) && job.tiles !== undefined) fail(`job ${job.id} has tiles but is not active`)
+    if (!seenActive.has(job) && (job.state === 'queued' || job.state === 'running')) fail(`job ${job.id} is ${job.state} but not active`)
+  }
+  if (leased !== s.leases.size) fail(`${s.leases.size} leases registered, ${leased} on tiles`)
+  let heldCount = 0
+  for (const ids of s.held.values()) heldCount += ids.size
+  if (heldCount !== s.leases.size) fail(`held ${heldCount} != leases ${s.leases.size}`)
+}

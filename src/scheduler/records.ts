@@ -1,0 +1,136 @@
+// The persisted form of the queue: LevelDB keys and the JSON records stored under them.
+//
+// Keys (all strings; LevelDB sorts them bytewise, so zero padding keeps FIFO order on reload):
+//   m                                   -> MetaRecord   (epoch, next job seq, next lease number)
+//   j/<seq:12>                          -> JobRecord    (one per job, finished ones included)
+//   t/<seq:12>/<phase:4>/<index:8>      -> TileRecord   (only tiles of the job's CURRENT phase that
+//                                                        were ever leased; a tile without a record is
+//                                                        queued and was never tried)
+// A job's tile records are deleted when its phase advances and when the job ends, so the store holds
+// at most one phase of tiles per running job, and nothing per tile once a job is over.
+import { z } from 'zod'
+import { CorruptRecordError } from './errors.ts'
+
+export const RECORD_VERSION = 1
+export const MAX_SEQ = 999_999_999_999
+export const MAX_PHASES = 9_999
+export const MAX_TILES = 99_999_999
+
+export const META_KEY = 'm'
+const JOB_PREFIX = 'j/'
+const TILE_PREFIX = 't/'
+
+function pad (n: number, width: number): string {
+  return String(n).padStart(width, '0')
+}
+
+export function jobKey (seq: number): string {
+  return `${JOB_PREFIX}${pad(seq, 12)}`
+}
+
+export function tileKey (seq: number, phase: number, index: number): string {
+  return `${TILE_PREFIX}${pad(seq, 12)}/${pad(phase, 4)}/${pad(index, 8)}`
+}
+
+export type ParsedKey =
+  | { kind: 'meta' }
+  | { kind: 'job', seq: number }
+  | { kind: 'tile', seq: number, phase: number, index: number }
+
+const JOB_KEY_RE = /^j\/(\d{12})$/
+const TILE_KEY_RE = /^t\/(\d{12})\/(\d{4})\/(\d{8})$/
+
+export function parseKey (key: string): ParsedKey {
+  if (key === META_KEY) return { kind: 'meta' }
+  let m = JOB_KEY_RE.exec(key)
+  if (m !== null) return { kind: 'job', seq: Number(m[1]) }
+  m = TILE_KEY_RE.exec(key)
+  if (m !== null) return { kind: 'tile', seq: Number(m[1]), phase: Number(m[2]), index: Number(m[3]) }
+  throw new CorruptRecordError(key, 'unknown key')
+}
+
+const nonNegInt = z.number().int().nonnegative()
+const finite = z.number().finite()
+
+export const AttemptSchema = z.object({
+  peer: z.string(),
+  reason: z.string(),
+  at: finite,
+  /** true when the attempt counts towards maxAttempts (an error or a stalled lease); false when the
+   * peer died or left (not the tile's fault). */
+  counted: z.boolean()
+})
+export type Attempt = z.infer<typeof AttemptSchema>
+
+export const MetaRecordSchema = z.object({
+  v: z.literal(RECORD_VERSION),
+  epoch: nonNegInt,
+  /** log position: how many persisting steps the queue has taken */
+  pos: nonNegInt,
+  nextSeq: nonNegInt,
+  nextLease: nonNegInt
+})
+export type MetaRecord = z.infer<typeof MetaRecordSchema>
+
+export const JobFailureSchema = z.object({
+  reason: z.string(),
+  phase: nonNegInt,
+  index: nonNegInt,
+  attempts: z.array(AttemptSchema)
+})
+export type JobFailure = z.infer<typeof JobFailureSchema>
+
+export const JobStateSchema = z.enum(['queued', 'running', 'done', 'failed', 'cancelled'])
+export type JobState = z.infer<typeof JobStateSchema>
+
+export const JobRecordSchema = z.object({
+  v: z.literal(RECORD_VERSION),
+  id: z.string().min(1),
+  seq: nonNegInt,
+  tileCount: z.number().int().min(1).max(MAX_TILES),
+  phaseCount: z.number().int().min(1).max(MAX_PHASES),
+  submittedAt: finite,
+  state: JobStateSchema,
+  phase: nonNegInt,
+  /** the current phase is complete and the job waits for phaseReady of phase + 1 */
+  awaitingReady: z.boolean(),
+  /** tiles done in the phases before the current one; once the job is over: all tiles it got done */
+  doneBefore: nonNegInt,
+  failure: JobFailureSchema.optional(),
+  finishedAt: finite.optional(),
+  meta: z.unknown().optional(),
+  /** phaseData[k]: what the shell passed with phaseReady for phase k (e.g. merged statistics) */
+  phaseData: z.array(z.unknown()).optional()
+})
+export type JobRecord = z.infer<typeof JobRecordSchema>
+
+export const LeaseRecordSchema = z.object({
+  peer: z.string(),
+  leaseId: z.string(),
+  deadline: finite,
+  attempt: z.number().int().min(1)
+})
+export type LeaseRecord = z.infer<typeof LeaseRecordSchema>
+
+export const TileRecordSchema = z.object({
+  v: z.literal(RECORD_VERSION),
+  state: z.enum(['queued', 'leased', 'done', 'failed']),
+  lease: LeaseRecordSchema.optional(),
+  /** the peer that did it (state done) */
+  peer: z.string().optional(),
+  attempts: z.array(AttemptSchema)
+})
+export type TileRecord = z.infer<typeof TileRecordSchema>
+
+export type QueueRecord = MetaRecord | JobRecord | TileRecord
+
+/** One LevelDB change; a step's changes are written as ONE atomic batch. */
+export type PersistOp =
+  | { type: 'put', key: string, value: QueueRecord }
+  | { type: 'del', key: string }
+
+export function parseRecord<T> (schema: z.ZodType<T>, key: string, value: unknown): T {
+  const r = schema.safeParse(value)
+  if (!r.success) throw new CorruptRecordError(key, z.prettifyError(r.error).replace(/\n/g, '; '))
+  return r.data
+}

@@ -1,0 +1,94 @@
+// `swarm start`: run a peer until Ctrl-C, with a live log of the swarm.
+import { Option, type Command } from 'commander'
+import { SwarmPeer } from '../../node/peer.ts'
+import { DEFAULT_DEAD_AFTER_MS, DEFAULT_HEARTBEAT_MS } from '../../node/peer-options.ts'
+import { resolveSwarmKey } from '../../node/swarm-key.ts'
+import { createLogger } from '../logger.ts'
+import { defaultDataDir, keyOption, peerOption, positiveInt } from '../shared-options.ts'
+
+const short = (id: string | null): string => id == null ? '-' : `…${id.slice(-8)}`
+
+interface StartOpts {
+  dataDir: string
+  port: number
+  listen?: string[]
+  key?: string
+  peer?: string[]
+  master: boolean
+  mdns: boolean
+  name?: string
+  slots?: number
+  heartbeatMs: number
+  deadAfterMs: number
+  logJson: boolean
+}
+
+export function registerStartCommand (program: Command): void {
+  program.command('start')
+    .description('run a peer: find the others on the LAN, elect a master, take work (until Ctrl-C)')
+    .option('--data-dir <dir>', 'identity, queue and replicas (default: $SWARM_DATA_DIR or the user data dir)', defaultDataDir())
+    .option('--port <n>', 'TCP port to listen on (0 = any free port)', (v: string) => Number(v), 0)
+    .addOption(new Option('--listen <multiaddr>', 'listen address(es) instead of --port (repeatable)').argParser((v: string, p: string[] = []) => [...p, v]))
+    .addOption(keyOption())
+    .addOption(peerOption())
+    .option('--no-master', 'never become master (e.g. a slow device); still takes work')
+    .option('--no-mdns', 'do not use multicast discovery (use --peer)')
+    .option('--name <name>', 'the name shown in `swarm status` (default: the host name)')
+    .option('--slots <n>', 'tiles this peer works on at once (default: 2)', positiveInt('--slots'))
+    .option('--heartbeat-ms <ms>', 'heartbeat interval', positiveInt('--heartbeat-ms'), DEFAULT_HEARTBEAT_MS)
+    .option('--dead-after-ms <ms>', 'a peer silent this long is dead', positiveInt('--dead-after-ms'), DEFAULT_DEAD_AFTER_MS)
+    .option('--log-json', 'log JSON lines instead of text', false)
+    .addHelpText('after', `
+Examples:
+  swarm start                                  join (or form) the swarm on this LAN
+  swarm key generate > swarm.key               make a key, copy it to every device, then:
+  swarm start --key swarm.key                  only devices with the key can connect
+  swarm start --no-master --slots 1            a Raspberry Pi that works but never leads
+  swarm start --peer /ip4/10.0.0.5/tcp/4001/p2p/12D3Koo...   no multicast on this network`)
+    .action(async (opts: StartOpts) => { await start(opts) })
+}
+
+async function start (opts: StartOpts): Promise<void> {
+  const log = createLogger(opts.logJson)
+  if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) throw new Error(`--port must be from 0 to 65535, got ${opts.port}`)
+  const psk = await resolveSwarmKey(opts.key)
+  if (psk == null) {
+    log.warn({ event: 'open-swarm' }, 'NO SWARM KEY: this swarm is OPEN. Any device on the LAN can join, read the images and inject work. Make a key with `swarm key generate > swarm.key` and start every peer with --key swarm.key.')
+  }
+  const peer = new SwarmPeer({
+    dataDir: opts.dataDir,
+    listen: opts.listen ?? [`/ip4/0.0.0.0/tcp/${opts.port}`],
+    psk,
+    mdns: opts.mdns,
+    bootstrap: opts.peer,
+    eligible: opts.master,
+    name: opts.name,
+    slots: opts.slots,
+    heartbeatMs: opts.heartbeatMs,
+    deadAfterMs: opts.deadAfterMs
+  })
+  peer.on('started', (e) => {
+    log.info({ event: 'started', peerId: e.peerId, addrs: e.addrs, epoch: e.epoch, dataDir: opts.dataDir, private: psk != null }, `peer ${e.peerId} started (data in ${opts.dataDir})`)
+    for (const a of e.addrs) log.info({ event: 'listening', addr: a }, `listening on ${a}`)
+  })
+  peer.on('peer:joined', (e) => { log.info({ event: 'peer-joined', peerId: e.peerId, name: e.hb.name, arch: e.hb.arch, cores: e.hb.load.cores }, `+ ${e.hb.name} (${short(e.peerId)}) joined: ${e.hb.arch}, ${e.hb.load.cores} cores, ${e.hb.role}`) })
+  peer.on('peer:left', (e) => { log.info({ event: 'peer-left', peerId: e.peerId, reason: e.reason }, `- ${short(e.peerId)} left (${e.reason === 'timeout' ? 'no heartbeat' : 'said goodbye'})`) })
+  peer.on('master', (e) => {
+    const fields = { event: 'master', master: e.master, epoch: e.epoch, self: e.self, previous: e.previous }
+    if (e.master == null) log.warn(fields, `master ${short(e.previous)} lost: electing a new one`)
+    else if (e.self) log.info(fields, `this peer is now MASTER at epoch ${e.epoch}`)
+    else log.info(fields, `master is ${short(e.master)} at epoch ${e.epoch}`)
+  })
+  peer.on('warning', (e) => { log.warn({ event: 'warning' }, e.message) })
+  await peer.start()
+
+  let stopping = false
+  const shutdown = (signal: string): void => {
+    if (stopping) return
+    stopping = true
+    log.info({ event: 'stopping', signal }, `${signal}: leaving the swarm`)
+    void peer.stop().then(() => process.exit(0), () => process.exit(1))
+  }
+  process.on('SIGINT', () => { shutdown('SIGINT') })
+  process.on('SIGTERM', () => { shutdown('SIGTERM') })
+}

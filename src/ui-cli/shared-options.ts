@@ -1,0 +1,22 @@
+// Options several commands share, and their parsing.
+import { InvalidArgumentError, Option } from 'commander'
+import envPaths from 'env-paths'
+
+export function defaultDataDir (): string {
+  return process.env.SWARM_DATA_DIR ?? envPaths('swarm', { suffix: '' }).data
+}
+
+export function collect (value: string, previous: string[] = []): string[] {
+  return [...previous, value]
+}
+
+export function positiveInt (name: string) {
+  return (value: string): number => {
+    const n = Number(value)
+    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a whole number above 0, got "${value}"`)
+    return n
+  }
+}
+
+export const keyOption = (): Option => new Option('--key <file>', 'swarm key file: only peers with the same key can connect (default: $SWARM_KEY, a file path or the key text)')
+export const peerOption = (): Option => new Option('--peer <multiaddr>', 'a peer to dial, for networks without multicast (repeatable)').argParser(collect)
