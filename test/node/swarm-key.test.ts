@@ -1,0 +1,78 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { SwarmPeer } from '../../src/node/peer.ts'
+import { connectClient } from '../../src/node/client.ts'
+import { queryStatus } from '../../src/node/status-protocol.ts'
+import { generateSwarmKey, parseSwarmKey, resolveSwarmKey, SwarmKeyError } from '../../src/node/swarm-key.ts'
+
+let root: string
+const peers: SwarmPeer[] = []
+
+async function peer (name: string, key?: string): Promise<SwarmPeer> {
+  const p = new SwarmPeer({ dataDir: join(root, name), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, psk: key == null ? undefined : parseSwarmKey(key, name), heartbeatMs: 100, deadAfterMs: 400 })
+  await p.start()
+  peers.push(p)
+  return p
+}
+
+beforeAll(async () => { root = await mkdtemp(join(tmpdir(), 'swarm-key-')) })
+afterAll(async () => {
+  await Promise.all(peers.map(async p => { await p.kill() }))
+  await rm(root, { recursive: true, force: true })
+})
+
+async function until (cond: () => boolean, ms: number): Promise<boolean> {
+  for (let i = 0; i < ms / 20; i++) {
+    if (cond()) return true
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+  return cond()
+}
+
+describe('swarm key (private network)', () => {
+  it('peers with the key connect and hear each other; a peer without it, or with another key, cannot connect', async () => {
+    const key = generateSwarmKey()
+    const a = await peer('a', key)
+    const b = await peer('b', key)
+    const open = await peer('open')
+    const other = await peer('other', generateSwarmKey())
+    for (const p of [b, open, other]) p.addKnownPeer(a.peerId, a.addrs())
+    expect(await until(() => a.liveView().some(h => h.peerId === b.peerId), 5000)).toBe(true)
+    // Give the intruders the same time and more: they keep redialling and must keep failing.
+    await new Promise(resolve => setTimeout(resolve, 1500))
+    expect(a.connectedPeers()).toEqual([b.peerId])
+    expect(a.liveView().map(h => h.peerId)).toEqual([b.peerId])
+    expect(open.connectedPeers()).toEqual([])
+    expect(other.connectedPeers()).toEqual([])
+    // Nor can they read: no heartbeat of a keyed peer ever reached them.
+    expect(open.liveView()).toEqual([])
+    expect(other.liveView()).toEqual([])
+  })
+
+  it('status needs the key too', async () => {
+    const key = generateSwarmKey()
+    const a = await peer('s', key)
+    const target = a.addrs()[0].toString()
+    const withKey = await connectClient({ psk: parseSwarmKey(key, 'k'), peers: [target] })
+    try {
+      const snap = await queryStatus(withKey.node, withKey.targets[0], 3000)
+      expect(snap.respondent).toBe(a.peerId)
+    } finally { await withKey.close() }
+    const without = await connectClient({ peers: [target] })
+    try {
+      await expect(queryStatus(without.node, without.targets[0], 3000)).rejects.toThrow()
+    } finally { await without.close() }
+  })
+
+  it('refuses a malformed key file with a message naming it', async () => {
+    const bad = join(root, 'bad.key')
+    await writeFile(bad, 'hello\n')
+    await expect(resolveSwarmKey(bad)).rejects.toThrow(SwarmKeyError)
+    await expect(resolveSwarmKey(bad)).rejects.toThrow(/bad\.key is not a swarm key/)
+    const good = generateSwarmKey()
+    expect(await resolveSwarmKey(undefined, { SWARM_KEY: good })).toEqual(parseSwarmKey(good, 'x'))
+    expect(await resolveSwarmKey(undefined, {})).toBeUndefined()
+  })
+})
