@@ -27,7 +27,16 @@ export class NetnsPeer {
   readonly events: LogEvent[] = []
   output = ''
   child?: ChildProcess
-  constructor (readonly index: number, readonly ns: string, readonly hostVeth: string, readonly dataDir: string) {}
+  readonly index: number
+  readonly ns: string
+  readonly hostVeth: string
+  readonly dataDir: string
+  constructor (index: number, ns: string, hostVeth: string, dataDir: string) {
+    this.index = index
+    this.ns = ns
+    this.hostVeth = hostVeth
+    this.dataDir = dataDir
+  }
 
   get pid (): number | undefined { return this.child?.pid }
   get running (): boolean { return this.child != null && this.child.exitCode == null && this.child.signalCode == null }
@@ -52,7 +61,10 @@ export class NetnsLan {
   readonly peers: NetnsPeer[] = []
   readonly root = mkdtempSync(join(tmpdir(), 'swarm-netns-'))
 
-  constructor (readonly hosts: number) {}
+  readonly hosts: number
+  constructor (hosts: number) {
+    this.hosts = hosts
+  }
 
   setup (): void {
     ip('netns', 'add', this.bridgeNs)

@@ -1,0 +1,21 @@
+// Errors of the transfer protocols. A malformed or oversized frame resets its stream only.
+export class MalformedFrameError extends Error {
+  override name = 'MalformedFrameError'
+}
+
+export class FrameTooLargeError extends MalformedFrameError {
+  override name = 'FrameTooLargeError'
+}
+
+export class StreamTimeoutError extends Error {
+  override name = 'StreamTimeoutError'
+}
+
+export class RemoteError extends Error {
+  override name = 'RemoteError'
+  readonly code: string
+  constructor (code: string, message: string) {
+    super(message)
+    this.code = code
+  }
+}

@@ -1,0 +1,188 @@
+// Framing for the swarm's direct streams: each frame is a 4-byte big-endian length, a 1-byte kind
+// (JSON or binary) and the payload. The reader bounds every frame, times out every read, and applies
+// backpressure: past a high-water mark it pauses the libp2p stream, which stops yamux window updates,
+// so a fast sender waits instead of filling this peer's memory.
+import type { Stream } from '@libp2p/interface'
+import type { z } from 'zod'
+import { FrameTooLargeError, MalformedFrameError, RemoteError, StreamTimeoutError } from './errors.ts'
+
+const KIND_JSON = 1
+const KIND_BINARY = 2
+const HEADER = 5
+
+export interface FrameOptions {
+  /** The largest frame accepted, header excluded. */
+  maxFrameBytes: number
+  /** The longest wait for one frame. */
+  readTimeoutMs: number
+  highWaterBytes?: number
+}
+
+export class FrameStream {
+  readonly stream: Stream
+  private readonly opts: Required<FrameOptions>
+  private chunks: Uint8Array[] = []
+  private buffered = 0
+  private ended = false
+  private failure: Error | undefined
+  private wake: (() => void) | undefined
+  private paused = false
+
+  constructor (stream: Stream, opts: FrameOptions) {
+    this.stream = stream
+    this.opts = { highWaterBytes: Math.max(2 * 1024 * 1024, 2 * opts.maxFrameBytes), ...opts }
+    stream.addEventListener('message', (evt) => {
+      const data = evt.data
+      const bytes = data instanceof Uint8Array ? data : data.subarray()
+      this.chunks.push(bytes)
+      this.buffered += bytes.byteLength
+      if (!this.paused && this.buffered > this.opts.highWaterBytes) {
+        this.paused = true
+        stream.pause()
+      }
+      this.notify()
+    })
+    stream.addEventListener('remoteCloseWrite', () => { this.ended = true; this.notify() })
+    stream.addEventListener('close', (evt) => {
+      this.ended = true
+      if (evt.error != null) this.failure ??= evt.error
+      this.notify()
+    })
+  }
+
+  private notify (): void {
+    const w = this.wake
+    this.wake = undefined
+    w?.()
+  }
+
+  /** Waits until n bytes are buffered; false on a clean end of stream with nothing buffered. */
+  private async need (n: number, deadline: number): Promise<boolean> {
+    while (this.buffered < n) {
+      if (this.failure != null) throw this.failure
+      if (this.ended) {
+        if (this.buffered === 0) return false
+        throw new MalformedFrameError(`stream ended inside a frame (${this.buffered} of ${n} bytes)`)
+      }
+      const left = deadline - Date.now()
+      if (left <= 0) throw new StreamTimeoutError(`no frame within ${this.opts.readTimeoutMs} ms`)
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left)
+        this.wake = () => { clearTimeout(t); resolve() }
+      })
+    }
+    return true
+  }
+
+  private take (n: number): Uint8Array {
+    const out = new Uint8Array(n)
+    let off = 0
+    while (off < n) {
+      const head = this.chunks[0]
+      const len = Math.min(head.byteLength, n - off)
+      out.set(head.subarray(0, len), off)
+      off += len
+      if (len === head.byteLength) this.chunks.shift()
+      else this.chunks[0] = head.subarray(len)
+    }
+    this.buffered -= n
+    if (this.paused && this.buffered < this.opts.highWaterBytes / 2) {
+      this.paused = false
+      this.stream.resume()
+    }
+    return out
+  }
+
+  private peekHeader (): { len: number, kind: number } {
+    const h = this.chunks[0].byteLength >= HEADER ? this.chunks[0] : this.take(HEADER)
+    if (h !== this.chunks[0]) {
+      this.chunks.unshift(h)
+      this.buffered += HEADER
+    }
+    return { len: new DataView(h.buffer, h.byteOffset, HEADER).getUint32(0), kind: h[4] }
+  }
+
+  /** Reads one frame; null on a clean end of stream between frames. */
+  async read (): Promise<{ kind: 'json' | 'binary', payload: Uint8Array } | null> {
+    const deadline = Date.now() + this.opts.readTimeoutMs
+    if (!await this.need(HEADER, deadline)) return null
+    const { len, kind } = this.peekHeader()
+    if (kind !== KIND_JSON && kind !== KIND_BINARY) throw new MalformedFrameError(`unknown frame kind ${kind}`)
+    if (len > this.opts.maxFrameBytes) throw new FrameTooLargeError(`frame of ${len} bytes, the limit is ${this.opts.maxFrameBytes}`)
+    if (!await this.need(HEADER + len, deadline)) throw new MalformedFrameError('stream ended inside a frame')
+    this.take(HEADER)
+    return { kind: kind === KIND_JSON ? 'json' : 'binary', payload: this.take(len) }
+  }
+
+  /** Reads a JSON frame and checks it against the schema. A remote `{ error }` frame is thrown as RemoteError. */
+  async readJson<T> (schema: z.ZodType<T>): Promise<T> {
+    const f = await this.read()
+    if (f == null) throw new MalformedFrameError('stream ended where a message was expected')
+    if (f.kind !== 'json') throw new MalformedFrameError('expected a JSON frame, got binary')
+    let value: unknown
+    try {
+      value = JSON.parse(new TextDecoder().decode(f.payload))
+    } catch {
+      throw new MalformedFrameError('a JSON frame is not JSON')
+    }
+    const remote = ErrorFrame.safeParse(value)
+    if (remote.success) throw new RemoteError(remote.data.error.code, remote.data.error.message)
+    const parsed = schema.safeParse(value)
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]
+      throw new MalformedFrameError(`invalid message: ${issue?.path.join('.') || '(root)'} ${issue?.message ?? ''}`)
+    }
+    return parsed.data
+  }
+
+  /** Reads exactly `total` bytes sent as binary frames. */
+  async readBinary (total: number, onChunk?: (chunk: Uint8Array) => Promise<void> | void): Promise<Uint8Array | undefined> {
+    const out = onChunk == null ? new Uint8Array(total) : undefined
+    let got = 0
+    while (got < total) {
+      const f = await this.read()
+      if (f == null) throw new MalformedFrameError(`stream ended after ${got} of ${total} bytes`)
+      if (f.kind !== 'binary') throw new MalformedFrameError('expected a binary frame, got JSON')
+      if (got + f.payload.byteLength > total) throw new MalformedFrameError(`more bytes than announced (${got + f.payload.byteLength} > ${total})`)
+      if (out != null) out.set(f.payload, got)
+      else await onChunk!(f.payload)
+      got += f.payload.byteLength
+    }
+    return out
+  }
+
+  async writeJson (value: unknown): Promise<void> {
+    await this.writeFrame(KIND_JSON, new TextEncoder().encode(JSON.stringify(value)))
+  }
+
+  async writeError (code: string, message: string): Promise<void> {
+    await this.writeJson({ error: { code, message } })
+  }
+
+  /** Sends bytes as binary frames of at most chunkBytes each, waiting for the stream to drain. */
+  async writeBinary (bytes: Uint8Array, chunkBytes = 1024 * 1024): Promise<void> {
+    for (let off = 0; off < bytes.byteLength; off += chunkBytes) {
+      await this.writeFrame(KIND_BINARY, bytes.subarray(off, Math.min(bytes.byteLength, off + chunkBytes)))
+    }
+  }
+
+  private async writeFrame (kind: number, payload: Uint8Array): Promise<void> {
+    const head = new Uint8Array(HEADER)
+    new DataView(head.buffer).setUint32(0, payload.byteLength)
+    head[4] = kind
+    const ok1 = this.stream.send(head)
+    const ok2 = this.stream.send(payload)
+    if (!ok1 || !ok2) await this.stream.onDrain({ signal: AbortSignal.timeout(this.opts.readTimeoutMs) })
+  }
+
+  async close (): Promise<void> {
+    await this.stream.close({ signal: AbortSignal.timeout(this.opts.readTimeoutMs) }).catch((err: Error) => { this.stream.abort(err) })
+  }
+
+  abort (err: Error): void {
+    this.stream.abort(err)
+  }
+}
+
+import { z as zod } from 'zod'
+const ErrorFrame = zod.object({ error: zod.object({ code: zod.string().max(64), message: zod.string().max(4096) }) })

@@ -1,0 +1,58 @@
+// `swarm run`: run a pipeline on one image on this machine. It is the reference the swarm must match:
+// whatever the tiling and the failures, `swarm submit` produces the same pixels as this.
+import { InvalidArgumentError } from 'commander'
+import type { Command } from 'commander'
+import { DEFAULT_MAX_PIXELS } from '../../ops/image-io.ts'
+import { runLocal } from '../../ops/local.ts'
+import { formatPipeline, parsePipeline } from '../../ops/pipeline.ts'
+import { createPool } from '../../ops/pool.ts'
+
+export const OP_SYNTAX_HELP = `
+Op syntax (--op is repeatable; ops run in the order given):
+  --op name                      an op with its default parameters
+  --op name:key=value,key=value  parameters, e.g. canny:low=40,high=100
+  --op name:value                shorthand for ops with one parameter, e.g. blur:3
+
+Examples:
+  $ swarm run photo.jpg --op grayscale --op blur:sigma=2 --op canny:low=40,high=100 -o edges.png
+  $ swarm run scan.png --op grayscale --op threshold:method=otsu --op dilate:radius=1 -o bw.png
+  $ swarm run photo.jpg --op normalise:lower=0,upper=100 --op sharpen:amount=1.5 -o crisp.webp
+  $ swarm run photo.jpg --op contours:colour=#00ff00,thickness=3 -o outlined.jpg
+
+Run \`swarm ops\` for every op with its parameters, defaults and ranges.`
+
+function positiveInt (name: string, max: number) {
+  return (value: string): number => {
+    const n = Number(value)
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1 || n > max) {
+      throw new InvalidArgumentError(`${name} must be an integer between 1 and ${max}, got "${value}"`)
+    }
+    return n
+  }
+}
+
+export function registerRunCommand (program: Command): void {
+  program
+    .command('run')
+    .description('run a pipeline of ops on one image, on this machine only (the local reference for swarm results)')
+    .argument('<image>', 'input image: JPEG, PNG, WebP, TIFF, GIF or AVIF')
+    .requiredOption('-o, --output <file>', 'output image; the format follows the extension: .png .jpg/.jpeg .webp .tif/.tiff .avif .gif')
+    .option('--op <spec>', 'an op to apply: name or name:key=value,... (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--max-pixels <n>', `refuse larger input images (default ${DEFAULT_MAX_PIXELS})`, positiveInt('--max-pixels', 2 ** 40))
+    .option('--threads <n>', 'worker threads for the pixel kernels (default: number of cores)', positiveInt('--threads', 256))
+    .addHelpText('after', OP_SYNTAX_HELP)
+    .action(async (image: string, opts: { output: string; op: string[]; maxPixels?: number; threads?: number }) => {
+      if (opts.op.length === 0) {
+        throw new Error('nothing to do: give at least one --op, e.g. --op grayscale (run `swarm ops` for the list)')
+      }
+      const pipeline = parsePipeline(opts.op)
+      const pool = createPool({ size: opts.threads })
+      try {
+        const r = await runLocal(image, pipeline, opts.output, { pool, maxPixels: opts.maxPixels })
+        console.log(`wrote ${opts.output}: ${r.width}x${r.height}, ${r.channels} channel${r.channels > 1 ? 's' : ''}` +
+          ` (${formatPipeline(pipeline)}; ${r.phases} phase${r.phases > 1 ? 's' : ''}, ${r.milliseconds} ms)`)
+      } finally {
+        await pool.close()
+      }
+    })
+}
