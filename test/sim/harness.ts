@@ -6,18 +6,21 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { ConnectionGater, PeerId } from '@libp2p/interface'
-import { SwarmPeer, type PeerOptions } from '../../src/node/peer.ts'
+import type { SwarmPeer } from '../../src/node/peer.ts'
+import { SwarmNode, type SwarmNodeOptions } from '../../src/node/swarm-node.ts'
 
 export interface SimPeer {
   index: number
   dataDir: string
   peer: SwarmPeer | null
+  /** The whole node (peer + worker + master runtime); null while down. */
+  node: SwarmNode | null
   /** Stays the same across restarts (the identity is in the data dir). */
   peerId: string
   group: number
 }
 
-export type SimOptions = Omit<PeerOptions, 'dataDir'>
+export type SimOptions = Omit<SwarmNodeOptions, 'dataDir'>
 
 export class SimSwarm {
   readonly peers: SimPeer[] = []
@@ -46,7 +49,7 @@ export class SimSwarm {
     const added: SimPeer[] = []
     for (let i = 0; i < n; i++) {
       const index = this.peers.length
-      const sp: SimPeer = { index, dataDir: join(this.root, `peer-${index}`), peer: null, peerId: '', group: 0 }
+      const sp: SimPeer = { index, dataDir: join(this.root, `peer-${index}`), peer: null, node: null, peerId: '', group: 0 }
       this.peers.push(sp)
       added.push(sp)
     }
@@ -56,9 +59,12 @@ export class SimSwarm {
   }
 
   private async boot (sp: SimPeer, overrides: Partial<SimOptions>): Promise<void> {
-    const peer = new SwarmPeer({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, ...this.options, ...overrides, dataDir: sp.dataDir })
+    const node = new SwarmNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, slots: 2, ...this.options, ...overrides, dataDir: sp.dataDir })
+    const peer = node.peer
     peer.on('master', (e) => { if (e.self) this.note(`peer ${sp.index} is master at epoch ${e.epoch}`) })
-    await peer.start(this.gater(sp))
+    node.master.on('log', (l) => { this.note(`peer ${sp.index} master: ${l.msg}`) })
+    await node.start(this.gater(sp))
+    sp.node = node
     sp.peer = peer
     sp.peerId = peer.peerId
     this.note(`peer ${sp.index} up (${sp.peerId.slice(-6)})`)
@@ -94,9 +100,10 @@ export class SimSwarm {
   /** As if the process were killed: no goodbye heartbeat. */
   async kill (index: number): Promise<void> {
     const sp = this.peers[index]
-    const peer = sp.peer
+    const node = sp.node
     sp.peer = null
-    await peer?.kill()
+    sp.node = null
+    await node?.kill()
     this.note(`peer ${index} killed`)
   }
 
@@ -187,8 +194,8 @@ export class SimSwarm {
   }
 
   async close (): Promise<void> {
-    await Promise.all(this.running().map(async p => { await p.peer!.kill() }))
-    for (const p of this.peers) p.peer = null
+    await Promise.all(this.running().map(async p => { await p.node!.kill() }))
+    for (const p of this.peers) { p.peer = null; p.node = null }
     if (this.root !== '') await rm(this.root, { recursive: true, force: true })
   }
 }

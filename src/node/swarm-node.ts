@@ -1,0 +1,83 @@
+// A whole swarm peer: membership and election (SwarmPeer), the worker every peer is, and the master
+// runtime that wakes up when this peer is elected. `swarm start` and the test harness both use this.
+import { availableParallelism, freemem } from 'node:os'
+import type { ConnectionGater } from '@libp2p/interface'
+import { DEFAULT_MAX_PIXELS } from '../ops/index.ts'
+import { JobService } from '../scheduler/job-service.ts'
+import { MasterRuntime, type MasterOptions } from '../scheduler/master.ts'
+import { WorkerRuntime, type WorkerOptions } from '../scheduler/worker.ts'
+import { SwarmPeer, type PeerOptions } from './peer.ts'
+
+export interface SwarmNodeOptions extends PeerOptions {
+  /** Tile edge in pixels, for jobs that do not choose one. */
+  tileSize?: number
+  leaseMs?: number
+  maxAttempts?: number
+  prefetch?: number
+  maxInputBytes?: number
+  maxPixels?: number
+  /** Tests only: a worker that corrupts its results. */
+  tamper?: WorkerOptions['tamper']
+}
+
+export const DEFAULT_TILE_SIZE = 512
+
+export class SwarmNode {
+  readonly peer: SwarmPeer
+  readonly worker: WorkerRuntime
+  readonly master: MasterRuntime
+  private readonly service: JobService
+
+  constructor (opts: SwarmNodeOptions) {
+    const slots = opts.slots ?? availableParallelism()
+    this.peer = new SwarmPeer({ ...opts, slots })
+    this.worker = new WorkerRuntime({ slots, epoch: () => this.peer.epoch, tamper: opts.tamper })
+    const masterOpts: MasterOptions = {
+      dataDir: opts.dataDir,
+      tileSize: opts.tileSize ?? DEFAULT_TILE_SIZE,
+      leaseMs: opts.leaseMs ?? 10_000,
+      maxAttempts: opts.maxAttempts ?? 3,
+      prefetch: opts.prefetch ?? 1,
+      maxInputBytes: opts.maxInputBytes ?? 2 * 1024 ** 3,
+      maxPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS
+    }
+    this.master = new MasterRuntime(this.peer, this.worker, masterOpts)
+    this.service = new JobService(this.master, () => this.peer.master)
+    const cores = availableParallelism()
+    this.peer.loadProvider = () => ({
+      cores,
+      freeSlots: Math.max(0, slots - this.worker.busy),
+      busyTiles: this.worker.busy,
+      freeMem: freemem(),
+      tileSpeed: this.worker.tileSpeed()
+    })
+    this.peer.on('master', (e) => {
+      if (e.self) void this.master.activate(e.epoch)
+      else if (this.master.active) void this.master.deactivate()
+    })
+    this.peer.on('peer:left', (e) => { void this.master.peerDead(e.peerId) })
+    this.peer.on('peer:joined', () => { void this.master.refreshPeers() })
+  }
+
+  get peerId (): string { return this.peer.peerId }
+
+  async start (gater?: ConnectionGater): Promise<void> {
+    await this.peer.start(gater)
+    await this.worker.register(this.peer.libp2p)
+    await this.service.register(this.peer.libp2p)
+  }
+
+  /** Graceful: says goodbye, finishes nothing new. */
+  async stop (): Promise<void> {
+    await this.master.deactivate()
+    await this.peer.stop()
+    await this.worker.close()
+  }
+
+  /** As if the process died: no goodbye, nothing finished. */
+  async kill (): Promise<void> {
+    await this.master.deactivate()
+    await this.peer.kill()
+    await this.worker.close()
+  }
+}

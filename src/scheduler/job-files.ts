@@ -1,0 +1,87 @@
+// The bulky part of a job lives in files beside the LevelDB queue: the submitted input as received,
+// each tile's result (written before the queue is told the tile is done, so a restarted master still
+// has it), the per-tile statistics, and the stitched output.
+import { mkdir, readFile, rename, rm, writeFile, open, readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Channels, RawImage } from '../ops/index.ts'
+
+export class JobFiles {
+  readonly root: string
+
+  constructor (dataDir: string) {
+    this.root = join(dataDir, 'jobs')
+  }
+
+  dir (jobId: string): string {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(jobId)) throw new Error(`invalid job id ${JSON.stringify(jobId)}`)
+    return join(this.root, jobId)
+  }
+
+  inputPath (jobId: string): string { return join(this.dir(jobId), 'input') }
+  outputPath (jobId: string, ext: string): string { return join(this.dir(jobId), `output.${ext}`) }
+
+  async create (jobId: string): Promise<void> {
+    await mkdir(join(this.dir(jobId), 'tiles'), { recursive: true })
+  }
+
+  /** Writes atomically (temp file + rename): a tile done twice, or a crash mid-write, leaves one whole file. */
+  private async atomicWrite (path: string, data: Uint8Array | string): Promise<void> {
+    const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
+    await writeFile(tmp, data)
+    await rename(tmp, path)
+  }
+
+  async writeTile (jobId: string, index: number, img: RawImage): Promise<void> {
+    // 9-byte header: width (4), height (4), channels (1).
+    const head = Buffer.alloc(9)
+    head.writeUInt32BE(img.width, 0)
+    head.writeUInt32BE(img.height, 4)
+    head.writeUInt8(img.channels, 8)
+    await this.atomicWrite(join(this.dir(jobId), 'tiles', `${index}.raw`), Buffer.concat([head, img.data]))
+  }
+
+  async readTile (jobId: string, index: number): Promise<RawImage> {
+    const buf = await readFile(join(this.dir(jobId), 'tiles', `${index}.raw`))
+    const width = buf.readUInt32BE(0)
+    const height = buf.readUInt32BE(4)
+    const channels = buf.readUInt8(8) as Channels
+    return { width, height, channels, data: new Uint8Array(buf.buffer, buf.byteOffset + 9, buf.byteLength - 9) }
+  }
+
+  async writeStats (jobId: string, phase: number, index: number, stats: unknown): Promise<void> {
+    await this.atomicWrite(join(this.dir(jobId), 'tiles', `stats-${phase}-${index}.json`), JSON.stringify(stats))
+  }
+
+  async readStats (jobId: string, phase: number, count: number): Promise<unknown[]> {
+    const out: unknown[] = []
+    for (let i = 0; i < count; i++) out.push(JSON.parse(await readFile(join(this.dir(jobId), 'tiles', `stats-${phase}-${i}.json`), 'utf8')))
+    return out
+  }
+
+  /** Streams the input to disk as it arrives. */
+  async openInput (jobId: string): Promise<{ write: (chunk: Uint8Array) => Promise<void>, close: () => Promise<void> }> {
+    const fh = await open(this.inputPath(jobId), 'w')
+    return {
+      write: async (chunk) => { await fh.write(chunk) },
+      close: async () => { await fh.sync(); await fh.close() }
+    }
+  }
+
+  async writeOutput (jobId: string, ext: string, data: Uint8Array): Promise<string> {
+    const path = this.outputPath(jobId, ext)
+    await this.atomicWrite(path, data)
+    return path
+  }
+
+  async dropTiles (jobId: string): Promise<void> {
+    await rm(join(this.dir(jobId), 'tiles'), { recursive: true, force: true })
+  }
+
+  async remove (jobId: string): Promise<void> {
+    await rm(this.dir(jobId), { recursive: true, force: true })
+  }
+
+  async list (): Promise<string[]> {
+    return await readdir(this.root).catch(() => [])
+  }
+}

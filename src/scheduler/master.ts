@@ -1,0 +1,313 @@
+// The master's runtime: the thin shell around the queue state machine. It feeds the queue the swarm's
+// membership, submits and results; it acts on the queue's effects: sends tiles, merges statistics,
+// stitches finished jobs, and tells watchers. Active only while this peer is master.
+import { EventEmitter } from 'node:events'
+import { peerIdFromString } from '@libp2p/peer-id'
+import {
+  coreInTile, createRaw, encodeImageToBuffer, decodeImage, mergeStats, placeTile, planTiles,
+  sliceTile, type OutputFormat, type Pipeline, type RawImage, type Tile, type TileResult
+} from '../ops/index.ts'
+import type { SwarmPeer } from '../node/peer.ts'
+import { sendTile } from '../transfer/tile-client.ts'
+import type { JobEvent, TileRequest } from '../transfer/messages.ts'
+import { getJob, phaseData, type QueueEffect, type QueueEvent } from './queue-machine.ts'
+import { QueueStore } from './queue-store.ts'
+import { JobFiles } from './job-files.ts'
+import type { WorkerRuntime } from './worker.ts'
+
+export interface MasterOptions {
+  dataDir: string
+  tileSize: number
+  leaseMs: number
+  maxAttempts: number
+  prefetch: number
+  maxInputBytes: number
+  maxPixels: number
+}
+
+/** What the master keeps with each job in the queue (the queue treats it as opaque JSON). */
+export interface JobMeta {
+  name: string
+  width: number
+  height: number
+  channels: number
+  outChannels: number
+  tileSize: number
+  halo: number
+  pipeline: Pipeline
+  format: OutputFormat
+}
+
+export class WrongResultError extends Error {
+  override name = 'WrongResultError'
+}
+
+export const extensionOf = (f: OutputFormat): string => f === 'jpeg' ? 'jpg' : f === 'tiff' ? 'tif' : f
+
+export interface MasterEvents {
+  log: [{ level: 'info' | 'warn', msg: string, fields?: Record<string, unknown> }]
+  job: [JobEvent]
+  /** No longer master: watchers' streams end, so clients find the new master. */
+  inactive: []
+}
+
+export class MasterRuntime extends EventEmitter<MasterEvents> {
+  readonly opts: MasterOptions
+  readonly files: JobFiles
+  private readonly peer: SwarmPeer
+  private readonly worker: WorkerRuntime
+  private store?: QueueStore
+  private epoch = 0
+  private timer?: NodeJS.Timeout
+  /** Serialises activate/deactivate: a step-down can arrive while activation is still opening the store. */
+  private transition: Promise<void> = Promise.resolve()
+  private readonly inflight = new Map<string, AbortController>()
+  private readonly inputs = new Map<string, Promise<RawImage>>()
+  private readonly plans = new Map<string, Tile[]>()
+  private readonly finishing = new Set<string>()
+
+  constructor (peer: SwarmPeer, worker: WorkerRuntime, opts: MasterOptions) {
+    super()
+    this.peer = peer
+    this.worker = worker
+    this.opts = opts
+    this.files = new JobFiles(opts.dataDir)
+  }
+
+  get active (): boolean { return this.store != null }
+  get currentEpoch (): number { return this.epoch }
+  get queue (): QueueStore | undefined { return this.store }
+
+  activate (epoch: number): Promise<void> {
+    this.transition = this.transition.then(async () => {
+      if (this.store != null) await this.shutdown()
+      const store = await QueueStore.open({ db: this.peer.store, sublevel: 'queue', config: { leaseMs: this.opts.leaseMs, prefetch: this.opts.prefetch, maxAttempts: this.opts.maxAttempts }, now: Date.now() })
+      this.store = store
+      this.epoch = epoch
+      await this.step({ type: 'elected', epoch, now: Date.now() })
+      await this.refreshPeers()
+      this.timer = setInterval(() => { void this.tick() }, Math.min(1000, Math.max(50, Math.floor(this.opts.leaseMs / 10))))
+      this.log('info', `master at epoch ${epoch}: queue loaded`, { jobs: store.jobs().length })
+      await this.resumeFinished()
+    }).catch((err: Error) => { this.log('warn', `cannot act as master: ${err.message}`) })
+    return this.transition
+  }
+
+  deactivate (): Promise<void> {
+    this.transition = this.transition.then(async () => { await this.shutdown() })
+    return this.transition
+  }
+
+  private async shutdown (): Promise<void> {
+    const store = this.store
+    if (store == null) return
+    this.store = undefined
+    clearInterval(this.timer)
+    for (const ac of this.inflight.values()) ac.abort()
+    this.inflight.clear()
+    this.inputs.clear()
+    this.emit('inactive')
+    await store.close().catch(() => {})
+  }
+
+  /** Feeds one event to the queue and acts on what it says. Nothing happens once no longer master. */
+  async step (event: QueueEvent): Promise<QueueEffect[]> {
+    const store = this.store
+    if (store == null) return []
+    const effects = await store.step(event)
+    if (this.store === store) this.apply(effects)
+    return effects
+  }
+
+  private apply (effects: QueueEffect[]): void {
+    const touched = new Set<string>()
+    for (const e of effects) {
+      switch (e.type) {
+        case 'assign': void this.dispatch(e); break
+        case 'revoke': this.inflight.get(e.leaseId)?.abort(); break
+        case 'phaseComplete': void this.mergePhase(e.jobId, e.phase); break
+        case 'jobDone': void this.finish(e.jobId); break
+        case 'jobFailed':
+          this.log('warn', `job ${e.jobId} failed: ${e.reason}`)
+          this.emit('job', { type: 'failed', jobId: e.jobId, reason: e.reason })
+          void this.forget(e.jobId)
+          break
+        case 'tileDone': case 'requeued': case 'jobQueued': touched.add(e.jobId); break
+        default: break
+      }
+    }
+    for (const jobId of touched) this.progress(jobId)
+  }
+
+  progress (jobId: string): void {
+    const job = this.store == null ? undefined : getJob(this.store.state, jobId)
+    if (job == null) return
+    this.emit('job', {
+      type: 'progress', jobId, state: job.state, done: job.done, total: job.total, phase: job.phase,
+      phaseCount: job.phaseCount, peers: job.leasedTo, queuePosition: 0
+    })
+  }
+
+  private async tick (): Promise<void> {
+    try {
+      await this.refreshPeers()
+    } catch (err) {
+      this.log('warn', `queue tick failed: ${(err as Error).message}`)
+    }
+  }
+
+  /** The live membership with each peer's capacity (free + busy slots), this peer included. */
+  async refreshPeers (): Promise<void> {
+    const view = this.peer.liveView().map(hb => ({ peer: hb.peerId, freeSlots: hb.load.freeSlots + hb.load.busyTiles, alive: true }))
+    view.push({ peer: this.peer.peerId, freeSlots: this.worker.opts.slots, alive: true })
+    await this.step({ type: 'peers', view, now: Date.now() })
+    await this.step({ type: 'tick', now: Date.now() })
+  }
+
+  async peerDead (peer: string): Promise<void> {
+    await this.step({ type: 'peerDead', peer, now: Date.now() })
+  }
+
+  meta (jobId: string): JobMeta {
+    const job = this.store == null ? undefined : getJob(this.store.state, jobId)
+    if (job == null) throw new Error(`unknown job ${jobId}`)
+    return job.meta as JobMeta
+  }
+
+  plan (jobId: string, meta: JobMeta): Tile[] {
+    let tiles = this.plans.get(jobId)
+    if (tiles == null) this.plans.set(jobId, tiles = planTiles(meta.width, meta.height, meta.tileSize, meta.halo))
+    return tiles
+  }
+
+  /** The decoded input: one decode per job, kept while its tiles are being handed out. */
+  input (jobId: string, meta: JobMeta): Promise<RawImage> {
+    let p = this.inputs.get(jobId)
+    if (p == null) {
+      p = decodeImage(this.files.inputPath(jobId), { maxPixels: this.opts.maxPixels, name: meta.name })
+      this.inputs.set(jobId, p)
+      p.catch(() => { this.inputs.delete(jobId) })
+    }
+    return p
+  }
+
+  remember (jobId: string, raw: RawImage): void {
+    this.inputs.set(jobId, Promise.resolve(raw))
+  }
+
+  private async dispatch (a: Extract<QueueEffect, { type: 'assign' }>): Promise<void> {
+    const ac = new AbortController()
+    this.inflight.set(a.leaseId, ac)
+    const where = { jobId: a.jobId, phase: a.phase, index: a.index, leaseId: a.leaseId, peer: a.peer }
+    try {
+      const meta = this.meta(a.jobId)
+      const tile = this.plan(a.jobId, meta)[a.index]
+      const raw = await this.input(a.jobId, meta)
+      const slice = sliceTile(raw, tile)
+      const stats: unknown[] = []
+      for (let k = 1; k <= a.phase; k++) stats.push(phaseData(this.store!.state, a.jobId, k))
+      const renewMs = Math.max(10, Math.floor(this.opts.leaseMs / 4))
+      const req: TileRequest = {
+        jobId: a.jobId, phase: a.phase, index: a.index, leaseId: a.leaseId, epoch: a.epoch, pipeline: meta.pipeline,
+        width: slice.width, height: slice.height, channels: slice.channels, core: coreInTile(tile), stats, renewMs
+      }
+      const renew = (): void => { void this.step({ type: 'renew', ...where, now: Date.now(), epoch: a.epoch }).catch(() => {}) }
+      let result: TileResult
+      if (a.peer === this.peer.peerId) {
+        const t = setInterval(renew, renewMs)
+        try { result = await this.worker.run(req, slice.data) } finally { clearInterval(t) }
+      } else {
+        result = await sendTile(this.peer.libp2p, peerIdFromString(a.peer), req, slice.data, { signal: ac.signal, onWorking: renew, readTimeoutMs: Math.max(3 * renewMs, 5000) })
+      }
+      if (ac.signal.aborted) return
+      await this.commit(a, meta, tile, result)
+      await this.step({ type: 'done', ...where, now: Date.now(), epoch: a.epoch })
+    } catch (err) {
+      if (ac.signal.aborted || this.store == null) return
+      const reason = `${a.peer.slice(-8)}: ${(err as Error).message}`
+      this.log('warn', `tile ${a.jobId}/${a.phase}/${a.index} failed on ${a.peer.slice(-8)}: ${(err as Error).message}`)
+      await this.step({ type: 'failed', ...where, reason, now: Date.now(), epoch: a.epoch }).catch(() => {})
+    } finally {
+      this.inflight.delete(a.leaseId)
+    }
+  }
+
+  /** Checks a worker's result and stores it; anything of the wrong shape is refused (the tile is re-leased). */
+  private async commit (a: Extract<QueueEffect, { type: 'assign' }>, meta: JobMeta, tile: Tile, result: TileResult): Promise<void> {
+    const last = a.phase === this.phaseCountOf(a.jobId) - 1
+    if (!last) {
+      if (!('stats' in result)) throw new WrongResultError('expected statistics, got pixels')
+      // Validate now (mergeStats re-checks every tile's statistics), so garbage is caught per tile.
+      mergeStats(meta.pipeline, a.phase, [result.stats])
+      await this.files.writeStats(a.jobId, a.phase, a.index, result.stats)
+      return
+    }
+    if (!('image' in result)) throw new WrongResultError('expected pixels, got statistics')
+    const img = result.image
+    if (img.width !== tile.core.width || img.height !== tile.core.height || img.channels !== meta.outChannels || img.data.byteLength !== img.width * img.height * img.channels) {
+      throw new WrongResultError(`result is ${img.width}x${img.height}x${img.channels}, expected ${tile.core.width}x${tile.core.height}x${meta.outChannels}`)
+    }
+    await this.files.writeTile(a.jobId, a.index, img)
+  }
+
+  private phaseCountOf (jobId: string): number {
+    return getJob(this.store!.state, jobId)?.phaseCount ?? 1
+  }
+
+  private async mergePhase (jobId: string, phase: number): Promise<void> {
+    try {
+      const meta = this.meta(jobId)
+      const list = await this.files.readStats(jobId, phase, this.plan(jobId, meta).length)
+      const merged = mergeStats(meta.pipeline, phase, list)
+      await this.step({ type: 'phaseReady', jobId, phase: phase + 1, data: merged, now: Date.now() })
+    } catch (err) {
+      this.log('warn', `cannot merge statistics of ${jobId} phase ${phase}: ${(err as Error).message}`)
+    }
+  }
+
+  /** Stitches the tiles of a finished job into its output, once. */
+  private async finish (jobId: string): Promise<void> {
+    if (this.finishing.has(jobId)) return
+    this.finishing.add(jobId)
+    try {
+      const meta = this.meta(jobId)
+      this.inputs.delete(jobId) // the input's tiles are all out: free it before the output is built
+      const out = createRaw(meta.width, meta.height, meta.outChannels as 1 | 2 | 3 | 4)
+      for (const tile of this.plan(jobId, meta)) placeTile(out, tile, await this.files.readTile(jobId, tile.index))
+      const data = await encodeImageToBuffer(out, meta.format)
+      await this.files.writeOutput(jobId, extensionOf(meta.format), data)
+      await this.files.dropTiles(jobId)
+      this.plans.delete(jobId)
+      this.log('info', `job ${jobId} (${meta.name}) done`, { jobId })
+      this.emit('job', { type: 'result', jobId, format: meta.format, bytes: data.byteLength, width: meta.width, height: meta.height })
+    } catch (err) {
+      this.log('warn', `cannot stitch job ${jobId}: ${(err as Error).message}`)
+    } finally {
+      this.finishing.delete(jobId)
+    }
+  }
+
+  private async forget (jobId: string): Promise<void> {
+    this.inputs.delete(jobId)
+    this.plans.delete(jobId)
+    await this.files.dropTiles(jobId).catch(() => {})
+  }
+
+  /** A master that died while stitching: its done jobs without an output are stitched now. */
+  private async resumeFinished (): Promise<void> {
+    for (const job of this.store?.jobs() ?? []) {
+      if (job.state !== 'done') continue
+      const meta = job.meta as JobMeta
+      if (!await this.hasOutput(job.id, meta)) await this.finish(job.id)
+    }
+  }
+
+  async hasOutput (jobId: string, meta: JobMeta): Promise<boolean> {
+    const { access } = await import('node:fs/promises')
+    return await access(this.files.outputPath(jobId, extensionOf(meta.format))).then(() => true, () => false)
+  }
+
+  private log (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>): void {
+    this.emit('log', { level, msg, fields })
+  }
+}

@@ -1,0 +1,107 @@
+// The worker side of every peer: takes tiles over the tile protocol (or directly from its own master),
+// runs them in the kernel pool (off the main thread, so heartbeats keep flowing), and answers with the
+// statistics or the pixels. It refuses tiles of an epoch older than the master it follows.
+import type { Libp2p } from '@libp2p/interface'
+import { createPool, type KernelPool, type RawImage, type TileResult, validatePipeline } from '../ops/index.ts'
+import { FrameStream } from '../transfer/frames.ts'
+import { ErrorCodes, FRAME_BYTES, TILE_PROTOCOL, TileRequestSchema, type TileRequest } from '../transfer/messages.ts'
+import { StaleEpochError } from './errors.ts'
+
+export interface WorkerOptions {
+  /** Tiles run at once; also the capacity announced in heartbeats. */
+  slots: number
+  /** Worker threads of the kernel pool; default: slots. */
+  threads?: number
+  /** The epoch of the master this peer follows; tiles of an older epoch are refused. */
+  epoch: () => number
+  readTimeoutMs?: number
+  /** Tests: run a result through this before it is sent (a faulty worker). */
+  tamper?: (result: TileResult, req: TileRequest) => TileResult
+}
+
+export class BadTileError extends Error {
+  override name = 'BadTileError'
+}
+
+export class WorkerRuntime {
+  readonly opts: WorkerOptions
+  private pool?: KernelPool
+  private running = 0
+  private done = 0
+  private readonly startedAt = Date.now()
+  private recent: number[] = []
+
+  constructor (opts: WorkerOptions) {
+    this.opts = opts
+  }
+
+  get busy (): number { return this.running }
+
+  /** Tiles per second over the last minute. */
+  tileSpeed (): number {
+    const now = Date.now()
+    this.recent = this.recent.filter(t => now - t < 60_000)
+    const span = Math.min(60_000, now - this.startedAt) / 1000
+    return span > 0 ? Math.round((this.recent.length / span) * 100) / 100 : 0
+  }
+
+  async register (node: Libp2p): Promise<void> {
+    await node.handle(TILE_PROTOCOL, async (stream) => {
+      const fs = new FrameStream(stream, { maxFrameBytes: FRAME_BYTES, readTimeoutMs: this.opts.readTimeoutMs ?? 30_000 })
+      try {
+        await this.serve(fs)
+      } catch (err) {
+        // A malformed request resets this stream only.
+        fs.abort(err as Error)
+      }
+    }, { maxInboundStreams: 256 })
+  }
+
+  private async serve (fs: FrameStream): Promise<void> {
+    const req = await fs.readJson(TileRequestSchema)
+    const expected = req.width * req.height * req.channels
+    const data = await fs.readBinary(expected) as Uint8Array
+    let timer: NodeJS.Timeout | undefined
+    try {
+      timer = setInterval(() => { void fs.writeJson({ type: 'working' }).catch(() => {}) }, req.renewMs)
+      const result = await this.run(req, data)
+      clearInterval(timer)
+      if ('stats' in result) {
+        await fs.writeJson({ type: 'stats', stats: result.stats })
+      } else {
+        const img = result.image
+        await fs.writeJson({ type: 'image', width: img.width, height: img.height, channels: img.channels })
+        await fs.writeBinary(img.data, FRAME_BYTES)
+      }
+      await fs.close()
+    } catch (err) {
+      clearInterval(timer)
+      const code = err instanceof StaleEpochError ? ErrorCodes.staleEpoch : ErrorCodes.badTile
+      await fs.writeError(code, (err as Error).message).catch(() => {})
+      await fs.close()
+    }
+  }
+
+  /** Runs one tile; the master calls this directly for tiles it leases to itself. */
+  async run (req: TileRequest, data: Uint8Array): Promise<TileResult> {
+    if (req.epoch < this.opts.epoch()) throw new StaleEpochError(req.epoch, this.opts.epoch())
+    const pipeline = validatePipeline(req.pipeline)
+    if (data.byteLength !== req.width * req.height * req.channels) throw new BadTileError(`tile data is ${data.byteLength} bytes, expected ${req.width}x${req.height}x${req.channels}`)
+    const tile: RawImage = { width: req.width, height: req.height, channels: req.channels, data }
+    this.pool ??= createPool({ size: this.opts.threads ?? Math.max(1, this.opts.slots) })
+    this.running++
+    try {
+      const result = await this.pool.run(tile, pipeline, { phase: req.phase, stats: req.stats, core: req.core })
+      this.done++
+      this.recent.push(Date.now())
+      return this.opts.tamper != null ? this.opts.tamper(result, req) : result
+    } finally {
+      this.running--
+    }
+  }
+
+  async close (): Promise<void> {
+    await this.pool?.close()
+    this.pool = undefined
+  }
+}

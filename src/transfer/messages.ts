@@ -1,0 +1,99 @@
+// Every message of the job protocols, as zod schemas: whatever arrives is checked field by field before
+// it is used, and anything else resets the stream.
+import { z } from 'zod'
+
+export const TILE_PROTOCOL = '/swarm/tile/1.0.0'
+export const SUBMIT_PROTOCOL = '/swarm/submit/1.0.0'
+export const WATCH_PROTOCOL = '/swarm/watch/1.0.0'
+export const JOBS_PROTOCOL = '/swarm/jobs/1.0.0'
+
+/** Binary payloads travel in frames of this size; JSON messages stay well under it. */
+export const FRAME_BYTES = 1024 * 1024
+export const MAX_JSON_BYTES = FRAME_BYTES
+
+const id = z.string().min(1).max(128)
+const int = z.number().int().min(0)
+const RectSchema = z.object({ x: int, y: int, width: int.min(1), height: int.min(1) }).strict()
+const channels = z.union([z.literal(1), z.literal(2), z.literal(3), z.literal(4)])
+export const OutputFormatSchema = z.enum(['png', 'jpeg', 'webp', 'tiff', 'avif', 'gif'])
+
+// ---- tile: master -> worker, and back
+export const TileRequestSchema = z.object({
+  jobId: id,
+  phase: int.max(64),
+  index: int,
+  leaseId: id,
+  epoch: int,
+  /** Re-validated by the worker (validatePipeline). */
+  pipeline: z.unknown(),
+  width: int.min(1).max(65_536),
+  height: int.min(1).max(65_536),
+  channels,
+  core: RectSchema,
+  stats: z.array(z.unknown()).max(64),
+  /** How often the worker says it is still working (renews the lease). */
+  renewMs: int.min(10).max(600_000)
+}).strict()
+export type TileRequest = z.infer<typeof TileRequestSchema>
+
+export const TileReplySchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('working') }).strict(),
+  z.object({ type: z.literal('stats'), stats: z.unknown() }).strict(),
+  z.object({ type: z.literal('image'), width: int.min(1), height: int.min(1), channels }).strict()
+])
+export type TileReply = z.infer<typeof TileReplySchema>
+
+// ---- submit: client -> master
+export const SubmitRequestSchema = z.object({
+  name: z.string().min(1).max(255),
+  bytes: int.min(1),
+  pipeline: z.unknown(),
+  format: OutputFormatSchema,
+  tileSize: int.min(16).max(16_384).optional(),
+  /** false = --detach: the stream ends once the job is accepted. */
+  watch: z.boolean()
+}).strict()
+export type SubmitRequest = z.infer<typeof SubmitRequestSchema>
+
+export const WatchRequestSchema = z.object({ jobId: id, result: z.boolean() }).strict()
+
+// ---- master -> client, on submit and watch streams
+export const JobEventSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('accepted'), jobId: id, tiles: int, phases: int, width: int, height: int, copies: int }).strict(),
+  z.object({
+    type: z.literal('progress'),
+    jobId: id,
+    state: z.string().max(32),
+    done: int,
+    total: int,
+    phase: int,
+    phaseCount: int,
+    peers: z.array(id).max(4096),
+    queuePosition: int
+  }).strict(),
+  z.object({ type: z.literal('result'), jobId: id, format: OutputFormatSchema, bytes: int, width: int, height: int }).strict(),
+  z.object({ type: z.literal('failed'), jobId: id, reason: z.string().max(4096) }).strict()
+])
+export type JobEvent = z.infer<typeof JobEventSchema>
+
+export const JobsRequestSchema = z.object({ limit: int.max(10_000).optional() }).strict()
+export const JobSummarySchema = z.object({
+  id, name: z.string(), state: z.string(), done: int, total: int, phase: int, phaseCount: int,
+  peers: z.array(z.string()), submittedAt: z.number(), finishedAt: z.number().optional(), failure: z.string().optional(),
+  width: int, height: int, pipeline: z.string()
+}).strict()
+export type JobSummary = z.infer<typeof JobSummarySchema>
+export const JobsReplySchema = z.object({ jobs: z.array(JobSummarySchema), master: id, epoch: int }).strict()
+export type JobsReply = z.infer<typeof JobsReplySchema>
+
+/** Error codes a peer sends in an error frame. */
+export const ErrorCodes = {
+  notMaster: 'not-master',
+  staleEpoch: 'stale-epoch',
+  badInput: 'bad-input',
+  badPipeline: 'bad-pipeline',
+  badTile: 'bad-tile',
+  unknownJob: 'unknown-job',
+  busy: 'busy',
+  internal: 'internal'
+} as const
