@@ -5,6 +5,8 @@ import type { ConnectionGater } from '@libp2p/interface'
 import { DEFAULT_MAX_PIXELS } from '../ops/index.ts'
 import { JobService } from '../scheduler/job-service.ts'
 import { MasterRuntime, type MasterOptions } from '../scheduler/master.ts'
+import { queuePosition } from '../scheduler/queue-machine.ts'
+import { QueueStore } from '../scheduler/queue-store.ts'
 import { WorkerRuntime, type WorkerOptions } from '../scheduler/worker.ts'
 import { SwarmPeer, type PeerOptions } from './peer.ts'
 
@@ -63,6 +65,16 @@ export class SwarmNode {
 
   async start (gater?: ConnectionGater): Promise<void> {
     await this.peer.start(gater)
+    // How much of the queue this peer holds decides who takes over: a restarted master with the
+    // queue on its disk is preferred to a peer with none.
+    const stored = await QueueStore.open({ db: this.peer.store, sublevel: 'queue' })
+    let storedPos = queuePosition(stored.state)
+    await stored.close()
+    this.peer.replicaPosProvider = () => {
+      const q = this.master.queue
+      if (q != null) storedPos = queuePosition(q.state)
+      return storedPos
+    }
     await this.worker.register(this.peer.libp2p)
     await this.service.register(this.peer.libp2p)
   }

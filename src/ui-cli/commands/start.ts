@@ -1,6 +1,6 @@
 // `swarm start`: run a peer until Ctrl-C, with a live log of the swarm.
 import { Option, type Command } from 'commander'
-import { SwarmPeer } from '../../node/peer.ts'
+import { SwarmNode } from '../../node/swarm-node.ts'
 import { DEFAULT_DEAD_AFTER_MS, DEFAULT_HEARTBEAT_MS } from '../../node/peer-options.ts'
 import { resolveSwarmKey } from '../../node/swarm-key.ts'
 import { createLogger } from '../logger.ts'
@@ -18,6 +18,7 @@ interface StartOpts {
   mdns: boolean
   name?: string
   slots?: number
+  tileSize?: number
   heartbeatMs: number
   deadAfterMs: number
   logJson: boolean
@@ -34,7 +35,8 @@ export function registerStartCommand (program: Command): void {
     .option('--no-master', 'never become master (e.g. a slow device); still takes work')
     .option('--no-mdns', 'do not use multicast discovery (use --peer)')
     .option('--name <name>', 'the name shown in `swarm status` (default: the host name)')
-    .option('--slots <n>', 'tiles this peer works on at once (default: 2)', positiveInt('--slots'))
+    .option('--slots <n>', 'tiles this peer works on at once (default: its number of cores)', positiveInt('--slots'))
+    .option('--tile-size <px>', 'tile edge for jobs that do not choose one, when this peer is master (default: 512)', positiveInt('--tile-size'))
     .option('--heartbeat-ms <ms>', 'heartbeat interval', positiveInt('--heartbeat-ms'), DEFAULT_HEARTBEAT_MS)
     .option('--dead-after-ms <ms>', 'a peer silent this long is dead', positiveInt('--dead-after-ms'), DEFAULT_DEAD_AFTER_MS)
     .option('--log-json', 'log JSON lines instead of text', false)
@@ -55,7 +57,7 @@ async function start (opts: StartOpts): Promise<void> {
   if (psk == null) {
     log.warn({ event: 'open-swarm' }, 'NO SWARM KEY: this swarm is OPEN. Any device on the LAN can join, read the images and inject work. Make a key with `swarm key generate > swarm.key` and start every peer with --key swarm.key.')
   }
-  const peer = new SwarmPeer({
+  const node = new SwarmNode({
     dataDir: opts.dataDir,
     listen: opts.listen ?? [`/ip4/0.0.0.0/tcp/${opts.port}`],
     psk,
@@ -65,13 +67,16 @@ async function start (opts: StartOpts): Promise<void> {
     name: opts.name,
     slots: opts.slots,
     heartbeatMs: opts.heartbeatMs,
-    deadAfterMs: opts.deadAfterMs
+    deadAfterMs: opts.deadAfterMs,
+    tileSize: opts.tileSize
   })
+  const peer = node.peer
+  node.master.on('log', (l) => { log[l.level]({ event: 'queue', ...l.fields }, l.msg) })
   peer.on('started', (e) => {
     log.info({ event: 'started', peerId: e.peerId, addrs: e.addrs, epoch: e.epoch, dataDir: opts.dataDir, private: psk != null }, `peer ${e.peerId} started (data in ${opts.dataDir})`)
     for (const a of e.addrs) log.info({ event: 'listening', addr: a }, `listening on ${a}`)
   })
-  peer.on('peer:joined', (e) => { log.info({ event: 'peer-joined', peerId: e.peerId, name: e.hb.name, arch: e.hb.arch, cores: e.hb.load.cores }, `+ ${e.hb.name} (${short(e.peerId)}) joined: ${e.hb.arch}, ${e.hb.load.cores} cores, ${e.hb.role}`) })
+  peer.on('peer:joined', (e) => { log.info({ event: 'peer-joined', peerId: e.peerId, peerName: e.hb.name, arch: e.hb.arch, cores: e.hb.load.cores }, `+ ${e.hb.name} (${short(e.peerId)}) joined: ${e.hb.arch}, ${e.hb.load.cores} cores, ${e.hb.role}`) })
   peer.on('peer:left', (e) => { log.info({ event: 'peer-left', peerId: e.peerId, reason: e.reason }, `- ${short(e.peerId)} left (${e.reason === 'timeout' ? 'no heartbeat' : 'said goodbye'})`) })
   peer.on('master', (e) => {
     const fields = { event: 'master', master: e.master, epoch: e.epoch, self: e.self, previous: e.previous }
@@ -80,14 +85,14 @@ async function start (opts: StartOpts): Promise<void> {
     else log.info(fields, `master is ${short(e.master)} at epoch ${e.epoch}`)
   })
   peer.on('warning', (e) => { log.warn({ event: 'warning' }, e.message) })
-  await peer.start()
+  await node.start()
 
   let stopping = false
   const shutdown = (signal: string): void => {
     if (stopping) return
     stopping = true
     log.info({ event: 'stopping', signal }, `${signal}: leaving the swarm`)
-    void peer.stop().then(() => process.exit(0), () => process.exit(1))
+    void node.stop().then(() => process.exit(0), () => process.exit(1))
   }
   process.on('SIGINT', () => { shutdown('SIGINT') })
   process.on('SIGTERM', () => { shutdown('SIGTERM') })
