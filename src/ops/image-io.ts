@@ -185,8 +185,9 @@ async function checkFile (path: string): Promise<void> {
   if (st.size === 0) throw new ImageInputError(path, 'empty file, not an image')
 }
 
+/** The name the user knows the image by: a peer decoding a received upload names it, not its temp path. */
 function labelOf (input: Input, options: DecodeOptions): string {
-  return typeof input === 'string' ? input : options.name ?? '<buffer>'
+  return options.name ?? (typeof input === 'string' ? input : '<buffer>')
 }
 
 function messageOf (err: unknown): string {

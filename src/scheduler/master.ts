@@ -49,6 +49,8 @@ export interface MasterEvents {
   job: [JobEvent]
   /** No longer master: watchers' streams end, so clients find the new master. */
   inactive: []
+  /** A tile was handed to a peer (for logs, the dashboard and tests). */
+  dispatched: [{ jobId: string, phase: number, index: number, peer: string, attempt: number }]
 }
 
 export class MasterRuntime extends EventEmitter<MasterEvents> {
@@ -198,6 +200,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
   private async dispatch (a: Extract<QueueEffect, { type: 'assign' }>): Promise<void> {
     const ac = new AbortController()
     this.inflight.set(a.leaseId, ac)
+    this.emit('dispatched', { jobId: a.jobId, phase: a.phase, index: a.index, peer: a.peer, attempt: a.attempt })
     const where = { jobId: a.jobId, phase: a.phase, index: a.index, leaseId: a.leaseId, peer: a.peer }
     try {
       const meta = this.meta(a.jobId)

@@ -2,6 +2,7 @@
 // it, find the new one and carry on watching, so the user never sees a spurious failure.
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { RemoteError } from '../transfer/errors.ts'
 import { findMaster, isRetryable, submitImage, watchJob, type JobOutcome, type SubmitInput } from '../transfer/job-client.ts'
 import type { JobEvent } from '../transfer/messages.ts'
 
@@ -30,8 +31,9 @@ export async function runSubmit (input: SubmitInput, s: SessionOptions): Promise
       }
       return await watchJob(s.node, master, jobId, true, s.onEvent)
     } catch (err) {
-      // Before "accepted" the upload is simply sent again; after it, the job is in the queue: watch it.
-      if (!isRetryable(err) && !(jobId != null && isTransient(err))) throw err
+      // Before "accepted" the upload is sent again when the master changed or the connection broke;
+      // after it the job is in the queue, and only a definite answer (a failure, an unknown job) ends it.
+      if (jobId == null ? !(isRetryable(err) || isTransient(err)) : isDefinite(err)) throw err
       s.onRetry?.((err as Error).message)
       await new Promise(resolve => setTimeout(resolve, 200))
     }
@@ -45,7 +47,7 @@ export async function runWatch (jobId: string, withData: boolean, s: SessionOpti
     try {
       return await watchJob(s.node, master, jobId, withData, s.onEvent)
     } catch (err) {
-      if (!isRetryable(err) && !isTransient(err)) throw err
+      if (isDefinite(err)) throw err
       s.onRetry?.((err as Error).message)
       await new Promise(resolve => setTimeout(resolve, 200))
     }
@@ -53,9 +55,15 @@ export async function runWatch (jobId: string, withData: boolean, s: SessionOpti
   throw new Error(`gave up after ${MAX_RETRIES} attempts to reach a master`)
 }
 
-/** A connection that broke (the master died mid-stream) rather than an answer. */
+/** A connection that broke or could not be made (the master died or moved) rather than an answer. */
 function isTransient (err: unknown): boolean {
+  if (err instanceof RemoteError) return false
   const name = (err as Error)?.name ?? ''
-  return ['StreamResetError', 'StreamTimeoutError', 'MalformedFrameError', 'StreamStateError', 'StreamClosedError', 'ConnectionClosedError', 'AbortError', 'TimeoutError', 'UnexpectedEOFError', 'MuxerClosedError'].includes(name) ||
-    /reset|closed|aborted|ECONNRESET|EPIPE/i.test((err as Error)?.message ?? '')
+  return ['StreamResetError', 'StreamTimeoutError', 'MalformedFrameError', 'StreamStateError', 'StreamClosedError', 'ConnectionClosedError', 'AbortError', 'TimeoutError', 'UnexpectedEOFError', 'MuxerClosedError', 'DialError', 'NoValidAddressesError'].includes(name) ||
+    /reset|closed|aborted|refused|ECONN|EPIPE|dial|timed? ?out/i.test((err as Error)?.message ?? '')
+}
+
+/** An answer from a master that retrying will not change: a refused input, an unknown job. */
+function isDefinite (err: unknown): boolean {
+  return err instanceof RemoteError && !isRetryable(err)
 }

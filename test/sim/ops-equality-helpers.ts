@@ -53,6 +53,26 @@ export function meanAbsDiff (a: RawImage, b: RawImage): number {
   return sum / a.data.length
 }
 
+/** The largest mean absolute difference over the tileSize x tileSize blocks: a single wrong tile shows here. */
+export function worstBlockMeanAbsDiff (a: RawImage, b: RawImage, tileSize: number): number {
+  if (a.width !== b.width || a.height !== b.height || a.channels !== b.channels) return Infinity
+  let worst = 0
+  for (let y0 = 0; y0 < a.height; y0 += tileSize) {
+    for (let x0 = 0; x0 < a.width; x0 += tileSize) {
+      let sum = 0
+      let n = 0
+      for (let y = y0; y < Math.min(a.height, y0 + tileSize); y++) {
+        for (let i = (y * a.width + x0) * a.channels; i < (y * a.width + Math.min(a.width, x0 + tileSize)) * a.channels; i++) {
+          sum += Math.abs(a.data[i] - b.data[i])
+          n++
+        }
+      }
+      worst = Math.max(worst, sum / n)
+    }
+  }
+  return worst
+}
+
 /** Deterministic textured pixels (LCG noise over gradients), `channels` interleaved samples of `depth` bits. */
 function texture (width: number, height: number, channels: number, seed: number, max: number): number[] {
   const out: number[] = new Array(width * height * channels)
