@@ -108,6 +108,20 @@ export class NetnsLan {
     child.stderr.on('data', (d: Buffer) => { p.output += d.toString() })
   }
 
+  /** Runs a `swarm` command in a host's namespace to its end (bounded by timeoutMs). */
+  async run (p: NetnsPeer, args: string[], timeoutMs: number): Promise<{ code: number | null, stdout: string, stderr: string }> {
+    const bin = join(import.meta.dirname, '..', '..', 'bin', 'swarm.js')
+    const child = spawn('ip', ['netns', 'exec', p.ns, process.execPath, bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    const timer = setTimeout(() => { child.kill('SIGKILL') }, timeoutMs)
+    const code = await new Promise<number | null>(resolve => { child.on('close', resolve) })
+    clearTimeout(timer)
+    return { code, stdout, stderr }
+  }
+
   kill9 (p: NetnsPeer): void {
     if (p.running) p.child!.kill('SIGKILL')
   }
