@@ -9,6 +9,12 @@ import { queuePosition } from '../scheduler/queue-machine.ts'
 import { QueueStore } from '../scheduler/queue-store.ts'
 import { WorkerRuntime, type WorkerOptions } from '../scheduler/worker.ts'
 import { SwarmPeer, type PeerOptions } from './peer.ts'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { registerBlobHandler } from '../transfer/blob.ts'
+import { handOver } from '../scheduler/handover.ts'
+import { QueueReplica } from '../scheduler/replica.ts'
+import { ReplicationSink } from '../scheduler/replication.ts'
+import type { JobMeta } from '../scheduler/master.ts'
 
 export interface SwarmNodeOptions extends PeerOptions {
   /** Tile edge in pixels, for jobs that do not choose one. */
@@ -18,6 +24,8 @@ export interface SwarmNodeOptions extends PeerOptions {
   prefetch?: number
   maxInputBytes?: number
   maxPixels?: number
+  /** Peers that keep a copy of each job's input and results (default 1). */
+  standbys?: number
   /** Tests only: a worker that corrupts its results. */
   tamper?: WorkerOptions['tamper']
 }
@@ -29,6 +37,9 @@ export class SwarmNode {
   readonly worker: WorkerRuntime
   readonly master: MasterRuntime
   private readonly service: JobService
+  private sink?: ReplicationSink
+  /** Role changes run one at a time: the replica and the queue share one sublevel. */
+  private roleChain: Promise<void> = Promise.resolve()
 
   constructor (opts: SwarmNodeOptions) {
     const slots = opts.slots ?? availableParallelism()
@@ -41,7 +52,8 @@ export class SwarmNode {
       maxAttempts: opts.maxAttempts ?? 3,
       prefetch: opts.prefetch ?? 1,
       maxInputBytes: opts.maxInputBytes ?? 2 * 1024 ** 3,
-      maxPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS
+      maxPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS,
+      standbys: opts.standbys ?? 1
     }
     this.master = new MasterRuntime(this.peer, this.worker, masterOpts)
     this.service = new JobService(this.master, () => this.peer.master)
@@ -54,8 +66,16 @@ export class SwarmNode {
       tileSpeed: this.worker.tileSpeed()
     })
     this.peer.on('master', (e) => {
-      if (e.self) void this.master.activate(e.epoch)
-      else if (this.master.active) void this.master.deactivate()
+      this.roleChain = this.roleChain.then(async () => {
+        if (e.self) {
+          await this.sink?.stop()
+          await this.master.activate(e.epoch)
+          return
+        }
+        if (this.master.active) await this.master.deactivate()
+        if (e.master == null) await this.sink?.stop()
+        else await this.sink?.follow(peerIdFromString(e.master))
+      }).catch((err: Error) => { this.master.emit('log', { level: 'warn', msg: `role change failed: ${err.message}` }) })
     })
     this.peer.on('peer:left', (e) => { void this.master.peerDead(e.peerId) })
     this.peer.on('peer:joined', () => { void this.master.refreshPeers() })
@@ -77,10 +97,35 @@ export class SwarmNode {
     }
     await this.worker.register(this.peer.libp2p)
     await this.service.register(this.peer.libp2p)
+    await this.master.replication.register(this.peer.libp2p)
+    await registerBlobHandler(this.peer.libp2p, this.master.files, () => this.peer.epoch)
+    this.sink = new ReplicationSink(this.peer.libp2p, new QueueReplica(this.peer.store), () => this.peer.epoch, {
+      position: (pos) => { storedPos = pos },
+      handover: async (missing, master) => { await this.handOver(missing, master) },
+      // The master keeps the output; a follower's copies of the input and tiles are no longer needed.
+      finished: (jobId) => { void this.master.files.dropWork(jobId).catch(() => {}) },
+      log: (msg) => { this.master.emit('log', { level: 'warn', msg }) }
+    })
+  }
+
+  /** Jobs this peer knows and the new master does not (a healed partition): give them over. */
+  private async handOver (missing: Array<[string, unknown]>, master: ReturnType<typeof peerIdFromString>): Promise<void> {
+    for (const [, value] of missing) {
+      const job = value as { id: string, state: string, meta?: JobMeta }
+      if (job.meta == null || job.state === 'failed' || job.state === 'cancelled') continue
+      if (!await this.master.files.has(job.id, 'input')) continue // a peer that has the input hands it over
+      try {
+        const input = await this.master.files.readBlob(job.id, 'input')
+        if (await handOver(this.peer.libp2p, master, job.id, job.meta, input)) this.master.emit('log', { level: 'info', msg: `handed job ${job.id} over to the new master` })
+      } catch (err) {
+        this.master.emit('log', { level: 'warn', msg: `cannot hand job ${job.id} over: ${(err as Error).message}` })
+      }
+    }
   }
 
   /** Graceful: says goodbye, finishes nothing new. */
   async stop (): Promise<void> {
+    await this.sink?.stop()
     await this.master.deactivate()
     await this.peer.stop()
     await this.worker.close()
@@ -88,6 +133,7 @@ export class SwarmNode {
 
   /** As if the process died: no goodbye, nothing finished. */
   async kill (): Promise<void> {
+    await this.sink?.stop()
     await this.master.deactivate()
     await this.peer.kill()
     await this.worker.close()

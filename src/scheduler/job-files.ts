@@ -1,9 +1,14 @@
 // The bulky part of a job lives in files beside the LevelDB queue: the submitted input as received,
 // each tile's result (written before the queue is told the tile is done, so a restarted master still
 // has it), the per-tile statistics, and the stitched output.
-import { mkdir, readFile, rename, rm, writeFile, open, readdir } from 'node:fs/promises'
+import { access, mkdir, readFile, rename, rm, writeFile, open, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Channels, RawImage } from '../ops/index.ts'
+
+const BLOB_NAME = /^(input|output\.(png|jpg|webp|tif|avif|gif)|tiles\/\d{1,8}\.raw|tiles\/stats-\d{1,4}-\d{1,8}\.json)$/
+
+export const tileName = (index: number): string => `tiles/${index}.raw`
+export const statsName = (phase: number, index: number): string => `tiles/stats-${phase}-${index}.json`
 
 export class JobFiles {
   readonly root: string
@@ -18,6 +23,34 @@ export class JobFiles {
   }
 
   inputPath (jobId: string): string { return join(this.dir(jobId), 'input') }
+
+  /**
+   * The files a job has, by name, as peers copy them to each other: `input`, `tiles/<index>.raw`,
+   * `tiles/stats-<phase>-<index>.json`, `output.<ext>`. Anything else is refused (no path tricks).
+   */
+  pathOf (jobId: string, name: string): string {
+    if (!BLOB_NAME.test(name)) throw new Error(`invalid blob name ${JSON.stringify(name)}`)
+    return join(this.dir(jobId), name)
+  }
+
+  async has (jobId: string, name: string): Promise<boolean> {
+    return await access(this.pathOf(jobId, name)).then(() => true, () => false)
+  }
+
+  async readBlob (jobId: string, name: string): Promise<Uint8Array> {
+    return await readFile(this.pathOf(jobId, name))
+  }
+
+  async writeBlob (jobId: string, name: string, data: Uint8Array): Promise<void> {
+    await mkdir(join(this.dir(jobId), 'tiles'), { recursive: true })
+    await this.atomicWrite(this.pathOf(jobId, name), data)
+  }
+
+  /** Drops what only the work needed (input, tiles); keeps the output for `swarm result`. */
+  async dropWork (jobId: string): Promise<void> {
+    await this.dropTiles(jobId)
+    await rm(this.inputPath(jobId), { force: true })
+  }
   outputPath (jobId: string, ext: string): string { return join(this.dir(jobId), `output.${ext}`) }
 
   async create (jobId: string): Promise<void> {
@@ -37,11 +70,11 @@ export class JobFiles {
     head.writeUInt32BE(img.width, 0)
     head.writeUInt32BE(img.height, 4)
     head.writeUInt8(img.channels, 8)
-    await this.atomicWrite(join(this.dir(jobId), 'tiles', `${index}.raw`), Buffer.concat([head, img.data]))
+    await this.writeBlob(jobId, tileName(index), Buffer.concat([head, img.data]))
   }
 
   async readTile (jobId: string, index: number): Promise<RawImage> {
-    const buf = await readFile(join(this.dir(jobId), 'tiles', `${index}.raw`))
+    const buf = await readFile(this.pathOf(jobId, tileName(index)))
     const width = buf.readUInt32BE(0)
     const height = buf.readUInt32BE(4)
     const channels = buf.readUInt8(8) as Channels
@@ -49,12 +82,12 @@ export class JobFiles {
   }
 
   async writeStats (jobId: string, phase: number, index: number, stats: unknown): Promise<void> {
-    await this.atomicWrite(join(this.dir(jobId), 'tiles', `stats-${phase}-${index}.json`), JSON.stringify(stats))
+    await this.writeBlob(jobId, statsName(phase, index), Buffer.from(JSON.stringify(stats)))
   }
 
   async readStats (jobId: string, phase: number, count: number): Promise<unknown[]> {
     const out: unknown[] = []
-    for (let i = 0; i < count; i++) out.push(JSON.parse(await readFile(join(this.dir(jobId), 'tiles', `stats-${phase}-${i}.json`), 'utf8')))
+    for (let i = 0; i < count; i++) out.push(JSON.parse(await readFile(this.pathOf(jobId, statsName(phase, i)), 'utf8')))
     return out
   }
 

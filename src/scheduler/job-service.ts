@@ -8,12 +8,13 @@ import {
 } from '../ops/index.ts'
 import { FrameStream } from '../transfer/frames.ts'
 import {
-  ErrorCodes, FRAME_BYTES, JOBS_PROTOCOL, JobsRequestSchema, SUBMIT_PROTOCOL, SubmitRequestSchema, WATCH_PROTOCOL,
+  ErrorCodes, FRAME_BYTES, JOBS_PROTOCOL, JobsRequestSchema, OutputFormatSchema, SUBMIT_PROTOCOL, SubmitRequestSchema, WATCH_PROTOCOL,
   WatchRequestSchema, type JobEvent, type JobSummary
 } from '../transfer/messages.ts'
 import { formatPipeline } from '../ops/pipeline.ts'
 import { extensionOf, type JobMeta, type MasterRuntime } from './master.ts'
 import { getJob, listJobs } from './queue-machine.ts'
+import { HANDOVER_PROTOCOL, HandoverRequestSchema } from './handover.ts'
 
 const READ_TIMEOUT_MS = 30_000
 const TERMINAL = new Set(['done', 'failed', 'cancelled'])
@@ -44,6 +45,37 @@ export class JobService {
     await node.handle(SUBMIT_PROTOCOL, serve(async fs => { await this.submit(fs) }), { maxInboundStreams: 64 })
     await node.handle(WATCH_PROTOCOL, serve(async fs => { await this.watchRequest(fs) }), { maxInboundStreams: 256 })
     await node.handle(JOBS_PROTOCOL, serve(async fs => { await this.jobs(fs) }), { maxInboundStreams: 16 })
+    await node.handle(HANDOVER_PROTOCOL, serve(async fs => { await this.takeOver(fs) }), { maxInboundStreams: 16 })
+  }
+
+  /** A job handed over by the loser of a partition: queued here under its own id, unless known. */
+  private async takeOver (fs: FrameStream): Promise<void> {
+    const req = await fs.readJson(HandoverRequestSchema)
+    const queue = this.master.queue
+    if (queue != null && getJob(queue.state, req.jobId) != null) {
+      await fs.readBinary(req.bytes, () => {})
+      await fs.writeJson({ ok: true, known: true })
+      await fs.close()
+      return
+    }
+    const meta = req.meta as JobMeta
+    const pipeline = validatePipeline(meta?.pipeline)
+    const files = this.master.files
+    await files.create(req.jobId)
+    const sink = await files.openInput(req.jobId)
+    try { await fs.readBinary(req.bytes, sink.write) } finally { await sink.close() }
+    const raw = await decodeImage(files.inputPath(req.jobId), { maxPixels: this.master.opts.maxPixels, name: String(meta.name) })
+    const tileSize = Number(meta.tileSize)
+    const halo = pipelineHalo(pipeline)
+    const standbys = await this.master.replicateInput(req.jobId, this.master.opts.standbys)
+    const fresh: JobMeta = {
+      name: String(meta.name), width: raw.width, height: raw.height, channels: raw.channels,
+      outChannels: outputChannels(pipeline, raw.channels), tileSize, halo, pipeline, format: OutputFormatSchema.parse(meta.format), standbys
+    }
+    this.master.remember(req.jobId, raw)
+    await this.master.step({ type: 'submit', job: { id: req.jobId, tileCount: planTiles(raw.width, raw.height, tileSize, halo).length, phaseCount: phaseCount(pipeline), meta: fresh }, now: Date.now() })
+    await fs.writeJson({ ok: true, known: false })
+    await fs.close()
   }
 
   private async submit (fs: FrameStream): Promise<void> {
@@ -81,10 +113,18 @@ export class JobService {
         return
       }
       const tileSize = req.tileSize ?? opts.tileSize
+      // The input on a standby before anyone is told "accepted": the job then survives this master.
+      const swarmSize = this.master.livePeers().length
+      const standbys = swarmSize > 0 ? await this.master.replicateInput(jobId, this.master.opts.standbys) : []
+      if (swarmSize > 0 && standbys.length === 0) {
+        await files.remove(jobId)
+        await this.refuse(fs, ErrorCodes.busy, `${req.name}: no other peer could store a copy of the input; try again`)
+        return
+      }
       const halo = pipelineHalo(pipeline)
       const meta: JobMeta = {
         name: req.name, width: raw.width, height: raw.height, channels: raw.channels,
-        outChannels: outputChannels(pipeline, raw.channels), tileSize, halo, pipeline, format: req.format
+        outChannels: outputChannels(pipeline, raw.channels), tileSize, halo, pipeline, format: req.format, standbys
       }
       const tiles = planTiles(raw.width, raw.height, tileSize, halo).length
       this.master.remember(jobId, raw)
@@ -93,7 +133,7 @@ export class JobService {
       const watching = req.watch ? this.watch(fs, jobId, true, true, accepted.promise) : undefined
       try {
         await this.master.step({ type: 'submit', job: { id: jobId, tileCount: tiles, phaseCount: phaseCount(pipeline), meta }, now: Date.now() })
-        await fs.writeJson({ type: 'accepted', jobId, tiles, phases: phaseCount(pipeline), width: raw.width, height: raw.height, copies: 1 } satisfies JobEvent)
+        await fs.writeJson({ type: 'accepted', jobId, tiles, phases: phaseCount(pipeline), width: raw.width, height: raw.height, copies: 1 + standbys.length } satisfies JobEvent)
       } finally {
         accepted.resolve()
       }

@@ -12,7 +12,10 @@ import { sendTile } from '../transfer/tile-client.ts'
 import type { JobEvent, TileRequest } from '../transfer/messages.ts'
 import { getJob, phaseData, type QueueEffect, type QueueEvent } from './queue-machine.ts'
 import { QueueStore } from './queue-store.ts'
-import { JobFiles } from './job-files.ts'
+import { JobFiles, statsName, tileName } from './job-files.ts'
+import { ReplicationSource } from './replication.ts'
+import { candidateBeats } from '../node/election.ts'
+import { getBlob, putBlob } from '../transfer/blob.ts'
 import type { WorkerRuntime } from './worker.ts'
 
 export interface MasterOptions {
@@ -23,6 +26,8 @@ export interface MasterOptions {
   prefetch: number
   maxInputBytes: number
   maxPixels: number
+  /** Standby copies of each job's input, results and output (besides the master's own). */
+  standbys: number
 }
 
 /** What the master keeps with each job in the queue (the queue treats it as opaque JSON). */
@@ -36,6 +41,8 @@ export interface JobMeta {
   halo: number
   pipeline: Pipeline
   format: OutputFormat
+  /** Peers that hold a copy of the input, and get every tile result and the output as well. */
+  standbys: string[]
 }
 
 export class WrongResultError extends Error {
@@ -67,6 +74,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
   private readonly inputs = new Map<string, Promise<RawImage>>()
   private readonly plans = new Map<string, Tile[]>()
   private readonly finishing = new Set<string>()
+  readonly replication: ReplicationSource
 
   constructor (peer: SwarmPeer, worker: WorkerRuntime, opts: MasterOptions) {
     super()
@@ -74,6 +82,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     this.worker = worker
     this.opts = opts
     this.files = new JobFiles(opts.dataDir)
+    this.replication = new ReplicationSource(() => this.store, () => this.epoch)
   }
 
   get active (): boolean { return this.store != null }
@@ -83,10 +92,21 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
   activate (epoch: number): Promise<void> {
     this.transition = this.transition.then(async () => {
       if (this.store != null) await this.shutdown()
-      const store = await QueueStore.open({ db: this.peer.store, sublevel: 'queue', config: { leaseMs: this.opts.leaseMs, prefetch: this.opts.prefetch, maxAttempts: this.opts.maxAttempts }, now: Date.now() })
+      const store = await QueueStore.open({
+        db: this.peer.store,
+        sublevel: 'queue',
+        config: { leaseMs: this.opts.leaseMs, prefetch: this.opts.prefetch, maxAttempts: this.opts.maxAttempts },
+        now: Date.now(),
+        onPersist: (ops, pos) => { this.replication.publish(ops, pos) }
+      })
       this.store = store
       this.epoch = epoch
       await this.step({ type: 'elected', epoch, now: Date.now() })
+      // Leases given by an earlier master (or by this peer before a restart) have no stream to this
+      // runtime: their results cannot arrive here, so the tiles are re-queued now rather than at the
+      // lease deadline. Tiles already done stay done.
+      const holders = new Set([...store.state.leases.values()].map(l => l.peer))
+      for (const peer of holders) await this.step({ type: 'peerDead', peer, now: Date.now() })
       await this.refreshPeers()
       this.timer = setInterval(() => { void this.tick() }, Math.min(1000, Math.max(50, Math.floor(this.opts.leaseMs / 10))))
       this.log('info', `master at epoch ${epoch}: queue loaded`, { jobs: store.jobs().length })
@@ -105,6 +125,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     if (store == null) return
     this.store = undefined
     clearInterval(this.timer)
+    this.replication.closeAll()
     for (const ac of this.inflight.values()) ac.abort()
     this.inflight.clear()
     this.inputs.clear()
@@ -166,6 +187,11 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     await this.step({ type: 'tick', now: Date.now() })
   }
 
+  /** The other live peers. */
+  livePeers (): string[] {
+    return this.peer.liveView().map(h => h.peerId)
+  }
+
   async peerDead (peer: string): Promise<void> {
     await this.step({ type: 'peerDead', peer, now: Date.now() })
   }
@@ -186,7 +212,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
   input (jobId: string, meta: JobMeta): Promise<RawImage> {
     let p = this.inputs.get(jobId)
     if (p == null) {
-      p = decodeImage(this.files.inputPath(jobId), { maxPixels: this.opts.maxPixels, name: meta.name })
+      p = this.ensureLocal(jobId, meta, 'input').then(async () => await decodeImage(this.files.inputPath(jobId), { maxPixels: this.opts.maxPixels, name: meta.name }))
       this.inputs.set(jobId, p)
       p.catch(() => { this.inputs.delete(jobId) })
     }
@@ -243,6 +269,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       // Validate now (mergeStats re-checks every tile's statistics), so garbage is caught per tile.
       mergeStats(meta.pipeline, a.phase, [result.stats])
       await this.files.writeStats(a.jobId, a.phase, a.index, result.stats)
+      await this.copyToStandbys(a.jobId, meta, statsName(a.phase, a.index))
       return
     }
     if (!('image' in result)) throw new WrongResultError('expected pixels, got statistics')
@@ -251,6 +278,57 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       throw new WrongResultError(`result is ${img.width}x${img.height}x${img.channels}, expected ${tile.core.width}x${tile.core.height}x${meta.outChannels}`)
     }
     await this.files.writeTile(a.jobId, a.index, img)
+    await this.copyToStandbys(a.jobId, meta, tileName(a.index))
+  }
+
+  /**
+   * Copies one of a job's files to its standbys before the queue records the step, so that what the
+   * replicated log says is done exists on a second peer. A standby that fails is skipped (logged):
+   * the job goes on with fewer copies rather than stalling.
+   */
+  private async copyToStandbys (jobId: string, meta: JobMeta, name: string): Promise<number> {
+    const live = new Set(this.peer.liveView().map(h => h.peerId))
+    const targets = meta.standbys.filter(p => live.has(p))
+    if (targets.length === 0) return 0
+    const data = await this.files.readBlob(jobId, name)
+    const results = await Promise.allSettled(targets.map(async p => { await putBlob(this.peer.libp2p, peerIdFromString(p), jobId, name, data, this.epoch) }))
+    for (const r of results) if (r.status === 'rejected') this.log('warn', `cannot copy ${jobId}/${name} to a standby: ${(r.reason as Error).message}`)
+    return results.filter(r => r.status === 'fulfilled').length
+  }
+
+  /**
+   * Peers to hold copies of a new job, most likely successor first: eligible peers by the election's
+   * order (most complete replica, then PeerId), then the others. Returns those that took the input.
+   */
+  async replicateInput (jobId: string, want: number): Promise<string[]> {
+    const data = await this.files.readBlob(jobId, 'input')
+    const peers = this.peer.liveView().filter(h => h.peerId !== this.peer.peerId)
+    peers.sort((a, b) => a.eligible !== b.eligible ? (a.eligible ? -1 : 1) : candidateBeats(a, b) ? -1 : 1)
+    const got: string[] = []
+    for (const h of peers) {
+      if (got.length >= want) break
+      try {
+        await putBlob(this.peer.libp2p, peerIdFromString(h.peerId), jobId, 'input', data, this.epoch)
+        got.push(h.peerId)
+      } catch (err) {
+        this.log('warn', `standby ${h.peerId.slice(-8)} did not take the input of ${jobId}: ${(err as Error).message}`)
+      }
+    }
+    return got
+  }
+
+  /** A new master may lack a job's files: it gets them from the standbys, then from any live peer. */
+  async ensureLocal (jobId: string, meta: JobMeta, name: string): Promise<void> {
+    if (await this.files.has(jobId, name)) return
+    const live = this.peer.liveView().map(h => h.peerId)
+    const order = [...meta.standbys.filter(p => live.includes(p)), ...live.filter(p => !meta.standbys.includes(p))]
+    for (const p of order) {
+      try {
+        await this.files.writeBlob(jobId, name, await getBlob(this.peer.libp2p, peerIdFromString(p), jobId, name))
+        return
+      } catch { /* the next peer may have it */ }
+    }
+    throw new Error(`no live peer has ${name} of job ${jobId}`)
   }
 
   private phaseCountOf (jobId: string): number {
@@ -260,7 +338,9 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
   private async mergePhase (jobId: string, phase: number): Promise<void> {
     try {
       const meta = this.meta(jobId)
-      const list = await this.files.readStats(jobId, phase, this.plan(jobId, meta).length)
+      const count = this.plan(jobId, meta).length
+      for (let i = 0; i < count; i++) await this.ensureLocal(jobId, meta, statsName(phase, i))
+      const list = await this.files.readStats(jobId, phase, count)
       const merged = mergeStats(meta.pipeline, phase, list)
       await this.step({ type: 'phaseReady', jobId, phase: phase + 1, data: merged, now: Date.now() })
     } catch (err) {
@@ -276,10 +356,15 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       const meta = this.meta(jobId)
       this.inputs.delete(jobId) // the input's tiles are all out: free it before the output is built
       const out = createRaw(meta.width, meta.height, meta.outChannels as 1 | 2 | 3 | 4)
-      for (const tile of this.plan(jobId, meta)) placeTile(out, tile, await this.files.readTile(jobId, tile.index))
+      for (const tile of this.plan(jobId, meta)) {
+        await this.ensureLocal(jobId, meta, tileName(tile.index))
+        placeTile(out, tile, await this.files.readTile(jobId, tile.index))
+      }
       const data = await encodeImageToBuffer(out, meta.format)
       await this.files.writeOutput(jobId, extensionOf(meta.format), data)
-      await this.files.dropTiles(jobId)
+      // The output on a second peer too, so `swarm result` still works if this one goes.
+      await this.copyToStandbys(jobId, meta, `output.${extensionOf(meta.format)}`)
+      await this.files.dropWork(jobId)
       this.plans.delete(jobId)
       this.log('info', `job ${jobId} (${meta.name}) done`, { jobId })
       this.emit('job', { type: 'result', jobId, format: meta.format, bytes: data.byteLength, width: meta.width, height: meta.height })

@@ -39,6 +39,8 @@ export interface QueueStoreOptions {
    * may lose the last steps); 'milestones' (default) = steps that accept, finish or cancel a job or
    * complete a phase: what was acknowledged to someone survives a power cut too. */
   sync?: boolean | 'milestones'
+  /** Called with each batch once it is on disk, in order: the replication log. */
+  onPersist?: (ops: PersistOp[], pos: number) => void
 }
 
 const MILESTONES = new Set<QueueEffect['type']>(['jobQueued', 'jobDone', 'jobFailed', 'jobCancelled', 'phaseComplete'])
@@ -52,6 +54,7 @@ export class QueueStore {
   #chain: Promise<unknown> = Promise.resolve()
   #closed = false
   #broken: Error | undefined
+  readonly #onPersist: QueueStoreOptions['onPersist']
 
   private constructor (db: QueueDb, owned: AnyLevel | undefined, state: QueueState, opts: QueueStoreOptions) {
     this.#db = db
@@ -59,6 +62,7 @@ export class QueueStore {
     this.#state = state
     this.#config = opts.config
     this.#sync = opts.sync ?? 'milestones'
+    this.#onPersist = opts.onPersist
   }
 
   static async open (opts: QueueStoreOptions): Promise<QueueStore> {
@@ -128,6 +132,7 @@ export class QueueStore {
       }
       throw new PersistError(`writing the queue failed: ${(err as Error).message}`, { cause: err })
     }
+    this.#onPersist?.(first.ops, this.#state.pos)
     return rest
   }
 

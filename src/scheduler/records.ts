@@ -134,3 +134,14 @@ export function parseRecord<T> (schema: z.ZodType<T>, key: string, value: unknow
   if (!r.success) throw new CorruptRecordError(key, z.prettifyError(r.error).replace(/\n/g, '; '))
   return r.data
 }
+
+/** Checks one replicated change: a known key and a record of the right shape for it. */
+export function checkOp (op: unknown): PersistOp {
+  const o = op as { type?: unknown, key?: unknown, value?: unknown }
+  if (o == null || typeof o.key !== 'string') throw new CorruptRecordError(String(o?.key), 'replicated change without a key')
+  const kind = parseKey(o.key).kind
+  if (o.type === 'del') return { type: 'del', key: o.key }
+  if (o.type !== 'put') throw new CorruptRecordError(o.key, 'replicated change is neither put nor del')
+  const schema = kind === 'meta' ? MetaRecordSchema : kind === 'job' ? JobRecordSchema : TileRecordSchema
+  return { type: 'put', key: o.key, value: parseRecord(schema as z.ZodType<QueueRecord>, o.key, o.value) }
+}

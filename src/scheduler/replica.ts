@@ -1,0 +1,43 @@
+// A follower's copy of the master's queue, kept in the same LevelDB sublevel the queue uses, so a
+// follower elected master simply opens its queue and carries on. Written only while this peer is not
+// master: from a snapshot when it (re)subscribes, then batch by batch as the master writes.
+import type { SwarmDb } from '../node/store.ts'
+import { checkOp, META_KEY, type PersistOp } from './records.ts'
+
+type JsonDb = ReturnType<SwarmDb['sublevel']>
+
+export class QueueReplica {
+  private readonly db: JsonDb
+
+  constructor (root: SwarmDb, sublevel = 'queue') {
+    this.db = root.sublevel<string, unknown>(sublevel, { valueEncoding: 'json' }) as unknown as JsonDb
+  }
+
+  async records (): Promise<Array<[string, unknown]>> {
+    const out: Array<[string, unknown]> = []
+    for await (const [k, v] of (this.db as unknown as { iterator: () => AsyncIterable<[string, unknown]> }).iterator()) out.push([k, v])
+    return out
+  }
+
+  async position (): Promise<number> {
+    const meta = await (this.db as unknown as { get: (k: string) => Promise<{ pos?: number } | undefined> }).get(META_KEY)
+    return meta?.pos ?? 0
+  }
+
+  /** Replaces the whole replica, atomically. */
+  async replace (records: Array<[string, unknown]>): Promise<void> {
+    const old = await this.records()
+    const keep = new Set(records.map(([k]) => k))
+    const ops: unknown[] = [
+      ...old.filter(([k]) => !keep.has(k)).map(([key]) => ({ type: 'del', key })),
+      ...records.map(([key, value]) => ({ type: 'put', key, value }))
+    ]
+    await this.apply(ops)
+  }
+
+  /** Applies one batch of the master's changes atomically; every change is checked first. */
+  async apply (raw: unknown[]): Promise<void> {
+    const ops: PersistOp[] = raw.map(checkOp)
+    await (this.db as unknown as { batch: (ops: unknown[], o?: object) => Promise<void> }).batch(ops.map(op => op.type === 'put' ? { type: 'put', key: op.key, value: op.value } : { type: 'del', key: op.key }))
+  }
+}

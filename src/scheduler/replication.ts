@@ -1,0 +1,218 @@
+// Replication of the master's queue log to every other peer over `/swarm/replicate/1.0.0`.
+// A follower subscribes with its epoch; the master answers with a snapshot of its queue, then every
+// batch it writes, in order, each with its position and epoch. The follower keeps the copy in its
+// own queue sublevel, so the peer elected after a master dies already holds the whole queue.
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import { z } from 'zod'
+import { FrameStream } from '../transfer/frames.ts'
+import { ErrorCodes, FRAME_BYTES } from '../transfer/messages.ts'
+import type { PersistOp } from './records.ts'
+import type { QueueReplica } from './replica.ts'
+import type { QueueStore } from './queue-store.ts'
+
+export const REPLICATE_PROTOCOL = '/swarm/replicate/1.0.0'
+const RECORDS_PER_FRAME = 200
+/** A follower this far behind is dropped; it resubscribes and gets a fresh snapshot. */
+const MAX_PENDING = 10_000
+
+const SubscribeSchema = z.object({ epoch: z.number().int().min(0) }).strict()
+const MessageSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('snapshot'), epoch: z.number().int().min(0), pos: z.number().int().min(0), count: z.number().int().min(0) }).strict(),
+  z.object({ type: z.literal('records'), records: z.array(z.tuple([z.string(), z.unknown()])).max(RECORDS_PER_FRAME) }).strict(),
+  z.object({ type: z.literal('batch'), epoch: z.number().int().min(0), pos: z.number().int().min(0), ops: z.array(z.unknown()).max(1_000_000) }).strict()
+])
+
+interface Batch { ops: PersistOp[], pos: number, epoch: number }
+/** from: the snapshot's position, once it is queued; until then batches wait in `early`. */
+interface Subscriber { fs: FrameStream, chain: Promise<void>, pending: number, from: number | null, early: Batch[] }
+
+/** The master's side: one subscriber per follower. */
+export class ReplicationSource {
+  private readonly subscribers = new Set<Subscriber>()
+  private readonly store: () => QueueStore | undefined
+  private readonly epoch: () => number
+
+  constructor (store: () => QueueStore | undefined, epoch: () => number) {
+    this.store = store
+    this.epoch = epoch
+  }
+
+  get followers (): number { return this.subscribers.size }
+
+  async register (node: Libp2p): Promise<void> {
+    await node.handle(REPLICATE_PROTOCOL, async (stream) => {
+      const fs = new FrameStream(stream, { maxFrameBytes: FRAME_BYTES, readTimeoutMs: 10_000 })
+      try {
+        await this.serve(fs)
+      } catch (err) {
+        fs.abort(err as Error)
+      }
+    }, { maxInboundStreams: 512 })
+  }
+
+  private async serve (fs: FrameStream): Promise<void> {
+    const req = await fs.readJson(SubscribeSchema)
+    const store = this.store()
+    if (store == null) {
+      await fs.writeError(ErrorCodes.notMaster, 'not master')
+      await fs.close()
+      return
+    }
+    if (req.epoch > this.epoch()) {
+      // The follower knows a newer master than us: we are stale and must not feed it.
+      await fs.writeError(ErrorCodes.staleEpoch, `follower is at epoch ${req.epoch}, this master at ${this.epoch()}`)
+      await fs.close()
+      return
+    }
+    // Subscribe first, then read the snapshot: batches written meanwhile are queued and the ones the
+    // snapshot already holds are skipped by position.
+    const sub: Subscriber = { fs, chain: Promise.resolve(), pending: 0, from: null, early: [] }
+    this.subscribers.add(sub)
+    fs.stream.addEventListener('close', () => { this.subscribers.delete(sub) })
+    const records = await store.records()
+    const meta = records.find(([k]) => k === 'm')?.[1] as { pos?: number } | undefined
+    const pos = meta?.pos ?? 0
+    sub.chain = sub.chain.then(async () => {
+      await fs.writeJson({ type: 'snapshot', epoch: this.epoch(), pos, count: records.length })
+      for (let i = 0; i < records.length; i += RECORDS_PER_FRAME) await fs.writeJson({ type: 'records', records: records.slice(i, i + RECORDS_PER_FRAME) })
+    }).catch((err: Error) => {
+      this.subscribers.delete(sub)
+      fs.abort(err)
+    })
+    sub.from = pos
+    for (const b of sub.early.splice(0)) this.send(sub, b)
+  }
+
+  /** Called with every batch the queue wrote, in order. */
+  publish (ops: PersistOp[], pos: number): void {
+    const batch = { ops, pos, epoch: this.epoch() }
+    for (const sub of this.subscribers) {
+      if (sub.from == null) sub.early.push(batch)
+      else this.send(sub, batch)
+    }
+  }
+
+  private send (sub: Subscriber, b: Batch): void {
+    if (sub.from == null || b.pos <= sub.from) return // the snapshot already holds it
+    if (++sub.pending > MAX_PENDING) {
+      this.subscribers.delete(sub)
+      sub.fs.abort(new Error('follower too far behind'))
+      return
+    }
+    sub.chain = sub.chain.then(async () => {
+      sub.pending--
+      await sub.fs.writeJson({ type: 'batch', epoch: b.epoch, pos: b.pos, ops: b.ops })
+    }).catch((err: Error) => {
+      this.subscribers.delete(sub)
+      sub.fs.abort(err)
+    })
+  }
+
+  /** Stepping down: every follower is cut off and will subscribe to the new master. */
+  closeAll (): void {
+    for (const sub of this.subscribers) sub.fs.abort(new Error('no longer master'))
+    this.subscribers.clear()
+  }
+}
+
+export interface SinkEvents {
+  /** The replica is at this position (for the election's "most complete replica"). */
+  position: (pos: number) => void
+  /** Before a snapshot replaces the local queue: jobs we hold that the new master lacks. */
+  handover: (missing: Array<[string, unknown]>, master: PeerId) => Promise<void>
+  /** A job reached an end state in the master's queue. */
+  finished: (jobId: string) => void
+  log: (msg: string) => void
+}
+
+/** The follower's side: keeps one subscription to the current master, resubscribing after errors. */
+export class ReplicationSink {
+  private readonly node: Libp2p
+  private readonly replica: QueueReplica
+  private readonly events: SinkEvents
+  private readonly epoch: () => number
+  private target?: { master: PeerId, abort: AbortController, done: Promise<void> }
+
+  constructor (node: Libp2p, replica: QueueReplica, epoch: () => number, events: SinkEvents) {
+    this.node = node
+    this.replica = replica
+    this.epoch = epoch
+    this.events = events
+  }
+
+  /** Follows this master (replacing any earlier one) until stop() or the next follow(). */
+  async follow (master: PeerId): Promise<void> {
+    if (this.target?.master.equals(master) === true) return
+    await this.stop()
+    const abort = new AbortController()
+    this.target = { master, abort, done: this.loop(master, abort.signal) }
+  }
+
+  async stop (): Promise<void> {
+    const t = this.target
+    this.target = undefined
+    if (t == null) return
+    t.abort.abort()
+    await t.done
+  }
+
+  private async loop (master: PeerId, signal: AbortSignal): Promise<void> {
+    // Bounded by the abort: follow() or stop() ends it when the master changes.
+    for (let attempt = 0; !signal.aborted; attempt++) {
+      try {
+        await this.subscribe(master, signal)
+      } catch (err) {
+        if (signal.aborted) return
+        if (attempt % 20 === 0) this.events.log(`replication from ${master.toString().slice(-8)} interrupted: ${(err as Error).message}`)
+      }
+      await new Promise(resolve => setTimeout(resolve, 300))
+    }
+  }
+
+  private async subscribe (master: PeerId, signal: AbortSignal): Promise<void> {
+    const stream = await this.node.dialProtocol(master, REPLICATE_PROTOCOL, { signal })
+    // Batches may be far apart; the stream ends when the master goes (or when we abort).
+    const fs = new FrameStream(stream, { maxFrameBytes: FRAME_BYTES, readTimeoutMs: 24 * 3600_000 })
+    const onAbort = (): void => { fs.abort(new Error('stopped following')) }
+    signal.addEventListener('abort', onAbort, { once: true })
+    try {
+      await fs.writeJson({ epoch: this.epoch() })
+      const head = await fs.readJson(MessageSchema)
+      if (head.type !== 'snapshot') throw new Error('expected a snapshot first')
+      if (head.epoch < this.epoch()) throw new Error(`master at epoch ${head.epoch} is older than ours (${this.epoch()})`)
+      const records: Array<[string, unknown]> = []
+      while (records.length < head.count) {
+        const m = await fs.readJson(MessageSchema)
+        if (m.type !== 'records') throw new Error('expected records')
+        records.push(...m.records)
+      }
+      await this.adopt(records, master)
+      let pos = head.pos
+      this.events.position(pos)
+      for (;;) {
+        const m = await fs.readJson(MessageSchema)
+        if (m.type !== 'batch') throw new Error('expected a batch')
+        if (m.epoch < this.epoch()) throw new Error(`batch of epoch ${m.epoch}, we follow epoch ${this.epoch()}`)
+        if (m.pos <= pos) continue
+        await this.replica.apply(m.ops)
+        pos = m.pos
+        this.events.position(pos)
+        for (const op of m.ops as Array<{ type: string, key: string, value?: { id?: string, state?: string } }>) {
+          const state = op.value?.state
+          if (op.type === 'put' && op.key.startsWith('j/') && (state === 'done' || state === 'failed' || state === 'cancelled') && op.value?.id != null) this.events.finished(op.value.id)
+        }
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+      fs.abort(new Error('subscription ended'))
+    }
+  }
+
+  /** Hands over the jobs only we know, then takes the master's queue as ours. */
+  private async adopt (records: Array<[string, unknown]>, master: PeerId): Promise<void> {
+    const theirs = new Set(records.filter(([k]) => k.startsWith('j/')).map(([, v]) => (v as { id: string }).id))
+    const ours = (await this.replica.records()).filter(([k, v]) => k.startsWith('j/') && !theirs.has((v as { id: string }).id))
+    if (ours.length > 0) await this.events.handover(ours, master)
+    await this.replica.replace(records)
+  }
+}

@@ -1,0 +1,81 @@
+// `/swarm/blob/1.0.0`: copy a job's files between peers. The master puts a job's input (before it
+// says "accepted"), its tile results and its output on a standby; a newly elected master gets what it
+// lacks from whoever has it.
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import { z } from 'zod'
+import type { JobFiles } from '../scheduler/job-files.ts'
+import { FrameStream } from './frames.ts'
+import { ErrorCodes, FRAME_BYTES } from './messages.ts'
+
+export const BLOB_PROTOCOL = '/swarm/blob/1.0.0'
+const TIMEOUT_MS = 30_000
+
+const BlobRequestSchema = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('put'), jobId: z.string().min(1).max(64), name: z.string().min(1).max(64), bytes: z.number().int().min(0).max(4 * 1024 ** 3), epoch: z.number().int().min(0) }).strict(),
+  z.object({ op: z.literal('get'), jobId: z.string().min(1).max(64), name: z.string().min(1).max(64) }).strict()
+])
+const BlobReplySchema = z.object({ ok: z.literal(true), bytes: z.number().int().min(0) }).strict()
+
+/** Serves puts and gets; a put from a master of an older epoch than the one followed is refused. */
+export async function registerBlobHandler (node: Libp2p, files: JobFiles, epoch: () => number): Promise<void> {
+  await node.handle(BLOB_PROTOCOL, async (stream) => {
+    const fs = new FrameStream(stream, { maxFrameBytes: FRAME_BYTES, readTimeoutMs: TIMEOUT_MS })
+    try {
+      const req = await fs.readJson(BlobRequestSchema)
+      if (req.op === 'put') {
+        if (req.epoch < epoch()) {
+          await fs.writeError(ErrorCodes.staleEpoch, `put from epoch ${req.epoch}, this peer follows epoch ${epoch()}`)
+          await fs.close()
+          return
+        }
+        files.pathOf(req.jobId, req.name) // validates the name before any byte is stored
+        const data = await fs.readBinary(req.bytes) as Uint8Array
+        await files.writeBlob(req.jobId, req.name, data)
+        await fs.writeJson({ ok: true, bytes: data.byteLength })
+      } else {
+        let data: Uint8Array
+        try {
+          data = await files.readBlob(req.jobId, req.name)
+        } catch {
+          await fs.writeError(ErrorCodes.unknownJob, `no ${req.name} of job ${req.jobId} here`)
+          await fs.close()
+          return
+        }
+        await fs.writeJson({ ok: true, bytes: data.byteLength })
+        await fs.writeBinary(data, FRAME_BYTES)
+      }
+      await fs.close()
+    } catch (err) {
+      fs.abort(err as Error)
+    }
+  }, { maxInboundStreams: 64 })
+}
+
+export async function putBlob (node: Libp2p, peer: PeerId, jobId: string, name: string, data: Uint8Array, epoch: number): Promise<void> {
+  const stream = await node.dialProtocol(peer, BLOB_PROTOCOL, { signal: AbortSignal.timeout(TIMEOUT_MS) })
+  const fs = new FrameStream(stream, { maxFrameBytes: FRAME_BYTES, readTimeoutMs: TIMEOUT_MS })
+  try {
+    await fs.writeJson({ op: 'put', jobId, name, bytes: data.byteLength, epoch })
+    await fs.writeBinary(data, FRAME_BYTES)
+    await fs.readJson(BlobReplySchema)
+    await fs.close()
+  } catch (err) {
+    fs.abort(err as Error)
+    throw err
+  }
+}
+
+export async function getBlob (node: Libp2p, peer: PeerId, jobId: string, name: string): Promise<Uint8Array> {
+  const stream = await node.dialProtocol(peer, BLOB_PROTOCOL, { signal: AbortSignal.timeout(TIMEOUT_MS) })
+  const fs = new FrameStream(stream, { maxFrameBytes: FRAME_BYTES, readTimeoutMs: TIMEOUT_MS })
+  try {
+    await fs.writeJson({ op: 'get', jobId, name })
+    const { bytes } = await fs.readJson(BlobReplySchema)
+    const data = await fs.readBinary(bytes) as Uint8Array
+    await fs.close()
+    return data
+  } catch (err) {
+    fs.abort(err as Error)
+    throw err
+  }
+}
