@@ -3,6 +3,7 @@
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { RemoteError } from '../transfer/errors.ts'
+import { ErrorCodes } from '../transfer/messages.ts'
 import { findMaster, isRetryable, submitImage, watchJob, type JobOutcome, type SubmitInput } from '../transfer/job-client.ts'
 import type { JobEvent } from '../transfer/messages.ts'
 
@@ -33,7 +34,7 @@ export async function runSubmit (input: SubmitInput, s: SessionOptions): Promise
     } catch (err) {
       // Before "accepted" the upload is sent again when the master changed or the connection broke;
       // after it the job is in the queue, and only a definite answer (a failure, an unknown job) ends it.
-      if (jobId == null ? !(isRetryable(err) || isTransient(err)) : isDefinite(err)) throw err
+      if (jobId == null ? !(isRetryable(err) || isTransient(err)) : isDefinite(err, attempt > 0)) throw err
       s.onRetry?.((err as Error).message)
       await new Promise(resolve => setTimeout(resolve, 200))
     }
@@ -47,7 +48,7 @@ export async function runWatch (jobId: string, withData: boolean, s: SessionOpti
     try {
       return await watchJob(s.node, master, jobId, withData, s.onEvent)
     } catch (err) {
-      if (isDefinite(err)) throw err
+      if (isDefinite(err, attempt > 0)) throw err
       s.onRetry?.((err as Error).message)
       await new Promise(resolve => setTimeout(resolve, 200))
     }
@@ -63,7 +64,12 @@ function isTransient (err: unknown): boolean {
     /reset|closed|aborted|refused|ECONN|EPIPE|dial|timed? ?out/i.test((err as Error)?.message ?? '')
 }
 
-/** An answer from a master that retrying will not change: a refused input, an unknown job. */
-function isDefinite (err: unknown): boolean {
-  return err instanceof RemoteError && !isRetryable(err)
+/**
+ * An answer from a master that retrying will not change: a refused input, an unknown job. After the
+ * master changed, an unknown job is not final yet: the job may still be on its way to the new master
+ * (handed over after a partition, or its replica a moment behind).
+ */
+function isDefinite (err: unknown, masterChanged: boolean): boolean {
+  if (!(err instanceof RemoteError) || isRetryable(err)) return false
+  return !(masterChanged && err.code === ErrorCodes.unknownJob)
 }
