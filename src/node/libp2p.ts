@@ -31,7 +31,9 @@ export async function createSwarmLibp2p (opts: Libp2pOptions): Promise<SwarmLibp
     addresses: { listen: opts.listen },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    // A paused stream (FrameStream backpressure) still receives the window it already granted; libp2p holds that
+    // in the stream's read buffer (4 MiB by default) and resets the stream past it. Keep the window within it.
+    streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: 4 * 1024 * 1024 } })],
     connectionProtector: opts.psk != null ? preSharedKey({ psk: opts.psk }) : undefined,
     peerDiscovery: opts.mdns ? [mdns({ serviceTag: opts.mdnsServiceTag ?? DEFAULT_MDNS_TAG, interval: 5000 })] : [],
     connectionGater: {

@@ -13,7 +13,7 @@ import { initElection, stepElection, type ElectionEffect, type ElectionEvent, ty
 import { loadOrCreateIdentity } from './identity.ts'
 import { openStore, readEpoch, writeEpoch, type SwarmDb } from './store.ts'
 import { createSwarmLibp2p, type SwarmLibp2p } from './libp2p.ts'
-import { registerStatusHandler, type PeerRow, type StatusSnapshot } from './status-protocol.ts'
+import { registerStatusHandler, STATUS_PROTOCOL, type PeerRow, type StatusSnapshot } from './status-protocol.ts'
 import { version } from '../ui-cli/version.ts'
 
 export type { PeerOptions } from './peer-options.ts'
@@ -31,6 +31,8 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
   /** Peers to keep connected, with when we last had news of them. */
   private readonly known = new Map<string, { id: PeerId, since: number }>()
   private readonly dialing = new Set<string>()
+  /** What identify said of each connected peer: a swarm member, or a client. */
+  private readonly identified = new Map<string, 'member' | 'client'>()
   private running = false
   /** Set by the job layer as work starts and ends; the heartbeat reports it. */
   loadProvider: () => Load
@@ -83,6 +85,10 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
       pubsub.topicValidators.set(HEARTBEAT_TOPIC, (_from, msg) => this.validate(msg))
       pubsub.addEventListener('message', (evt) => { this.onMessage(evt.detail) })
       pubsub.subscribe(HEARTBEAT_TOPIC)
+      this.node.addEventListener('peer:identify', (evt) => {
+        this.identified.set(evt.detail.peerId.toString(), evt.detail.protocols.includes(STATUS_PROTOCOL) ? 'member' : 'client')
+      })
+      this.node.addEventListener('peer:disconnect', (evt) => { this.identified.delete(evt.detail.toString()) })
       this.node.addEventListener('peer:discovery', (evt) => {
         this.remember(evt.detail.id)
         void this.dial(evt.detail.id)
@@ -236,20 +242,26 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
   }
 
   /**
-   * Swarm peers (subscribed to the heartbeats) we are connected to but have not heard yet. A connection
-   * older than the failure timeout no longer counts: such a peer is silent, not late, and must not
-   * hold up an election for ever.
+   * Swarm peers we are connected to but have not heard yet: subscribed to the heartbeats, or, before
+   * gossip has even exchanged subscriptions, serving the status protocol (every peer does; clients such
+   * as `swarm status` do not), or not yet identified at all. Our view is incomplete while any exist.
+   * A connection older than the failure timeout no longer counts: such a peer is silent, not late,
+   * and must not hold up an election for ever.
    */
   private unheard (): number {
     const node = this.node
     if (node == null) return 0
     const now = this.opts.now()
+    const subscribers = new Set(node.services.pubsub.getSubscribers(HEARTBEAT_TOPIC).map(String))
+    const seen = new Set<string>()
     let n = 0
-    for (const id of node.services.pubsub.getSubscribers(HEARTBEAT_TOPIC)) {
-      const key = id.toString()
+    for (const conn of node.getConnections()) {
+      const key = conn.remotePeer.toString()
+      if (seen.has(key) || now - conn.timeline.open >= this.opts.deadAfterMs) continue
+      seen.add(key)
       if (this.membership.members.get(key)?.alive === true) continue
-      const fresh = node.getConnections(id).some(c => now - c.timeline.open < this.opts.deadAfterMs)
-      if (fresh) n++
+      const kind = this.identified.get(key)
+      if (subscribers.has(key) || kind === undefined || kind === 'member') n++
     }
     return n
   }

@@ -9,7 +9,8 @@ import {
 } from '../ops/index.ts'
 import type { SwarmPeer } from '../node/peer.ts'
 import { sendTile } from '../transfer/tile-client.ts'
-import type { JobEvent, TileRequest } from '../transfer/messages.ts'
+import { ErrorCodes, type JobEvent, type TileRequest } from '../transfer/messages.ts'
+import { MalformedFrameError, RemoteError } from '../transfer/errors.ts'
 import { getJob, phaseData, type QueueEffect, type QueueEvent } from './queue-machine.ts'
 import { QueueStore } from './queue-store.ts'
 import { JobFiles, statsName, tileName } from './job-files.ts'
@@ -49,6 +50,22 @@ export class WrongResultError extends Error {
   override name = 'WrongResultError'
 }
 
+/** How long a peer that could not be reached gets no new tiles. */
+const UNREACHABLE_MS = 1000
+
+/**
+ * Whether a tile failed for want of a connection rather than through the work itself: those failures
+ * do not count toward the tile's attempts (a partition must not fail jobs). A worker's own error
+ * answer and a result of the wrong shape do count.
+ */
+function isTransient (err: unknown): boolean {
+  if (err instanceof WrongResultError) return false
+  if (err instanceof RemoteError) return err.code === ErrorCodes.staleEpoch
+  // A stream that ended early is a lost connection; any other malformed reply is the worker's doing.
+  if (err instanceof MalformedFrameError) return /stream ended/.test(err.message)
+  return true
+}
+
 export const extensionOf = (f: OutputFormat): string => f === 'jpeg' ? 'jpg' : f === 'tiff' ? 'tif' : f
 
 export interface MasterEvents {
@@ -74,6 +91,8 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
   private readonly inputs = new Map<string, Promise<RawImage>>()
   private readonly plans = new Map<string, Tile[]>()
   private readonly finishing = new Set<string>()
+  /** Peers a tile could not be delivered to, and until when they get no work. */
+  private readonly unreachable = new Map<string, number>()
   readonly replication: ReplicationSource
 
   constructor (peer: SwarmPeer, worker: WorkerRuntime, opts: MasterOptions) {
@@ -181,7 +200,11 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
 
   /** The live membership with each peer's capacity (free + busy slots), this peer included. */
   async refreshPeers (): Promise<void> {
-    const view = this.peer.liveView().map(hb => ({ peer: hb.peerId, freeSlots: hb.load.freeSlots + hb.load.busyTiles, alive: true }))
+    const now = Date.now()
+    const view = this.peer.liveView().map(hb => {
+      const blocked = (this.unreachable.get(hb.peerId) ?? 0) > now
+      return { peer: hb.peerId, freeSlots: blocked ? 0 : hb.load.freeSlots + hb.load.busyTiles, alive: true }
+    })
     view.push({ peer: this.peer.peerId, freeSlots: this.worker.opts.slots, alive: true })
     await this.step({ type: 'peers', view, now: Date.now() })
     await this.step({ type: 'tick', now: Date.now() })
@@ -254,8 +277,15 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     } catch (err) {
       if (ac.signal.aborted || this.store == null) return
       const reason = `${a.peer.slice(-8)}: ${(err as Error).message}`
-      this.log('warn', `tile ${a.jobId}/${a.phase}/${a.index} failed on ${a.peer.slice(-8)}: ${(err as Error).message}`)
-      await this.step({ type: 'failed', ...where, reason, now: Date.now(), epoch: a.epoch }).catch(() => {})
+      const transient = isTransient(err)
+      this.log('warn', `tile ${a.jobId}/${a.phase}/${a.index} ${transient ? 'not delivered to' : 'failed on'} ${a.peer.slice(-8)}: ${(err as Error).message}`)
+      if (transient) {
+        // Unreachable for now (a partition, a cable): give it no work until it has had time to
+        // reconnect, instead of handing it tile after tile that cannot arrive.
+        this.unreachable.set(a.peer, Date.now() + UNREACHABLE_MS)
+      }
+      await this.step({ type: 'failed', ...where, reason, transient, now: Date.now(), epoch: a.epoch }).catch(() => {})
+      if (transient) await this.refreshPeers().catch(() => {})
     } finally {
       this.inflight.delete(a.leaseId)
     }

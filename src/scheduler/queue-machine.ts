@@ -108,7 +108,9 @@ export type QueueEvent =
   | { type: 'tick', now: number }
   | (TileAddress & { type: 'renew', leaseId: string, now: number, peer?: string, epoch?: number })
   | (TileAddress & { type: 'done', leaseId: string, peer: string, now: number, epoch?: number })
-  | (TileAddress & { type: 'failed', leaseId: string, peer: string, reason: string, now: number, epoch?: number })
+  /** transient: the tile never got a fair try (the peer was unreachable, the connection broke): the
+   * attempt is recorded but not counted toward maxAttempts, as when a peer dies. */
+  | (TileAddress & { type: 'failed', leaseId: string, peer: string, reason: string, now: number, epoch?: number, transient?: boolean })
   /** the merged statistics of phase - 1 are ready: queue the tiles of `phase`. `data` is kept with
    * the job (persisted) for the workers of that phase. */
   | { type: 'phaseReady', jobId: string, phase: number, data?: unknown, now: number }
@@ -394,11 +396,11 @@ function onDone (c: Ctx, ev: LeaseEvent & { now: number }): void {
   if (tiles.done === job.tileCount) phaseFinished(c, job, ev.now)
 }
 
-function onFailed (c: Ctx, ev: LeaseEvent & { now: number, reason: string }): void {
+function onFailed (c: Ctx, ev: LeaseEvent & { now: number, reason: string, transient?: boolean }): void {
   const lease = matchLease(c, ev)
   if (lease === undefined) return
   const reason = typeof ev.reason === 'string' && ev.reason.length > 0 ? ev.reason : 'failed'
-  endAttempt(c, lease, 'failed', reason, true, ev.now)
+  endAttempt(c, lease, 'failed', reason, ev.transient !== true, ev.now)
 }
 
 function onPhaseReady (c: Ctx, ev: { jobId: string, phase: number, data?: unknown, now: number }): void {

@@ -15,6 +15,8 @@ export interface WorkerOptions {
   /** The epoch of the master this peer follows; tiles of an older epoch are refused. */
   epoch: () => number
   readTimeoutMs?: number
+  /** Tests and benches: hold every result this long (a slow device). */
+  slowdownMs?: number
   /** Tests: run a result through this before it is sent (a faulty worker). */
   tamper?: (result: TileResult, req: TileRequest) => TileResult
 }
@@ -92,6 +94,7 @@ export class WorkerRuntime {
     this.running++
     try {
       const result = await this.pool.run(tile, pipeline, { phase: req.phase, stats: req.stats, core: req.core })
+      if (this.opts.slowdownMs != null && this.opts.slowdownMs > 0) await new Promise(resolve => setTimeout(resolve, this.opts.slowdownMs))
       this.done++
       this.recent.push(Date.now())
       return this.opts.tamper != null ? this.opts.tamper(result, req) : result

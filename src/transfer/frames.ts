@@ -2,7 +2,7 @@
 // (JSON or binary) and the payload. The reader bounds every frame, times out every read, and applies
 // backpressure: past a high-water mark it pauses the libp2p stream, which stops yamux window updates,
 // so a fast sender waits instead of filling this peer's memory.
-import type { Stream } from '@libp2p/interface'
+import type { Stream, StreamCloseEvent } from '@libp2p/interface'
 import type { z } from 'zod'
 import { FrameTooLargeError, MalformedFrameError, RemoteError, StreamTimeoutError } from './errors.ts'
 
@@ -27,19 +27,19 @@ export class FrameStream {
   private failure: Error | undefined
   private wake: (() => void) | undefined
   private paused = false
+  private resuming = false
 
   constructor (stream: Stream, opts: FrameOptions) {
     this.stream = stream
-    this.opts = { highWaterBytes: Math.max(2 * 1024 * 1024, 2 * opts.maxFrameBytes), ...opts }
+    // An explicit `highWaterBytes: undefined` must not erase the default, and the mark must hold a whole frame.
+    const highWaterBytes = Math.max(opts.highWaterBytes ?? Math.max(2 * 1024 * 1024, 2 * opts.maxFrameBytes), opts.maxFrameBytes + HEADER)
+    this.opts = { ...opts, highWaterBytes }
     stream.addEventListener('message', (evt) => {
       const data = evt.data
       const bytes = data instanceof Uint8Array ? data : data.subarray()
       this.chunks.push(bytes)
       this.buffered += bytes.byteLength
-      if (!this.paused && this.buffered > this.opts.highWaterBytes) {
-        this.paused = true
-        stream.pause()
-      }
+      if (!this.paused && !this.resuming && this.buffered > this.opts.highWaterBytes) this.pauseStream()
       this.notify()
     })
     stream.addEventListener('remoteCloseWrite', () => { this.ended = true; this.notify() })
@@ -48,6 +48,24 @@ export class FrameStream {
       if (evt.error != null) this.failure ??= evt.error
       this.notify()
     })
+  }
+
+  private pauseStream (): void {
+    this.paused = true
+    try { this.stream.pause() } catch {} // the readable end closed: nothing more will come anyway
+  }
+
+  /**
+   * resume() first hands over what libp2p kept while the stream was paused, then lets the muxer grant window
+   * again: a pause() from the 'message' listener in between would be undone (the stream would read as paused
+   * while yamux keeps granting window), so the listener does not pause during resume(); this pauses after it.
+   * resume() throws if the readable end closed meanwhile (remote end of stream, reset); nothing is lost then.
+   */
+  private resumeStream (): void {
+    this.paused = false
+    this.resuming = true
+    try { this.stream.resume() } catch {} finally { this.resuming = false }
+    if (this.buffered > this.opts.highWaterBytes) this.pauseStream()
   }
 
   private notify (): void {
@@ -60,6 +78,8 @@ export class FrameStream {
   private async need (n: number, deadline: number): Promise<boolean> {
     while (this.buffered < n) {
       if (this.failure != null) throw this.failure
+      // Never wait while paused: the frame needs more than is buffered (n <= highWaterBytes, so this stays resumed).
+      if (this.paused) { this.resumeStream(); continue }
       if (this.ended) {
         if (this.buffered === 0) return false
         throw new MalformedFrameError(`stream ended inside a frame (${this.buffered} of ${n} bytes)`)
@@ -86,10 +106,7 @@ export class FrameStream {
       else this.chunks[0] = head.subarray(len)
     }
     this.buffered -= n
-    if (this.paused && this.buffered < this.opts.highWaterBytes / 2) {
-      this.paused = false
-      this.stream.resume()
-    }
+    if (this.paused && this.buffered < this.opts.highWaterBytes / 2) this.resumeStream()
     return out
   }
 
@@ -170,9 +187,38 @@ export class FrameStream {
     const head = new Uint8Array(HEADER)
     new DataView(head.buffer).setUint32(0, payload.byteLength)
     head[4] = kind
-    const ok1 = this.stream.send(head)
-    const ok2 = this.stream.send(payload)
-    if (!ok1 || !ok2) await this.stream.onDrain({ signal: AbortSignal.timeout(this.opts.readTimeoutMs) })
+    this.stream.send(head)
+    this.stream.send(payload)
+    await this.drained()
+  }
+
+  /**
+   * Waits until the stream has handed everything queued to the muxer. Not stream.onDrain(): in @libp2p/utils 7.4
+   * it keeps the promise of the first drain, so afterwards it resolves at once and a sender queues everything.
+   */
+  private async drained (): Promise<void> {
+    const deadline = Date.now() + this.opts.readTimeoutMs
+    while (this.stream.writeBufferLength > 0) {
+      const left = deadline - Date.now()
+      if (left <= 0) throw new StreamTimeoutError(`the remote took no data for ${this.opts.readTimeoutMs} ms`)
+      await new Promise<void>((resolve, reject) => {
+        const stream = this.stream
+        const finish = (err?: Error): void => {
+          clearTimeout(timer)
+          stream.removeEventListener('drain', onDrain)
+          stream.removeEventListener('idle', onDrain)
+          stream.removeEventListener('close', onClose)
+          if (err != null) reject(err)
+          else resolve()
+        }
+        const onDrain = (): void => { finish() }
+        const onClose = (evt: StreamCloseEvent): void => { finish(evt.error ?? new Error('stream closed while writing')) }
+        const timer = setTimeout(onDrain, left)
+        stream.addEventListener('drain', onDrain)
+        stream.addEventListener('idle', onDrain)
+        stream.addEventListener('close', onClose)
+      })
+    }
   }
 
   async close (): Promise<void> {

@@ -16,52 +16,52 @@ export interface SessionOptions {
   onRetry?: (why: string) => void
 }
 
-const MAX_RETRIES = 50
+/** A bound on attempts besides the time budget, so a loop can never spin for ever. */
+const MAX_ATTEMPTS = 1000
 
 export async function runSubmit (input: SubmitInput, s: SessionOptions): Promise<JobOutcome> {
   let jobId: string | undefined
-  for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
-    const master = await findMaster(s.node, s.targets, s.masterTimeoutMs)
+  let lastError = ''
+  // The budget restarts whenever the job makes progress: only a swarm silent for that long gives up.
+  let deadline = Date.now() + s.masterTimeoutMs
+  const onEvent = (e: JobEvent): void => {
+    deadline = Date.now() + s.masterTimeoutMs
+    if (e.type === 'accepted') jobId = e.jobId
+    s.onEvent(e)
+  }
+  for (let attempt = 0; attempt < MAX_ATTEMPTS && Date.now() < deadline; attempt++) {
     try {
-      if (jobId == null) {
-        const out = await submitImage(s.node, master, input, (e) => {
-          if (e.type === 'accepted') jobId = e.jobId
-          s.onEvent(e)
-        })
-        return out
-      }
-      return await watchJob(s.node, master, jobId, true, s.onEvent)
+      const master = await findMaster(s.node, s.targets, Math.max(1000, deadline - Date.now()))
+      if (jobId == null) return await submitImage(s.node, master, input, onEvent)
+      return await watchJob(s.node, master, jobId, true, onEvent)
     } catch (err) {
       // Before "accepted" the upload is sent again when the master changed or the connection broke;
       // after it the job is in the queue, and only a definite answer (a failure, an unknown job) ends it.
-      if (jobId == null ? !(isRetryable(err) || isTransient(err)) : isDefinite(err, attempt > 0)) throw err
-      s.onRetry?.((err as Error).message)
+      if (isDefinite(err, attempt > 0)) throw err
+      lastError = (err as Error).message
+      s.onRetry?.(lastError)
       await new Promise(resolve => setTimeout(resolve, 200))
     }
   }
-  throw new Error(`gave up after ${MAX_RETRIES} attempts to reach a master`)
+  throw new Error(`no master could take or finish the job within ${s.masterTimeoutMs} ms (last error: ${lastError})`)
 }
 
 export async function runWatch (jobId: string, withData: boolean, s: SessionOptions): Promise<JobOutcome> {
-  for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
-    const master = await findMaster(s.node, s.targets, s.masterTimeoutMs)
+  let lastError = ''
+  let deadline = Date.now() + s.masterTimeoutMs
+  const onEvent = (e: JobEvent): void => { deadline = Date.now() + s.masterTimeoutMs; s.onEvent(e) }
+  for (let attempt = 0; attempt < MAX_ATTEMPTS && Date.now() < deadline; attempt++) {
     try {
-      return await watchJob(s.node, master, jobId, withData, s.onEvent)
+      const master = await findMaster(s.node, s.targets, Math.max(1000, deadline - Date.now()))
+      return await watchJob(s.node, master, jobId, withData, onEvent)
     } catch (err) {
       if (isDefinite(err, attempt > 0)) throw err
-      s.onRetry?.((err as Error).message)
+      lastError = (err as Error).message
+      s.onRetry?.(lastError)
       await new Promise(resolve => setTimeout(resolve, 200))
     }
   }
-  throw new Error(`gave up after ${MAX_RETRIES} attempts to reach a master`)
-}
-
-/** A connection that broke or could not be made (the master died or moved) rather than an answer. */
-function isTransient (err: unknown): boolean {
-  if (err instanceof RemoteError) return false
-  const name = (err as Error)?.name ?? ''
-  return ['StreamResetError', 'StreamTimeoutError', 'MalformedFrameError', 'StreamStateError', 'StreamClosedError', 'ConnectionClosedError', 'AbortError', 'TimeoutError', 'UnexpectedEOFError', 'MuxerClosedError', 'DialError', 'NoValidAddressesError'].includes(name) ||
-    /reset|closed|aborted|refused|ECONN|EPIPE|dial|timed? ?out/i.test((err as Error)?.message ?? '')
+  throw new Error(`no master could serve job ${jobId} within ${s.masterTimeoutMs} ms (last error: ${lastError})`)
 }
 
 /**
@@ -70,6 +70,10 @@ function isTransient (err: unknown): boolean {
  * (handed over after a partition, or its replica a moment behind).
  */
 function isDefinite (err: unknown, masterChanged: boolean): boolean {
+  // Our own file went away: no master can help.
+  const code = (err as NodeJS.ErrnoException)?.code
+  if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') return true
+  // Anything else that is not a master's answer is a connection that broke or could not be made.
   if (!(err instanceof RemoteError) || isRetryable(err)) return false
   return !(masterChanged && err.code === ErrorCodes.unknownJob)
 }

@@ -18,6 +18,8 @@ export interface SimPeer {
   /** Stays the same across restarts (the identity is in the data dir). */
   peerId: string
   group: number
+  /** The TCP port of its first start, reused by restarts (as `swarm start --port` does). */
+  port: number
 }
 
 export type SimOptions = Omit<SwarmNodeOptions, 'dataDir'>
@@ -49,7 +51,7 @@ export class SimSwarm {
     const added: SimPeer[] = []
     for (let i = 0; i < n; i++) {
       const index = this.peers.length
-      const sp: SimPeer = { index, dataDir: join(this.root, `peer-${index}`), peer: null, node: null, peerId: '', group: 0 }
+      const sp: SimPeer = { index, dataDir: join(this.root, `peer-${index}`), peer: null, node: null, peerId: '', group: 0, port: 0 }
       this.peers.push(sp)
       added.push(sp)
     }
@@ -59,13 +61,14 @@ export class SimSwarm {
   }
 
   private async boot (sp: SimPeer, overrides: Partial<SimOptions>): Promise<void> {
-    const node = new SwarmNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, slots: 2, ...this.options, ...overrides, dataDir: sp.dataDir })
+    const node = new SwarmNode({ listen: [`/ip4/127.0.0.1/tcp/${sp.port}`], mdns: false, slots: 2, ...this.options, ...overrides, dataDir: sp.dataDir })
     const peer = node.peer
-    peer.on('master', (e) => { if (e.self) this.note(`peer ${sp.index} is master at epoch ${e.epoch}`) })
+    peer.on('master', (e) => { if (e.self) this.note(`peer ${sp.index} is master at epoch ${e.epoch} (connected to ${peer.connectedPeers().length}, hears ${peer.liveView().length})`) })
     node.master.on('log', (l) => { this.note(`peer ${sp.index} master: ${l.msg}`) })
     await node.start(this.gater(sp))
     sp.node = node
     sp.peer = peer
+    sp.port = Number(/\/tcp\/(\d+)/.exec(peer.addrs()[0].toString())?.[1] ?? 0)
     sp.peerId = peer.peerId
     this.note(`peer ${sp.index} up (${sp.peerId.slice(-6)})`)
   }

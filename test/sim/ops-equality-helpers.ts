@@ -73,7 +73,7 @@ export function worstBlockMeanAbsDiff (a: RawImage, b: RawImage, tileSize: numbe
   return worst
 }
 
-/** Deterministic textured pixels (LCG noise over gradients), `channels` interleaved samples of `depth` bits. */
+/** Deterministic textured pixels (LCG noise over gradients): `channels` interleaved samples in 0..max. */
 function texture (width: number, height: number, channels: number, seed: number, max: number): number[] {
   const out: number[] = new Array(width * height * channels)
   let s = seed >>> 0

@@ -1,7 +1,7 @@
 // Every op, mixed pipelines, input formats and output formats through one 3-peer swarm: the swarm's
 // tiled, distributed output must equal the whole-image local reference (`swarm run`'s code path) byte
 // for byte (lossy output formats: the right format, size and close pixels).
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import sharp from 'sharp'
@@ -33,14 +33,19 @@ const PIPELINES: string[][] = [
 ]
 /** 16 = the minimum; 128 < 131 leaves a 3-pixel-wide last column; 200 is larger than the image. */
 const MID_TILES = [16, 40, 128, 200]
-/** The big cases (kept to two for time): 64 tiles x 2 phases, and 16 tiles x 3 phases. */
+/**
+ * The big cases (kept to two for time): 64 tiles x 2 phases, and 16 tiles x 3 phases. The noisy 1001x997 PNG
+ * is about 2.4 MB, more than FrameStream's 2 MiB high-water mark, so the upload can pause the master's reader
+ * mid-frame: before the frames.ts fix (BUG 2 in test/transfer/frames.bugs.test.ts) about 1 upload in 30 of
+ * this file stalled for 30 s and the job failed with a stream reset.
+ */
 const BIG_CASES = [{ specs: PIPELINES[0], tileSize: 128 }, { specs: PIPELINES[1], tileSize: 300 }]
 
 const key = (specs: string[], tileSize: number): string => `${specs.join(' ')}@${tileSize}`
 const tilesFor = (w: number, h: number, ts: number): number => Math.ceil(w / ts) * Math.ceil(h / ts)
 
 let via = 0
-/** Submits through a different peer each time (so the not-master redirect is exercised too). */
+/** Submits through a different peer each time (the client asks that peer for the master, then goes there). */
 async function run (path: string, specs: string[], tileSize: number, format: 'png' | 'jpeg' | 'webp' = 'png'): Promise<Submitted> {
   const out = await submit(sim, path, specs, { tileSize, format, via: via++ % sim.peers.length })
   expect(out.failure, 'the job failed').toBeUndefined()
@@ -150,7 +155,8 @@ describe('sim: mixed pipelines (global-statistics ops in the middle) equal the r
 
   for (const c of BIG_CASES) {
     const n = tilesFor(BIG.w, BIG.h, c.tileSize)
-    it(`${c.specs.join(' ')}: ${BIG.w}x${BIG.h} in ${c.tileSize} px tiles (${n} tiles, ${phaseCount(parsePipeline(c.specs))} phases), every peer worked`, async () => {
+    it(`${c.specs.join(' ')}: ${BIG.w}x${BIG.h} in ${c.tileSize} px tiles (${n} tiles, ${phaseCount(parsePipeline(c.specs))} phases, a >2 MiB upload), every peer worked`, async () => {
+      expect((await stat(images.big)).size, 'the big input no longer exceeds the 2 MiB high-water mark').toBeGreaterThan(2 * 1024 * 1024)
       const out = await run(images.big, c.specs, c.tileSize)
       const a = accepted(out)
       expect(a.tiles).toBe(n)
