@@ -101,7 +101,7 @@ export class SwarmNode {
     await registerBlobHandler(this.peer.libp2p, this.master.files, () => this.peer.epoch)
     this.sink = new ReplicationSink(this.peer.libp2p, new QueueReplica(this.peer.store), () => this.peer.epoch, {
       position: (pos) => { storedPos = pos },
-      handover: async (missing, master) => { await this.handOver(missing, master) },
+      handover: async (missing, master) => await this.handOver(missing, master),
       // The master keeps the output; a follower's copies of the input and tiles are no longer needed.
       finished: (jobId) => { void this.master.files.dropWork(jobId).catch(() => {}) },
       log: (msg) => { this.master.emit('log', { level: 'warn', msg }) }
@@ -109,7 +109,8 @@ export class SwarmNode {
   }
 
   /** Jobs this peer knows and the new master does not (a healed partition): give them over. */
-  private async handOver (missing: Array<[string, unknown]>, master: ReturnType<typeof peerIdFromString>): Promise<void> {
+  private async handOver (missing: Array<[string, unknown]>, master: ReturnType<typeof peerIdFromString>): Promise<number> {
+    let failed = 0
     for (const [, value] of missing) {
       const job = value as { id: string, state: string, meta?: JobMeta }
       if (job.meta == null || job.state === 'failed' || job.state === 'cancelled') continue
@@ -118,9 +119,11 @@ export class SwarmNode {
         const input = await this.master.files.readBlob(job.id, 'input')
         if (await handOver(this.peer.libp2p, master, job.id, job.meta, input)) this.master.emit('log', { level: 'info', msg: `handed job ${job.id} over to the new master` })
       } catch (err) {
-        this.master.emit('log', { level: 'warn', msg: `cannot hand job ${job.id} over: ${(err as Error).message}` })
+        failed++
+        this.master.emit('log', { level: 'warn', msg: `cannot hand job ${job.id} over yet: ${(err as Error).message}` })
       }
     }
+    return failed
   }
 
   /** Graceful: says goodbye, finishes nothing new. */

@@ -68,6 +68,13 @@ export class JobService {
     const tileSize = Number(meta.tileSize)
     const halo = pipelineHalo(pipeline)
     const standbys = await this.master.replicateInput(req.jobId, this.master.opts.standbys)
+    if (this.master.livePeers().length > 0 && standbys.length === 0) {
+      // Same rule as a submit: not taken until a second peer has the input. The giver keeps it and retries.
+      await files.remove(req.jobId)
+      await fs.writeError(ErrorCodes.busy, `no standby could store the input of ${req.jobId}`)
+      await fs.close()
+      return
+    }
     const fresh: JobMeta = {
       name: String(meta.name), width: raw.width, height: raw.height, channels: raw.channels,
       outChannels: outputChannels(pipeline, raw.channels), tileSize, halo, pipeline, format: OutputFormatSchema.parse(meta.format), standbys

@@ -118,8 +118,11 @@ export class ReplicationSource {
 export interface SinkEvents {
   /** The replica is at this position (for the election's "most complete replica"). */
   position: (pos: number) => void
-  /** Before a snapshot replaces the local queue: jobs we hold that the new master lacks. */
-  handover: (missing: Array<[string, unknown]>, master: PeerId) => Promise<void>
+  /**
+   * Before a snapshot replaces the local queue: jobs we hold that the new master lacks. Returns how
+   * many of those we should have handed over (we hold their input) but could not.
+   */
+  handover: (missing: Array<[string, unknown]>, master: PeerId) => Promise<number>
   /** A job reached an end state in the master's queue. */
   finished: (jobId: string) => void
   log: (msg: string) => void
@@ -212,7 +215,9 @@ export class ReplicationSink {
   private async adopt (records: Array<[string, unknown]>, master: PeerId): Promise<void> {
     const theirs = new Set(records.filter(([k]) => k.startsWith('j/')).map(([, v]) => (v as { id: string }).id))
     const ours = (await this.replica.records()).filter(([k, v]) => k.startsWith('j/') && !theirs.has((v as { id: string }).id))
-    if (ours.length > 0) await this.events.handover(ours, master)
+    // Our queue is replaced only once every job we can hand over is in the new master's hands: a
+    // failed hand-over keeps it, and the subscription (and the hand-over) is tried again.
+    if (ours.length > 0 && await this.events.handover(ours, master) > 0) throw new Error('some jobs could not be handed over yet')
     await this.replica.replace(records)
   }
 }
