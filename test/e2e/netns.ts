@@ -89,10 +89,10 @@ export class NetnsLan {
   }
 
   /** `ip netns exec` execs the command, so the child's PID is the peer's own: kill -9 hits the peer. */
-  start (p: NetnsPeer, args: string[] = []): void {
+  start (p: NetnsPeer, args: string[] = [], env: NodeJS.ProcessEnv = {}): void {
     p.events.length = 0
     const bin = join(import.meta.dirname, '..', '..', 'bin', 'swarm.js')
-    const child = spawn('ip', ['netns', 'exec', p.ns, process.execPath, bin, 'start', '--log-json', '--data-dir', p.dataDir, '--port', '4001', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn('ip', ['netns', 'exec', p.ns, process.execPath, bin, 'start', '--log-json', '--data-dir', p.dataDir, '--port', '4001', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
     p.child = child
     let buf = ''
     child.stdout.on('data', (d: Buffer) => {

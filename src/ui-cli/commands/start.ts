@@ -72,6 +72,8 @@ async function start (opts: StartOpts): Promise<void> {
   })
   const peer = node.peer
   node.master.on('log', (l) => { log[l.level]({ event: 'queue', ...l.fields }, l.msg) })
+  // Per tile: only with SWARM_LOG_LEVEL=debug.
+  node.master.on('dispatched', (d) => { log.debug({ event: 'dispatched', ...d }, `tile ${d.jobId}/${d.phase}/${d.index} -> ${short(d.peer)}${d.attempt > 1 ? ` (attempt ${d.attempt})` : ''}`) })
   peer.on('started', (e) => {
     log.info({ event: 'started', peerId: e.peerId, addrs: e.addrs, epoch: e.epoch, dataDir: opts.dataDir, private: psk != null }, `peer ${e.peerId} started (data in ${opts.dataDir})`)
     for (const a of e.addrs) log.info({ event: 'listening', addr: a }, `listening on ${a}`)
