@@ -216,6 +216,7 @@ export class JobService {
   private async sendResult (fs: FrameStream, jobId: string, withData: boolean, pending: () => Promise<void>): Promise<void> {
     await pending()
     const meta = this.master.meta(jobId)
+    await this.master.ensureLocal(jobId, meta, `output.${extensionOf(meta.format)}`)
     const data = await readFile(this.master.files.outputPath(jobId, extensionOf(meta.format)))
     await fs.writeJson({ type: 'result', jobId, format: meta.format, bytes: withData ? data.byteLength : 0, width: meta.width, height: meta.height } satisfies JobEvent)
     if (withData) await fs.writeBinary(data, FRAME_BYTES)

@@ -50,6 +50,14 @@ export class WrongResultError extends Error {
   override name = 'WrongResultError'
 }
 
+/** A file of a job that no reachable peer has (yet). */
+export class MissingFileError extends Error {
+  override name = 'MissingFileError'
+}
+
+/** How often work waiting for missing files is retried. */
+const REPAIR_MS = 2000
+
 /** How long a peer that could not be reached gets no new tiles. */
 const UNREACHABLE_MS = 1000
 
@@ -91,6 +99,8 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
   private readonly inputs = new Map<string, Promise<RawImage>>()
   private readonly plans = new Map<string, Tile[]>()
   private readonly finishing = new Set<string>()
+  private readonly merging = new Set<string>()
+  private lastRepair = 0
   /** Peers a tile could not be delivered to, and until when they get no work. */
   private readonly unreachable = new Map<string, number>()
   readonly replication: ReplicationSource
@@ -193,8 +203,28 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
   private async tick (): Promise<void> {
     try {
       await this.refreshPeers()
+      if (Date.now() - this.lastRepair > REPAIR_MS) {
+        this.lastRepair = Date.now()
+        await this.repair()
+      }
     } catch (err) {
       this.log('warn', `queue tick failed: ${(err as Error).message}`)
+    }
+  }
+
+  /**
+   * Work that waits on files this master lacks (a finished job's output or tiles, a phase's
+   * statistics) is retried until the peers holding them are back: a master and its standby may both
+   * have been down when this one took over.
+   */
+  private async repair (): Promise<void> {
+    for (const job of this.store?.jobs() ?? []) {
+      if (job.state === 'done' && !this.finishing.has(job.id)) {
+        const meta = job.meta as JobMeta
+        if (!await this.hasOutput(job.id, meta)) await this.finish(job.id)
+      } else if (job.awaitingMerge && !this.merging.has(job.id)) {
+        await this.mergePhase(job.id, job.phase)
+      }
     }
   }
 
@@ -254,7 +284,12 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     try {
       const meta = this.meta(a.jobId)
       const tile = this.plan(a.jobId, meta)[a.index]
-      const raw = await this.input(a.jobId, meta)
+      const raw = await this.input(a.jobId, meta).catch(async (err: Error) => {
+        // Nobody reachable has the input right now: wait before the tile goes back to the queue, so
+        // this does not spin; the standby or the old master may come back.
+        await new Promise(resolve => setTimeout(resolve, UNREACHABLE_MS))
+        throw err
+      })
       const slice = sliceTile(raw, tile)
       const stats: unknown[] = []
       for (let k = 1; k <= a.phase; k++) stats.push(phaseData(this.store!.state, a.jobId, k))
@@ -279,7 +314,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       const reason = `${a.peer.slice(-8)}: ${(err as Error).message}`
       const transient = isTransient(err)
       this.log('warn', `tile ${a.jobId}/${a.phase}/${a.index} ${transient ? 'not delivered to' : 'failed on'} ${a.peer.slice(-8)}: ${(err as Error).message}`)
-      if (transient) {
+      if (transient && !(err instanceof MissingFileError)) {
         // Unreachable for now (a partition, a cable): give it no work until it has had time to
         // reconnect, instead of handing it tile after tile that cannot arrive.
         this.unreachable.set(a.peer, Date.now() + UNREACHABLE_MS)
@@ -358,7 +393,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
         return
       } catch { /* the next peer may have it */ }
     }
-    throw new Error(`no live peer has ${name} of job ${jobId}`)
+    throw new MissingFileError(`no live peer has ${name} of job ${jobId}`)
   }
 
   private phaseCountOf (jobId: string): number {
@@ -366,6 +401,8 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
   }
 
   private async mergePhase (jobId: string, phase: number): Promise<void> {
+    if (this.merging.has(jobId)) return
+    this.merging.add(jobId)
     try {
       const meta = this.meta(jobId)
       const count = this.plan(jobId, meta).length
@@ -374,7 +411,9 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       const merged = mergeStats(meta.pipeline, phase, list)
       await this.step({ type: 'phaseReady', jobId, phase: phase + 1, data: merged, now: Date.now() })
     } catch (err) {
-      this.log('warn', `cannot merge statistics of ${jobId} phase ${phase}: ${(err as Error).message}`)
+      this.log('warn', `cannot merge statistics of ${jobId} phase ${phase} yet: ${(err as Error).message}`)
+    } finally {
+      this.merging.delete(jobId)
     }
   }
 
@@ -384,6 +423,13 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     this.finishing.add(jobId)
     try {
       const meta = this.meta(jobId)
+      const outName = `output.${extensionOf(meta.format)}`
+      // Finished by an earlier master: its output may be on a peer already.
+      if (!await this.files.has(jobId, outName) && await this.ensureLocal(jobId, meta, outName).then(() => true, () => false)) {
+        const data = await this.files.readBlob(jobId, outName)
+        this.emit('job', { type: 'result', jobId, format: meta.format, bytes: data.byteLength, width: meta.width, height: meta.height })
+        return
+      }
       this.inputs.delete(jobId) // the input's tiles are all out: free it before the output is built
       const out = createRaw(meta.width, meta.height, meta.outChannels as 1 | 2 | 3 | 4)
       for (const tile of this.plan(jobId, meta)) {
@@ -399,7 +445,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       this.log('info', `job ${jobId} (${meta.name}) done`, { jobId })
       this.emit('job', { type: 'result', jobId, format: meta.format, bytes: data.byteLength, width: meta.width, height: meta.height })
     } catch (err) {
-      this.log('warn', `cannot stitch job ${jobId}: ${(err as Error).message}`)
+      this.log('warn', `cannot stitch job ${jobId} yet: ${(err as Error).message}`)
     } finally {
       this.finishing.delete(jobId)
     }
