@@ -102,8 +102,6 @@ export class SwarmNode {
     this.sink = new ReplicationSink(this.peer.libp2p, new QueueReplica(this.peer.store), () => this.peer.epoch, {
       position: (pos) => { storedPos = pos },
       handover: async (missing, master) => await this.handOver(missing, master),
-      // The master keeps the output; a follower's copies of the input and tiles are no longer needed.
-      finished: (jobId) => { void this.master.files.dropWork(jobId).catch(() => {}) },
       log: (msg) => { this.master.emit('log', { level: 'warn', msg }) }
     })
   }

@@ -16,7 +16,7 @@ import { QueueStore } from './queue-store.ts'
 import { JobFiles, statsName, tileName } from './job-files.ts'
 import { ReplicationSource } from './replication.ts'
 import { candidateBeats } from '../node/election.ts'
-import { getBlob, putBlob } from '../transfer/blob.ts'
+import { dropBlobs, getBlob, putBlob } from '../transfer/blob.ts'
 import type { WorkerRuntime } from './worker.ts'
 
 export interface MasterOptions {
@@ -441,6 +441,8 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       // The output on a second peer too, so `swarm result` still works if this one goes.
       await this.copyToStandbys(jobId, meta, `output.${extensionOf(meta.format)}`)
       await this.files.dropWork(jobId)
+      // Only now may the other peers drop their copies of the input and tiles.
+      for (const p of this.livePeers()) void dropBlobs(this.peer.libp2p, peerIdFromString(p), jobId, this.epoch).catch(() => {})
       this.plans.delete(jobId)
       this.log('info', `job ${jobId} (${meta.name}) done`, { jobId })
       this.emit('job', { type: 'result', jobId, format: meta.format, bytes: data.byteLength, width: meta.width, height: meta.height })

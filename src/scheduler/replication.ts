@@ -123,8 +123,6 @@ export interface SinkEvents {
    * many of those we should have handed over (we hold their input) but could not.
    */
   handover: (missing: Array<[string, unknown]>, master: PeerId) => Promise<number>
-  /** A job reached an end state in the master's queue. */
-  finished: (jobId: string) => void
   log: (msg: string) => void
 }
 
@@ -200,10 +198,6 @@ export class ReplicationSink {
         await this.replica.apply(m.ops)
         pos = m.pos
         this.events.position(pos)
-        for (const op of m.ops as Array<{ type: string, key: string, value?: { id?: string, state?: string } }>) {
-          const state = op.value?.state
-          if (op.type === 'put' && op.key.startsWith('j/') && (state === 'done' || state === 'failed' || state === 'cancelled') && op.value?.id != null) this.events.finished(op.value.id)
-        }
       }
     } finally {
       signal.removeEventListener('abort', onAbort)

@@ -12,7 +12,9 @@ const TIMEOUT_MS = 30_000
 
 const BlobRequestSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('put'), jobId: z.string().min(1).max(64), name: z.string().min(1).max(64), bytes: z.number().int().min(0).max(4 * 1024 ** 3), epoch: z.number().int().min(0) }).strict(),
-  z.object({ op: z.literal('get'), jobId: z.string().min(1).max(64), name: z.string().min(1).max(64) }).strict()
+  z.object({ op: z.literal('get'), jobId: z.string().min(1).max(64), name: z.string().min(1).max(64) }).strict(),
+  /** The job's output is stored: its input and tile copies may go. */
+  z.object({ op: z.literal('drop'), jobId: z.string().min(1).max(64), epoch: z.number().int().min(0) }).strict()
 ])
 const BlobReplySchema = z.object({ ok: z.literal(true), bytes: z.number().int().min(0) }).strict()
 
@@ -22,7 +24,10 @@ export async function registerBlobHandler (node: Libp2p, files: JobFiles, epoch:
     const fs = new FrameStream(stream, { maxFrameBytes: FRAME_BYTES, readTimeoutMs: TIMEOUT_MS })
     try {
       const req = await fs.readJson(BlobRequestSchema)
-      if (req.op === 'put') {
+      if (req.op === 'drop') {
+        if (req.epoch >= epoch()) await files.dropWork(req.jobId)
+        await fs.writeJson({ ok: true, bytes: 0 })
+      } else if (req.op === 'put') {
         if (req.epoch < epoch()) {
           await fs.writeError(ErrorCodes.staleEpoch, `put from epoch ${req.epoch}, this peer follows epoch ${epoch()}`)
           await fs.close()
@@ -57,6 +62,19 @@ export async function putBlob (node: Libp2p, peer: PeerId, jobId: string, name: 
   try {
     await fs.writeJson({ op: 'put', jobId, name, bytes: data.byteLength, epoch })
     await fs.writeBinary(data, FRAME_BYTES)
+    await fs.readJson(BlobReplySchema)
+    await fs.close()
+  } catch (err) {
+    fs.abort(err as Error)
+    throw err
+  }
+}
+
+export async function dropBlobs (node: Libp2p, peer: PeerId, jobId: string, epoch: number): Promise<void> {
+  const stream = await node.dialProtocol(peer, BLOB_PROTOCOL, { signal: AbortSignal.timeout(TIMEOUT_MS) })
+  const fs = new FrameStream(stream, { maxFrameBytes: FRAME_BYTES, readTimeoutMs: TIMEOUT_MS })
+  try {
+    await fs.writeJson({ op: 'drop', jobId, epoch })
     await fs.readJson(BlobReplySchema)
     await fs.close()
   } catch (err) {
