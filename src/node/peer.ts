@@ -31,6 +31,8 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
   /** Peers to keep connected, with when we last had news of them. */
   private readonly known = new Map<string, { id: PeerId, since: number }>()
   private readonly dialing = new Set<string>()
+  /** Heartbeats the gossip validator already parsed, so the handler does not parse them again. */
+  private readonly checked = new WeakMap<Uint8Array, Heartbeat>()
   /** What identify said of each connected peer: a swarm member, or a client. */
   private readonly identified = new Map<string, 'member' | 'client'>()
   private running = false
@@ -192,7 +194,7 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
   private validate (msg: Message): TopicValidatorResult {
     if (msg.type !== 'signed') return TopicValidatorResult.Reject
     try {
-      decodeHeartbeat(msg.data, msg.from.toString())
+      this.checked.set(msg.data, decodeHeartbeat(msg.data, msg.from.toString()))
       return TopicValidatorResult.Accept
     } catch {
       return TopicValidatorResult.Reject
@@ -203,7 +205,7 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
     if (msg.topic !== HEARTBEAT_TOPIC || msg.type !== 'signed') return
     let hb: Heartbeat
     try {
-      hb = decodeHeartbeat(msg.data, msg.from.toString())
+      hb = this.checked.get(msg.data) ?? decodeHeartbeat(msg.data, msg.from.toString())
     } catch (err) {
       this.emit('warning', { message: (err as Error).message })
       return

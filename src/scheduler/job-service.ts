@@ -205,7 +205,7 @@ export class JobService {
         const job = master.queue == null ? undefined : getJob(master.queue.state, jobId)
         if (job == null) { finish(); return }
         master.progress(jobId)
-        if (job.state === 'done') void master.hasOutput(jobId, job.meta as JobMeta).then(has => { if (has) onJob({ type: 'result', jobId, format: (job.meta as JobMeta).format, bytes: 0, width: 0, height: 0 }) })
+        if (job.state === 'done') void master.hasOutput(jobId).then(has => { if (has) onJob({ type: 'result', jobId, format: (job.meta as JobMeta).format, bytes: 0, width: 0, height: 0 }) })
         else if (TERMINAL.has(job.state)) onJob({ type: 'failed', jobId, reason: job.failure ?? job.state })
       }
     })

@@ -15,8 +15,7 @@ import { getJob, phaseData, type QueueEffect, type QueueEvent } from './queue-ma
 import { QueueStore } from './queue-store.ts'
 import { JobFiles, statsName, tileName } from './job-files.ts'
 import { ReplicationSource } from './replication.ts'
-import { candidateBeats } from '../node/election.ts'
-import { dropBlobs, getBlob, putBlob } from '../transfer/blob.ts'
+import { JobCopies, MissingFileError } from './job-copies.ts'
 import type { WorkerRuntime } from './worker.ts'
 
 export interface MasterOptions {
@@ -48,11 +47,6 @@ export interface JobMeta {
 
 export class WrongResultError extends Error {
   override name = 'WrongResultError'
-}
-
-/** A file of a job that no reachable peer has (yet). */
-export class MissingFileError extends Error {
-  override name = 'MissingFileError'
 }
 
 /** How often work waiting for missing files is retried. */
@@ -104,6 +98,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
   /** Peers a tile could not be delivered to, and until when they get no work. */
   private readonly unreachable = new Map<string, number>()
   readonly replication: ReplicationSource
+  private readonly copies: JobCopies
 
   constructor (peer: SwarmPeer, worker: WorkerRuntime, opts: MasterOptions) {
     super()
@@ -112,6 +107,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     this.opts = opts
     this.files = new JobFiles(opts.dataDir)
     this.replication = new ReplicationSource(() => this.store, () => this.epoch)
+    this.copies = new JobCopies(peer, this.files, () => this.epoch, (msg) => { this.log('warn', msg) })
   }
 
   get active (): boolean { return this.store != null }
@@ -139,7 +135,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       await this.refreshPeers()
       this.timer = setInterval(() => { void this.tick() }, Math.min(1000, Math.max(50, Math.floor(this.opts.leaseMs / 10))))
       this.log('info', `master at epoch ${epoch}: queue loaded`, { jobs: store.jobs().length })
-      await this.resumeFinished()
+      await this.repair()
     }).catch((err: Error) => { this.log('warn', `cannot act as master: ${err.message}`) })
     return this.transition
   }
@@ -220,8 +216,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
   private async repair (): Promise<void> {
     for (const job of this.store?.jobs() ?? []) {
       if (job.state === 'done' && !this.finishing.has(job.id)) {
-        const meta = job.meta as JobMeta
-        if (!await this.hasOutput(job.id, meta)) await this.finish(job.id)
+        if (!await this.hasOutput(job.id)) await this.finish(job.id)
       } else if (job.awaitingMerge && !this.merging.has(job.id)) {
         await this.mergePhase(job.id, job.phase)
       }
@@ -242,7 +237,11 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
 
   /** The other live peers. */
   livePeers (): string[] {
-    return this.peer.liveView().map(h => h.peerId)
+    return this.copies.live()
+  }
+
+  async hasOutput (jobId: string): Promise<boolean> {
+    return await this.files.has(jobId, `output.${extensionOf(this.meta(jobId).format)}`)
   }
 
   async peerDead (peer: string): Promise<void> {
@@ -334,7 +333,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       // Validate now (mergeStats re-checks every tile's statistics), so garbage is caught per tile.
       mergeStats(meta.pipeline, a.phase, [result.stats])
       await this.files.writeStats(a.jobId, a.phase, a.index, result.stats)
-      await this.copyToStandbys(a.jobId, meta, statsName(a.phase, a.index))
+      await this.copies.toStandbys(a.jobId, meta.standbys, statsName(a.phase, a.index))
       return
     }
     if (!('image' in result)) throw new WrongResultError('expected pixels, got statistics')
@@ -343,57 +342,16 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       throw new WrongResultError(`result is ${img.width}x${img.height}x${img.channels}, expected ${tile.core.width}x${tile.core.height}x${meta.outChannels}`)
     }
     await this.files.writeTile(a.jobId, a.index, img)
-    await this.copyToStandbys(a.jobId, meta, tileName(a.index))
+    await this.copies.toStandbys(a.jobId, meta.standbys, tileName(a.index))
   }
 
-  /**
-   * Copies one of a job's files to its standbys before the queue records the step, so that what the
-   * replicated log says is done exists on a second peer. A standby that fails is skipped (logged):
-   * the job goes on with fewer copies rather than stalling.
-   */
-  private async copyToStandbys (jobId: string, meta: JobMeta, name: string): Promise<number> {
-    const live = new Set(this.peer.liveView().map(h => h.peerId))
-    const targets = meta.standbys.filter(p => live.has(p))
-    if (targets.length === 0) return 0
-    const data = await this.files.readBlob(jobId, name)
-    const results = await Promise.allSettled(targets.map(async p => { await putBlob(this.peer.libp2p, peerIdFromString(p), jobId, name, data, this.epoch) }))
-    for (const r of results) if (r.status === 'rejected') this.log('warn', `cannot copy ${jobId}/${name} to a standby: ${(r.reason as Error).message}`)
-    return results.filter(r => r.status === 'fulfilled').length
-  }
-
-  /**
-   * Peers to hold copies of a new job, most likely successor first: eligible peers by the election's
-   * order (most complete replica, then PeerId), then the others. Returns those that took the input.
-   */
+  /** Peers that should hold a copy of a new job, which took its input. */
   async replicateInput (jobId: string, want: number): Promise<string[]> {
-    const data = await this.files.readBlob(jobId, 'input')
-    const peers = this.peer.liveView().filter(h => h.peerId !== this.peer.peerId)
-    peers.sort((a, b) => a.eligible !== b.eligible ? (a.eligible ? -1 : 1) : candidateBeats(a, b) ? -1 : 1)
-    const got: string[] = []
-    for (const h of peers) {
-      if (got.length >= want) break
-      try {
-        await putBlob(this.peer.libp2p, peerIdFromString(h.peerId), jobId, 'input', data, this.epoch)
-        got.push(h.peerId)
-      } catch (err) {
-        this.log('warn', `standby ${h.peerId.slice(-8)} did not take the input of ${jobId}: ${(err as Error).message}`)
-      }
-    }
-    return got
+    return await this.copies.placeInput(jobId, want)
   }
 
-  /** A new master may lack a job's files: it gets them from the standbys, then from any live peer. */
   async ensureLocal (jobId: string, meta: JobMeta, name: string): Promise<void> {
-    if (await this.files.has(jobId, name)) return
-    const live = this.peer.liveView().map(h => h.peerId)
-    const order = [...meta.standbys.filter(p => live.includes(p)), ...live.filter(p => !meta.standbys.includes(p))]
-    for (const p of order) {
-      try {
-        await this.files.writeBlob(jobId, name, await getBlob(this.peer.libp2p, peerIdFromString(p), jobId, name))
-        return
-      } catch { /* the next peer may have it */ }
-    }
-    throw new MissingFileError(`no live peer has ${name} of job ${jobId}`)
+    await this.copies.ensureLocal(jobId, meta.standbys, name)
   }
 
   private phaseCountOf (jobId: string): number {
@@ -439,10 +397,10 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       const data = await encodeImageToBuffer(out, meta.format)
       await this.files.writeOutput(jobId, extensionOf(meta.format), data)
       // The output on a second peer too, so `swarm result` still works if this one goes.
-      await this.copyToStandbys(jobId, meta, `output.${extensionOf(meta.format)}`)
+      await this.copies.toStandbys(jobId, meta.standbys, `output.${extensionOf(meta.format)}`)
       await this.files.dropWork(jobId)
       // Only now may the other peers drop their copies of the input and tiles.
-      for (const p of this.livePeers()) void dropBlobs(this.peer.libp2p, peerIdFromString(p), jobId, this.epoch).catch(() => {})
+      this.copies.dropEverywhere(jobId)
       this.plans.delete(jobId)
       this.log('info', `job ${jobId} (${meta.name}) done`, { jobId })
       this.emit('job', { type: 'result', jobId, format: meta.format, bytes: data.byteLength, width: meta.width, height: meta.height })
@@ -457,20 +415,6 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     this.inputs.delete(jobId)
     this.plans.delete(jobId)
     await this.files.dropTiles(jobId).catch(() => {})
-  }
-
-  /** A master that died while stitching: its done jobs without an output are stitched now. */
-  private async resumeFinished (): Promise<void> {
-    for (const job of this.store?.jobs() ?? []) {
-      if (job.state !== 'done') continue
-      const meta = job.meta as JobMeta
-      if (!await this.hasOutput(job.id, meta)) await this.finish(job.id)
-    }
-  }
-
-  async hasOutput (jobId: string, meta: JobMeta): Promise<boolean> {
-    const { access } = await import('node:fs/promises')
-    return await access(this.files.outputPath(jobId, extensionOf(meta.format))).then(() => true, () => false)
   }
 
   private log (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>): void {

@@ -1,0 +1,86 @@
+// Copies of a job's files on other peers. The master puts the input on standbys before it says
+// "accepted", and each tile result and the output before the queue records them, so the next master
+// finds them; it gets what it lacks from the standbys first, then from any live peer.
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { SwarmPeer } from '../node/peer.ts'
+import { candidateBeats } from '../node/election.ts'
+import { dropBlobs, getBlob, putBlob } from '../transfer/blob.ts'
+import type { JobFiles } from './job-files.ts'
+
+/** A file of a job that no reachable peer has (yet). */
+export class MissingFileError extends Error {
+  override name = 'MissingFileError'
+}
+
+export class JobCopies {
+  private readonly peer: SwarmPeer
+  private readonly files: JobFiles
+  private readonly epoch: () => number
+  private readonly warn: (msg: string) => void
+
+  constructor (peer: SwarmPeer, files: JobFiles, epoch: () => number, warn: (msg: string) => void) {
+    this.peer = peer
+    this.files = files
+    this.epoch = epoch
+    this.warn = warn
+  }
+
+  /** The other live peers. */
+  live (): string[] {
+    return this.peer.liveView().map(h => h.peerId)
+  }
+
+  /**
+   * Puts the input of a new job on up to `want` peers, most likely successor first: eligible peers in
+   * the election's order (most complete replica, then PeerId), then the others. Returns those that took it.
+   */
+  async placeInput (jobId: string, want: number): Promise<string[]> {
+    const data = await this.files.readBlob(jobId, 'input')
+    const peers = this.peer.liveView()
+    peers.sort((a, b) => a.eligible !== b.eligible ? (a.eligible ? -1 : 1) : candidateBeats(a, b) ? -1 : 1)
+    const got: string[] = []
+    for (const h of peers) {
+      if (got.length >= want) break
+      try {
+        await putBlob(this.peer.libp2p, peerIdFromString(h.peerId), jobId, 'input', data, this.epoch())
+        got.push(h.peerId)
+      } catch (err) {
+        this.warn(`standby ${h.peerId.slice(-8)} did not take the input of ${jobId}: ${(err as Error).message}`)
+      }
+    }
+    return got
+  }
+
+  /**
+   * Copies one file to the job's live standbys. A standby that fails is skipped (logged): the job goes
+   * on with fewer copies rather than stalling.
+   */
+  async toStandbys (jobId: string, standbys: string[], name: string): Promise<number> {
+    const live = new Set(this.live())
+    const targets = standbys.filter(p => live.has(p))
+    if (targets.length === 0) return 0
+    const data = await this.files.readBlob(jobId, name)
+    const results = await Promise.allSettled(targets.map(async p => { await putBlob(this.peer.libp2p, peerIdFromString(p), jobId, name, data, this.epoch()) }))
+    for (const r of results) if (r.status === 'rejected') this.warn(`cannot copy ${jobId}/${name} to a standby: ${(r.reason as Error).message}`)
+    return results.filter(r => r.status === 'fulfilled').length
+  }
+
+  /** Makes sure the file is here, fetching it from the standbys, then from any live peer. */
+  async ensureLocal (jobId: string, standbys: string[], name: string): Promise<void> {
+    if (await this.files.has(jobId, name)) return
+    const live = this.live()
+    const order = [...standbys.filter(p => live.includes(p)), ...live.filter(p => !standbys.includes(p))]
+    for (const p of order) {
+      try {
+        await this.files.writeBlob(jobId, name, await getBlob(this.peer.libp2p, peerIdFromString(p), jobId, name))
+        return
+      } catch { /* the next peer may have it */ }
+    }
+    throw new MissingFileError(`no live peer has ${name} of job ${jobId}`)
+  }
+
+  /** The output is stored: every peer may drop its copies of the input and tiles. */
+  dropEverywhere (jobId: string): void {
+    for (const p of this.live()) void dropBlobs(this.peer.libp2p, peerIdFromString(p), jobId, this.epoch()).catch(() => {})
+  }
+}
