@@ -3,7 +3,7 @@
 import { EventEmitter } from 'node:events'
 import { arch, availableParallelism, freemem, platform } from 'node:os'
 import { peerIdFromString } from '@libp2p/peer-id'
-import type { Multiaddr } from '@multiformats/multiaddr'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { ConnectionGater, PeerId } from '@libp2p/interface'
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import { candidateFromHeartbeat, type PeerEvents, type PeerOptions, resolvePeerOptions, type ResolvedPeerOptions } from './peer-options.ts'
@@ -40,6 +40,7 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
   loadProvider: () => Load
   /** Set by the replication layer; the election prefers the most complete replica. */
   replicaPosProvider: () => number = () => 0
+  private advertisedPos = 0
 
   constructor (options: PeerOptions) {
     super()
@@ -135,12 +136,15 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
 
   /** In-process discovery (the test harness) or a peer learnt any other way. */
   addKnownPeer (peerId: string, addrs: Multiaddr[]): void {
+    this.connectTo(peerId, addrs.map(String))
+  }
+
+  private connectTo (peerId: string, addrs: string[]): void {
     if (this.node == null || peerId === this.peerId) return
     const id = peerIdFromString(peerId)
-    void this.node.peerStore.merge(id, { multiaddrs: addrs }).then(() => {
-      this.remember(id)
-      return this.dial(id)
-    }).catch(() => {})
+    const multiaddrs = addrs.flatMap(a => { try { return [multiaddr(a)] } catch { return [] } })
+    this.remember(id)
+    void this.node.peerStore.merge(id, { multiaddrs }).then(async () => { await this.dial(id) }).catch(() => {})
   }
 
   /** Connected peers, counted once however many connections each has. */
@@ -173,7 +177,7 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
       epoch: e?.role === 'master' ? e.masterEpoch : (e?.epoch ?? 0),
       master: e?.master ?? null,
       eligible: this.opts.eligible,
-      replicaPos: this.replicaPosProvider(),
+      replicaPos: this.advertisedPos = this.replicaPosProvider(),
       load: this.loadProvider(),
       arch: arch(),
       platform: platform(),
@@ -228,7 +232,9 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
   private onMembershipEffects (effects: MembershipEffect[]): void {
     for (const e of effects) {
       if (e.type === 'joined') {
-        this.remember(peerIdFromString(e.peer))
+        // Heard through gossip, perhaps relayed by a third peer: connect directly too, so the swarm
+        // stays connected when that peer goes (a --peer bootstrap, without mDNS, knows only one).
+        this.connectTo(e.peer, e.hb.addrs)
         this.emit('peer:joined', { peerId: e.peer, hb: e.hb })
       } else {
         this.emit('peer:left', { peerId: e.peer, reason: e.reason })
@@ -238,7 +244,10 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
 
   private runElection (): void {
     if (this.election == null) return
-    const replicaPos = this.replicaPosProvider()
+    // The position we last told the others, not our live one: every peer must rank the candidates
+    // on the same numbers, or two of them can each find itself the best (replication races the
+    // heartbeats). Once the master is gone positions stop moving, and a heartbeat later all agree.
+    const replicaPos = this.advertisedPos
     if (replicaPos !== this.election.replicaPos) this.stepElection({ type: 'replica', replicaPos })
     this.stepElection({ type: 'tick', now: this.opts.now(), live: this.liveView().map(candidateFromHeartbeat), unheard: this.unheard() })
   }

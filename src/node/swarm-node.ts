@@ -38,6 +38,8 @@ export class SwarmNode {
   readonly master: MasterRuntime
   private readonly service: JobService
   private sink?: ReplicationSink
+  /** Drops asked for jobs not yet done in this peer's replica. */
+  private readonly pendingDrops = new Set<string>()
   /** Role changes run one at a time: the replica and the queue share one sublevel. */
   private roleChain: Promise<void> = Promise.resolve()
 
@@ -98,12 +100,27 @@ export class SwarmNode {
     await this.worker.register(this.peer.libp2p)
     await this.service.register(this.peer.libp2p)
     await this.master.replication.register(this.peer.libp2p)
-    await registerBlobHandler(this.peer.libp2p, this.master.files, () => this.peer.epoch)
-    this.sink = new ReplicationSink(this.peer.libp2p, new QueueReplica(this.peer.store), () => this.peer.epoch, {
+    const replica = new QueueReplica(this.peer.store)
+    await registerBlobHandler(this.peer.libp2p, this.master.files, () => this.peer.epoch, async (jobId) => { await this.onDrop(jobId, replica) })
+    this.sink = new ReplicationSink(this.peer.libp2p, replica, () => this.peer.epoch, {
       position: (pos) => { storedPos = pos },
       handover: async (missing, master) => await this.handOver(missing, master),
+      finished: (jobId) => { if (this.pendingDrops.delete(jobId)) void this.master.files.dropTiles(jobId).catch(() => {}) },
       log: (msg) => { this.master.emit('log', { level: 'warn', msg }) }
     })
+  }
+
+  /**
+   * A master says a job's output is stored, so copies of its input and tiles may go. Only when this
+   * peer's own queue says the job is done: two masters may briefly coexist (a partition), and the
+   * loser's word must not delete what the winner still needs. Otherwise the drop waits for the
+   * replicated log to say done.
+   */
+  private async onDrop (jobId: string, replica: QueueReplica): Promise<void> {
+    if (this.master.active) return // a master drops its own copies when it has stored the output
+    const job = (await replica.records()).find(([k, v]) => k.startsWith('j/') && (v as { id?: string }).id === jobId)?.[1] as { state?: string } | undefined
+    if (job?.state === 'done') await this.master.files.dropTiles(jobId)
+    else this.pendingDrops.add(jobId)
   }
 
   /** Jobs this peer knows and the new master does not (a healed partition): give them over. */

@@ -46,11 +46,6 @@ export class JobFiles {
     await this.atomicWrite(this.pathOf(jobId, name), data)
   }
 
-  /** Drops what only the work needed (input, tiles); keeps the output for `swarm result`. */
-  async dropWork (jobId: string): Promise<void> {
-    await this.dropTiles(jobId)
-    await rm(this.inputPath(jobId), { force: true })
-  }
   outputPath (jobId: string, ext: string): string { return join(this.dir(jobId), `output.${ext}`) }
 
   async create (jobId: string): Promise<void> {
@@ -106,6 +101,10 @@ export class JobFiles {
     return path
   }
 
+  /**
+   * Tiles are only needed until the output is stored. The input is kept with the output: after a
+   * partition, another master may still need it to redo the job.
+   */
   async dropTiles (jobId: string): Promise<void> {
     await rm(join(this.dir(jobId), 'tiles'), { recursive: true, force: true })
   }

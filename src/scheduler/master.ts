@@ -398,7 +398,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       await this.files.writeOutput(jobId, extensionOf(meta.format), data)
       // The output on a second peer too, so `swarm result` still works if this one goes.
       await this.copies.toStandbys(jobId, meta.standbys, `output.${extensionOf(meta.format)}`)
-      await this.files.dropWork(jobId)
+      await this.files.dropTiles(jobId)
       // Only now may the other peers drop their copies of the input and tiles.
       this.copies.dropEverywhere(jobId)
       this.plans.delete(jobId)

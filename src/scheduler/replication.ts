@@ -123,6 +123,8 @@ export interface SinkEvents {
    * many of those we should have handed over (we hold their input) but could not.
    */
   handover: (missing: Array<[string, unknown]>, master: PeerId) => Promise<number>
+  /** A job reached an end state in the master's queue (as replicated here). */
+  finished: (jobId: string) => void
   log: (msg: string) => void
 }
 
@@ -198,6 +200,9 @@ export class ReplicationSink {
         await this.replica.apply(m.ops)
         pos = m.pos
         this.events.position(pos)
+        for (const op of m.ops as Array<{ type: string, key: string, value?: { id?: string, state?: string } }>) {
+          if (op.type === 'put' && op.key.startsWith('j/') && op.value?.state === 'done' && op.value.id != null) this.events.finished(op.value.id)
+        }
       }
     } finally {
       signal.removeEventListener('abort', onAbort)

@@ -18,14 +18,17 @@ const BlobRequestSchema = z.discriminatedUnion('op', [
 ])
 const BlobReplySchema = z.object({ ok: z.literal(true), bytes: z.number().int().min(0) }).strict()
 
-/** Serves puts and gets; a put from a master of an older epoch than the one followed is refused. */
-export async function registerBlobHandler (node: Libp2p, files: JobFiles, epoch: () => number): Promise<void> {
+/**
+ * Serves puts and gets; a put from a master of an older epoch than the one followed is refused. A
+ * drop is passed to `onDrop`, which decides (only a job done in this peer's own queue may go).
+ */
+export async function registerBlobHandler (node: Libp2p, files: JobFiles, epoch: () => number, onDrop: (jobId: string) => Promise<void>): Promise<void> {
   await node.handle(BLOB_PROTOCOL, async (stream) => {
     const fs = new FrameStream(stream, { maxFrameBytes: FRAME_BYTES, readTimeoutMs: TIMEOUT_MS })
     try {
       const req = await fs.readJson(BlobRequestSchema)
       if (req.op === 'drop') {
-        if (req.epoch >= epoch()) await files.dropWork(req.jobId)
+        if (req.epoch >= epoch()) await onDrop(req.jobId)
         await fs.writeJson({ ok: true, bytes: 0 })
       } else if (req.op === 'put') {
         if (req.epoch < epoch()) {

@@ -1,0 +1,109 @@
+// 2. Scaling: 1, 2, 4 and 8 peers, each a separate process held to the same CPU share (0.2 CPU by
+// default, so 8 peers = 1.6 CPU fit the 2 cores) with a cgroup v1 cfs quota, on the heavy pipeline.
+// Speedup = T(1 peer) / T(n peers), efficiency = speedup / n, both against 1 peer with the same share.
+// Each swarm forms uncapped (start-up is not what is measured), runs one small uncapped warm-up job
+// (so every peer's kernel thread is compiled), then every peer is put in its own capped group and
+// the jobs are timed from the in-process client (uncapped): submit -> result received.
+import type { BenchCase, Ctx } from '../lib/context.ts'
+import { benchGroups, BENCH_SHARES, CpuGroups, cpuMsOf } from '../lib/cgroup.ts'
+import { photoLike } from '../lib/images.ts'
+import { Scope, sleep } from '../lib/proc.ts'
+import { check, fmtMs, fmtNum, median, spread, type Row } from '../lib/stats.ts'
+import { epochsSeen, openClient, startSwarm, submitTimed } from '../lib/swarm.ts'
+
+export const CPU_SHARE = 0.2
+/** CFS period of the caps: short, so a capped peer waits at most ~8 ms for its next slice (like a slow CPU), not ~80 ms. */
+export const PERIOD_US = Number(process.env.BENCH_CFS_PERIOD_US ?? 10_000)
+const SIZES = [1, 2, 4, 8]
+const OPS = ['blur', 'canny']
+
+export const scalingCase: BenchCase = {
+  name: 'scaling',
+  title: `Scaling: 1-8 peers at ${CPU_SHARE} CPU each (cgroup v1 cfs quota), blur + canny -> PNG`,
+  budgetMs: quick => quick ? 150_000 : 600_000,
+  run: async (ctx: Ctx) => {
+    const [width, height] = ctx.quick ? [3072, 2048] : [4096, 4096]
+    const runs = ctx.quick ? 1 : 3
+    const input = await photoLike(width, height, 'jpeg', 3)
+    const warm = await photoLike(1024, 512, 'jpeg', 4)
+    let groups = benchGroups()
+    const isolated = groups != null
+    if (groups == null) {
+      const own = CpuGroups.create('scaling') // throws with the reason when there are no cgroups
+      ctx.scope.defer('remove cgroups', () => { own.removeSync() })
+      groups = own
+    }
+    const g = groups
+    ctx.log(`scaling: cgroups under ${g.parent}; ${width}x${height} input, ${runs} run(s) per size`)
+
+    const times = new Map<number, number[]>()
+    const notes: string[] = []
+    for (const n of SIZES) {
+      ctx.check()
+      const sub = new Scope(`scaling-${n}`)
+      ctx.scope.defer(`stop the ${n}-peer swarm`, async () => { await sub.close() })
+      try {
+        const peers = await startSwarm(sub, n, { prefix: `scale${n}`, slots: 1 })
+        const client = await openClient(sub, peers.map(p => p.addr))
+        await submitTimed(client, warm.path, OPS, { tileSize: 128 })
+        const dirs = peers.map((p, i) => {
+          const dir = g.group(`scaling-n${n}-p${i}`, CPU_SHARE, PERIOD_US)
+          sub.defer(`remove cgroup ${dir}`, () => { g.removeGroupSync(dir) })
+          g.add(dir, p.pid)
+          return dir
+        })
+        // Idle cost of being a member (heartbeats, gossip) under the cap.
+        const idle0 = peers.map(p => cpuMsOf(p.pid))
+        await sleep(2000)
+        const idle = peers.map((p, i) => (cpuMsOf(p.pid) - idle0[i]) / 2000)
+        const list: number[] = []
+        for (let r = 0; r < runs; r++) {
+          ctx.check()
+          const cpu0 = peers.map(p => cpuMsOf(p.pid))
+          const thr0 = dirs.map(d => g.stat(d))
+          const t = await submitTimed(client, input.path, OPS, { timeoutMs: 300_000 })
+          const cpuMs = peers.map((p, i) => cpuMsOf(p.pid) - cpu0[i])
+          const used = cpuMs.map(c => c / t.totalMs)
+          const thr = dirs.map((d, i) => g.stat(d).nrThrottled - thr0[i].nrThrottled)
+          list.push(t.totalMs)
+          ctx.log(`scaling n=${n} #${r + 1}: ${fmtMs(t.totalMs)} (${t.tiles} tiles; CPU used per peer ${used.map(u => fmtNum(u)).join(' ')}${t.retries > 0 ? `; the client followed the job to a new master ${t.retries}x` : ''})`)
+          if (r === 0) {
+            const workerCpu = cpuMs.slice(1).reduce((a, b) => a + b, 0)
+            if (n > 1 && used[0] >= 0.95 * CPU_SHARE) notes.push(`n=${n}: the master ran at its cap (${fmtNum(used[0])} CPU) for the whole job while the workers averaged ${fmtNum(used.slice(1).reduce((a, b) => a + b, 0) / (n - 1))}: the job was bound by the master's CPU (dispatching, transfers, result files and copies to the standby, queue replication, and its own share of the tiles).`)
+            notes.push(`n=${n}: CPU-ms per tile: master ${fmtNum(cpuMs[0] / t.tiles, 0)}${n > 1 ? `, workers ${fmtNum(workerCpu / t.tiles, 0)}` : ''} (all peers ${fmtNum((cpuMs[0] + workerCpu) / t.tiles, 0)}). CPU per peer while the job ran (cap ${CPU_SHARE}): ${used.map(u => fmtNum(u)).join(', ')}; periods throttled per peer: ${thr.join(', ')}; idle CPU per peer before it: ${idle.map(u => fmtNum(u, 3)).join(', ')}; stages: accepted at ${fmtMs(t.acceptedMs)}, tiles done at ${fmtMs(t.tilesDoneMs)}, result at ${fmtMs(t.totalMs)}.`)
+          }
+        }
+        times.set(n, list)
+        const epochs = epochsSeen(peers)
+        if (epochs.length > 1) notes.push(`n=${n}: the master CHANGED during the measurement (epochs ${epochs.join(', ')}): peers under the cap missed heartbeats.`)
+      } finally {
+        await sub.close()
+      }
+    }
+    const t1 = median(times.get(1) ?? [])
+    const rows: Row[] = []
+    for (const n of SIZES) {
+      const tn = median(times.get(n) ?? [])
+      if (n === 1) {
+        rows.push({ case: 'scaling', measure: `1 peer x ${CPU_SHARE} CPU: job time (the baseline)`, value: fmtMs(tn), baseline: '', ratio: NaN, target: '', met: null, runs: times.get(n)?.length ?? 0 })
+        continue
+      }
+      const speedup = t1 / tn
+      const eff = speedup / n
+      const target = n === 8 ? '>= 0.85' : ''
+      rows.push({
+        case: 'scaling',
+        measure: `${n} peers x ${CPU_SHARE} CPU: efficiency = speedup (x${fmtNum(speedup)}) / ${n}`,
+        value: fmtMs(tn),
+        baseline: fmtMs(t1),
+        ratio: eff,
+        target,
+        met: target === '' ? null : check(eff, target),
+        runs: times.get(n)?.length ?? 0
+      })
+    }
+    for (const n of SIZES) notes.push(`n=${n}: ${spread(times.get(n) ?? [], fmtMs)}.`)
+    notes.unshift(`How the limit was applied: every peer is its own \`swarm start\` process; after the swarm formed (uncapped) and ran a warm-up job, each peer's PID was written to \`cgroup.procs\` of its own cgroup v1 cpu group (${g.parent}/scaling-n<N>-p<i>) with cpu.cfs_period_us=${PERIOD_US} and cpu.cfs_quota_us=${Math.round(CPU_SHARE * PERIOD_US)}, i.e. at most ${CPU_SHARE} CPU for all of the process's threads together (main thread, libvips threads, kernel worker thread). ${isolated ? `Their parent group (the bench's own, holding the bench process and everything it starts) has cpu.shares=${BENCH_SHARES}, so other processes on the machine cannot take the CPU the caps allow.` : 'No parent group with high cpu.shares could be made: other load on the machine can push the peers below their cap.'} The submitting client (the bench process) is not capped. Input ${width}x${height} JPEG, 512 px tiles (default), --slots 1 per peer.`)
+    return { rows, notes }
+  }
+}
