@@ -6,12 +6,10 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { decodeImage } from '../../src/ops/index.ts'
 import { makeImage } from '../sim/jobs.ts'
-import { canMakeNamespaces, NetnsLan, waitUntil } from './netns.ts'
+import { canMakeNamespaces, cleanupOnExit, NetnsLan, waitUntil } from './netns.ts'
 
 const lan = canMakeNamespaces() ? new NetnsLan(5) : undefined
-const cleanup = (): void => { lan?.teardown() }
-process.once('exit', cleanup)
-afterAll(cleanup)
+afterAll(cleanupOnExit(lan))
 
 describe.skipIf(lan == null)('e2e: kill -9 the master mid-job (needs root)', () => {
   it('the job completes with the reference output after the master is killed', async () => {

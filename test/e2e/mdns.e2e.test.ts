@@ -1,13 +1,11 @@
 // Three real `swarm start` processes, one per network namespace, on a bridge the test makes: real mDNS
 // discovery, an election, a cut cable and a kill -9 of the master.
 import { afterAll, describe, expect, it } from 'vitest'
-import { canMakeNamespaces, NetnsLan, type NetnsPeer, waitUntil } from './netns.ts'
+import { canMakeNamespaces, cleanupOnExit, NetnsLan, type NetnsPeer, waitUntil } from './netns.ts'
 
 const lan = canMakeNamespaces() ? new NetnsLan(3) : undefined
-const cleanup = (): void => { lan?.teardown() }
 // Namespaces must not outlive the test, even when vitest is interrupted.
-process.once('exit', cleanup)
-afterAll(cleanup)
+afterAll(cleanupOnExit(lan))
 
 function agreed (peers: NetnsPeer[]): { master: string, epoch: number } | null {
   const views = peers.map(p => p.lastMaster())

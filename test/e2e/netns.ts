@@ -7,6 +7,22 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
+/**
+ * Removes the LAN when the test process ends in any way: normally, or interrupted (Ctrl-C, a CI
+ * timeout's SIGTERM), which skips 'exit' handlers unless the signal is caught.
+ */
+export function cleanupOnExit (lan: NetnsLan | undefined): () => void {
+  const cleanup = (): void => { lan?.teardown() }
+  process.once('exit', cleanup)
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      cleanup()
+      process.exit(130)
+    })
+  }
+  return cleanup
+}
+
 export function canMakeNamespaces (): boolean {
   if (process.getuid?.() !== 0) return false
   try {

@@ -5,12 +5,10 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { decodeImage } from '../../src/ops/index.ts'
 import { makeImage } from '../sim/jobs.ts'
-import { canMakeNamespaces, NetnsLan, waitUntil } from './netns.ts'
+import { canMakeNamespaces, cleanupOnExit, NetnsLan, waitUntil } from './netns.ts'
 
 const lan = canMakeNamespaces() ? new NetnsLan(4) : undefined
-const cleanup = (): void => { lan?.teardown() }
-process.once('exit', cleanup)
-afterAll(cleanup)
+afterAll(cleanupOnExit(lan))
 
 describe.skipIf(lan == null)('e2e: swarm submit from a fourth device (needs root)', () => {
   it('three peers process a job submitted over mDNS; the output equals swarm run', async () => {
