@@ -59,44 +59,33 @@ export async function registerBlobHandler (node: Libp2p, files: JobFiles, epoch:
   }, { maxInboundStreams: 64 })
 }
 
-export async function putBlob (node: Libp2p, peer: PeerId, jobId: string, name: string, data: Uint8Array, epoch: number): Promise<void> {
+/** One request on a fresh stream: the request (and its bytes), then whatever `read` takes of the reply. */
+async function call<T> (node: Libp2p, peer: PeerId, req: object, body: Uint8Array | undefined, read: (fs: FrameStream) => Promise<T>): Promise<T> {
   const stream = await node.dialProtocol(peer, BLOB_PROTOCOL, { signal: AbortSignal.timeout(TIMEOUT_MS) })
   const fs = new FrameStream(stream, { maxFrameBytes: FRAME_BYTES, readTimeoutMs: TIMEOUT_MS })
   try {
-    await fs.writeJson({ op: 'put', jobId, name, bytes: data.byteLength, epoch })
-    await fs.writeBinary(data, FRAME_BYTES)
-    await fs.readJson(BlobReplySchema)
+    await fs.writeJson(req)
+    if (body != null) await fs.writeBinary(body, FRAME_BYTES)
+    const out = await read(fs)
     await fs.close()
+    return out
   } catch (err) {
     fs.abort(err as Error)
     throw err
   }
+}
+
+export async function putBlob (node: Libp2p, peer: PeerId, jobId: string, name: string, data: Uint8Array, epoch: number): Promise<void> {
+  await call(node, peer, { op: 'put', jobId, name, bytes: data.byteLength, epoch }, data, async fs => { await fs.readJson(BlobReplySchema) })
 }
 
 export async function dropBlobs (node: Libp2p, peer: PeerId, jobId: string, epoch: number): Promise<void> {
-  const stream = await node.dialProtocol(peer, BLOB_PROTOCOL, { signal: AbortSignal.timeout(TIMEOUT_MS) })
-  const fs = new FrameStream(stream, { maxFrameBytes: FRAME_BYTES, readTimeoutMs: TIMEOUT_MS })
-  try {
-    await fs.writeJson({ op: 'drop', jobId, epoch })
-    await fs.readJson(BlobReplySchema)
-    await fs.close()
-  } catch (err) {
-    fs.abort(err as Error)
-    throw err
-  }
+  await call(node, peer, { op: 'drop', jobId, epoch }, undefined, async fs => { await fs.readJson(BlobReplySchema) })
 }
 
 export async function getBlob (node: Libp2p, peer: PeerId, jobId: string, name: string): Promise<Uint8Array> {
-  const stream = await node.dialProtocol(peer, BLOB_PROTOCOL, { signal: AbortSignal.timeout(TIMEOUT_MS) })
-  const fs = new FrameStream(stream, { maxFrameBytes: FRAME_BYTES, readTimeoutMs: TIMEOUT_MS })
-  try {
-    await fs.writeJson({ op: 'get', jobId, name })
+  return await call(node, peer, { op: 'get', jobId, name }, undefined, async fs => {
     const { bytes } = await fs.readJson(BlobReplySchema)
-    const data = await fs.readBinary(bytes) as Uint8Array
-    await fs.close()
-    return data
-  } catch (err) {
-    fs.abort(err as Error)
-    throw err
-  }
+    return await fs.readBinary(bytes) as Uint8Array
+  })
 }

@@ -10,7 +10,7 @@ import { findMaster, submitImage } from '../../src/transfer/job-client.ts'
 import { RemoteError } from '../../src/transfer/errors.ts'
 import { runSubmit } from '../../src/ui-cli/job-session.ts'
 import { SimSwarm, type SimPeer } from './harness.ts'
-import { clientFor, decodeOutput, makeImage, reference, submit } from './jobs.ts'
+import { clientFor, expectReference, makeImage, startSwarm, submit } from './jobs.ts'
 
 let dir: string
 let sim: SimSwarm | undefined
@@ -19,19 +19,9 @@ afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
 afterEach(async () => { await sim?.close(); sim = undefined })
 
 async function swarm (n: number, opts = {}): Promise<{ s: SimSwarm, master: SimPeer }> {
-  sim = new SimSwarm({ heartbeatMs: 200, deadAfterMs: 800, ...opts })
-  await sim.init()
-  await sim.add(n)
-  const { value: master } = await sim.waitFor('a master', () => sim!.agreedMaster(), 5000)
-  return { s: sim, master }
-}
-
-async function expectReference (data: Uint8Array | undefined, img: string, specs: string[]): Promise<void> {
-  expect(data).toBeDefined()
-  const got = await decodeOutput(data!)
-  const want = await reference(img, parsePipeline(specs))
-  expect([got.width, got.height, got.channels]).toEqual([want.width, want.height, want.channels])
-  expect(Buffer.compare(Buffer.from(got.data), Buffer.from(want.data))).toBe(0)
+  const started = await startSwarm(n, { heartbeatMs: 200, deadAfterMs: 800, ...opts })
+  sim = started.s
+  return started
 }
 
 describe('sim: jobs under faults', () => {

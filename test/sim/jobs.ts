@@ -1,13 +1,14 @@
 // Test-side helpers for jobs: make images, submit them to a sim swarm as a client would, and compute
 // the reference output (`swarm run`'s code path) to compare with.
 import { stat, writeFile } from 'node:fs/promises'
+import { expect } from 'vitest'
 import { join } from 'node:path'
 import sharp from 'sharp'
 import { connectClient, type SwarmClient } from '../../src/node/client.ts'
 import { decodeImage, parsePipeline, runWholeInProcess, type OutputFormat, type Pipeline, type RawImage } from '../../src/ops/index.ts'
 import { findMaster, submitImage, type JobOutcome } from '../../src/transfer/job-client.ts'
 import type { JobEvent } from '../../src/transfer/messages.ts'
-import type { SimSwarm } from './harness.ts'
+import { SimSwarm, type SimOptions, type SimPeer } from './harness.ts'
 
 /** A photo-like test image: gradients, shapes and noise from a seed, so every tile has texture. */
 export async function makeImage (dir: string, name: string, width: number, height: number, seed = 1): Promise<string> {
@@ -57,4 +58,22 @@ export async function submit (sim: SimSwarm, path: string, specs: string[], opts
 export async function clientFor (sim: SimSwarm, via?: number): Promise<SwarmClient> {
   const target = via != null ? sim.peers[via] : sim.running()[0]
   return await connectClient({ peers: [target.peer!.addrs()[0].toString()] })
+}
+
+/** A swarm of n sim peers that has agreed on a master. The caller closes it. */
+export async function startSwarm (n: number, opts: SimOptions): Promise<{ s: SimSwarm, master: SimPeer }> {
+  const s = new SimSwarm(opts)
+  await s.init()
+  await s.add(n)
+  const { value: master } = await s.waitFor('a master', () => s.agreedMaster(), 5000)
+  return { s, master }
+}
+
+/** The encoded output decodes to exactly the pixels `swarm run` gives for the same file and pipeline. */
+export async function expectReference (data: Uint8Array | undefined, img: string, specs: string[]): Promise<void> {
+  expect(data).toBeDefined()
+  const got = await decodeOutput(data!)
+  const want = await reference(img, parsePipeline(specs))
+  expect([got.width, got.height, got.channels]).toEqual([want.width, want.height, want.channels])
+  expect(Buffer.compare(Buffer.from(got.data), Buffer.from(want.data))).toBe(0)
 }
