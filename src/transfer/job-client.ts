@@ -145,8 +145,11 @@ export async function fetchJobs (node: Libp2p, master: PeerId, limit = 100): Pro
   }
 }
 
-/** true when the error means "ask again, elsewhere": the peer was not (or no longer) master. */
+/**
+ * true when the error means "ask again": the peer was not (or no longer) master, or it could not yet
+ * place a copy of the input on a standby (the job was not accepted, so sending it again is right).
+ */
 export function isRetryable (err: unknown): boolean {
-  if (err instanceof RemoteError) return err.code === ErrorCodes.notMaster
+  if (err instanceof RemoteError) return err.code === ErrorCodes.notMaster || err.code === ErrorCodes.busy
   return err instanceof MasterGoneError
 }
