@@ -2,7 +2,7 @@
 // point (weights scaled to ~2^16, sums kept exact in doubles), so every peer gets the same bytes.
 import { defineOp, sameChannels } from '../op.ts'
 import { number } from '../params.ts'
-import { mapColourPlanes } from './planes.ts'
+import { mapColourPlanes, padRow } from './planes.ts'
 
 /** Kernel radius for a sigma: 3 sigma covers 99.7% of the weight. */
 export function gaussianRadius (sigma: number): number {
@@ -28,9 +28,7 @@ export function gaussianPlane (plane: Uint8Array, width: number, height: number,
   const row = new Uint8Array(width + 2 * r)
   for (let y = 0; y < height; y++) {
     const off = y * width
-    row.set(plane.subarray(off, off + width), r)
-    row.fill(plane[off], 0, r)
-    row.fill(plane[off + width - 1], r + width)
+    padRow(row, plane, y, width, r)
     for (let x = 0; x < width; x++) {
       let acc = 0
       for (let k = 0; k < w.length; k++) acc += w[k] * row[x + k]

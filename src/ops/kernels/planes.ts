@@ -96,6 +96,17 @@ export function clampByte (v: number): number {
 type TypedArray = Uint8Array | Int16Array | Int32Array | Float64Array
 
 /**
+ * Fills `row` (width + 2r long) with row y of `plane`, its ends replicating the edge pixels: the
+ * one-row form of `pad`, for the horizontal pass of separable kernels.
+ */
+export function padRow (row: Uint8Array, plane: Uint8Array, y: number, width: number, r: number): void {
+  const off = y * width
+  row.set(plane.subarray(off, off + width), r)
+  row.fill(plane[off], 0, r)
+  row.fill(plane[off + width - 1], r + width)
+}
+
+/**
  * A copy of `plane` with `r` extra pixels on each side, replicating the nearest edge pixel. Kernels index
  * the padded plane without bounds checks; replication (rather than zeros or mirroring) is the border rule.
  */

@@ -1,7 +1,7 @@
 // Rank filters over a square window: median, erode (minimum), dilate (maximum). Per colour channel.
 import { defineOp, sameChannels } from '../op.ts'
 import { integer } from '../params.ts'
-import { mapColourPlanes, pad } from './planes.ts'
+import { mapColourPlanes, pad, padRow } from './planes.ts'
 
 /**
  * Median with Huang's sliding histogram: moving one pixel right swaps one column of the window, and the
@@ -51,9 +51,7 @@ export function extremumPlane (plane: Uint8Array, width: number, height: number,
   const row = new Uint8Array(width + 2 * r)
   for (let y = 0; y < height; y++) {
     const off = y * width
-    row.set(plane.subarray(off, off + width), r)
-    row.fill(plane[off], 0, r)
-    row.fill(plane[off + width - 1], r + width)
+    padRow(row, plane, y, width, r)
     for (let x = 0; x < width; x++) {
       let v = row[x]
       for (let i = 1; i <= 2 * r; i++) {
