@@ -42,8 +42,8 @@ export class InvalidTileError extends OpsError {
   override name = 'InvalidTileError'
 }
 
-export class ImageInputError extends OpsError {
-  override name = 'ImageInputError'
+/** An error about one file: the message names the file, then the problem. */
+export class FileProblemError extends OpsError {
   readonly file: string
   readonly problem: string
   constructor (file: string, problem: string) {
@@ -53,15 +53,12 @@ export class ImageInputError extends OpsError {
   }
 }
 
-export class ImageOutputError extends OpsError {
+export class ImageInputError extends FileProblemError {
+  override name = 'ImageInputError'
+}
+
+export class ImageOutputError extends FileProblemError {
   override name = 'ImageOutputError'
-  readonly file: string
-  readonly problem: string
-  constructor (file: string, problem: string) {
-    super(`${file}: ${problem}`)
-    this.file = file
-    this.problem = problem
-  }
 }
 
 export class PoolClosedError extends OpsError {
@@ -99,7 +96,7 @@ export function toErrorData (err: unknown): ErrorData {
     return { name: err.name, message: err.message, fields: { op: err.op, param: err.param, value: err.value, expected: err.expected } }
   }
   if (err instanceof UnknownOpError) return { name: err.name, message: err.message, fields: { op: err.op } }
-  if (err instanceof ImageInputError || err instanceof ImageOutputError) {
+  if (err instanceof FileProblemError) {
     return { name: err.name, message: err.message, fields: { file: err.file, problem: err.problem } }
   }
   if (err instanceof Error) return { name: err.name, message: err.message }
