@@ -1,7 +1,7 @@
 // The bulky part of a job lives in files beside the LevelDB queue: the submitted input as received,
 // each tile's result (written before the queue is told the tile is done, so a restarted master still
 // has it), the per-tile statistics, and the stitched output.
-import { access, mkdir, readFile, rename, rm, writeFile, open, readdir } from 'node:fs/promises'
+import { access, mkdir, readFile, rename, rm, writeFile, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Channels, RawImage } from '../ops/index.ts'
 
@@ -111,9 +111,5 @@ export class JobFiles {
 
   async remove (jobId: string): Promise<void> {
     await rm(this.dir(jobId), { recursive: true, force: true })
-  }
-
-  async list (): Promise<string[]> {
-    return await readdir(this.root).catch(() => [])
   }
 }

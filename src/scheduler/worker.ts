@@ -29,7 +29,6 @@ export class WorkerRuntime {
   readonly opts: WorkerOptions
   private pool?: KernelPool
   private running = 0
-  private done = 0
   private readonly startedAt = Date.now()
   private recent: number[] = []
 
@@ -95,7 +94,6 @@ export class WorkerRuntime {
     try {
       const result = await this.pool.run(tile, pipeline, { phase: req.phase, stats: req.stats, core: req.core })
       if (this.opts.slowdownMs != null && this.opts.slowdownMs > 0) await new Promise(resolve => setTimeout(resolve, this.opts.slowdownMs))
-      this.done++
       this.recent.push(Date.now())
       return this.opts.tamper != null ? this.opts.tamper(result, req) : result
     } finally {
