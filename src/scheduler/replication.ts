@@ -12,6 +12,8 @@ import type { QueueStore } from './queue-store.ts'
 
 export const REPLICATE_PROTOCOL = '/swarm/replicate/1.0.0'
 const RECORDS_PER_FRAME = 200
+/** Batches merged into one frame at most (each is a few small records). */
+const BATCHES_PER_FRAME = 100
 /** A follower this far behind is dropped; it resubscribes and gets a fresh snapshot. */
 const MAX_PENDING = 10_000
 
@@ -24,7 +26,8 @@ const MessageSchema = z.discriminatedUnion('type', [
 
 interface Batch { ops: PersistOp[], pos: number, epoch: number }
 /** from: the snapshot's position, once it is queued; until then batches wait in `early`. */
-interface Subscriber { fs: FrameStream, chain: Promise<void>, pending: number, from: number | null, early: Batch[] }
+/** queued: batches not yet written; they go out together in the next frame. */
+interface Subscriber { fs: FrameStream, chain: Promise<void>, queued: Batch[], from: number | null, early: Batch[] }
 
 /** The master's side: one subscriber per follower. */
 export class ReplicationSource {
@@ -66,7 +69,7 @@ export class ReplicationSource {
     }
     // Subscribe first, then read the snapshot: batches written meanwhile are queued and the ones the
     // snapshot already holds are skipped by position.
-    const sub: Subscriber = { fs, chain: Promise.resolve(), pending: 0, from: null, early: [] }
+    const sub: Subscriber = { fs, chain: Promise.resolve(), queued: [], from: null, early: [] }
     this.subscribers.add(sub)
     fs.stream.addEventListener('close', () => { this.subscribers.delete(sub) })
     const records = await store.records()
@@ -94,14 +97,23 @@ export class ReplicationSource {
 
   private send (sub: Subscriber, b: Batch): void {
     if (sub.from == null || b.pos <= sub.from) return // the snapshot already holds it
-    if (++sub.pending > MAX_PENDING) {
+    if (sub.queued.length >= MAX_PENDING) {
       this.subscribers.delete(sub)
       sub.fs.abort(new Error('follower too far behind'))
       return
     }
+    sub.queued.push(b)
+    if (sub.queued.length > 1) return // a write is already scheduled and takes this batch too
     sub.chain = sub.chain.then(async () => {
-      sub.pending--
-      await sub.fs.writeJson({ type: 'batch', epoch: b.epoch, pos: b.pos, ops: b.ops })
+      // Every batch queued while the previous frame was being written goes out in this one: a busy
+      // master writes a batch per tile leased and per tile done, and one frame per batch per follower
+      // cost it more CPU than the tiles' own bookkeeping. The follower applies the merged ops in one
+      // atomic write, which ends in the same state as applying the batches one by one.
+      while (sub.queued.length > 0) {
+        const list = sub.queued.splice(0, BATCHES_PER_FRAME)
+        const last = list[list.length - 1]
+        await sub.fs.writeJson({ type: 'batch', epoch: last.epoch, pos: last.pos, ops: list.flatMap(x => x.ops) })
+      }
     }).catch((err: Error) => {
       this.subscribers.delete(sub)
       sub.fs.abort(err)
