@@ -14,7 +14,8 @@ import { epochsSeen, openClient, startSwarm, submitTimed } from '../lib/swarm.ts
 export const CPU_SHARE = 0.2
 /** CFS period of the caps: short, so a capped peer waits at most ~8 ms for its next slice (like a slow CPU), not ~80 ms. */
 export const PERIOD_US = Number(process.env.BENCH_CFS_PERIOD_US ?? 10_000)
-const SIZES = [1, 2, 4, 8]
+// BENCH_SCALING_SIZES=1,8 measures only those sizes (while working on one of them).
+const SIZES = (process.env.BENCH_SCALING_SIZES ?? '1,2,4,8').split(',').map(Number)
 const OPS = ['blur', 'canny']
 
 export const scalingCase: BenchCase = {
