@@ -17,6 +17,11 @@ export interface WorkerOptions {
   readTimeoutMs?: number
   /** Tests and benches: hold every result this long (a slow device). */
   slowdownMs?: number
+  /**
+   * Stores a result of a tile served to a master in this peer's data dir before it is sent, so the
+   * result has a second copy without the master sending it on to a standby.
+   */
+  keep?: (req: TileRequest, result: TileResult) => Promise<void>
   /** Tests: run a result through this before it is sent (a faulty worker). */
   tamper?: (result: TileResult, req: TileRequest) => TileResult
 }
@@ -66,12 +71,14 @@ export class WorkerRuntime {
     try {
       timer = setInterval(() => { void fs.writeJson({ type: 'working' }).catch(() => {}) }, req.renewMs)
       const result = await this.run(req, data)
+      // Not kept (a full disk, say): the master copies the result to a standby as it would otherwise.
+      const kept = this.opts.keep == null ? false : await this.opts.keep(req, result).then(() => true, () => false)
       clearInterval(timer)
       if ('stats' in result) {
-        await fs.writeJson({ type: 'stats', stats: result.stats })
+        await fs.writeJson({ type: 'stats', stats: result.stats, kept })
       } else {
         const img = result.image
-        await fs.writeJson({ type: 'image', width: img.width, height: img.height, channels: img.channels })
+        await fs.writeJson({ type: 'image', width: img.width, height: img.height, channels: img.channels, kept })
         await fs.writeBinary(img.data, FRAME_BYTES)
       }
       await fs.close()

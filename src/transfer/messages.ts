@@ -38,8 +38,9 @@ export type TileRequest = z.infer<typeof TileRequestSchema>
 
 export const TileReplySchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('working') }).strict(),
-  z.object({ type: z.literal('stats'), stats: z.unknown() }).strict(),
-  z.object({ type: z.literal('image'), width: int.min(1), height: int.min(1), channels }).strict()
+  // kept: the worker stored the result in its own data dir, so it is the result's second copy.
+  z.object({ type: z.literal('stats'), stats: z.unknown(), kept: z.boolean().optional() }).strict(),
+  z.object({ type: z.literal('image'), width: int.min(1), height: int.min(1), channels, kept: z.boolean().optional() }).strict()
 ])
 export type TileReply = z.infer<typeof TileReplySchema>
 

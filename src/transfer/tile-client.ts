@@ -13,7 +13,10 @@ export interface SendTileOptions {
   readTimeoutMs: number
 }
 
-export async function sendTile (node: Libp2p, peer: PeerId, req: TileRequest, data: Uint8Array, opts: SendTileOptions): Promise<TileResult> {
+/** A worker's result; kept = the worker stored a copy of it too. */
+export type SentTileResult = TileResult & { kept: boolean }
+
+export async function sendTile (node: Libp2p, peer: PeerId, req: TileRequest, data: Uint8Array, opts: SendTileOptions): Promise<SentTileResult> {
   const stream = await node.dialProtocol(peer, TILE_PROTOCOL, { signal: opts.signal })
   const fs = new FrameStream(stream, { maxFrameBytes: FRAME_BYTES, readTimeoutMs: opts.readTimeoutMs })
   const onAbort = (): void => { fs.abort(new Error('lease revoked')) }
@@ -25,14 +28,14 @@ export async function sendTile (node: Libp2p, peer: PeerId, req: TileRequest, da
     for (;;) {
       const reply = await fs.readJson(TileReplySchema)
       if (reply.type === 'working') { opts.onWorking(); continue }
-      if (reply.type === 'stats') { await fs.close(); return { stats: reply.stats } }
+      if (reply.type === 'stats') { await fs.close(); return { stats: reply.stats, kept: reply.kept === true } }
       // A result can never be larger than the tile sent with 4 channels: refuse before reading it.
       const bytes = reply.width * reply.height * reply.channels
       if (reply.width > req.width || reply.height > req.height) throw new MalformedFrameError(`result of ${reply.width}x${reply.height} for a ${req.width}x${req.height} tile`)
       const pixels = await fs.readBinary(bytes) as Uint8Array
       await fs.close()
       const image: RawImage = { width: reply.width, height: reply.height, channels: reply.channels, data: pixels }
-      return { image }
+      return { image, kept: reply.kept === true }
     }
   } catch (err) {
     fs.abort(err as Error)
