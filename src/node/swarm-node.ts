@@ -17,7 +17,7 @@ import { ReplicationSink } from '../scheduler/replication.ts'
 import type { JobMeta } from '../scheduler/master.ts'
 
 export interface SwarmNodeOptions extends PeerOptions {
-  /** Tile edge in pixels, for jobs that do not choose one. */
+  /** Tile edge in pixels, for jobs that do not choose one (default: fitted to the image and the swarm). */
   tileSize?: number
   leaseMs?: number
   maxAttempts?: number
@@ -26,11 +26,13 @@ export interface SwarmNodeOptions extends PeerOptions {
   maxPixels?: number
   /** Peers that keep a copy of each job's input and results (default 1). */
   standbys?: number
+  /** As master, work tiles only while fewer than this many other peers offer slots (default 4). */
+  masterWorkLimit?: number
   /** Tests only: a worker that corrupts its results. */
   tamper?: WorkerOptions['tamper']
 }
 
-export const DEFAULT_TILE_SIZE = 512
+export const DEFAULT_MASTER_WORK_LIMIT = 4
 
 export class SwarmNode {
   readonly peer: SwarmPeer
@@ -46,16 +48,25 @@ export class SwarmNode {
   constructor (opts: SwarmNodeOptions) {
     const slots = opts.slots ?? availableParallelism()
     this.peer = new SwarmPeer({ ...opts, slots })
-    this.worker = new WorkerRuntime({ slots, epoch: () => this.peer.epoch, tamper: opts.tamper })
+    this.worker = new WorkerRuntime({
+      slots,
+      epoch: () => this.peer.epoch,
+      tamper: opts.tamper,
+      keep: async (req, result) => {
+        if ('stats' in result) await this.master.files.writeStats(req.jobId, req.phase, req.index, result.stats)
+        else await this.master.files.writeTile(req.jobId, req.index, result.image)
+      }
+    })
     const masterOpts: MasterOptions = {
       dataDir: opts.dataDir,
-      tileSize: opts.tileSize ?? DEFAULT_TILE_SIZE,
+      tileSize: opts.tileSize,
       leaseMs: opts.leaseMs ?? 10_000,
       maxAttempts: opts.maxAttempts ?? 3,
       prefetch: opts.prefetch ?? 1,
       maxInputBytes: opts.maxInputBytes ?? 2 * 1024 ** 3,
       maxPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS,
-      standbys: opts.standbys ?? 1
+      standbys: opts.standbys ?? 1,
+      masterWorkLimit: opts.masterWorkLimit ?? DEFAULT_MASTER_WORK_LIMIT
     }
     this.master = new MasterRuntime(this.peer, this.worker, masterOpts)
     this.service = new JobService(this.master, () => this.peer.master)

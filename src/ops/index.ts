@@ -12,7 +12,7 @@ export {
 export type { OpCall, Pipeline } from './pipeline.ts'
 export { mergeStats, runTile } from './run-tile.ts'
 export type { TileOptions, TileResult } from './run-tile.ts'
-export { MAX_TILE_SIZE, MIN_TILE_SIZE, coreInTile, placeTile, planTiles, sliceTile } from './tiling.ts'
+export { AUTO_TILE_MAX, AUTO_TILE_MIN, MAX_TILE_SIZE, MIN_TILE_SIZE, autoTileSize, coreInTile, placeTile, planTiles, sliceTile } from './tiling.ts'
 export type { Tile } from './tiling.ts'
 export { KernelPool, createPool } from './pool.ts'
 export type { PoolOptions, RunOptions } from './pool.ts'

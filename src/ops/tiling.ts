@@ -44,6 +44,26 @@ export function planTiles (width: number, height: number, tileSize: number, halo
   return tiles
 }
 
+/** Bounds of the tile edge chosen when a job names none (see autoTileSize). */
+export const AUTO_TILE_MIN = 512
+export const AUTO_TILE_MAX = 2048
+/** Tiles per slot of the swarm the automatic size aims for: enough that a slow or lost peer's tiles are a small part. */
+export const AUTO_TILES_PER_SLOT = 8
+
+/**
+ * The tile edge for a job that names none: about AUTO_TILES_PER_SLOT tiles per slot of the swarm, in
+ * multiples of 64 from AUTO_TILE_MIN to AUTO_TILE_MAX. Each tile costs a fixed amount of bookkeeping and
+ * messages besides its pixels, so a small swarm gets fewer, larger tiles; a large one keeps tiles small
+ * enough for every slot to get several.
+ */
+export function autoTileSize (width: number, height: number, slots: number): number {
+  checkInt('width', width, 1, 1 << 30)
+  checkInt('height', height, 1, 1 << 30)
+  checkInt('slots', slots, 0, 1 << 20)
+  const edge = Math.sqrt((width * height) / (AUTO_TILES_PER_SLOT * Math.max(1, slots)))
+  return Math.min(AUTO_TILE_MAX, Math.max(AUTO_TILE_MIN, Math.floor(edge / 64) * 64))
+}
+
 /** The core rectangle relative to the tile's halo rectangle: what runTile gets as `core`. */
 export function coreInTile (tile: Tile): Rect {
   return { x: tile.core.x - tile.halo.x, y: tile.core.y - tile.halo.y, width: tile.core.width, height: tile.core.height }

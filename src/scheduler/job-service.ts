@@ -119,7 +119,7 @@ export class JobService {
         await this.refuse(fs, ErrorCodes.badInput, msg)
         return
       }
-      const tileSize = req.tileSize ?? opts.tileSize
+      const tileSize = req.tileSize ?? this.master.tileSizeFor(raw.width, raw.height)
       // The input on a standby before anyone is told "accepted": the job then survives this master.
       const swarmSize = this.master.livePeers().length
       const standbys = swarmSize > 0 ? await this.master.replicateInput(jobId, this.master.opts.standbys) : []

@@ -4,11 +4,11 @@
 import { EventEmitter } from 'node:events'
 import { peerIdFromString } from '@libp2p/peer-id'
 import {
-  coreInTile, createRaw, encodeImageToBuffer, decodeImage, mergeStats, placeTile, planTiles,
-  sliceTile, type OutputFormat, type Pipeline, type RawImage, type Tile, type TileResult
+  autoTileSize, coreInTile, createRaw, encodeImageToBuffer, decodeImage, mergeStats, placeTile, planTiles,
+  sliceTile, type OutputFormat, type Pipeline, type RawImage, type Tile
 } from '../ops/index.ts'
 import type { SwarmPeer } from '../node/peer.ts'
-import { sendTile } from '../transfer/tile-client.ts'
+import { sendTile, type SentTileResult } from '../transfer/tile-client.ts'
 import { ErrorCodes, type JobEvent, type TileRequest } from '../transfer/messages.ts'
 import { MalformedFrameError, RemoteError } from '../transfer/errors.ts'
 import { getJob, phaseData, type QueueEffect, type QueueEvent } from './queue-machine.ts'
@@ -20,7 +20,8 @@ import type { WorkerRuntime } from './worker.ts'
 
 export interface MasterOptions {
   dataDir: string
-  tileSize: number
+  /** Tile edge for jobs that name none; undefined: fitted to each image and the swarm (autoTileSize). */
+  tileSize?: number
   leaseMs: number
   maxAttempts: number
   prefetch: number
@@ -28,6 +29,12 @@ export interface MasterOptions {
   maxPixels: number
   /** Standby copies of each job's input, results and output (besides the master's own). */
   standbys: number
+  /**
+   * The master works tiles itself only while fewer than this many other peers offer slots: beyond
+   * that, handing out tiles, storing results and replicating the queue keep it busy, and a tile it
+   * works itself holds up every other peer's next tile.
+   */
+  masterWorkLimit: number
 }
 
 /** What the master keeps with each job in the queue (the queue treats it as opaque JSON). */
@@ -223,15 +230,25 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     }
   }
 
-  /** The live membership with each peer's capacity (free + busy slots), this peer included. */
-  async refreshPeers (): Promise<void> {
-    const now = Date.now()
+  /** Each live peer's capacity (free + busy slots), this peer included. */
+  capacity (now = Date.now()): Array<{ peer: string, freeSlots: number, alive: true }> {
     const view = this.peer.liveView().map(hb => {
       const blocked = (this.unreachable.get(hb.peerId) ?? 0) > now
-      return { peer: hb.peerId, freeSlots: blocked ? 0 : hb.load.freeSlots + hb.load.busyTiles, alive: true }
+      return { peer: hb.peerId, freeSlots: blocked ? 0 : hb.load.freeSlots + hb.load.busyTiles, alive: true as const }
     })
-    view.push({ peer: this.peer.peerId, freeSlots: this.worker.opts.slots, alive: true })
-    await this.step({ type: 'peers', view, now: Date.now() })
+    const workers = view.filter(v => v.freeSlots > 0).length
+    view.push({ peer: this.peer.peerId, freeSlots: workers < this.opts.masterWorkLimit ? this.worker.opts.slots : 0, alive: true })
+    return view
+  }
+
+  /** The tile edge for a new job: the one configured, else one fitted to the image and the swarm's slots. */
+  tileSizeFor (width: number, height: number): number {
+    if (this.opts.tileSize != null) return this.opts.tileSize
+    return autoTileSize(width, height, this.capacity().reduce((n, v) => n + v.freeSlots, 0))
+  }
+
+  async refreshPeers (): Promise<void> {
+    await this.step({ type: 'peers', view: this.capacity(), now: Date.now() })
     await this.step({ type: 'tick', now: Date.now() })
   }
 
@@ -298,10 +315,10 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
         width: slice.width, height: slice.height, channels: slice.channels, core: coreInTile(tile), stats, renewMs
       }
       const renew = (): void => { void this.step({ type: 'renew', ...where, now: Date.now(), epoch: a.epoch }).catch(() => {}) }
-      let result: TileResult
+      let result: SentTileResult
       if (a.peer === this.peer.peerId) {
         const t = setInterval(renew, renewMs)
-        try { result = await this.worker.run(req, slice.data) } finally { clearInterval(t) }
+        try { result = { ...await this.worker.run(req, slice.data), kept: false } } finally { clearInterval(t) }
       } else {
         result = await sendTile(this.peer.libp2p, peerIdFromString(a.peer), req, slice.data, { signal: ac.signal, onWorking: renew, readTimeoutMs: Math.max(3 * renewMs, 5000) })
       }
@@ -325,15 +342,19 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     }
   }
 
-  /** Checks a worker's result and stores it; anything of the wrong shape is refused (the tile is re-leased). */
-  private async commit (a: Extract<QueueEffect, { type: 'assign' }>, meta: JobMeta, tile: Tile, result: TileResult): Promise<void> {
+  /**
+   * Checks a worker's result and stores it; anything of the wrong shape is refused (the tile is
+   * re-leased). The second copy is the worker's own when it kept one (a new master looks for missing
+   * files on every live peer), else the master sends one to the standbys.
+   */
+  private async commit (a: Extract<QueueEffect, { type: 'assign' }>, meta: JobMeta, tile: Tile, result: SentTileResult): Promise<void> {
     const last = a.phase === this.phaseCountOf(a.jobId) - 1
     if (!last) {
       if (!('stats' in result)) throw new WrongResultError('expected statistics, got pixels')
       // Validate now (mergeStats re-checks every tile's statistics), so garbage is caught per tile.
       mergeStats(meta.pipeline, a.phase, [result.stats])
       await this.files.writeStats(a.jobId, a.phase, a.index, result.stats)
-      await this.copies.toStandbys(a.jobId, meta.standbys, statsName(a.phase, a.index))
+      if (!result.kept) await this.copies.toStandbys(a.jobId, meta.standbys, statsName(a.phase, a.index))
       return
     }
     if (!('image' in result)) throw new WrongResultError('expected pixels, got statistics')
@@ -342,7 +363,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       throw new WrongResultError(`result is ${img.width}x${img.height}x${img.channels}, expected ${tile.core.width}x${tile.core.height}x${meta.outChannels}`)
     }
     await this.files.writeTile(a.jobId, a.index, img)
-    await this.copies.toStandbys(a.jobId, meta.standbys, tileName(a.index))
+    if (!result.kept) await this.copies.toStandbys(a.jobId, meta.standbys, tileName(a.index))
   }
 
   /** Peers that should hold a copy of a new job, which took its input. */

@@ -18,5 +18,13 @@ export function positiveInt (name: string) {
   }
 }
 
+export function nonNegativeInt (name: string) {
+  return (value: string): number => {
+    const n = Number(value)
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number from 0 up, got "${value}"`)
+    return n
+  }
+}
+
 export const keyOption = (): Option => new Option('--key <file>', 'swarm key file: only peers with the same key can connect (default: $SWARM_KEY, a file path or the key text)')
 export const peerOption = (): Option => new Option('--peer <multiaddr>', 'a peer to dial, for networks without multicast (repeatable)').argParser(collect)

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { InvalidParameterError, InvalidTileError } from '../../src/ops/errors.ts'
 import { createRaw } from '../../src/ops/raw.ts'
-import { coreInTile, placeTile, planTiles, sliceTile } from '../../src/ops/tiling.ts'
+import { AUTO_TILE_MAX, AUTO_TILE_MIN, autoTileSize, coreInTile, placeTile, planTiles, sliceTile } from '../../src/ops/tiling.ts'
 import { photoLike } from './helpers.ts'
 
 describe('planTiles', () => {
@@ -85,5 +85,22 @@ describe('sliceTile / placeTile', () => {
     expect(() => placeTile(out, t, createRaw(16, 16, 1))).toThrow('tile 0: the result is 16x16x1, expected 16x16x3')
     expect(() => placeTile(out, t, { width: 16, height: 16, channels: 3, data: new Uint8Array(10) })).toThrow(InvalidTileError)
     expect(() => sliceTile(photoLike(10, 10, 3), t)).toThrow(InvalidTileError)
+  })
+
+  it('fits the automatic tile edge to the image and the slots, within bounds', () => {
+    // 4096x4096 over 8 slots: 64 tiles of 512 is 8 per slot.
+    expect(autoTileSize(4096, 4096, 8)).toBe(512)
+    expect(planTiles(4096, 4096, autoTileSize(4096, 4096, 8), 0).length).toBe(64)
+    // One peer with 2 slots: fewer, larger tiles, in multiples of 64.
+    const one = autoTileSize(6000, 4000, 2)
+    expect(one % 64).toBe(0)
+    expect(one).toBeGreaterThan(1024)
+    expect(planTiles(6000, 4000, one, 0).length).toBeGreaterThanOrEqual(16)
+    // More slots never give larger tiles.
+    expect(autoTileSize(6000, 4000, 16)).toBeLessThanOrEqual(one)
+    expect(autoTileSize(100, 100, 1)).toBe(AUTO_TILE_MIN)
+    expect(autoTileSize(100_000, 100_000, 0)).toBe(AUTO_TILE_MAX)
+    expect(() => autoTileSize(0, 10, 1)).toThrow('width')
+    expect(() => autoTileSize(10, 10, -1)).toThrow('slots')
   })
 })

@@ -1,10 +1,10 @@
 // `swarm start`: run a peer until Ctrl-C, with a live log of the swarm.
 import { Option, type Command } from 'commander'
-import { SwarmNode } from '../../node/swarm-node.ts'
+import { DEFAULT_MASTER_WORK_LIMIT, SwarmNode } from '../../node/swarm-node.ts'
 import { DEFAULT_DEAD_AFTER_MS, DEFAULT_HEARTBEAT_MS } from '../../node/peer-options.ts'
 import { resolveSwarmKey } from '../../node/swarm-key.ts'
 import { createLogger } from '../logger.ts'
-import { defaultDataDir, keyOption, peerOption, positiveInt } from '../shared-options.ts'
+import { defaultDataDir, keyOption, nonNegativeInt, peerOption, positiveInt } from '../shared-options.ts'
 
 const short = (id: string | null): string => id == null ? '-' : `…${id.slice(-8)}`
 
@@ -19,6 +19,7 @@ interface StartOpts {
   name?: string
   slots?: number
   tileSize?: number
+  masterWorkLimit: number
   heartbeatMs: number
   deadAfterMs: number
   logJson: boolean
@@ -36,7 +37,8 @@ export function registerStartCommand (program: Command): void {
     .option('--no-mdns', 'do not use multicast discovery (use --peer)')
     .option('--name <name>', 'the name shown in `swarm status` (default: the host name)')
     .option('--slots <n>', 'tiles this peer works on at once (default: its number of cores)', positiveInt('--slots'))
-    .option('--tile-size <px>', 'tile edge for jobs that do not choose one, when this peer is master (default: 512)', positiveInt('--tile-size'))
+    .option('--tile-size <px>', 'tile edge for jobs that do not choose one, when this peer is master (default: about 8 tiles per slot of the swarm, 512 to 2048)', positiveInt('--tile-size'))
+    .option('--master-work-limit <n>', 'as master, work tiles too only while fewer than n other peers take tiles (0 = never)', nonNegativeInt('--master-work-limit'), DEFAULT_MASTER_WORK_LIMIT)
     .option('--heartbeat-ms <ms>', 'heartbeat interval', positiveInt('--heartbeat-ms'), DEFAULT_HEARTBEAT_MS)
     .option('--dead-after-ms <ms>', 'a peer silent this long is dead', positiveInt('--dead-after-ms'), DEFAULT_DEAD_AFTER_MS)
     .option('--log-json', 'log JSON lines instead of text', false)
@@ -68,7 +70,8 @@ async function start (opts: StartOpts): Promise<void> {
     slots: opts.slots,
     heartbeatMs: opts.heartbeatMs,
     deadAfterMs: opts.deadAfterMs,
-    tileSize: opts.tileSize
+    tileSize: opts.tileSize,
+    masterWorkLimit: opts.masterWorkLimit
   })
   const peer = node.peer
   node.master.on('log', (l) => { log[l.level]({ event: 'queue', ...l.fields }, l.msg) })

@@ -20,7 +20,7 @@ export function registerSubmitCommand (program: Command): void {
     .requiredOption('--op <spec>', 'an op of the pipeline, in order (repeatable): name or name:key=value,key=value; see `swarm ops`', collect)
     .option('-o, --output <path>', 'output file (one image; its extension picks the format) or directory', 'swarm-out')
     .addOption(new Option('--format <format>', 'output format when writing into a directory').choices(OutputFormatSchema.options))
-    .option('--tile-size <px>', 'tile edge in pixels (default: the master\'s, 512)', positiveInt('--tile-size'))
+    .option('--tile-size <px>', 'tile edge in pixels (default: the master\'s, fitted to the image and the swarm)', positiveInt('--tile-size'))
     .option('--detach', 'print the job ids and return at once; fetch later with `swarm result <job>`', false)
     .addOption(keyOption())
     .addOption(peerOption())
