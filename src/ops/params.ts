@@ -75,11 +75,20 @@ export function colour (o: { default: string; description: string }): ParamSpec<
   }
 }
 
+// Built once per op: every tile re-validates its pipeline, and building a zod schema costs far more than
+// running it (it was most of the validation time per tile).
+const schemas = new WeakMap<ParamSpecs, z.ZodType<Params, unknown>>()
+
 /** The zod object schema of an op's parameters: strict (no unknown keys), every default filled. */
 export function paramsSchema (specs: ParamSpecs): z.ZodType<Params, unknown> {
-  const shape: Record<string, z.ZodType> = {}
-  for (const [k, s] of Object.entries(specs)) shape[k] = s.schema.default(s.default as never)
-  return z.strictObject(shape) as unknown as z.ZodType<Params, unknown>
+  let schema = schemas.get(specs)
+  if (schema == null) {
+    const shape: Record<string, z.ZodType> = {}
+    for (const [k, s] of Object.entries(specs)) shape[k] = s.schema.default(s.default as never)
+    schema = z.strictObject(shape) as unknown as z.ZodType<Params, unknown>
+    schemas.set(specs, schema)
+  }
+  return schema
 }
 
 /**

@@ -42,8 +42,14 @@ export class JobFiles {
   }
 
   async writeBlob (jobId: string, name: string, data: Uint8Array): Promise<void> {
-    await mkdir(join(this.dir(jobId), 'tiles'), { recursive: true })
-    await this.atomicWrite(this.pathOf(jobId, name), data)
+    // The directories exist for all but a job's first file: create them only when the write says so.
+    try {
+      await this.atomicWrite(this.pathOf(jobId, name), data)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+      await mkdir(join(this.dir(jobId), 'tiles'), { recursive: true })
+      await this.atomicWrite(this.pathOf(jobId, name), data)
+    }
   }
 
   outputPath (jobId: string, ext: string): string { return join(this.dir(jobId), `output.${ext}`) }
