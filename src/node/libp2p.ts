@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto'
 import { noise } from '@chainsafe/libp2p-noise'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
-import { identify } from '@libp2p/identify'
+import { identify, type Identify } from '@libp2p/identify'
 import { mdns } from '@libp2p/mdns'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
@@ -10,7 +10,7 @@ import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
 
-export type SwarmLibp2p = Libp2p<{ pubsub: GossipSub, identify: unknown }>
+export type SwarmLibp2p = Libp2p<{ pubsub: GossipSub, identify: Identify }>
 
 export interface Libp2pOptions {
   privateKey: PrivateKey

@@ -13,6 +13,7 @@ import { initElection, stepElection, type ElectionEffect, type ElectionEvent, ty
 import { loadOrCreateIdentity } from './identity.ts'
 import { openStore, readEpoch, writeEpoch, type SwarmDb } from './store.ts'
 import { createSwarmLibp2p, type SwarmLibp2p } from './libp2p.ts'
+import { GossipLinks } from './gossip-links.ts'
 import { registerStatusHandler, STATUS_PROTOCOL, type PeerRow, type StatusSnapshot } from './status-protocol.ts'
 import { version } from '../ui-cli/version.ts'
 
@@ -36,6 +37,7 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
   /** What identify said of each connected peer: a swarm member, or a client. */
   private readonly identified = new Map<string, 'member' | 'client'>()
   private running = false
+  private links?: GossipLinks
   /** Set by the job layer as work starts and ends; the heartbeat reports it. */
   loadProvider: () => Load
   /** Set by the replication layer; the election prefers the most complete replica. */
@@ -97,6 +99,12 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
         void this.dial(evt.detail.id)
       })
       await registerStatusHandler(this.node, () => this.snapshot())
+      this.links = new GossipLinks(this.node, {
+        isMember: (peer) => this.identified.get(peer) === 'member',
+        now: o.now,
+        minAgeMs: o.redialMs
+      })
+      this.links.start()
       this.running = true
       this.timers.push(setInterval(() => { this.publish() }, o.heartbeatMs))
       this.timers.push(setInterval(() => { this.tick() }, o.tickMs))
@@ -128,6 +136,7 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
     this.running = false
     for (const t of this.timers) clearInterval(t)
     this.timers = []
+    this.links?.stop()
     await Promise.resolve(this.node?.stop()).catch(() => {})
     await this.persistChain.catch(() => {})
     await this.db?.close().catch(() => {})
@@ -310,6 +319,7 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
    */
   private redial (): void {
     if (this.node == null || !this.running) return
+    this.links?.checkAll()
     const connected = new Set(this.connectedPeers())
     const now = this.opts.now()
     for (const [key, k] of this.known) {
