@@ -71,6 +71,8 @@ export const scalingCase: BenchCase = {
           if (r === 0) {
             const workerCpu = cpuMs.slice(1).reduce((a, b) => a + b, 0)
             if (n > 1 && used[0] >= 0.95 * CPU_SHARE) notes.push(`n=${n}: the master ran at its cap (${fmtNum(used[0])} CPU) for the whole job while the workers averaged ${fmtNum(used.slice(1).reduce((a, b) => a + b, 0) / (n - 1))}: the job was bound by the master's CPU (dispatching, transfers, result files and copies to the standby, queue replication, and its own share of the tiles).`)
+            const idleShare = idle.reduce((a, b) => a + b, 0) / n / CPU_SHARE
+            if (n > 1) notes.push(`n=${n}: with no job, heartbeats and gossip alone took ${fmtNum(idleShare * 100, 0)}% of each peer's ${CPU_SHARE} CPU cap (it grows with the number of peers each one hears).`)
             notes.push(`n=${n}: CPU-ms per tile: master ${fmtNum(cpuMs[0] / t.tiles, 0)}${n > 1 ? `, workers ${fmtNum(workerCpu / t.tiles, 0)}` : ''} (all peers ${fmtNum((cpuMs[0] + workerCpu) / t.tiles, 0)}). CPU per peer while the job ran (cap ${CPU_SHARE}): ${used.map(u => fmtNum(u)).join(', ')}; periods throttled per peer: ${thr.join(', ')}; idle CPU per peer before it: ${idle.map(u => fmtNum(u, 3)).join(', ')}; stages: accepted at ${fmtMs(t.acceptedMs)}, tiles done at ${fmtMs(t.tilesDoneMs)}, result at ${fmtMs(t.totalMs)}.`)
           }
         }
@@ -104,7 +106,7 @@ export const scalingCase: BenchCase = {
       })
     }
     for (const n of SIZES) notes.push(`n=${n}: ${spread(times.get(n) ?? [], fmtMs)}.`)
-    notes.unshift(`How the limit was applied: every peer is its own \`swarm start\` process; after the swarm formed (uncapped) and ran a warm-up job, each peer's PID was written to \`cgroup.procs\` of its own cgroup v1 cpu group (${g.parent}/scaling-n<N>-p<i>) with cpu.cfs_period_us=${PERIOD_US} and cpu.cfs_quota_us=${Math.round(CPU_SHARE * PERIOD_US)}, i.e. at most ${CPU_SHARE} CPU for all of the process's threads together (main thread, libvips threads, kernel worker thread). ${isolated ? `Their parent group (the bench's own, holding the bench process and everything it starts) has cpu.shares=${BENCH_SHARES}, so other processes on the machine cannot take the CPU the caps allow.` : 'No parent group with high cpu.shares could be made: other load on the machine can push the peers below their cap.'} The submitting client (the bench process) is not capped. Input ${width}x${height} JPEG, 512 px tiles (default), --slots 1 per peer.`)
+    notes.unshift(`How the limit was applied: every peer is its own \`swarm start\` process; after the swarm formed (uncapped) and ran a warm-up job, each peer's PID was written to \`cgroup.procs\` of its own cgroup v1 cpu group (${g.parent}/scaling-n<N>-p<i>) with cpu.cfs_period_us=${PERIOD_US} and cpu.cfs_quota_us=${Math.round(CPU_SHARE * PERIOD_US)}, i.e. at most ${CPU_SHARE} CPU for all of the process's threads together (main thread, libvips threads, kernel worker thread). ${isolated ? `Their parent group (the bench's own, holding the bench process and everything it starts) has cpu.shares=${BENCH_SHARES}, so other processes on the machine cannot take the CPU the caps allow.` : 'No parent group with high cpu.shares could be made: other load on the machine can push the peers below their cap.'} The submitting client (the bench process) is not capped. Input ${width}x${height} JPEG, --slots 1 per peer, tile size left to the master (fitted to the image and the swarm's slots: about 8 tiles per slot, so more peers get more, smaller tiles).`)
     return { rows, notes }
   }
 }
