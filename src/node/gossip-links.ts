@@ -21,16 +21,18 @@ export interface LinkView {
 }
 
 /**
- * Peers whose gossip link is missing although a connection is open. A link younger than minAgeMs may
- * still be setting up (identify, then the stream), so only older ones count.
+ * Whether a peer's gossip link is missing although a connection is open. A link younger than minAgeMs
+ * may still be setting up (identify, then the stream), so only older ones count.
  */
-export function deafLinks (links: LinkView[], minAgeMs: number): string[] {
-  const out: string[] = []
-  for (const l of links) {
-    if (!l.member || l.hasGossipStream || l.connectionAgesMs.length === 0) continue
-    if (Math.max(...l.connectionAgesMs) >= minAgeMs) out.push(l.peer)
-  }
-  return out
+export function isDeaf (link: LinkView, minAgeMs: number): boolean {
+  if (!link.member || link.hasGossipStream || link.connectionAgesMs.length === 0) return false
+  return Math.max(...link.connectionAgesMs) >= minAgeMs
+}
+
+/** Whether this connection holds our outbound gossipsub stream. */
+export function carriesGossip (node: SwarmLibp2p, conn: Connection): boolean {
+  const gossip = node.services.pubsub.protocols
+  return conn.streams.some(s => s.direction === 'outbound' && gossip.includes(s.protocol ?? ''))
 }
 
 export interface GossipLinkOptions {
@@ -72,14 +74,13 @@ export class GossipLinks {
     if (this.repairing.has(peer)) return
     const now = this.opts.now()
     const conns = this.node.getConnections(id).filter(c => c.status === 'open')
-    const gossip = this.node.services.pubsub.protocols
     const view: LinkView = {
       peer,
       connectionAgesMs: conns.map(c => now - c.timeline.open),
       member: this.opts.isMember(peer),
-      hasGossipStream: conns.some(c => c.streams.some(st => st.direction === 'outbound' && gossip.includes(st.protocol ?? '')))
+      hasGossipStream: conns.some(c => carriesGossip(this.node, c))
     }
-    if (deafLinks([view], minAgeMs).length === 0) return
+    if (!isDeaf(view, minAgeMs)) return
     const conn = conns[0]
     this.repairing.add(peer)
     // identify raises peer:identify, on which gossipsub opens its stream again.
