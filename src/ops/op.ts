@@ -5,6 +5,9 @@
 import type * as z from 'zod'
 import type { Channels, RawImage, Rect } from './raw.ts'
 import type { ParamSpecs, ParamValues, Params } from './params.ts'
+import type { Resident } from './wasm/resident.ts'
+import { scope } from './wasm/engine.ts'
+import { toRaw, toResident } from './wasm/resident.ts'
 
 /**
  * The whole-image statistics part of an op (Otsu threshold, normalise, equalise). Per-tile statistics and
@@ -31,7 +34,16 @@ export interface OpDef<S extends ParamSpecs = ParamSpecs> {
   /** Checks between parameters (e.g. low <= high), after each one was validated alone. */
   check?: (p: ParamValues<S>) => void
   apply: (img: RawImage, p: ParamValues<S>, stats: unknown) => RawImage
+  /**
+   * The same computation on an image in wasm memory (./wasm): what runTile chains, so a tile is copied
+   * into wasm memory once per pipeline, not once per op. It allocates its output (and scratch) in the
+   * arena of the caller's scope and never writes into its input.
+   */
+  kernel?: (img: Resident, p: ParamValues<S>, stats: unknown) => Resident
 }
+
+/** An op definition whose `apply` may be left out when it has a `kernel`: apply is then derived. */
+export type OpInit<S extends ParamSpecs> = Omit<OpDef<S>, 'apply'> & { apply?: OpDef<S>['apply'] }
 
 /** The catalogue holds ops with their parameter types erased. */
 export type AnyOp = OpDef<ParamSpecs> & {
@@ -40,10 +52,16 @@ export type AnyOp = OpDef<ParamSpecs> & {
   global?: (p: Params) => GlobalStats | undefined
   check?: (p: Params) => void
   apply: (img: RawImage, p: Params, stats: unknown) => RawImage
+  kernel?: (img: Resident, p: Params, stats: unknown) => Resident
 }
 
-export function defineOp<S extends ParamSpecs> (def: OpDef<S>): AnyOp {
-  return def as unknown as AnyOp
+export function defineOp<S extends ParamSpecs> (init: OpInit<S>): AnyOp {
+  const { kernel } = init
+  const apply = init.apply ?? (kernel
+    ? (img: RawImage, p: ParamValues<S>, stats: unknown) => scope(() => toRaw(kernel(toResident(img), p, stats)))
+    : undefined)
+  if (!apply) throw new Error(`op ${init.name} needs apply or kernel`)
+  return { ...init, apply } as unknown as AnyOp
 }
 
 export const sameChannels = (c: Channels): Channels => c

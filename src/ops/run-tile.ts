@@ -11,6 +11,9 @@ import { globalOps } from './pipeline.ts'
 import type { Pipeline } from './pipeline.ts'
 import type { RawImage, Rect } from './raw.ts'
 import { copyRect, isRawImage, rectInside } from './raw.ts'
+import { scope } from './wasm/engine.ts'
+import type { Resident } from './wasm/resident.ts'
+import { toRaw, toResident, view } from './wasm/resident.ts'
 
 export interface TileOptions {
   phase: number
@@ -38,20 +41,29 @@ export function runTile (tile: RawImage, pipeline: Pipeline, opts: TileOptions):
   for (let k = 0; k < phase; k++) checked.push(parseStats(pipeline, globals[k], stats[k]))
 
   const stopAt = phase < globals.length ? globals[phase] : pipeline.ops.length
-  let img = tile
-  let g = 0
-  for (let i = 0; i < stopAt; i++) {
-    const call = pipeline.ops[i]
-    const op = getOp(call.name)
-    const merged = globals[g] === i ? checked[g++] : undefined
-    img = op.apply(img, call.params, merged)
-  }
-  if (phase < globals.length) {
-    const call = pipeline.ops[stopAt]
-    return { stats: getOp(call.name).global?.(call.params)?.measure(img, core) }
-  }
-  return { image: core.width === img.width && core.height === img.height ? img : copyRect(img, core) }
+  // The tile enters wasm memory once and every op with a kernel works on it there; an op without one
+  // gets an ordinary copy. The scope frees all of it once the result has been copied out.
+  return scope(() => {
+    let img: Resident | RawImage = tile
+    let g = 0
+    for (let i = 0; i < stopAt; i++) {
+      const call = pipeline.ops[i]
+      const op = getOp(call.name)
+      const merged = globals[g] === i ? checked[g++] : undefined
+      if (op.kernel) img = op.kernel(resident(img), call.params, merged)
+      else img = op.apply(raw(img), call.params, merged)
+    }
+    if (phase < globals.length) {
+      const call = pipeline.ops[stopAt]
+      return { stats: getOp(call.name).global?.(call.params)?.measure('ptr' in img ? view(img) : img, core) }
+    }
+    if ('ptr' in img) return { image: toRaw(img, core) }
+    return { image: core.width === img.width && core.height === img.height && img !== tile ? img : copyRect(img, core) }
+  })
 }
+
+const resident = (img: Resident | RawImage): Resident => 'ptr' in img ? img : toResident(img)
+const raw = (img: Resident | RawImage): RawImage => 'ptr' in img ? toRaw(img) : img
 
 /** Merges the per-tile statistics of `phase` (in any order: merging is associative and commutative). */
 export function mergeStats (pipeline: Pipeline, phase: number, list: readonly unknown[]): unknown {

@@ -4,6 +4,13 @@ import { number } from '../params.ts'
 import { withAlphaOf, colourChannels } from '../raw.ts'
 import type { RawImage } from '../raw.ts'
 import { alphaOf, applyLut, join, lut, luma } from './planes.ts'
+import { wasmModule } from '../wasm/engine.ts'
+import { allocImage, residentBytes } from '../wasm/resident.ts'
+
+interface PointWasm {
+  invert: (src: number, dst: number, n: number, ch: number) => void
+}
+const wasm = (): PointWasm => wasmModule<PointWasm>('point')
 
 export const grayscale = defineOp({
   name: 'grayscale',
@@ -20,7 +27,11 @@ export const invert = defineOp({
   params: {},
   halo: () => 0,
   channels: sameChannels,
-  apply: img => applyLut(img, lut(v => 255 - v))
+  kernel: img => {
+    const out = allocImage(img.width, img.height, img.channels)
+    wasm().invert(img.ptr, out.ptr, residentBytes(img), img.channels)
+    return out
+  }
 })
 
 export const adjust = defineOp({

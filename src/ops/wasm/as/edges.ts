@@ -1,0 +1,2 @@
+// edges kernels (AssemblyScript): not yet written.
+export function placeholder (): void {}

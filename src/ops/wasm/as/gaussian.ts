@@ -1,0 +1,2 @@
+// gaussian kernels (AssemblyScript): not yet written.
+export function placeholder (): void {}

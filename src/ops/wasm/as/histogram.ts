@@ -1,0 +1,2 @@
+// Histogram kernels (AssemblyScript): the luma histogram of a rectangle, threshold.
+export function placeholder (): void {}
