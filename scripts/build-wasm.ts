@@ -2,8 +2,8 @@
 // TypeScript module (src/ops/wasm/gen/<module>.ts), so the ops load them without fs and a browser bundle
 // could too. The generated files are committed; test/ops/wasm-build.test.ts fails when one is stale.
 //
-//   node scripts/build-wasm.ts           build every module
-//   node scripts/build-wasm.ts --check   build in memory, exit 1 if a committed file differs
+//   node scripts/build-wasm.ts [module...]   build every module, or the ones named
+//   node scripts/build-wasm.ts --check       build in memory, exit 1 if a committed file differs
 import asc from 'assemblyscript/asc'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -51,9 +51,9 @@ function indexSource (): string {
 }
 
 /** Every generated file with the text it should have. */
-export async function buildAll (): Promise<Map<string, string>> {
+export async function buildAll (only?: readonly string[]): Promise<Map<string, string>> {
   const files = new Map<string, string>()
-  for (const [name, slot] of Object.entries(MODULES)) files.set(join(GEN_DIR, `${name}.ts`), moduleSource(name, await compile(name, slot)))
+  for (const [name, slot] of Object.entries(MODULES)) if (!only?.length || only.includes(name)) files.set(join(GEN_DIR, `${name}.ts`), moduleSource(name, await compile(name, slot)))
   files.set(join(GEN_DIR, 'index.ts'), indexSource())
   return files
 }
@@ -64,7 +64,10 @@ function read (path: string): string | undefined {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const check = process.argv.includes('--check')
-  const files = await buildAll()
+  const only = process.argv.slice(2).filter(a => !a.startsWith('--'))
+  const unknown = only.filter(n => !(n in MODULES))
+  if (unknown.length > 0) { console.error(`unknown module ${unknown.join(', ')}; modules: ${Object.keys(MODULES).join(', ')}`); process.exit(2) }
+  const files = await buildAll(only)
   const stale = [...files].filter(([path, text]) => read(path) !== text).map(([path]) => path)
   if (check) {
     if (stale.length > 0) { console.error(`stale generated wasm (run npm run build:wasm): ${stale.join(', ')}`); process.exit(1) }
