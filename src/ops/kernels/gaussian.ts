@@ -1,57 +1,109 @@
-// Gaussian family: blur and unsharp-mask sharpen. The gaussian is separable and computed in integer fixed
-// point (weights scaled to ~2^16, sums kept exact in doubles), so every peer gets the same bytes.
+// Gaussian family: blur and unsharp-mask sharpen, separable, in integer fixed point so every peer gets
+// the same bytes (the arithmetic is spelled out in blurPlan; test/ops/reference/gaussian.ts is its
+// scalar reference).
 import { defineOp, sameChannels } from '../op.ts'
 import { number } from '../params.ts'
-import { mapColourPlanes, padRow } from './planes.ts'
+import type { Resident } from '../wasm/resident.ts'
+import { allocImage, residentBytes } from '../wasm/resident.ts'
+import { scope, u8 } from '../wasm/engine.ts'
+import { hasAlpha } from '../raw.ts'
 
 /** Kernel radius for a sigma: 3 sigma covers 99.7% of the weight. */
 export function gaussianRadius (sigma: number): number {
   return Math.max(1, Math.ceil(3 * sigma))
 }
 
-function gaussianWeights (sigma: number): Int32Array {
+/**
+ * Gaussian weights k = -r..r as integers summing to exactly `total`, symmetric (w[-k] = w[k]). Each is
+ * floor(g * total); the units left over go, in pairs, to the taps with the largest fractions (ties to the
+ * smaller |k|), and an odd one to the centre, so the rounding never depends on anything but sigma.
+ */
+export function quantisedWeights (sigma: number, total: number): Int32Array {
   const r = gaussianRadius(sigma)
   const g: number[] = []
-  let total = 0
-  for (let k = -r; k <= r; k++) { const v = Math.exp(-(k * k) / (2 * sigma * sigma)); g.push(v); total += v }
-  return Int32Array.from(g, v => Math.round(v / total * 65536))
+  let sum = 0
+  for (let k = 0; k <= r; k++) { const v = Math.exp(-(k * k) / (2 * sigma * sigma)); g.push(v); sum += k === 0 ? v : 2 * v }
+  const f = g.map(v => v / sum * total)
+  const q = f.map(Math.floor)
+  let rem = total - q.reduce((s, v, k) => s + (k === 0 ? v : 2 * v), 0)
+  if (rem % 2 === 1) { q[0]++; rem-- }
+  const order = Array.from({ length: r }, (_, i) => i + 1).sort((a, b) => (f[b] - q[b]) - (f[a] - q[a]) || a - b)
+  for (let i = 0; rem > 0; i++, rem -= 2) q[order[i]]++
+  const w = new Int32Array(2 * r + 1)
+  for (let k = -r; k <= r; k++) w[k + r] = q[Math.abs(k)]
+  return w
 }
 
-/** Gaussian blur of one 8-bit plane, edges replicated. */
-export function gaussianPlane (plane: Uint8Array, width: number, height: number, sigma: number): Uint8Array {
-  const w = gaussianWeights(sigma)
-  const r = (w.length - 1) / 2
-  let s = 0
-  for (const v of w) s += v
-  // Horizontal pass into exact integer sums (<= 255 * 2^16, fits an Int32).
-  const h = new Int32Array(width * height)
-  const row = new Uint8Array(width + 2 * r)
-  for (let y = 0; y < height; y++) {
-    const off = y * width
-    padRow(row, plane, y, width, r)
-    for (let x = 0; x < width; x++) {
-      let acc = 0
-      for (let k = 0; k < w.length; k++) acc += w[k] * row[x + k]
-      h[off + x] = acc
+/** Sigmas up to this use 8-bit horizontal weights; larger ones get 15-bit weights (see blurPlan). */
+export const SIGMA_8BIT = 4
+
+export interface BlurPlan {
+  r: number
+  /** Horizontal weights, summing to 2^(8 + shift1). */
+  w1: Int32Array
+  shift1: number
+  /** Vertical weights, summing to 2^15. */
+  w2: Int32Array
+}
+
+/**
+ * The blur arithmetic. Horizontal pass: h = (sum w1[k] p[x + k] + round) >> shift1, an 8.8 fixed-point
+ * value (0..65280, exact when shift1 = 0). Vertical pass: S = sum w2[k] h[y + k] (exact, < 2^31), and
+ * the blurred byte is (S + 2^22) >> 23. With 8-bit horizontal weights (OpenCV's bit-exact scheme) a sigma
+ * above ~4 degrades into a box (at sigma 100 every weight is 0 or 1), so larger sigmas use 15-bit
+ * weights and round h once to 8.8 (shift1 = 7).
+ */
+export function blurPlan (sigma: number): BlurPlan {
+  const shift1 = sigma <= SIGMA_8BIT ? 0 : 7
+  const w1 = quantisedWeights(sigma, 1 << (8 + shift1))
+  return { r: (w1.length - 1) / 2, w1, shift1, w2: quantisedWeights(sigma, 1 << 15) }
+}
+
+const clampIndex = (i: number, n: number): number => i < 0 ? 0 : i >= n ? n - 1 : i
+
+/** Gaussian blur of a resident image, every colour channel; alpha copied through. */
+export function blurKernel (img: Resident, sigma: number): Resident {
+  const { width, height, channels: ch } = img
+  const out = allocImage(width, height, ch)
+  const { r, w1, w2, shift1 } = blurPlan(sigma)
+  const round1 = shift1 > 0 ? 1 << (shift1 - 1) : 0
+  const n = residentBytes(img)
+  const colour = hasAlpha(ch) ? ch - 1 : ch
+  scope(() => {
+    const h = new Int32Array(n)
+    const src = u8(img.ptr, n)
+    const dst = u8(out.ptr, n)
+    const rowBytes = width * ch
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        for (let c = 0; c < colour; c++) {
+          let acc = 0
+          for (let k = -r; k <= r; k++) acc += w1[k + r] * src[y * rowBytes + clampIndex(x + k, width) * ch + c]
+          h[y * rowBytes + x * ch + c] = (acc + round1) >> shift1
+        }
+      }
     }
-  }
-  // Vertical pass, row by row for locality; sums stay below 2^53 so doubles hold them exactly.
-  const out = new Uint8Array(width * height)
-  const acc = new Float64Array(width)
-  const div = s * s
-  const half = Math.floor(div / 2)
-  for (let y = 0; y < height; y++) {
-    acc.fill(0)
-    for (let k = -r; k <= r; k++) {
-      const sy = Math.min(height - 1, Math.max(0, y + k))
-      const wk = w[k + r]
-      const src = sy * width
-      for (let x = 0; x < width; x++) acc[x] += wk * h[src + x]
+    for (let y = 0; y < height; y++) {
+      for (let i = 0; i < rowBytes; i++) {
+        const o = y * rowBytes + i
+        if (colour < ch && i % ch === colour) { dst[o] = src[o]; continue }
+        let acc = 0
+        for (let k = -r; k <= r; k++) acc += w2[k + r] * h[clampIndex(y + k, height) * rowBytes + i]
+        dst[o] = (acc + (1 << 22)) >>> 23
+      }
     }
-    const dst = y * width
-    for (let x = 0; x < width; x++) out[dst + x] = Math.min(255, Math.floor((acc[x] + half) / div))
-  }
+  })
   return out
+}
+
+/** Blur of one 8-bit plane (ordinary memory), for callers that hold planes. */
+export function gaussianPlane (plane: Uint8Array, width: number, height: number, sigma: number): Uint8Array {
+  return scope(() => {
+    const img: Resident = allocImage(width, height, 1)
+    u8(img.ptr, plane.length).set(plane)
+    const out = blurKernel(img, sigma)
+    return u8(out.ptr, plane.length).slice()
+  })
 }
 
 export const blur = defineOp({
@@ -62,7 +114,7 @@ export const blur = defineOp({
   },
   halo: p => gaussianRadius(p.sigma),
   channels: sameChannels,
-  apply: (img, p) => mapColourPlanes(img, (pl, w, h) => gaussianPlane(pl, w, h, p.sigma))
+  kernel: (img, p) => blurKernel(img, p.sigma)
 })
 
 export const sharpen = defineOp({
@@ -74,13 +126,18 @@ export const sharpen = defineOp({
   },
   halo: p => gaussianRadius(p.sigma),
   channels: sameChannels,
-  apply: (img, p) => mapColourPlanes(img, (pl, w, h) => {
-    const b = gaussianPlane(pl, w, h, p.sigma)
-    const out = new Uint8Array(pl.length)
-    for (let i = 0; i < pl.length; i++) {
-      const v = Math.round(pl[i] + p.amount * (pl[i] - b[i]))
-      out[i] = v < 0 ? 0 : v > 255 ? 255 : v
+  kernel: (img, p) => {
+    const { width, height, channels: ch } = img
+    const n = residentBytes(img)
+    const b = blurKernel(img, p.sigma)
+    const out = allocImage(width, height, ch)
+    const src = u8(img.ptr, n)
+    const bl = u8(b.ptr, n)
+    const dst = u8(out.ptr, n)
+    for (let i = 0; i < n; i++) {
+      const v = Math.round(src[i] + p.amount * (src[i] - bl[i]))
+      dst[i] = v < 0 ? 0 : v > 255 ? 255 : v
     }
     return out
-  })
+  }
 })
