@@ -14,7 +14,7 @@ const AS_DIR = join(ROOT, 'src/ops/wasm/as')
 const GEN_DIR = join(ROOT, 'src/ops/wasm/gen')
 
 /** Module name -> its 64 KiB static-data slot in the shared memory (see src/ops/wasm/engine.ts). */
-export const MODULES = { point: 1, histogram: 2, gaussian: 3, rank: 4, edges: 5 } as const
+export const MODULES = { point: 1, gaussian: 3, rank: 4, edges: 5 } as const
 const SLOT_BYTES = 65536
 
 async function compile (name: string, slot: number): Promise<Uint8Array> {

@@ -7,23 +7,14 @@ import { defineOp, sameChannels } from '../op.ts'
 import type { GlobalStats } from '../op.ts'
 import { integer, number, oneOf } from '../params.ts'
 import type { RawImage, Rect } from '../raw.ts'
-import { colourChannels, withAlphaOf } from '../raw.ts'
+import { withAlphaOf } from '../raw.ts'
 import { InvalidParameterError, InvalidTileError } from '../errors.ts'
-import { alphaOf, applyLut, join, lumaOfPixel, luma } from './planes.ts'
+import { lumaHistogramKernel, lutKernel, thresholdKernel } from './point.ts'
 
 export interface LumaHistogram { hist: number[] }
 
 export function lumaHistogram (img: RawImage, core: Rect): LumaHistogram {
-  const { width, channels, data } = img
-  const hist = new Array<number>(256).fill(0)
-  const grey = colourChannels(channels) === 1
-  for (let y = core.y; y < core.y + core.height; y++) {
-    let j = (y * width + core.x) * channels
-    for (let x = 0; x < core.width; x++, j += channels) {
-      hist[grey ? data[j] : lumaOfPixel(data[j], data[j + 1], data[j + 2])]++
-    }
-  }
-  return { hist }
+  return { hist: lumaHistogramKernel(img, core) }
 }
 
 const histogramStats: GlobalStats<LumaHistogram> = {
@@ -74,12 +65,7 @@ export const threshold = defineOp({
   halo: () => 0,
   channels: c => withAlphaOf(1, c),
   global: p => p.method === 'otsu' ? histogramStats as GlobalStats : undefined,
-  apply: (img, p, stats) => {
-    const level = p.method === 'otsu' ? otsuLevel(histOf(stats, 'threshold')) + 1 : p.level
-    const y = luma(img)
-    for (let i = 0; i < y.length; i++) y[i] = y[i] >= level ? 255 : 0
-    return join(img.width, img.height, [y], alphaOf(img))
-  }
+  kernel: (img, p, stats) => thresholdKernel(img, p.method === 'otsu' ? otsuLevel(histOf(stats, 'threshold')) + 1 : p.level)
 })
 
 /** Smallest value whose cumulative count exceeds `fraction` of the total (fraction 0 -> the minimum). */
@@ -109,16 +95,16 @@ export const normalise = defineOp({
   check: p => {
     if (p.lower >= p.upper) throw new InvalidParameterError('normalise', 'lower', p.lower, `a number below upper (${p.upper})`)
   },
-  apply: (img, p, stats) => {
+  kernel: (img, p, stats) => {
     const hist = histOf(stats, 'normalise')
     let total = 0
     for (const c of hist) total += c
     const lo = lowerPercentile(hist, total, p.lower / 100)
     const hi = upperPercentile(hist, total, p.upper / 100)
-    if (hi <= lo) return applyLut(img, identity())
+    if (hi <= lo) return lutKernel(img, identity())
     const t = new Uint8Array(256)
     for (let v = 0; v < 256; v++) t[v] = v <= lo ? 0 : v >= hi ? 255 : Math.round((v - lo) * 255 / (hi - lo))
-    return applyLut(img, t)
+    return lutKernel(img, t)
   }
 })
 
@@ -129,17 +115,17 @@ export const equalise = defineOp({
   halo: () => 0,
   channels: sameChannels,
   global: () => histogramStats as GlobalStats,
-  apply: (img, _p, stats) => {
+  kernel: (img, _p, stats) => {
     const hist = histOf(stats, 'equalise')
     const cdf = new Array<number>(256)
     let cum = 0
     for (let v = 0; v < 256; v++) { cum += hist[v]; cdf[v] = cum }
     const total = cum
     const min = cdf.find(c => c > 0) ?? 0
-    if (total === min) return applyLut(img, identity())
+    if (total === min) return lutKernel(img, identity())
     const t = new Uint8Array(256)
     for (let v = 0; v < 256; v++) t[v] = Math.max(0, Math.round((cdf[v] - min) * 255 / (total - min)))
-    return applyLut(img, t)
+    return lutKernel(img, t)
   }
 })
 

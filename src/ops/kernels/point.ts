@@ -1,16 +1,69 @@
 // Point ops: each output pixel depends on the same input pixel only (halo 0).
 import { defineOp, sameChannels } from '../op.ts'
 import { number } from '../params.ts'
-import { withAlphaOf, colourChannels } from '../raw.ts'
-import type { RawImage } from '../raw.ts'
-import { alphaOf, applyLut, join, lut, luma } from './planes.ts'
-import { wasmModule } from '../wasm/engine.ts'
+import { withAlphaOf, hasAlpha } from '../raw.ts'
+import type { RawImage, Rect } from '../raw.ts'
+import { lut } from './planes.ts'
+import { alloc, i32, memory, put, scope, wasmModule } from '../wasm/engine.ts'
 import { allocImage, residentBytes } from '../wasm/resident.ts'
+import type { Resident } from '../wasm/resident.ts'
 
 interface PointWasm {
   invert: (src: number, dst: number, n: number, ch: number) => void
+  luma: (src: number, dst: number, pixels: number, ch: number) => void
+  greyWithAlpha: (grey: number, src: number, dst: number, pixels: number, ch: number) => void
+  lut: (src: number, dst: number, n: number, ch: number, table: number, pairs: number) => void
+  lutPairs: (table: number, pairs: number) => void
+  sepia: (src: number, dst: number, pixels: number, ch: number) => void
+  thresholdGrey: (grey: number, pixels: number, level: number) => void
+  lumaHistogram: (src: number, width: number, ch: number, x: number, y: number, w: number, h: number, row: number, parts: number, hist: number) => void
 }
 const wasm = (): PointWasm => wasmModule<PointWasm>('point')
+
+/** One grey channel (no alpha): BT.601 luma of a colour image, the grey channel of a grey one. */
+export function lumaKernel (img: Resident): Resident {
+  const out = allocImage(img.width, img.height, 1)
+  wasm().luma(img.ptr, out.ptr, img.width * img.height, img.channels)
+  return out
+}
+
+/** A grey plane (1 channel) with the alpha of `like` added back when it has one. */
+export function withAlphaKernel (grey: Resident, like: Resident): Resident {
+  if (!hasAlpha(like.channels)) return grey
+  const out = allocImage(grey.width, grey.height, 2)
+  wasm().greyWithAlpha(grey.ptr, like.ptr, out.ptr, grey.width * grey.height, like.channels)
+  return out
+}
+
+/** Every colour byte through a 256-entry table; alpha copied. */
+export function lutKernel (img: Resident, table: Uint8Array): Resident {
+  const t = put(table)
+  const pairs = alloc(65536 * 2)
+  const out = allocImage(img.width, img.height, img.channels)
+  wasm().lutPairs(t, pairs)
+  wasm().lut(img.ptr, out.ptr, residentBytes(img), img.channels, t, pairs)
+  return out
+}
+
+/** The grey plane thresholded: 255 where luma >= level, else 0; alpha kept. */
+export function thresholdKernel (img: Resident, level: number): Resident {
+  const grey = lumaKernel(img)
+  wasm().thresholdGrey(grey.ptr, grey.width * grey.height, level)
+  return withAlphaKernel(grey, img)
+}
+
+/** Luma histogram (256 counts) of `core` of an image in ordinary memory or in the arena. */
+export function lumaHistogramKernel (img: RawImage, core: Rect): number[] {
+  return scope(() => {
+    const inArena = img.data.buffer === memory.buffer
+    const src = inArena ? img.data.byteOffset : put(img.data)
+    const row = alloc(core.width)
+    const parts = alloc(4 * 256 * 4)
+    const hist = alloc(256 * 4)
+    wasm().lumaHistogram(src, img.width, img.channels, core.x, core.y, core.width, core.height, row, parts, hist)
+    return Array.from(i32(hist, 256))
+  })
+}
 
 export const grayscale = defineOp({
   name: 'grayscale',
@@ -18,7 +71,7 @@ export const grayscale = defineOp({
   params: {},
   halo: () => 0,
   channels: c => withAlphaOf(1, c),
-  apply: img => join(img.width, img.height, [luma(img)], alphaOf(img))
+  kernel: img => withAlphaKernel(lumaKernel(img), img)
 })
 
 export const invert = defineOp({
@@ -43,7 +96,7 @@ export const adjust = defineOp({
   },
   halo: () => 0,
   channels: sameChannels,
-  apply: (img, p) => applyLut(img, lut(v => (v - 128) * p.contrast + 128 + p.brightness))
+  kernel: (img, p) => lutKernel(img, lut(v => (v - 128) * p.contrast + 128 + p.brightness))
 })
 
 export const gamma = defineOp({
@@ -54,33 +107,21 @@ export const gamma = defineOp({
   },
   halo: () => 0,
   channels: sameChannels,
-  apply: (img, p) => applyLut(img, lut(v => 255 * Math.pow(v / 255, 1 / p.gamma)))
+  kernel: (img, p) => lutKernel(img, lut(v => 255 * Math.pow(v / 255, 1 / p.gamma)))
 })
 
 // The classic sepia matrix in integer thousandths. A grey input is treated as R = G = B and becomes RGB.
+// The classic sepia matrix in 1/128 fixed point (see src/ops/wasm/as/point.ts). A grey input is treated as
+// R = G = B and becomes RGB.
 export const sepia = defineOp({
   name: 'sepia',
   description: 'Sepia tone; the output is RGB (a grey input gains colour channels), alpha kept',
   params: {},
   halo: () => 0,
   channels: c => withAlphaOf(3, c),
-  apply: img => sepiaTone(img)
-})
-
-function sepiaTone (img: RawImage): RawImage {
-  const { width, height, channels, data } = img
-  const grey = colourChannels(channels) === 1
-  const outCh = withAlphaOf(3, channels)
-  const n = width * height
-  const out = new Uint8Array(n * outCh)
-  for (let i = 0, j = 0, k = 0; i < n; i++, j += channels, k += outCh) {
-    const r = data[j]
-    const g = grey ? r : data[j + 1]
-    const b = grey ? r : data[j + 2]
-    out[k] = Math.min(255, Math.floor((393 * r + 769 * g + 189 * b + 500) / 1000))
-    out[k + 1] = Math.min(255, Math.floor((349 * r + 686 * g + 168 * b + 500) / 1000))
-    out[k + 2] = Math.min(255, Math.floor((272 * r + 534 * g + 131 * b + 500) / 1000))
-    if (outCh === 4) out[k + 3] = data[j + channels - 1]
+  kernel: img => {
+    const out = allocImage(img.width, img.height, withAlphaOf(3, img.channels))
+    wasm().sepia(img.ptr, out.ptr, img.width * img.height, img.channels)
+    return out
   }
-  return { width, height, channels: outCh, data: out }
-}
+})
