@@ -1,78 +1,66 @@
-// Rank filters over a square window: median, erode (minimum), dilate (maximum). Per colour channel.
+// Rank filters over a square window: median, erode (minimum), dilate (maximum). Per colour channel, edges
+// replicated, alpha copied. The pixel work is in wasm (src/ops/wasm/as/rank.ts); this file picks the
+// algorithm for the radius and image width and allocates its buffers. Scalar reference: test/ops/reference/rank.ts.
 import { defineOp, sameChannels } from '../op.ts'
 import { integer } from '../params.ts'
-import { mapColourPlanes, pad, padRow } from './planes.ts'
+import { alloc, wasmModule } from '../wasm/engine.ts'
+import { allocImage } from '../wasm/resident.ts'
+import type { Resident } from '../wasm/resident.ts'
 
-/**
- * Median with Huang's sliding histogram: moving one pixel right swaps one column of the window, and the
- * median is tracked by walking from the previous one, so the cost per pixel is O(radius), not O(radius^2).
- */
-export function medianPlane (plane: Uint8Array, width: number, height: number, r: number): Uint8Array {
-  const p = pad(plane, width, height, r)
-  const pw = width + 2 * r
-  const side = 2 * r + 1
-  const k = (side * side - 1) / 2 // rank of the median in the (odd-sized) window
-  const hist = new Int32Array(256)
-  const out = new Uint8Array(width * height)
-  for (let y = 0; y < height; y++) {
-    hist.fill(0)
-    for (let dy = 0; dy < side; dy++) {
-      const o = (y + dy) * pw
-      for (let dx = 0; dx < side; dx++) hist[p[o + dx]]++
-    }
-    // Invariant: lt = number of window values below m, and lt <= k < lt + hist[m].
-    let m = 0
-    let lt = 0
-    while (lt + hist[m] <= k) { lt += hist[m]; m++ }
-    out[y * width] = m
-    for (let x = 1; x < width; x++) {
-      const gone = x - 1
-      const come = x + 2 * r
-      for (let dy = 0; dy < side; dy++) {
-        const o = (y + dy) * pw
-        const a = p[o + gone]
-        hist[a]--
-        if (a < m) lt--
-        const b = p[o + come]
-        hist[b]++
-        if (b < m) lt++
-      }
-      while (lt > k) { m--; lt -= hist[m] }
-      while (lt + hist[m] <= k) { lt += hist[m]; m++ }
-      out[y * width + x] = m
-    }
+type Extremum = (src: number, dst: number, w: number, h: number, ch: number, r: number, row: number, g: number, hs: number) => void
+interface RankWasm {
+  erode: Extremum
+  dilate: Extremum
+  extremumNarrow: (src: number, dst: number, w: number, h: number, ch: number, r: number, row: number, isMax: boolean) => void
+  median3: (src: number, dst: number, w: number, h: number, ch: number, sorted: number) => void
+  median5: (src: number, dst: number, w: number, h: number, ch: number, buf: number) => void
+  padPlane: (src: number, w: number, h: number, ch: number, c: number, r: number, dst: number) => void
+  medianHuang: (p: number, w: number, h: number, r: number, dst: number, ch: number, c: number, hist: number) => void
+  copyAlpha: (src: number, dst: number, n: number, ch: number) => void
+}
+const wasm = (): RankWasm => wasmModule<RankWasm>('rank')
+
+/** Radius above which erode / dilate switch to van Herk columns (as in src/ops/wasm/as/rank.ts). */
+const DIRECT_R = 3
+/** The SIMD paths work on whole 16-byte vectors of a row. */
+const simdRow = (img: Resident): boolean => img.width * img.channels >= 16
+const hasAlpha = (ch: number): boolean => ch === 2 || ch === 4
+
+function extremum (img: Resident, r: number, isMax: boolean): Resident {
+  const { width: w, height: h, channels: ch } = img
+  const out = allocImage(w, h, ch)
+  const row = alloc((w + 2 * r) * ch + 16)
+  if (!simdRow(img)) {
+    wasm().extremumNarrow(img.ptr, out.ptr, w, h, ch, r, row, isMax)
+    return out
   }
+  const columns = r > DIRECT_R ? (h + 2 * r) * w * ch : 0
+  const g = alloc(columns)
+  const hs = alloc(columns)
+  wasm()[isMax ? 'dilate' : 'erode'](img.ptr, out.ptr, w, h, ch, r, row, g, hs)
   return out
 }
 
-/** Minimum (erode) or maximum (dilate) over a square window; separable, so two 1-D passes. */
-export function extremumPlane (plane: Uint8Array, width: number, height: number, r: number, max: boolean): Uint8Array {
-  const tmp = new Uint8Array(width * height)
-  const row = new Uint8Array(width + 2 * r)
-  for (let y = 0; y < height; y++) {
-    const off = y * width
-    padRow(row, plane, y, width, r)
-    for (let x = 0; x < width; x++) {
-      let v = row[x]
-      for (let i = 1; i <= 2 * r; i++) {
-        const u = row[x + i]
-        if (max ? u > v : u < v) v = u
-      }
-      tmp[off + x] = v
-    }
+function medianKernel (img: Resident, r: number): Resident {
+  const { width: w, height: h, channels: ch } = img
+  const out = allocImage(w, h, ch)
+  if (r === 1 && simdRow(img)) {
+    wasm().median3(img.ptr, out.ptr, w, h, ch, alloc(3 * (((w + 2) * ch + 31) & ~15)))
+    return out
   }
-  const out = new Uint8Array(width * height)
-  for (let y = 0; y < height; y++) {
-    const dst = y * width
-    out.set(tmp.subarray(Math.max(0, y - r) * width, Math.max(0, y - r) * width + width), dst)
-    for (let k = -r; k <= r; k++) {
-      const src = Math.min(height - 1, Math.max(0, y + k)) * width
-      for (let x = 0; x < width; x++) {
-        const u = tmp[src + x]
-        if (max ? u > out[dst + x] : u < out[dst + x]) out[dst + x] = u
-      }
-    }
+  if (r === 2 && simdRow(img)) {
+    wasm().median5(img.ptr, out.ptr, w, h, ch, alloc(15 * (((w + 4) * ch + 31) & ~15)))
+    return out
   }
+  const plane = alloc((w + 2 * r) * (h + 2 * r))
+  const hist = alloc(1024)
+  const colour = hasAlpha(ch) ? ch - 1 : ch
+  const k = wasm()
+  for (let c = 0; c < colour; c++) {
+    k.padPlane(img.ptr, w, h, ch, c, r, plane)
+    k.medianHuang(plane, w, h, r, out.ptr, ch, c, hist)
+  }
+  if (hasAlpha(ch)) k.copyAlpha(img.ptr, out.ptr, w * h * ch, ch)
   return out
 }
 
@@ -84,7 +72,7 @@ export const median = defineOp({
   params: { radius: radius(25, 'window radius in pixels') },
   halo: p => p.radius,
   channels: sameChannels,
-  apply: (img, p) => mapColourPlanes(img, (pl, w, h) => medianPlane(pl, w, h, p.radius))
+  kernel: (img, p) => medianKernel(img, p.radius)
 })
 
 export const erode = defineOp({
@@ -93,7 +81,7 @@ export const erode = defineOp({
   params: { radius: radius(50, 'window radius in pixels') },
   halo: p => p.radius,
   channels: sameChannels,
-  apply: (img, p) => mapColourPlanes(img, (pl, w, h) => extremumPlane(pl, w, h, p.radius, false))
+  kernel: (img, p) => extremum(img, p.radius, false)
 })
 
 export const dilate = defineOp({
@@ -102,5 +90,5 @@ export const dilate = defineOp({
   params: { radius: radius(50, 'window radius in pixels') },
   halo: p => p.radius,
   channels: sameChannels,
-  apply: (img, p) => mapColourPlanes(img, (pl, w, h) => extremumPlane(pl, w, h, p.radius, true))
+  kernel: (img, p) => extremum(img, p.radius, true)
 })
