@@ -27,7 +27,9 @@ function apply (spec: string, params: Record<string, unknown>, img: RawImage, st
 const cases: Array<{ name: string, run: (img: RawImage) => RawImage, want: (img: RawImage) => RawImage }> = [
   { name: 'grayscale', run: i => apply('grayscale', {}, i), want: ref.grayscale },
   { name: 'invert', run: i => apply('invert', {}, i), want: i => ref.lut(i, makeLut(v => 255 - v)) },
-  { name: 'adjust', run: i => apply('adjust', { brightness: 20, contrast: 1.7 }, i), want: i => ref.lut(i, makeLut(v => (v - 128) * 1.7 + 128 + 20)) },
+  { name: 'adjust', run: i => apply('adjust', { brightness: 20, contrast: 1.7 }, i), want: i => ref.adjust(i, 1.7, 20) },
+  { name: 'adjust dark', run: i => apply('adjust', { brightness: -200, contrast: 9.3 }, i), want: i => ref.adjust(i, 9.3, -200) },
+  { name: 'adjust flat', run: i => apply('adjust', { brightness: 0.4, contrast: 0 }, i), want: i => ref.adjust(i, 0, 0.4) },
   { name: 'gamma', run: i => apply('gamma', { gamma: 0.45 }, i), want: i => ref.lut(i, makeLut(v => 255 * Math.pow(v / 255, 1 / 0.45))) },
   { name: 'sepia', run: i => apply('sepia', {}, i), want: ref.sepia },
   { name: 'threshold 1', run: i => apply('threshold', { level: 1 }, i), want: i => ref.threshold(i, 1) },

@@ -15,6 +15,7 @@ interface PointWasm {
   lut: (src: number, dst: number, n: number, ch: number, table: number, pairs: number) => void
   lutPairs: (table: number, pairs: number) => void
   sepia: (src: number, dst: number, pixels: number, ch: number) => void
+  adjust: (src: number, dst: number, n: number, ch: number, c: number, b: number) => void
   thresholdGrey: (grey: number, pixels: number, level: number) => void
   lumaHistogram: (src: number, width: number, ch: number, x: number, y: number, w: number, h: number, row: number, parts: number, hist: number) => void
 }
@@ -89,14 +90,20 @@ export const invert = defineOp({
 
 export const adjust = defineOp({
   name: 'adjust',
-  description: 'Brightness and contrast: (value - 128) * contrast + 128 + brightness, per colour channel',
+  description: 'Brightness and contrast: (value - 128) * contrast + 128 + brightness, per colour channel (contrast and brightness in 1/256 steps)',
   params: {
     brightness: number({ min: -255, max: 255, default: 0, description: 'added to every colour channel' }),
     contrast: number({ min: 0, max: 10, default: 1, description: 'factor around mid-grey (1 = unchanged, 0 = flat grey)' })
   },
   halo: () => 0,
   channels: sameChannels,
-  kernel: (img, p) => lutKernel(img, lut(v => (v - 128) * p.contrast + 128 + p.brightness))
+  // Fixed point rather than a table: the SIMD arithmetic runs at the speed of OpenCV's convertScaleAbs,
+  // a table lookup at half of it.
+  kernel: (img, p) => {
+    const out = allocImage(img.width, img.height, img.channels)
+    wasm().adjust(img.ptr, out.ptr, residentBytes(img), img.channels, Math.round(p.contrast * 256), Math.round((128 + p.brightness) * 256) + 128)
+    return out
+  }
 })
 
 export const gamma = defineOp({

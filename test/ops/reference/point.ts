@@ -59,3 +59,11 @@ export function lumaHistogram (img: RawImage, core: Rect): number[] {
   }
   return hist
 }
+
+/** Brightness and contrast in 1/256 fixed point: clamp(((v - 128) * C + B) >> 8). */
+export function adjust (img: RawImage, contrast: number, brightness: number): RawImage {
+  const c = Math.round(contrast * 256)
+  const b = Math.round((128 + brightness) * 256) + 128
+  const table = Array.from({ length: 256 }, (_, v) => Math.min(255, Math.max(0, Math.floor(((v - 128) * c + b) / 256))))
+  return lut(img, table)
+}

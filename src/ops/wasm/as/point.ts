@@ -250,3 +250,30 @@ export function lumaHistogram (src: usize, width: i32, ch: i32, x: i32, y: i32, 
     store<u32>(hist + o, load<u32>(parts + o) + load<u32>(parts + 1024 + o) + load<u32>(parts + 2048 + o) + load<u32>(parts + 3072 + o))
   }
 }
+
+/**
+ * Brightness and contrast in 1/256 fixed point on colour bytes, alpha copied: out = clamp(((v - 128) * c +
+ * b) >> 8) with c = contrast * 256 and b = (128 + brightness) * 256 + 128, both rounded by the caller.
+ * |(v - 128) * c| <= 128 * 2560, so i32 lanes hold it; the narrows saturate, which is the clamp.
+ */
+export function adjust (src: usize, dst: usize, n: i32, ch: i32, c: i32, b: i32): void {
+  const vc = i32x4.splat(c)
+  const vb = i32x4.splat(b)
+  const mid = i32x4.splat(128)
+  let i = 0
+  for (; i + 16 <= n; i += 16) {
+    const v = v128.load(src + i)
+    const lo = i16x8.extend_low_i8x16_u(v)
+    const hi = i16x8.extend_high_i8x16_u(v)
+    const a0 = i32x4.shr_s(i32x4.add(i32x4.mul(i32x4.sub(i32x4.extend_low_i16x8_u(lo), mid), vc), vb), 8)
+    const a1 = i32x4.shr_s(i32x4.add(i32x4.mul(i32x4.sub(i32x4.extend_high_i16x8_u(lo), mid), vc), vb), 8)
+    const a2 = i32x4.shr_s(i32x4.add(i32x4.mul(i32x4.sub(i32x4.extend_low_i16x8_u(hi), mid), vc), vb), 8)
+    const a3 = i32x4.shr_s(i32x4.add(i32x4.mul(i32x4.sub(i32x4.extend_high_i16x8_u(hi), mid), vc), vb), 8)
+    v128.store(dst + i, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(a0, a1), i16x8.narrow_i32x4_s(a2, a3)))
+  }
+  for (; i < n; i++) {
+    const a = ((<i32>load<u8>(src + i) - 128) * c + b) >> 8
+    store<u8>(dst + i, <u8>(a < 0 ? 0 : a > 255 ? 255 : a))
+  }
+  copyAlpha(src, dst, n, ch)
+}
