@@ -1,33 +1,29 @@
 // Gradient ops: Sobel edge magnitude, emboss, Canny and contours (Canny edges drawn over the image).
+// Edge, canny and contours run as wasm SIMD kernels (src/ops/wasm/as/edges.ts); their scalar reference,
+// the arithmetic they reproduce byte for byte, is test/ops/reference/edges.ts.
 import { defineOp, sameChannels } from '../op.ts'
-import type { RawImage } from '../raw.ts'
-import { colourChannels, withAlphaOf } from '../raw.ts'
+import { withAlphaOf } from '../raw.ts'
 import { colour, colourRgb, integer, number } from '../params.ts'
 import { InvalidParameterError } from '../errors.ts'
-import { alphaOf, clampByte, join, luma, mapColourPlanes, pad } from './planes.ts'
-import { gaussianPlane, gaussianRadius } from './gaussian.ts'
+import { clampByte, mapColourPlanes, pad } from './planes.ts'
+import { blurKernel, gaussianRadius } from './gaussian.ts'
+import { lumaKernel, withAlphaKernel } from './point.ts'
+import { alloc, scope, wasmModule } from '../wasm/engine.ts'
+import type { Resident } from '../wasm/resident.ts'
+import { allocImage } from '../wasm/resident.ts'
 
-// Sobel components lie in [-1020, 1020]: Int16 halves the memory of a whole-image run.
-interface Gradient { gx: Int16Array; gy: Int16Array }
-
-function sobel (plane: Uint8Array, width: number, height: number): Gradient {
-  const p = pad(plane, width, height, 1)
-  const pw = width + 2
-  const gx = new Int16Array(width * height)
-  const gy = new Int16Array(width * height)
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const c = (y + 1) * pw + x + 1
-      const nw = p[c - pw - 1]; const n = p[c - pw]; const ne = p[c - pw + 1]
-      const w = p[c - 1]; const e = p[c + 1]
-      const sw = p[c + pw - 1]; const s = p[c + pw]; const se = p[c + pw + 1]
-      const i = y * width + x
-      gx[i] = (ne + 2 * e + se) - (nw + 2 * w + sw)
-      gy[i] = (sw + 2 * s + se) - (nw + 2 * n + ne)
-    }
-  }
-  return { gx, gy }
+interface EdgesWasm {
+  edgeScratch: (w: number) => number
+  edge: (src: number, w: number, h: number, scale: number, dst: number, scratch: number) => void
+  classifyScratch: (w: number) => number
+  classify: (src: number, w: number, h: number, low2: number, high2: number, cls: number, scratch: number) => number
+  hysteresis: (cls: number, w: number, h: number, reach: number, queue: number) => void
+  maskOut: (cls: number, w: number, h: number, dst: number) => void
+  maxFilterScratch: (w: number, h: number, r: number) => number
+  maxFilter: (src: number, w: number, h: number, r: number, dst: number, scratch: number) => void
+  draw: (img: number, ch: number, mask: number, n: number, dst: number, r: number, g: number, b: number) => void
 }
+const wasm = (): EdgesWasm => wasmModule<EdgesWasm>('edges')
 
 export const edge = defineOp({
   name: 'edge',
@@ -37,11 +33,15 @@ export const edge = defineOp({
   },
   halo: () => 1,
   channels: c => withAlphaOf(1, c),
-  apply: (img, p) => {
-    const { gx, gy } = sobel(luma(img), img.width, img.height)
-    const out = new Uint8Array(gx.length)
-    for (let i = 0; i < out.length; i++) out[i] = clampByte(p.scale * Math.sqrt(gx[i] * gx[i] + gy[i] * gy[i]))
-    return join(img.width, img.height, [out], alphaOf(img))
+  kernel: (img, p) => {
+    const { width: w, height: h } = img
+    const out = allocImage(w, h, 1)
+    scope(() => {
+      const grey = lumaKernel(img)
+      // scale goes in as an f32: magnitude = f32 rounding of scale * f32 sqrt (see the kernel)
+      wasm().edge(grey.ptr, w, h, p.scale, out.ptr, alloc(wasm().edgeScratch(w)))
+    })
+    return withAlphaKernel(out, img)
   }
 })
 
@@ -77,70 +77,25 @@ export function cannyHalo (p: CannyParams): number {
 }
 
 /**
- * Canny edge mask (1 = edge) of one plane.
+ * Writes the Canny edge mask of img's luma (255 = edge, else 0; w x h bytes) at dst.
  *
  * Hysteresis is BOUNDED: a weak pixel (low <= magnitude < high, after non-maximum suppression) is kept only
  * when a path of at most `reach` steps through weak pixels (8-connected) links it to a strong pixel. Classic
  * Canny follows weak chains without limit, which makes any pixel depend on the whole image; with the bound
- * a pixel depends on a (2 * halo + 1) square only, so tiles stay independent and exact. The BFS grows the
- * kept set one ring per step (all pixels of a step before the next), so the result does not depend on the
- * visiting order, hence not on tile position.
+ * a pixel depends on a (2 * halo + 1) square only, so tiles stay independent and exact. The search grows
+ * the kept set one ring per step, so the result does not depend on the visiting order, hence not on tile
+ * position. Thresholds compare squared magnitudes as integers: |g| >= t <=> |g|^2 >= ceil(t^2).
  */
-export function cannyMask (plane: Uint8Array, width: number, height: number, p: CannyParams): Uint8Array {
-  const src = p.sigma > 0 ? gaussianPlane(plane, width, height, p.sigma) : plane
-  const { gx, gy } = sobel(src, width, height)
-  const n = width * height
-  const mag = new Int32Array(n) // squared magnitude: integer, so comparisons are exact
-  for (let i = 0; i < n; i++) mag[i] = gx[i] * gx[i] + gy[i] * gy[i]
-  const m = pad(mag, width, height, 1)
-  const pw = width + 2
-  const low2 = p.low * p.low
-  const high2 = p.high * p.high
-  // 0 = none, 1 = weak, 2 = strong, after non-maximum suppression along the gradient direction
-  // (quantised to 4 directions with integer tangent tests: tan 22.5 = 0.41421, tan 67.5 = 2.41421).
-  const cls = new Uint8Array(n)
-  const strong: number[] = []
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const i = y * width + x
-      const v = mag[i]
-      if (v < low2 || v === 0) continue
-      const ax = Math.abs(gx[i])
-      const ay = Math.abs(gy[i])
-      const c = (y + 1) * pw + x + 1
-      let a: number
-      let b: number
-      if (ay * 100000 <= ax * 41421) { a = m[c - 1]; b = m[c + 1] } else if (ay * 100000 >= ax * 241421) {
-        a = m[c - pw]; b = m[c + pw]
-      } else if ((gx[i] > 0) === (gy[i] > 0)) { a = m[c - pw - 1]; b = m[c + pw + 1] } else {
-        a = m[c - pw + 1]; b = m[c + pw - 1]
-      }
-      if (!(v > a && v >= b)) continue
-      if (v >= high2) { cls[i] = 2; strong.push(i) } else cls[i] = 1
-    }
-  }
-  const out = new Uint8Array(n)
-  let frontier = strong
-  for (const i of frontier) out[i] = 1
-  for (let step = 0; step < p.reach && frontier.length > 0; step++) {
-    const next: number[] = []
-    for (const i of frontier) {
-      const x = i % width
-      const y = (i - x) / width
-      for (let dy = -1; dy <= 1; dy++) {
-        const yy = y + dy
-        if (yy < 0 || yy >= height) continue
-        for (let dx = -1; dx <= 1; dx++) {
-          const xx = x + dx
-          if (xx < 0 || xx >= width) continue
-          const j = yy * width + xx
-          if (cls[j] === 1 && out[j] === 0) { out[j] = 1; next.push(j) }
-        }
-      }
-    }
-    frontier = next
-  }
-  return out
+function cannyInto (img: Resident, p: CannyParams, dst: number): void {
+  const { width: w, height: h } = img
+  scope(() => {
+    const grey = lumaKernel(img)
+    const src = p.sigma > 0 ? blurKernel(grey, p.sigma) : grey
+    const cls = alloc((w + 2) * (h + 2) + 32)
+    const count = wasm().classify(src.ptr, w, h, Math.max(1, Math.ceil(p.low * p.low)), Math.ceil(p.high * p.high), cls, alloc(wasm().classifyScratch(w)))
+    wasm().hysteresis(cls, w, h, p.reach, alloc(4 * Math.max(1, count)))
+    wasm().maskOut(cls, w, h, dst)
+  })
 }
 
 const cannyParams = {
@@ -163,10 +118,10 @@ export const canny = defineOp({
   halo: p => cannyHalo(p),
   channels: c => withAlphaOf(1, c),
   check: checkThresholds('canny'),
-  apply: (img, p) => {
-    const mask = cannyMask(luma(img), img.width, img.height, p)
-    for (let i = 0; i < mask.length; i++) mask[i] *= 255
-    return join(img.width, img.height, [mask], alphaOf(img))
+  kernel: (img, p) => {
+    const out = allocImage(img.width, img.height, 1)
+    cannyInto(img, p, out.ptr)
+    return withAlphaKernel(out, img)
   }
 })
 
@@ -181,41 +136,22 @@ export const contours = defineOp({
   halo: p => cannyHalo(p) + Math.floor(p.thickness / 2),
   channels: c => withAlphaOf(3, c),
   check: checkThresholds('contours'),
-  apply: (img, p) => drawMask(img, thicken(cannyMask(luma(img), img.width, img.height, p), img.width, img.height, Math.floor(p.thickness / 2)), colourRgb(p.colour))
-})
-
-function thicken (mask: Uint8Array, width: number, height: number, r: number): Uint8Array {
-  if (r === 0) return mask
-  const p = pad(mask, width, height, r)
-  const pw = width + 2 * r
-  const out = new Uint8Array(width * height)
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      let hit = 0
-      for (let dy = 0; dy <= 2 * r && !hit; dy++) {
-        const o = (y + dy) * pw + x
-        for (let dx = 0; dx <= 2 * r; dx++) if (p[o + dx]) { hit = 1; break }
+  kernel: (img, p) => {
+    const { width: w, height: h, channels } = img
+    const out = allocImage(w, h, withAlphaOf(3, channels))
+    scope(() => {
+      // 16 bytes of slack after each mask: the SIMD passes read and write whole 16-byte blocks
+      let mask = alloc(w * h + 16)
+      cannyInto(img, p, mask)
+      const r = Math.floor(p.thickness / 2)
+      if (r > 0) {
+        const thick = alloc(w * h + 16)
+        wasm().maxFilter(mask, w, h, r, thick, alloc(wasm().maxFilterScratch(w, h, r)))
+        mask = thick
       }
-      out[y * width + x] = hit
-    }
+      const [cr, cg, cb] = colourRgb(p.colour)
+      wasm().draw(img.ptr, channels, mask, w * h, out.ptr, cr, cg, cb)
+    })
+    return out
   }
-  return out
-}
-
-function drawMask (img: RawImage, mask: Uint8Array, rgb: [number, number, number]): RawImage {
-  const { width, height, channels, data } = img
-  const grey = colourChannels(channels) === 1
-  const outCh = withAlphaOf(3, channels)
-  const out = new Uint8Array(width * height * outCh)
-  for (let i = 0, j = 0, k = 0; i < mask.length; i++, j += channels, k += outCh) {
-    if (mask[i]) {
-      out[k] = rgb[0]; out[k + 1] = rgb[1]; out[k + 2] = rgb[2]
-    } else if (grey) {
-      out[k] = out[k + 1] = out[k + 2] = data[j]
-    } else {
-      out[k] = data[j]; out[k + 1] = data[j + 1]; out[k + 2] = data[j + 2]
-    }
-    if (outCh === 4) out[k + 3] = data[j + channels - 1]
-  }
-  return { width, height, channels: outCh, data: out }
-}
+})
