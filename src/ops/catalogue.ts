@@ -5,7 +5,8 @@ import { UnknownOpError } from './errors.ts'
 import { adjust, gamma, grayscale, invert, sepia } from './kernels/point.ts'
 import { blur, sharpen } from './kernels/gaussian.ts'
 import { dilate, erode, median } from './kernels/rank.ts'
-import { canny, contours, edge, emboss } from './kernels/edges.ts'
+import { canny, contours, edge } from './kernels/edges.ts'
+import { emboss } from './kernels/emboss.ts'
 import { equalise, normalise, threshold } from './kernels/histogram.ts'
 
 const ops: readonly AnyOp[] = [

@@ -8,18 +8,17 @@ const clampIndex = (i: number, n: number): number => i < 0 ? 0 : i >= n ? n - 1 
 
 /**
  * The exact fixed-point sums of the blur of one plane: S = sum_k w2[k] * h[y + k], where h is the
- * horizontal pass h = (sum_k w1[k] * p[x + k] + round1) >> shift1 (an 8.8 value, 0..65280). The blurred
- * byte is (S + 2^22) >> 23; sharpen uses S itself.
+ * horizontal pass rounded to 7 fraction bits, h = (sum_k w1[k] * p[x + k] + 2^shift1) >> (shift1 + 1)
+ * (0..32640). The blurred byte is (S + 2^21) >> 22; sharpen uses S itself.
  */
 export function blurSums (plane: Uint8Array, width: number, height: number, sigma: number): Int32Array {
   const { r, w1, w2, shift1 } = blurPlan(sigma)
-  const round1 = shift1 > 0 ? 1 << (shift1 - 1) : 0
   const h = new Int32Array(width * height)
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       let acc = 0
       for (let k = -r; k <= r; k++) acc += w1[k + r] * plane[y * width + clampIndex(x + k, width)]
-      h[y * width + x] = (acc + round1) >> shift1
+      h[y * width + x] = (acc + (1 << shift1)) >> (shift1 + 1)
     }
   }
   const s = new Int32Array(width * height)
@@ -35,7 +34,7 @@ export function blurSums (plane: Uint8Array, width: number, height: number, sigm
 
 export function blurPlaneRef (plane: Uint8Array, width: number, height: number, sigma: number): Uint8Array {
   const s = blurSums(plane, width, height, sigma)
-  return Uint8Array.from(s, v => (v + (1 << 22)) >>> 23)
+  return Uint8Array.from(s, v => (v + (1 << 21)) >>> 22)
 }
 
 export const blurRef = (img: RawImage, sigma: number): RawImage =>
@@ -48,16 +47,16 @@ function roundF32 (vPlusHalf: number, t: number): number {
 }
 
 /**
- * Sharpen: value + amount * (value - blur) with blur = S / 2^23 unrounded. In f32, in this order:
- * D = v * 2^23 - S (an exact integer), t = f32(f32(amount * 2^-23) * f32(D)), out = trunc(f32(v + 0.5 + t)).
+ * Sharpen: value + amount * (value - blur) with blur = S / 2^22 unrounded. In f32, in this order:
+ * D = v * 2^22 - S (an exact integer), t = f32(f32(amount * 2^-22) * f32(D)), out = trunc(f32(v + 0.5 + t)).
  */
 export function sharpenRef (img: RawImage, sigma: number, amount: number): RawImage {
-  const a = Math.fround(amount / 8388608)
+  const a = Math.fround(amount / 4194304)
   return mapColourPlanes(img, (pl, w, h) => {
     const s = blurSums(pl, w, h, sigma)
     const out = new Uint8Array(pl.length)
     for (let i = 0; i < pl.length; i++) {
-      const d = Math.fround(pl[i] * 8388608 - s[i])
+      const d = Math.fround(pl[i] * 4194304 - s[i])
       out[i] = roundF32(pl[i] + 0.5, Math.fround(a * d))
     }
     return out
