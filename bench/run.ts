@@ -5,7 +5,7 @@
 //
 //   node bench/run.ts [--quick] [--only <case>[,<case>...]]
 //
-// Cases: overhead, scaling, broker, failover, transfer, memory.
+// Cases: overhead, scaling, broker, failover, transfer, memory, ops.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism, totalmem, loadavg, release } from 'node:os'
 import { execFileSync } from 'node:child_process'
@@ -20,8 +20,9 @@ import { brokerCase } from './cases/broker.ts'
 import { failoverCase } from './cases/failover.ts'
 import { transferCase } from './cases/transfer.ts'
 import { memoryCase } from './cases/memory.ts'
+import { opsCase } from './cases/ops.ts'
 
-const CASES: BenchCase[] = [overheadCase, scalingCase, brokerCase, failoverCase, transferCase, memoryCase]
+const CASES: BenchCase[] = [overheadCase, scalingCase, brokerCase, failoverCase, transferCase, memoryCase, opsCase]
 
 interface Args { quick: boolean, only: string[] | null }
 
@@ -178,7 +179,7 @@ async function main (): Promise<void> {
     '',
     '## Notes',
     '',
-    ...results.flatMap(r => [`### ${r.name}: ${r.title}`, '', ...(r.error != null ? [`- FAILED: ${r.error}`] : []), ...r.notes.map(n => `- ${n}`), '']),
+    ...results.flatMap(r => [`### ${r.name}: ${r.title}`, '', ...(r.error != null ? [`- FAILED: ${r.error}`] : []), ...r.notes.map(n => n.startsWith('|') ? `\n${n}\n` : `- ${n}`), '']),
   ].join('\n')
   console.log(`\n${tbl}\n\nTargets met: ${met} of ${summary.length}. Total ${Math.round(total)} s (${mode}).`)
   const dir = join(ROOT, 'bench', 'results')
