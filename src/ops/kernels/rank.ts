@@ -7,7 +7,7 @@ import { alloc, wasmModule } from '../wasm/engine.ts'
 import { allocImage } from '../wasm/resident.ts'
 import type { Resident } from '../wasm/resident.ts'
 
-type Extremum = (src: number, dst: number, w: number, h: number, ch: number, r: number, row: number, g: number, hs: number) => void
+type Extremum = (src: number, dst: number, w: number, h: number, ch: number, r: number, row: number, cols: number) => void
 interface RankWasm {
   erode: Extremum
   dilate: Extremum
@@ -20,7 +20,7 @@ interface RankWasm {
 }
 const wasm = (): RankWasm => wasmModule<RankWasm>('rank')
 
-/** Radius above which erode / dilate switch to van Herk columns (as in src/ops/wasm/as/rank.ts). */
+/** Radius above which erode / dilate switch to van Herk columns and a doubling window (src/ops/wasm/as/rank.ts). */
 const DIRECT_R = 3
 /** The SIMD paths work on whole 16-byte vectors of a row. */
 const simdRow = (img: Resident): boolean => img.width * img.channels >= 16
@@ -34,10 +34,8 @@ function extremum (img: Resident, r: number, isMax: boolean): Resident {
     wasm().extremumNarrow(img.ptr, out.ptr, w, h, ch, r, row, isMax)
     return out
   }
-  const columns = r > DIRECT_R ? (h + 2 * r) * w * ch : 0
-  const g = alloc(columns)
-  const hs = alloc(columns)
-  wasm()[isMax ? 'dilate' : 'erode'](img.ptr, out.ptr, w, h, ch, r, row, g, hs)
+  const cols = alloc(r > DIRECT_R ? (2 * r + 2) * w * ch : 0)
+  wasm()[isMax ? 'dilate' : 'erode'](img.ptr, out.ptr, w, h, ch, r, row, cols)
   return out
 }
 
@@ -45,7 +43,7 @@ function medianKernel (img: Resident, r: number): Resident {
   const { width: w, height: h, channels: ch } = img
   const out = allocImage(w, h, ch)
   if (r === 1 && simdRow(img)) {
-    wasm().median3(img.ptr, out.ptr, w, h, ch, alloc(3 * (((w + 2) * ch + 31) & ~15)))
+    wasm().median3(img.ptr, out.ptr, w, h, ch, alloc(3 * ((w * ch + 48) & ~15)))
     return out
   }
   if (r === 2 && simdRow(img)) {

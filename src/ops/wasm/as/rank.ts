@@ -50,114 +50,140 @@ function padEnds (row: usize, n: i32, ch: i32, r: i32): void {
   }
 }
 
-/** acc[x] = pick(acc[x], other[x]) for n >= 16 bytes; idempotent, so the overlapping last vector is harmless. */
-// @ts-ignore: decorator
-@inline function pickInto (acc: usize, other: usize, n: i32, isMax: bool): void {
-  for (let x = 0; x < n; x += 16) {
-    const o = x + 16 <= n ? x : n - 16
-    v128.store(acc + o, pick(v128.load(acc + o), v128.load(other + o), isMax))
-  }
-}
-
 // ---- erode / dilate: separable, vertical pass into a padded row, then horizontal pass ----
 
 /**
- * Minimum or maximum filter, SIMD (n >= 16). row: (w + 2r) * ch + 16 bytes. For r > DIRECT_R the vertical
- * pass is van Herk / Gil-Werman over blocks of 2r + 1 rows, which needs g and hs: (h + 2r) * n bytes each
- * (pass 0 otherwise), and the horizontal pass is a log-step doubling of the window in place.
+ * Minimum or maximum filter, SIMD (n >= 16), one output row at a time: the vertical pass picks over the
+ * window's rows into the middle of a padded row, the horizontal pass picks along it. Up to radius 3 both
+ * passes read every tap; above 3 the vertical pass is van Herk / Gil-Werman (three picks a byte whatever
+ * the radius) and the horizontal one doubles the window in place (log2(2r + 1) passes).
+ * row: (w + 2r) * ch + 16 bytes; cols: 0 up to radius 3, else (2r + 2) * n bytes (see vanHerkRow).
  */
 // @ts-ignore: decorator
-@inline function extremum (src: usize, dst: usize, w: i32, h: i32, ch: i32, r: i32, row: usize, g: usize, hs: usize, isMax: bool): void {
+@inline function extremum (src: usize, dst: usize, w: i32, h: i32, ch: i32, r: i32, row: usize, cols: usize, isMax: bool): void {
   const n = w * ch
-  const k = 2 * r + 1
   const mid = row + r * ch
-  const direct = r <= DIRECT_R
-  if (!direct) vanHerkColumns(src, n, h, r, g, hs, isMax)
   for (let y = 0; y < h; y++) {
-    if (direct) {
-      memory.copy(mid, src + y * n, n)
-      for (let d = 1; d <= r; d++) {
-        pickInto(mid, src + clampRow(y - d, h) * n, n, isMax)
-        pickInto(mid, src + clampRow(y + d, h) * n, n, isMax)
-      }
-    } else {
-      // window of padded rows y .. y + 2r: suffix minimum of its first block part, prefix of its last
-      const a = hs + y * n
-      const b = g + (y + 2 * r) * n
-      for (let x = 0; x < n; x += 16) {
-        const o = x + 16 <= n ? x : n - 16
-        v128.store(mid + o, pick(v128.load(a + o), v128.load(b + o), isMax))
-      }
-    }
+    if (r === 1) columnTaps(mid, n, src, h, y, 3, isMax)
+    else if (r === 2) columnTaps(mid, n, src, h, y, 5, isMax)
+    else if (r === 3) columnTaps(mid, n, src, h, y, 7, isMax)
+    else vanHerkRow(mid, n, src, h, y, r, cols, isMax)
     padEnds(mid, n, ch, r)
     const out = dst + y * n
-    if (r <= DIRECT_R) {
-      for (let x = 0; x < n; x += 16) {
-        const o = x + 16 <= n ? x : n - 16
-        const p = row + o
-        let v = v128.load(p)
-        for (let i = 1; i < k; i++) v = pick(v, v128.load(p + i * ch), isMax)
-        v128.store(out + o, v)
-      }
-    } else {
-      // m_2s[x] = pick(m_s[x], m_s[x + s]) in place, until 2s > k; then two overlapping windows of s cover k
-      let s = 1
-      let len = n + 2 * r * ch
-      while (2 * s <= k) {
-        const off = s * ch
-        len -= off
-        let x = 0
-        for (; x + 16 <= len; x += 16) v128.store(row + x, pick(v128.load(row + x), v128.load(row + x + off), isMax))
-        for (; x < len; x++) store<u8>(row + x, pick1(load<u8>(row + x), load<u8>(row + x + off), isMax))
-        s *= 2
-      }
-      const off = (k - s) * ch
-      for (let x = 0; x < n; x += 16) {
-        const o = x + 16 <= n ? x : n - 16
-        v128.store(out + o, pick(v128.load(row + o), v128.load(row + o + off), isMax))
-      }
-    }
+    if (r === 1) rowTaps(out, row, n, ch, 3, isMax)
+    else if (r === 2) rowTaps(out, row, n, ch, 5, isMax)
+    else if (r === 3) rowTaps(out, row, n, ch, 7, isMax)
+    else rowDoubling(out, row, n, ch, r, isMax)
     keepAlpha(out, src + y * n, n, ch)
   }
 }
 
-/** Above this radius the vertical pass is van Herk / Gil-Werman and the horizontal one log-step doubling. */
-const DIRECT_R = 3
+/** mid = pick over rows y - taps/2 .. y + taps/2 (taps = 3, 5 or 7, a constant after inlining). */
+// @ts-ignore: decorator
+@inline function columnTaps (mid: usize, n: i32, src: usize, h: i32, y: i32, taps: i32, isMax: bool): void {
+  const a = src + y * n
+  const b = src + clampRow(y - 1, h) * n
+  const c = src + clampRow(y + 1, h) * n
+  const d = src + clampRow(y - 2, h) * n
+  const e = src + clampRow(y + 2, h) * n
+  const f = src + clampRow(y - 3, h) * n
+  const g = src + clampRow(y + 3, h) * n
+  let x = 0
+  for (; x < n - 16; x += 16) columnTap(mid, x, a, b, c, d, e, f, g, taps, isMax)
+  columnTap(mid, n - 16, a, b, c, d, e, f, g, taps, isMax)
+}
+
+// @ts-ignore: decorator
+@inline function columnTap (mid: usize, o: i32, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize, g: usize, taps: i32, isMax: bool): void {
+  let v = pick(pick(v128.load(a + o), v128.load(b + o), isMax), v128.load(c + o), isMax)
+  if (taps > 3) v = pick(pick(v, v128.load(d + o), isMax), v128.load(e + o), isMax)
+  if (taps > 5) v = pick(pick(v, v128.load(f + o), isMax), v128.load(g + o), isMax)
+  v128.store(mid + o, v)
+}
+
+/** out[x] = pick of row[x + i * ch] for i < taps (taps = 3, 5 or 7). */
+// @ts-ignore: decorator
+@inline function rowTaps (out: usize, row: usize, n: i32, ch: i32, taps: i32, isMax: bool): void {
+  let x = 0
+  for (; x < n - 16; x += 16) rowTap(out, row, x, ch, taps, isMax)
+  rowTap(out, row, n - 16, ch, taps, isMax)
+}
+
+// @ts-ignore: decorator
+@inline function rowTap (out: usize, row: usize, o: i32, ch: i32, taps: i32, isMax: bool): void {
+  const p = row + o
+  let v = pick(pick(v128.load(p), v128.load(p + ch), isMax), v128.load(p + 2 * ch), isMax)
+  if (taps > 3) v = pick(pick(v, v128.load(p + 3 * ch), isMax), v128.load(p + 4 * ch), isMax)
+  if (taps > 5) v = pick(pick(v, v128.load(p + 5 * ch), isMax), v128.load(p + 6 * ch), isMax)
+  v128.store(out + o, v)
+}
+
+/** m_2s[x] = pick(m_s[x], m_s[x + s]) in place until 2s > k = 2r + 1; two overlapping windows of s cover k. */
+// @ts-ignore: decorator
+@inline function rowDoubling (out: usize, row: usize, n: i32, ch: i32, r: i32, isMax: bool): void {
+  const k = 2 * r + 1
+  let s = 1
+  let len = n + 2 * r * ch
+  while (2 * s <= k) {
+    const off = s * ch
+    len -= off
+    let x = 0
+    // in place and forward: x + off is read before anything at or after it is written
+    for (; x + 16 <= len; x += 16) v128.store(row + x, pick(v128.load(row + x), v128.load(row + x + off), isMax))
+    for (; x < len; x++) store<u8>(row + x, pick1(load<u8>(row + x), load<u8>(row + x + off), isMax))
+    s *= 2
+  }
+  const off = (k - s) * ch
+  let x = 0
+  for (; x < n - 16; x += 16) v128.store(out + x, pick(v128.load(row + x), v128.load(row + x + off), isMax))
+  v128.store(out + n - 16, pick(v128.load(row + n - 16), v128.load(row + n - 16 + off), isMax))
+}
 
 /**
- * Padded row i is source row clamp(i - r). Per block of k = 2r + 1 padded rows, g holds running picks from
- * the block start and hs running picks to the block end, so any k consecutive rows are pick(hs[i], g[i + 2r]).
+ * Van Herk / Gil-Werman down the columns. Padded row i is source row clamp(i - r); blocks of k = 2r + 1
+ * padded rows. Output row y (window: padded rows y .. y + 2r) with y = bk + j is pick(suffix of block b
+ * from row y, prefix of block b + 1 up to row y + 2r). At j = 0 the suffixes of block b are computed into
+ * cols (k rows); the prefix is a running row (cols + k * n) that grows by one row per output row.
  */
 // @ts-ignore: decorator
-@inline function vanHerkColumns (src: usize, n: i32, h: i32, r: i32, g: usize, hs: usize, isMax: bool): void {
+@inline function vanHerkRow (mid: usize, n: i32, src: usize, h: i32, y: i32, r: i32, cols: usize, isMax: bool): void {
   const k = 2 * r + 1
-  const rows = h + 2 * r
-  for (let i = 0; i < rows; i++) {
-    const f = src + clampRow(i - r, h) * n
-    const gi = g + i * n
-    if (i % k === 0) memory.copy(gi, f, n)
-    else {
-      memory.copy(gi, gi - n, n)
-      pickInto(gi, f, n, isMax)
+  const j = y % k
+  const start = y - j
+  const prefix = cols + k * n
+  if (j === 0) {
+    let next = cols + (k - 1) * n
+    memory.copy(next, src + clampRow(start + k - 1 - r, h) * n, n)
+    for (let i = k - 2; i >= 0; i--) {
+      const cur = cols + i * n
+      const f = src + clampRow(start + i - r, h) * n
+      let x = 0
+      for (; x < n - 16; x += 16) v128.store(cur + x, pick(v128.load(next + x), v128.load(f + x), isMax))
+      v128.store(cur + n - 16, pick(v128.load(next + n - 16), v128.load(f + n - 16), isMax))
+      next = cur
     }
+    memory.copy(mid, cols, n)
+    return
   }
-  for (let i = rows - 1; i >= 0; i--) {
-    const f = src + clampRow(i - r, h) * n
-    const hi = hs + i * n
-    if (i % k === k - 1 || i === rows - 1) memory.copy(hi, f, n)
-    else {
-      memory.copy(hi, hi + n, n)
-      pickInto(hi, f, n, isMax)
-    }
+  const f = src + clampRow(start + k + j - 1 - r, h) * n
+  const suffix = cols + j * n
+  if (j === 1) memory.copy(prefix, f, n)
+  else {
+    let x = 0
+    for (; x < n - 16; x += 16) v128.store(prefix + x, pick(v128.load(prefix + x), v128.load(f + x), isMax))
+    v128.store(prefix + n - 16, pick(v128.load(prefix + n - 16), v128.load(f + n - 16), isMax))
   }
+  let x = 0
+  for (; x < n - 16; x += 16) v128.store(mid + x, pick(v128.load(suffix + x), v128.load(prefix + x), isMax))
+  v128.store(mid + n - 16, pick(v128.load(suffix + n - 16), v128.load(prefix + n - 16), isMax))
 }
 
-export function erode (src: usize, dst: usize, w: i32, h: i32, ch: i32, r: i32, row: usize, g: usize, hs: usize): void {
-  extremum(src, dst, w, h, ch, r, row, g, hs, false)
+export function erode (src: usize, dst: usize, w: i32, h: i32, ch: i32, r: i32, row: usize, cols: usize): void {
+  extremum(src, dst, w, h, ch, r, row, cols, false)
 }
 
-export function dilate (src: usize, dst: usize, w: i32, h: i32, ch: i32, r: i32, row: usize, g: usize, hs: usize): void {
-  extremum(src, dst, w, h, ch, r, row, g, hs, true)
+export function dilate (src: usize, dst: usize, w: i32, h: i32, ch: i32, r: i32, row: usize, cols: usize): void {
+  extremum(src, dst, w, h, ch, r, row, cols, true)
 }
 
 /** Scalar minimum / maximum for narrow images (any n); row: (w + 2r) * ch bytes. */
@@ -192,43 +218,149 @@ export function extremumNarrow (src: usize, dst: usize, w: i32, h: i32, ch: i32,
 }
 
 /**
- * 3x3 median, SIMD (n >= 16). Each column of three is sorted once into lo / mid / hi rows; the median of
- * the nine is then med3(max of the three lows, med3 of the three mids, min of the three highs), exactly.
- * sorted: three padded rows of (w + 2) * ch + 16 bytes each, back to back.
+ * 3x3 median, SIMD (n >= 16). The columns of three are sorted (lo / mid / hi) once per vector; the median
+ * of the nine is med3(max of the three lows, med3 of the three mids, min of the three highs), exactly.
+ * The sorted vectors are carried from one iteration to the next and the left and right neighbours (ch
+ * bytes away) are shuffled out of the vector pairs, so a vector costs three loads. Rows are read from
+ * edge-padded copies (each source row is copied once). The last, overlapping vector of a row is done apart.
+ * rows: three padded rows of stride (n + 48) & ~15 bytes.
  */
-export function median3 (src: usize, dst: usize, w: i32, h: i32, ch: i32, sorted: usize): void {
+export function median3 (src: usize, dst: usize, w: i32, h: i32, ch: i32, rows: usize): void {
   const n = w * ch
-  const stride = ((w + 2) * ch + 31) & ~15
-  const lo = sorted + ch
-  const md = lo + stride
-  const hi = md + stride
+  const stride = <usize>((n + 48) & ~15)
+  copyPadded(rows, src, n, ch)
+  if (h > 1) copyPadded(rows + stride, src + n, n, ch)
   for (let y = 0; y < h; y++) {
-    const a = src + clampRow(y - 1, h) * n
-    const b = src + y * n
-    const c = src + clampRow(y + 1, h) * n
-    for (let x = 0; x < n; x += 16) {
-      const o = x + 16 <= n ? x : n - 16
-      const va = v128.load(a + o)
-      const vb = v128.load(b + o)
-      const vc = v128.load(c + o)
-      const l1 = i8x16.min_u(va, vb)
-      const h1 = i8x16.max_u(va, vb)
-      v128.store(lo + o, i8x16.min_u(l1, vc))
-      v128.store(hi + o, i8x16.max_u(h1, vc))
-      v128.store(md + o, i8x16.max_u(l1, i8x16.min_u(h1, vc)))
-    }
-    padEnds(lo, n, ch, 1)
-    padEnds(md, n, ch, 1)
-    padEnds(hi, n, ch, 1)
+    if (y + 1 < h && y + 1 >= 2) copyPadded(rows + <usize>((y + 1) % 3) * stride, src + (y + 1) * n, n, ch)
+    const a = rows + <usize>(clampRow(y - 1, h) % 3) * stride + 16
+    const b = rows + <usize>(y % 3) * stride + 16
+    const c = rows + <usize>(clampRow(y + 1, h) % 3) * stride + 16
     const out = dst + y * n
-    for (let x = 0; x < n; x += 16) {
-      const o = x + 16 <= n ? x : n - 16
-      const l = i8x16.max_u(i8x16.max_u(v128.load(lo + o - ch), v128.load(lo + o)), v128.load(lo + o + ch))
-      const m = med3(v128.load(md + o - ch), v128.load(md + o), v128.load(md + o + ch))
-      const u = i8x16.min_u(i8x16.min_u(v128.load(hi + o - ch), v128.load(hi + o)), v128.load(hi + o + ch))
-      v128.store(out + o, med3(l, m, u))
-    }
-    keepAlpha(out, b, n, ch)
+    if (ch === 1) medianRow3ch1(out, a, b, c, n)
+    else if (ch === 2) medianRow3ch2(out, a, b, c, n)
+    else if (ch === 3) medianRow3ch3(out, a, b, c, n)
+    else medianRow3ch4(out, a, b, c, n)
+    // the last vector, overlapping: its neighbours by unaligned loads
+    const o = n - 16
+    let al = v128.load(a + o - ch); let bl = v128.load(b + o - ch); let cl = v128.load(c + o - ch)
+    let am = v128.load(a + o); let bm = v128.load(b + o); let cm = v128.load(c + o)
+    let ar = v128.load(a + o + ch); let br = v128.load(b + o + ch); let cr = v128.load(c + o + ch)
+    { const t0 = i8x16.min_u(al, bl); const t1 = i8x16.max_u(al, bl)
+      al = i8x16.min_u(t0, cl); bl = i8x16.max_u(t0, i8x16.min_u(t1, cl)); cl = i8x16.max_u(t1, cl) }
+    { const t0 = i8x16.min_u(am, bm); const t1 = i8x16.max_u(am, bm)
+      am = i8x16.min_u(t0, cm); bm = i8x16.max_u(t0, i8x16.min_u(t1, cm)); cm = i8x16.max_u(t1, cm) }
+    { const t0 = i8x16.min_u(ar, br); const t1 = i8x16.max_u(ar, br)
+      ar = i8x16.min_u(t0, cr); br = i8x16.max_u(t0, i8x16.min_u(t1, cr)); cr = i8x16.max_u(t1, cr) }
+    v128.store(out + o, med3(i8x16.max_u(i8x16.max_u(al, am), ar), med3(bl, bm, br), i8x16.min_u(i8x16.min_u(cl, cm), cr)))
+    keepAlpha(out, src + y * n, n, ch)
+  }
+}
+
+/** Row `row` (n bytes) into a padded slot: 16 bytes before it, then the row, with one replicated pixel each side. */
+// @ts-ignore: decorator
+@inline function copyPadded (slot: usize, row: usize, n: i32, ch: i32): void {
+  memory.copy(slot + 16, row, n)
+  padEnds(slot + 16, n, ch, 1)
+}
+
+// @ts-ignore: decorator
+@inline function before1 (prev: v128, cur: v128): v128 { return i8x16.shuffle(prev, cur, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30) }
+// @ts-ignore: decorator
+@inline function after1 (cur: v128, next: v128): v128 { return i8x16.shuffle(cur, next, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16) }
+// @ts-ignore: decorator
+@inline function before2 (prev: v128, cur: v128): v128 { return i8x16.shuffle(prev, cur, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29) }
+// @ts-ignore: decorator
+@inline function after2 (cur: v128, next: v128): v128 { return i8x16.shuffle(cur, next, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17) }
+// @ts-ignore: decorator
+@inline function before3 (prev: v128, cur: v128): v128 { return i8x16.shuffle(prev, cur, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28) }
+// @ts-ignore: decorator
+@inline function after3 (cur: v128, next: v128): v128 { return i8x16.shuffle(cur, next, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18) }
+// @ts-ignore: decorator
+@inline function before4 (prev: v128, cur: v128): v128 { return i8x16.shuffle(prev, cur, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27) }
+// @ts-ignore: decorator
+@inline function after4 (cur: v128, next: v128): v128 { return i8x16.shuffle(cur, next, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19) }
+
+// @ts-ignore: decorator
+@inline function medianRow3ch1 (out: usize, a: usize, b: usize, c: usize, n: i32): void {
+  let pl = v128.load(a - 16); let pm = v128.load(b - 16); let ph = v128.load(c - 16)
+  { const t0 = i8x16.min_u(pl, pm); const t1 = i8x16.max_u(pl, pm)
+    pl = i8x16.min_u(t0, ph); pm = i8x16.max_u(t0, i8x16.min_u(t1, ph)); ph = i8x16.max_u(t1, ph) }
+  let cl = v128.load(a); let cm = v128.load(b); let chi = v128.load(c)
+  { const t0 = i8x16.min_u(cl, cm); const t1 = i8x16.max_u(cl, cm)
+    cl = i8x16.min_u(t0, chi); cm = i8x16.max_u(t0, i8x16.min_u(t1, chi)); chi = i8x16.max_u(t1, chi) }
+  for (let x = 0; x < n - 16; x += 16) {
+    let nl = v128.load(a + x + 16); let nm = v128.load(b + x + 16); let nh = v128.load(c + x + 16)
+    { const t0 = i8x16.min_u(nl, nm); const t1 = i8x16.max_u(nl, nm)
+      nl = i8x16.min_u(t0, nh); nm = i8x16.max_u(t0, i8x16.min_u(t1, nh)); nh = i8x16.max_u(t1, nh) }
+    const l = i8x16.max_u(i8x16.max_u(before1(pl, cl), cl), after1(cl, nl))
+    const m = med3(before1(pm, cm), cm, after1(cm, nm))
+    const u = i8x16.min_u(i8x16.min_u(before1(ph, chi), chi), after1(chi, nh))
+    v128.store(out + x, med3(l, m, u))
+    pl = cl; pm = cm; ph = chi
+    cl = nl; cm = nm; chi = nh
+  }
+}
+
+// @ts-ignore: decorator
+@inline function medianRow3ch2 (out: usize, a: usize, b: usize, c: usize, n: i32): void {
+  let pl = v128.load(a - 16); let pm = v128.load(b - 16); let ph = v128.load(c - 16)
+  { const t0 = i8x16.min_u(pl, pm); const t1 = i8x16.max_u(pl, pm)
+    pl = i8x16.min_u(t0, ph); pm = i8x16.max_u(t0, i8x16.min_u(t1, ph)); ph = i8x16.max_u(t1, ph) }
+  let cl = v128.load(a); let cm = v128.load(b); let chi = v128.load(c)
+  { const t0 = i8x16.min_u(cl, cm); const t1 = i8x16.max_u(cl, cm)
+    cl = i8x16.min_u(t0, chi); cm = i8x16.max_u(t0, i8x16.min_u(t1, chi)); chi = i8x16.max_u(t1, chi) }
+  for (let x = 0; x < n - 16; x += 16) {
+    let nl = v128.load(a + x + 16); let nm = v128.load(b + x + 16); let nh = v128.load(c + x + 16)
+    { const t0 = i8x16.min_u(nl, nm); const t1 = i8x16.max_u(nl, nm)
+      nl = i8x16.min_u(t0, nh); nm = i8x16.max_u(t0, i8x16.min_u(t1, nh)); nh = i8x16.max_u(t1, nh) }
+    const l = i8x16.max_u(i8x16.max_u(before2(pl, cl), cl), after2(cl, nl))
+    const m = med3(before2(pm, cm), cm, after2(cm, nm))
+    const u = i8x16.min_u(i8x16.min_u(before2(ph, chi), chi), after2(chi, nh))
+    v128.store(out + x, med3(l, m, u))
+    pl = cl; pm = cm; ph = chi
+    cl = nl; cm = nm; chi = nh
+  }
+}
+
+// @ts-ignore: decorator
+@inline function medianRow3ch3 (out: usize, a: usize, b: usize, c: usize, n: i32): void {
+  let pl = v128.load(a - 16); let pm = v128.load(b - 16); let ph = v128.load(c - 16)
+  { const t0 = i8x16.min_u(pl, pm); const t1 = i8x16.max_u(pl, pm)
+    pl = i8x16.min_u(t0, ph); pm = i8x16.max_u(t0, i8x16.min_u(t1, ph)); ph = i8x16.max_u(t1, ph) }
+  let cl = v128.load(a); let cm = v128.load(b); let chi = v128.load(c)
+  { const t0 = i8x16.min_u(cl, cm); const t1 = i8x16.max_u(cl, cm)
+    cl = i8x16.min_u(t0, chi); cm = i8x16.max_u(t0, i8x16.min_u(t1, chi)); chi = i8x16.max_u(t1, chi) }
+  for (let x = 0; x < n - 16; x += 16) {
+    let nl = v128.load(a + x + 16); let nm = v128.load(b + x + 16); let nh = v128.load(c + x + 16)
+    { const t0 = i8x16.min_u(nl, nm); const t1 = i8x16.max_u(nl, nm)
+      nl = i8x16.min_u(t0, nh); nm = i8x16.max_u(t0, i8x16.min_u(t1, nh)); nh = i8x16.max_u(t1, nh) }
+    const l = i8x16.max_u(i8x16.max_u(before3(pl, cl), cl), after3(cl, nl))
+    const m = med3(before3(pm, cm), cm, after3(cm, nm))
+    const u = i8x16.min_u(i8x16.min_u(before3(ph, chi), chi), after3(chi, nh))
+    v128.store(out + x, med3(l, m, u))
+    pl = cl; pm = cm; ph = chi
+    cl = nl; cm = nm; chi = nh
+  }
+}
+
+// @ts-ignore: decorator
+@inline function medianRow3ch4 (out: usize, a: usize, b: usize, c: usize, n: i32): void {
+  let pl = v128.load(a - 16); let pm = v128.load(b - 16); let ph = v128.load(c - 16)
+  { const t0 = i8x16.min_u(pl, pm); const t1 = i8x16.max_u(pl, pm)
+    pl = i8x16.min_u(t0, ph); pm = i8x16.max_u(t0, i8x16.min_u(t1, ph)); ph = i8x16.max_u(t1, ph) }
+  let cl = v128.load(a); let cm = v128.load(b); let chi = v128.load(c)
+  { const t0 = i8x16.min_u(cl, cm); const t1 = i8x16.max_u(cl, cm)
+    cl = i8x16.min_u(t0, chi); cm = i8x16.max_u(t0, i8x16.min_u(t1, chi)); chi = i8x16.max_u(t1, chi) }
+  for (let x = 0; x < n - 16; x += 16) {
+    let nl = v128.load(a + x + 16); let nm = v128.load(b + x + 16); let nh = v128.load(c + x + 16)
+    { const t0 = i8x16.min_u(nl, nm); const t1 = i8x16.max_u(nl, nm)
+      nl = i8x16.min_u(t0, nh); nm = i8x16.max_u(t0, i8x16.min_u(t1, nh)); nh = i8x16.max_u(t1, nh) }
+    const l = i8x16.max_u(i8x16.max_u(before4(pl, cl), cl), after4(cl, nl))
+    const m = med3(before4(pm, cm), cm, after4(cm, nm))
+    const u = i8x16.min_u(i8x16.min_u(before4(ph, chi), chi), after4(chi, nh))
+    v128.store(out + x, med3(l, m, u))
+    pl = cl; pm = cm; ph = chi
+    cl = nl; cm = nm; chi = nh
   }
 }
 
