@@ -14,8 +14,8 @@ import { loadOrCreateIdentity } from './identity.ts'
 import { openStore, readEpoch, writeEpoch, type SwarmDb } from './store.ts'
 import { createSwarmLibp2p, type SwarmLibp2p } from './libp2p.ts'
 import { GossipLinks } from './gossip-links.ts'
-import { registerStatusHandler, STATUS_PROTOCOL, type PeerRow, type StatusSnapshot } from './status-protocol.ts'
-import { version } from '../ui-cli/version.ts'
+import { registerStatusHandler, STATUS_PROTOCOL, type PeerRow, type StatusSnapshot } from '../transfer/status.ts'
+import { version } from './version.ts'
 
 export type { PeerOptions } from './peer-options.ts'
 

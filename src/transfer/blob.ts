@@ -3,11 +3,18 @@
 // lacks from whoever has it.
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { z } from 'zod'
-import type { JobFiles } from '../scheduler/job-files.ts'
 import { FrameStream } from './frames.ts'
 import { ErrorCodes, FRAME_BYTES } from './messages.ts'
 
 export const BLOB_PROTOCOL = '/swarm/blob/1.0.0'
+
+/** Where a peer keeps job files (the scheduler's JobFiles): all the blob server needs of it. */
+export interface BlobStore {
+  /** The file's path; throws on a name that is not a valid job file name. */
+  pathOf: (jobId: string, name: string) => string
+  writeBlob: (jobId: string, name: string, data: Uint8Array) => Promise<void>
+  readBlob: (jobId: string, name: string) => Promise<Uint8Array>
+}
 const TIMEOUT_MS = 30_000
 
 const BlobRequestSchema = z.discriminatedUnion('op', [
@@ -22,7 +29,7 @@ const BlobReplySchema = z.object({ ok: z.literal(true), bytes: z.number().int().
  * Serves puts and gets; a put from a master of an older epoch than the one followed is refused. A
  * drop is passed to `onDrop`, which decides (only a job done in this peer's own queue may go).
  */
-export async function registerBlobHandler (node: Libp2p, files: JobFiles, epoch: () => number, onDrop: (jobId: string) => Promise<void>): Promise<void> {
+export async function registerBlobHandler (node: Libp2p, files: BlobStore, epoch: () => number, onDrop: (jobId: string) => Promise<void>): Promise<void> {
   await node.handle(BLOB_PROTOCOL, async (stream) => {
     const fs = new FrameStream(stream, { maxFrameBytes: FRAME_BYTES, readTimeoutMs: TIMEOUT_MS })
     try {

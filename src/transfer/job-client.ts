@@ -5,7 +5,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { OutputFormat, Pipeline } from '../ops/index.ts'
-import { queryStatus } from '../node/status-protocol.ts'
+import { queryStatus } from './status.ts'
 import { RemoteError } from './errors.ts'
 import { FrameStream } from './frames.ts'
 import {

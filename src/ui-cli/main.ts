@@ -1,7 +1,7 @@
 // The `swarm` command. Each sub-command lives in its own file under ./commands and registers itself here.
 import { Command, CommanderError } from 'commander'
 import { registerCommands } from './commands/index.ts'
-import { version } from './version.ts'
+import { version } from '../node/version.ts'
 
 const program = new Command()
   .name('swarm')

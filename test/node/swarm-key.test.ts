@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SwarmPeer } from '../../src/node/peer.ts'
 import { connectClient } from '../../src/node/client.ts'
-import { queryStatus } from '../../src/node/status-protocol.ts'
+import { queryStatus } from '../../src/transfer/status.ts'
 import { generateSwarmKey, parseSwarmKey, resolveSwarmKey, SwarmKeyError } from '../../src/node/swarm-key.ts'
 
 let root: string

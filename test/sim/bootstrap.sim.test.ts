@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { SwarmNode } from '../../src/node/swarm-node.ts'
+import { SwarmNode } from '../../src/ui-cli/swarm-node.ts'
 
 const nodes: SwarmNode[] = []
 let dir = ''

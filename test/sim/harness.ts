@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { ConnectionGater, PeerId } from '@libp2p/interface'
 import type { SwarmPeer } from '../../src/node/peer.ts'
-import { SwarmNode, type SwarmNodeOptions } from '../../src/node/swarm-node.ts'
+import { SwarmNode, type SwarmNodeOptions } from '../../src/ui-cli/swarm-node.ts'
 
 export interface SimPeer {
   index: number

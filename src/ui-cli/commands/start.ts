@@ -1,6 +1,6 @@
 // `swarm start`: run a peer until Ctrl-C, with a live log of the swarm.
 import { Option, type Command } from 'commander'
-import { DEFAULT_MASTER_WORK_LIMIT, SwarmNode } from '../../node/swarm-node.ts'
+import { DEFAULT_MASTER_WORK_LIMIT, SwarmNode } from '../swarm-node.ts'
 import { DEFAULT_DEAD_AFTER_MS, DEFAULT_HEARTBEAT_MS } from '../../node/peer-options.ts'
 import { resolveSwarmKey } from '../../node/swarm-key.ts'
 import { createLogger } from '../logger.ts'

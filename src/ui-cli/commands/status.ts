@@ -2,7 +2,7 @@
 import Table from 'cli-table3'
 import type { Command } from 'commander'
 import { connectClient } from '../../node/client.ts'
-import { queryStatus, type PeerRow, type StatusSnapshot } from '../../node/status-protocol.ts'
+import { queryStatus, type PeerRow, type StatusSnapshot } from '../../transfer/status.ts'
 import { resolveSwarmKey } from '../../node/swarm-key.ts'
 import { keyOption, peerOption, positiveInt } from '../shared-options.ts'
 

@@ -3,15 +3,24 @@
 import { lpStream } from '@libp2p/utils'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import type { Load, Role } from './heartbeat.ts'
 
 export const STATUS_PROTOCOL = '/swarm/status/1.0.0'
 const MAX_STATUS_BYTES = 1024 * 1024
 
+/** A peer's load as heartbeats carry it (src/node/heartbeat.ts owns the schema). */
+export interface StatusLoad {
+  cores: number
+  freeSlots: number
+  busyTiles: number
+  freeMem: number
+  tileSpeed: number
+}
+
 export interface PeerRow {
   peerId: string
   name: string
-  role: Role
+  /** joining, follower, master or leaving */
+  role: string
   epoch: number
   master: string | null
   eligible: boolean
@@ -21,7 +30,7 @@ export interface PeerRow {
   arch: string
   platform: string
   version: string
-  load: Load
+  load: StatusLoad
   /** Milliseconds since the last heartbeat, as seen by the responder (0 for itself). */
   lastSeenMsAgo: number
 }
