@@ -1,11 +1,10 @@
-// Gradient ops: Sobel edge magnitude, emboss, Canny and contours (Canny edges drawn over the image).
+// Gradient ops: Sobel edge magnitude, Canny and contours (Canny edges drawn over the image).
 // Edge, canny and contours run as wasm SIMD kernels (src/ops/wasm/as/edges.ts); their scalar reference,
 // the arithmetic they reproduce byte for byte, is test/ops/reference/edges.ts.
-import { defineOp, sameChannels } from '../op.ts'
+import { defineOp } from '../op.ts'
 import { withAlphaOf } from '../raw.ts'
 import { colour, colourRgb, integer, number } from '../params.ts'
 import { InvalidParameterError } from '../errors.ts'
-import { clampByte, mapColourPlanes, pad } from './planes.ts'
 import { blurKernel, gaussianRadius } from './gaussian.ts'
 import { lumaKernel, withAlphaKernel } from './point.ts'
 import { alloc, scope, wasmModule } from '../wasm/engine.ts'
@@ -43,30 +42,6 @@ export const edge = defineOp({
     })
     return withAlphaKernel(out, img)
   }
-})
-
-// Emboss = identity + strength * a diagonal derivative; strength 1 is the classic [-2 -1 0; -1 1 1; 0 1 2].
-export const emboss = defineOp({
-  name: 'emboss',
-  description: 'Relief effect lit from the top left, per colour channel',
-  params: {
-    strength: number({ min: 0, max: 10, default: 1, description: 'depth of the relief (0 = unchanged)' })
-  },
-  halo: () => 1,
-  channels: sameChannels,
-  apply: (img, p) => mapColourPlanes(img, (pl, width, height) => {
-    const q = pad(pl, width, height, 1)
-    const pw = width + 2
-    const out = new Uint8Array(width * height)
-    for (let y = 0; y < height; y++) {
-      for (let x = 0; x < width; x++) {
-        const c = (y + 1) * pw + x + 1
-        const d = -2 * q[c - pw - 1] - q[c - pw] - q[c - 1] + q[c + 1] + q[c + pw] + 2 * q[c + pw + 1]
-        out[y * width + x] = clampByte(q[c] + p.strength * d)
-      }
-    }
-    return out
-  })
 })
 
 export interface CannyParams { low: number; high: number; sigma: number; reach: number }
