@@ -325,5 +325,7 @@ async function userLevel (ctx: Ctx, dir: string, cv: OpenCvServer | null, rows: 
     runs: ours.length
   })
   const part = (k: 'decodeMs' | 'kernelMs' | 'encodeMs'): string => ms(median(cvParts.map(p => p[k])))
-  notes.push(`${label} blur + canny: \`swarm run\` wall ${fmtMs(median(swarmWall))} (CPU ${fmtMs(median(swarmCpu))}, Node start-up, sharp decode and PNG encode included); OpenCV process wall ${fmtMs(median(cvWall))} (CPU ${fmtMs(median(cvCpu))}: Python start-up and import cv2 included; inside it imread ${part('decodeMs')} ms, kernels ${part('kernelMs')} ms, imwrite PNG level 6 ${part('encodeMs')} ms, one thread). Kernels alone: ours ${ms(median(ours))} ms vs OpenCV ${ms(median(cvKernels))} ms (CPU, median of ${ours.length} / ${cvKernels.length}).`)
+  const swarmPart = `${label} blur + canny: \`swarm run\` wall ${fmtMs(median(swarmWall))} (CPU ${fmtMs(median(swarmCpu))}, Node start-up, sharp decode and PNG encode included)`
+  if (cv == null) { notes.push(`${swarmPart}; kernels alone ${ms(median(ours))} ms (CPU, median of ${ours.length}).`); return }
+  notes.push(`${swarmPart}; OpenCV process wall ${fmtMs(median(cvWall))} (CPU ${fmtMs(median(cvCpu))}: Python start-up and import cv2 included; inside it imread ${part('decodeMs')} ms, kernels ${part('kernelMs')} ms, imwrite PNG level 6 ${part('encodeMs')} ms, one thread). Kernels alone: ours ${ms(median(ours))} ms vs OpenCV ${ms(median(cvKernels))} ms (CPU, median of ${ours.length} / ${cvKernels.length}).`)
 }

@@ -1,32 +1,42 @@
 // OpenCV as a baseline: makes sure `import cv2` works in python3 (installing opencv-python-headless with
 // pip if it does not), and drives bench/lib/opencv.py, a long-lived Python process that times one op per
 // request, so OpenCV and our kernels are measured close together in time.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { join } from 'node:path'
 import type { Ctx } from './context.ts'
-import { ROOT, runCommand } from './proc.ts'
+import { ROOT } from './proc.ts'
 
 export const OPENCV_PY = join(ROOT, 'bench', 'lib', 'opencv.py')
 export const PYTHON = process.env.BENCH_PYTHON ?? 'python3'
 
+/** Runs a short command; resolves with its exit code and output (a missing program is code -1). */
+async function run (cmd: string, args: string[], timeoutMs: number): Promise<{ code: number, stdout: string, stderr: string }> {
+  return await new Promise((resolve) => {
+    execFile(cmd, args, { cwd: ROOT, timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
+      const code = err == null ? 0 : typeof err.code === 'number' ? err.code : -1
+      resolve({ code, stdout, stderr: stderr || (err?.message ?? '') })
+    })
+  })
+}
+
 /** The OpenCV version, or why OpenCV cannot be used (the case then reports our timings only). */
 export async function ensureOpenCv (ctx: Ctx): Promise<{ version: string } | { error: string }> {
   const probe = async (): Promise<string | null> => {
-    const r = await runCommand(PYTHON, ['-c', 'import cv2, numpy; print(cv2.__version__)'], 60_000).catch(() => null)
-    return r?.code === 0 ? r.stdout.trim() : null
+    const r = await run(PYTHON, ['-c', 'import cv2, numpy; print(cv2.__version__)'], 60_000)
+    return r.code === 0 ? r.stdout.trim() : null
   }
   const have = await probe()
   if (have != null) return { version: have }
-  ctx.log('ops: python3 cannot import cv2; pip install --quiet opencv-python-headless')
+  ctx.log(`ops: ${PYTHON} cannot import cv2; pip install --quiet opencv-python-headless`)
   let why = ''
   for (const [cmd, args] of [['pip', []], [PYTHON, ['-m', 'pip']]] as const) {
-    const r = await runCommand(cmd, [...args, 'install', '--quiet', 'opencv-python-headless'], 300_000).catch((err: Error) => ({ code: -1, stderr: err.message }))
+    const r = await run(cmd, [...args, 'install', '--quiet', 'opencv-python-headless'], 300_000)
     if (r.code === 0) break
     why = r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`
   }
   const after = await probe()
-  return after != null ? { version: after } : { error: `python3 cannot import cv2 and pip install opencv-python-headless failed (${why || 'import still fails'})` }
+  return after != null ? { version: after } : { error: `${PYTHON} cannot import cv2 and pip install opencv-python-headless failed (${why || 'import still fails'})` }
 }
 
 interface Answer { ok?: boolean, ms?: number[], error?: string }
