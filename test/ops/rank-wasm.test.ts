@@ -61,6 +61,14 @@ describe('rank kernels in wasm equal the scalar reference', () => {
     }
   })
 
+  it('rows wider than one 4096-byte chunk of the 5x5 median, and edges of a wide image', () => {
+    for (const [w, ch] of [[1400, 3], [1030, 4], [4100, 1], [2049, 2]] as Array<[number, Channels]>) {
+      const img = photoLike(w, 6, ch, w)
+      for (const r of [1, 2]) expectSame(`${w}x6x${ch} median r=${r}`, median.apply(img, { radius: r }, undefined), medianRef(img, r))
+      expectSame(`${w}x6x${ch} erode r=4`, erode.apply(img, { radius: 4 }, undefined), extremumRef(img, 4, false))
+    }
+  })
+
   it('a larger photo at the radii the benchmarks use', () => {
     const img = photoLike(203, 117, 3, 99)
     for (const r of [1, 2, 3, 5]) expectSame(`median r=${r}`, median.apply(img, { radius: r }, undefined), medianRef(img, r))
