@@ -71,44 +71,56 @@ export async function probeImage (input: Input, options: DecodeOptions = {}): Pr
 }
 
 /**
- * Decodes to 8-bit interleaved pixels: EXIF orientation applied, 16-bit reduced to 8-bit, CMYK and other
- * colour spaces converted to sRGB, grey kept as grey (1 or 2 channels), alpha kept. Multi-page inputs
- * (GIF, TIFF) give their first page. A truncated or corrupt file is refused (sharp failOn: 'error').
+ * Decodes to 8-bit interleaved pixels: EXIF orientation applied, CMYK and other colour spaces converted to
+ * sRGB, grey kept as grey (1 or 2 channels), alpha kept. A 16-bit sample v becomes v >> 8 (its high byte),
+ * in every channel, alpha included. Multi-page inputs (GIF, TIFF) give their first page. A truncated or
+ * corrupt file is refused (sharp failOn: 'error').
  */
 export async function decodeImage (input: Input, options: DecodeOptions = {}): Promise<RawImage> {
   const label = labelOf(input, options)
   const info = await probeImage(input, options)
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS
-  const open = () => sharp(input, { failOn: 'error', limitInputPixels: maxPixels, autoOrient: true })
+  // Every path goes through libvips' sRGB conversion, whose 16-bit step is v >> 8 (the tests check all
+  // 65,536 codes). Grey takes band 0 of it (R = G = B): libvips' grey16 -> b-w conversion rounds through
+  // float instead and misses v >> 8 for 18,965 of the 65,536 codes.
+  let s = sharp(input, { failOn: 'error', limitInputPixels: maxPixels, autoOrient: true }).toColourspace('srgb')
+  if (info.channels === 1) s = s.extractChannel(0)
+  if (info.channels === 2) s = s.ensureAlpha()
   try {
-    let data: Uint8Array
-    let got: { width: number; height: number; channels: number }
-    if (info.channels === 2) {
-      // sharp converts to sRGB unless told 'b-w', and 'b-w' drops alpha: decode RGBA once, then split
-      // the grey and alpha bands out of the raw pixels (still inside libvips, not in a JS loop).
-      const rgba = await open().toColourspace('srgb').ensureAlpha().raw().toUint8Array()
-      const raw = { raw: { width: rgba.info.width, height: rgba.info.height, channels: 4 as const } }
-      const grey = await sharp(rgba.data, raw).extractChannel(0).raw().toUint8Array()
-      const alpha = await sharp(rgba.data, raw).extractChannel(3).raw().toUint8Array()
-      const r = await sharp(grey.data, { raw: { ...raw.raw, channels: 1 } })
-        .joinChannel(Buffer.from(alpha.data.buffer, alpha.data.byteOffset, alpha.data.byteLength), { raw: { ...raw.raw, channels: 1 } }).raw().toUint8Array()
-      data = r.data
-      got = r.info
-    } else {
-      const r = await open().toColourspace(info.channels === 1 ? 'b-w' : 'srgb').raw({ depth: 'uchar' }).toUint8Array()
-      data = r.data
-      got = r.info
+    // toBuffer hands over libvips' own memory, where toUint8Array would copy it (a 100 MP decode would peak
+    // at twice its size); ownBytes then makes it transferable, without a copy where it can.
+    const { data, info: got } = await s.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true })
+    const expected = info.channels === 2 ? 4 : info.channels
+    if (got.channels !== expected || got.width !== info.width || got.height !== info.height) {
+      throw new Error(`decoded ${got.width}x${got.height}x${got.channels}, expected ${info.width}x${info.height}x${expected}`)
     }
-    if (got.channels !== info.channels || got.width !== info.width || got.height !== info.height) {
-      throw new Error(`decoded ${got.width}x${got.height}x${got.channels}, expected ${info.width}x${info.height}x${info.channels}`)
-    }
-    // sharp hands back a Buffer; a plain Uint8Array view of the same memory avoids Buffer's aliasing slice().
-    return { width: got.width, height: got.height, channels: info.channels, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }
+    // sharp has no 2-band 8-bit output ('b-w' drops alpha): keep grey and alpha of each RGBA pixel.
+    if (info.channels === 2) packGreyAlpha(data, got.width * got.height)
+    return { width: got.width, height: got.height, channels: info.channels, data: ownBytes(data, got.width * got.height * info.channels) }
   } catch (err) {
     const msg = messageOf(err)
     if (/pixel limit/i.test(msg)) throw new ImageInputError(label, `over the pixel limit of ${maxPixels}`)
     throw new ImageInputError(label, `truncated or corrupt image data: ${msg}`)
   }
+}
+
+/** In place, RGBA -> grey + alpha: pixel i's bytes 4i and 4i+3 go to 2i and 2i+1, never ahead of a read. */
+function packGreyAlpha (rgba: Uint8Array, pixels: number): void {
+  for (let i = 0, s = 0; i < pixels; i++, s += 4) {
+    rgba[2 * i] = rgba[s]
+    rgba[2 * i + 1] = rgba[s + 3]
+  }
+}
+
+/**
+ * The first `length` bytes in an ArrayBuffer of exactly that size that a worker can be handed by transfer
+ * (sharp's Buffer is marked untransferable). ArrayBuffer transfer() moves libvips' block without a copy when
+ * the length is unchanged, and copies then frees it when shorter (2 channels: peak = RGBA + result).
+ */
+function ownBytes (data: Uint8Array, length: number): Uint8Array {
+  const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer
+  // A view into a larger (e.g. pooled) buffer must not detach it: copy just its bytes.
+  return whole ? new Uint8Array((data.buffer as ArrayBuffer).transfer(length)) : data.slice(0, length)
 }
 
 export type OutputFormat = 'png' | 'jpeg' | 'webp' | 'tiff' | 'avif' | 'gif'

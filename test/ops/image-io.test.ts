@@ -1,6 +1,7 @@
 // Decoding and encoding. Every input file is generated here with sharp; nothing binary is committed.
 import { mkdtemp, readdir, rm, writeFile, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
+import { isMarkedAsUntransferable } from 'node:worker_threads'
 import { join } from 'node:path'
 import sharp from 'sharp'
 import type { Sharp } from 'sharp'
@@ -55,6 +56,31 @@ describe('decodeImage', () => {
       const out = await decodeImage(path)
       expect(out.channels).toBe(ch)
       expect(out.data).toEqual(img.data)
+    }
+  })
+
+  it('PNG 16-bit grey, grey+alpha, RGB and RGBA: each of the 65,536 codes v becomes v >> 8, alpha too', async () => {
+    // 256x256 pixels; channel c of pixel i is a different bijection of i, so every channel holds every code
+    // once and a swapped or dropped band shows.
+    const mul = [1, 40503, 52429, 65535]
+    const add = [0, 12345, 777, 65535]
+    for (const ch of [1, 2, 3, 4] as Channels[]) {
+      const space = ch <= 2 ? 'grey16' : 'rgb16'
+      const deep = new Uint16Array(65536 * ch)
+      for (let i = 0; i < 65536; i++) for (let c = 0; c < ch; c++) deep[i * ch + c] = (i * mul[c] + add[c]) & 0xffff
+      // sharp takes the raw depth from the array type (a Uint16Array is 'ushort'), not from an option.
+      const png = await sharp(deep, { raw: { width: 256, height: 256, channels: ch } }).toColourspace(space).png().toBuffer()
+      const meta = await sharp(png).metadata()
+      expect([meta.depth, meta.channels, png[24]]).toEqual(['ushort', ch, 16]) // png[24]: IHDR bit depth
+      // The file really holds the 16-bit codes, not 8-bit ones scaled up.
+      const back = await sharp(png).toColourspace(space).raw({ depth: 'ushort' }).toBuffer()
+      const held = new Uint16Array(back.buffer, back.byteOffset, back.byteLength / 2)
+      expect(held.length === deep.length && held.every((v, k) => v === deep[k])).toBe(true)
+      const out = await decodeImage(png)
+      expect([out.width, out.height, out.channels]).toEqual([256, 256, ch])
+      const wrong: string[] = []
+      for (let k = 0; k < deep.length; k++) if (out.data[k] !== deep[k] >> 8) wrong.push(`channel ${k % ch}: ${deep[k]} -> ${out.data[k]}`)
+      expect(wrong.length, `${ch} channels, e.g. ${wrong.slice(0, 3).join(', ')}`).toBe(0)
     }
   })
 
@@ -142,10 +168,18 @@ describe('decodeImage', () => {
     expect((await decodeImage(path, { maxPixels: 8000 })).width).toBe(100)
   })
 
-  it('decoded pixels can be transferred to a worker (a plain, owned buffer)', async () => {
-    const out = await decodeImage(await write('t.png', rawInput(photoLike(20, 20, 3)).png()))
-    expect(out.data.constructor).toBe(Uint8Array)
-    expect(out.data.byteLength).toBe(out.data.buffer.byteLength)
+  it('decoded pixels can be transferred to a worker (a plain, owned buffer), for every channel count', async () => {
+    for (const ch of [1, 2, 3, 4] as Channels[]) {
+      const img = photoLike(20, 20, ch)
+      let s = rawInput(img)
+      if (ch <= 2) s = s.toColourspace('b-w')
+      const out = await decodeImage(await write(`t${ch}.png`, s.png()))
+      expect(out.data.constructor).toBe(Uint8Array)
+      expect(out.data.byteLength).toBe(out.data.buffer.byteLength)
+      expect(isMarkedAsUntransferable(out.data.buffer)).toBe(false)
+      const moved = new Uint8Array(structuredClone(out.data.buffer, { transfer: [out.data.buffer as ArrayBuffer] }))
+      expect(moved).toEqual(img.data)
+    }
   })
 })
 
