@@ -81,7 +81,8 @@ describe('KernelPool', () => {
 
   it('runs big kernels off the main thread: the event loop keeps ticking', async () => {
     const big = photoLike(1001, 997, 3, 3)
-    const p = parsePipeline(['median:radius=10'])
+    // Heavy enough (several hundred ms even with the wasm kernels) that a blocked loop would show.
+    const p = parsePipeline(['median:radius=25', 'median:radius=24', 'median:radius=23', 'median:radius=22'])
     const core = { x: 0, y: 0, width: 1001, height: 997 }
     let last = performance.now()
     let maxGap = 0
