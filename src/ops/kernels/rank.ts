@@ -31,7 +31,7 @@ const hasAlpha = (ch: number): boolean => ch === 2 || ch === 4
 function extremum (img: Resident, r: number, isMax: boolean): Resident {
   const { width: w, height: h, channels: ch } = img
   const out = allocImage(w, h, ch)
-  const row = alloc((w + 2 * r) * ch + 16)
+  const row = alloc(2 * ((w + 2 * r) * ch + 16))
   if (!simdRow(img)) {
     wasm().extremumNarrow(img.ptr, out.ptr, w, h, ch, r, row, isMax)
     return out

@@ -53,52 +53,71 @@ function padEnds (row: usize, n: i32, ch: i32, r: i32): void {
 // ---- erode / dilate: separable, vertical pass into a padded row, then horizontal pass ----
 
 /**
- * Minimum or maximum filter, SIMD (n >= 16), one output row at a time: the vertical pass picks over the
- * window's rows into the middle of a padded row, the horizontal pass picks along it. Up to radius 3 both
+ * Minimum or maximum filter, SIMD (n >= 16): the vertical pass picks over the window's rows into the middle
+ * of a padded row, the horizontal pass picks along it into the output row. Up to radius 3 both
  * passes read every tap; above 3 the vertical pass is van Herk / Gil-Werman (three picks a byte whatever
  * the radius) and the horizontal one doubles the window in place (log2(2r + 1) passes).
- * row: (w + 2r) * ch + 16 bytes; cols: 0 up to radius 3, else (2r + 2) * n bytes (see vanHerkRow).
+ * row: two rows of (w + 2r) * ch + 16 bytes; cols: 0 up to radius 3, else (2r + 2) * n bytes (see vanHerkRow).
  */
 // @ts-ignore: decorator
 @inline function extremum (src: usize, dst: usize, w: i32, h: i32, ch: i32, r: i32, row: usize, cols: usize, isMax: bool): void {
   const n = w * ch
-  const mid = row + r * ch
+  const rowBytes = <usize>((w + 2 * r) * ch + 16)
+  const midA = row + r * ch
+  const midB = midA + rowBytes
   for (let y = 0; y < h; y++) {
-    if (r === 1) columnTaps(mid, n, src, h, y, 3, isMax)
-    else if (r === 2) columnTaps(mid, n, src, h, y, 5, isMax)
-    else if (r === 3) columnTaps(mid, n, src, h, y, 7, isMax)
-    else vanHerkRow(mid, n, src, h, y, r, cols, isMax)
-    padEnds(mid, n, ch, r)
-    const out = dst + y * n
-    if (r === 1) rowTaps(out, row, n, ch, 3, isMax)
-    else if (r === 2) rowTaps(out, row, n, ch, 5, isMax)
-    else if (r === 3) rowTaps(out, row, n, ch, 7, isMax)
-    else rowDoubling(out, row, n, ch, r, isMax)
-    keepAlpha(out, src + y * n, n, ch)
+    // up to radius 3, two output rows at a time: their windows share 2r rows, picked once
+    const pair = r <= 3 && (y & 1) === 0
+    if (r <= 3 && !pair) {
+      finishRow(dst, src, midB, row + rowBytes, n, ch, r, y, isMax)
+      continue
+    }
+    if (r === 1) columnTaps2(midA, midB, n, src, h, y, 1, isMax)
+    else if (r === 2) columnTaps2(midA, midB, n, src, h, y, 2, isMax)
+    else if (r === 3) columnTaps2(midA, midB, n, src, h, y, 3, isMax)
+    else vanHerkRow(midA, n, src, h, y, r, cols, isMax)
+    finishRow(dst, src, midA, row, n, ch, r, y, isMax)
   }
 }
 
-/** mid = pick over rows y - taps/2 .. y + taps/2 (taps = 3, 5 or 7, a constant after inlining). */
+/** Pads the vertical result `mid` (inside the padded `row`) and does the horizontal pass into output row y. */
 // @ts-ignore: decorator
-@inline function columnTaps (mid: usize, n: i32, src: usize, h: i32, y: i32, taps: i32, isMax: bool): void {
-  const a = src + y * n
-  const b = src + clampRow(y - 1, h) * n
-  const c = src + clampRow(y + 1, h) * n
-  const d = src + clampRow(y - 2, h) * n
-  const e = src + clampRow(y + 2, h) * n
-  const f = src + clampRow(y - 3, h) * n
-  const g = src + clampRow(y + 3, h) * n
+@inline function finishRow (dst: usize, src: usize, mid: usize, row: usize, n: i32, ch: i32, r: i32, y: i32, isMax: bool): void {
+  padEnds(mid, n, ch, r)
+  const out = dst + y * n
+  if (r === 1) rowTaps(out, row, n, ch, 3, isMax)
+  else if (r === 2) rowTaps(out, row, n, ch, 5, isMax)
+  else if (r === 3) rowTaps(out, row, n, ch, 7, isMax)
+  else rowDoubling(out, row, n, ch, r, isMax)
+  keepAlpha(out, src + y * n, n, ch)
+}
+
+/**
+ * midA = pick over rows y - r .. y + r and midB over rows y + 1 - r .. y + 1 + r (r = 1, 2 or 3, a constant
+ * after inlining): the 2r rows they share are picked once.
+ */
+// @ts-ignore: decorator
+@inline function columnTaps2 (midA: usize, midB: usize, n: i32, src: usize, h: i32, y: i32, r: i32, isMax: bool): void {
+  const top = src + clampRow(y - r, h) * n
+  const bottom = src + clampRow(y + 1 + r, h) * n
+  const s0 = src + clampRow(y - r + 1, h) * n
+  const s1 = src + clampRow(y - r + 2, h) * n
+  const s2 = src + clampRow(y - r + 3, h) * n
+  const s3 = src + clampRow(y - r + 4, h) * n
+  const s4 = src + clampRow(y - r + 5, h) * n
+  const s5 = src + clampRow(y - r + 6, h) * n
   let x = 0
-  for (; x < n - 16; x += 16) columnTap(mid, x, a, b, c, d, e, f, g, taps, isMax)
-  columnTap(mid, n - 16, a, b, c, d, e, f, g, taps, isMax)
+  for (; x < n - 16; x += 16) columnTap2(midA, midB, x, top, bottom, s0, s1, s2, s3, s4, s5, r, isMax)
+  columnTap2(midA, midB, n - 16, top, bottom, s0, s1, s2, s3, s4, s5, r, isMax)
 }
 
 // @ts-ignore: decorator
-@inline function columnTap (mid: usize, o: i32, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize, g: usize, taps: i32, isMax: bool): void {
-  let v = pick(pick(v128.load(a + o), v128.load(b + o), isMax), v128.load(c + o), isMax)
-  if (taps > 3) v = pick(pick(v, v128.load(d + o), isMax), v128.load(e + o), isMax)
-  if (taps > 5) v = pick(pick(v, v128.load(f + o), isMax), v128.load(g + o), isMax)
-  v128.store(mid + o, v)
+@inline function columnTap2 (midA: usize, midB: usize, o: i32, top: usize, bottom: usize, s0: usize, s1: usize, s2: usize, s3: usize, s4: usize, s5: usize, r: i32, isMax: bool): void {
+  let v = pick(v128.load(s0 + o), v128.load(s1 + o), isMax)
+  if (r > 1) v = pick(pick(v, v128.load(s2 + o), isMax), v128.load(s3 + o), isMax)
+  if (r > 2) v = pick(pick(v, v128.load(s4 + o), isMax), v128.load(s5 + o), isMax)
+  v128.store(midA + o, pick(v, v128.load(top + o), isMax))
+  v128.store(midB + o, pick(v, v128.load(bottom + o), isMax))
 }
 
 /** out[x] = pick of row[x + i * ch] for i < taps (taps = 3, 5 or 7). */
