@@ -43,7 +43,7 @@ describe('gaussian weights', () => {
     }
   })
 
-  it('keep a gaussian shape at sigma 100 (15-bit horizontal weights; 8 bits would give a box)', () => {
+  it('keep a gaussian shape at sigma 100 (15-bit first-pass weights; 8 bits would give a box)', () => {
     const { w1, shift1 } = blurPlan(100)
     expect(shift1).toBe(7)
     const r = (w1.length - 1) / 2
@@ -56,7 +56,7 @@ describe('gaussian weights', () => {
 
 describe('blur, sharpen and emboss wasm kernels equal the scalar reference', () => {
   const all = images()
-  it('blur, sigma 0.3..7.5 (both horizontal weight widths)', () => {
+  it('blur, sigma 0.3..7.5 (both first-pass weight widths)', () => {
     for (const [name, img] of all) {
       for (const sigma of [0.3, 0.8, 2, 4, 4.2, 7.5]) {
         expect(firstDifference(blur.apply(img, { sigma }, undefined), blurRef(img, sigma)), `${name} sigma ${sigma}`).toBeUndefined()

@@ -5,7 +5,7 @@ import { defineOp, sameChannels } from '../op.ts'
 import { number } from '../params.ts'
 import type { Resident } from '../wasm/resident.ts'
 import { allocImage } from '../wasm/resident.ts'
-import { alloc, put, scope, u8, wasmModule } from '../wasm/engine.ts'
+import { alloc, put, scope, wasmModule } from '../wasm/engine.ts'
 
 /** Kernel radius for a sigma: 3 sigma covers 99.7% of the weight. */
 export function gaussianRadius (sigma: number): number {
@@ -33,25 +33,26 @@ export function quantisedWeights (sigma: number, total: number): Int32Array {
   return w
 }
 
-/** Sigmas up to this use 8-bit horizontal weights; larger ones get 15-bit weights (see blurPlan). */
+/** Sigmas up to this use 8-bit first-pass weights; larger ones get 15-bit weights (see blurPlan). */
 export const SIGMA_8BIT = 4
 
 export interface BlurPlan {
   r: number
-  /** Horizontal weights, summing to 2^(8 + shift1). */
+  /** First-pass (vertical) weights, summing to 2^(8 + shift1). */
   w1: Int32Array
   shift1: number
-  /** Vertical weights, summing to 2^15. */
+  /** Second-pass (horizontal) weights, summing to 2^15. */
   w2: Int32Array
 }
 
 /**
- * The blur arithmetic. Horizontal pass: H = sum w1[k] p[x + k] (exact), rounded once to 7 fraction bits:
- * h = (H + 2^shift1) >> (shift1 + 1), 0..32640. Vertical pass: S = sum w2[k] h[y + k] (exact, < 2^30);
- * the blurred byte is (S + 2^21) >> 22. Seven fraction bits (not 8) let two rows of h add in 16 bits, so
- * the vertical pass takes the symmetric taps y - k, y + k together. With 8-bit horizontal weights
- * (OpenCV's bit-exact scheme, u16 sums) a sigma above ~4 degrades into a box (at sigma 100 every weight
- * is 0 or 1), so larger sigmas use 15-bit weights (shift1 = 7, i32 sums).
+ * The blur arithmetic. Vertical pass first: H = sum w1[k] p[y + k] (exact), rounded once to 7 fraction
+ * bits: h = (H + 2^shift1) >> (shift1 + 1), 0..32640. Horizontal pass: S = sum w2[k] h[x + k] (exact,
+ * < 2^30); the blurred byte is (S + 2^21) >> 22. Seven fraction bits (not 8) let two lanes of h add in
+ * 16 bits, so the second pass takes the symmetric taps x - k, x + k together. With 8-bit first-pass
+ * weights (OpenCV's bit-exact scheme, u16 sums) a sigma above ~4 degrades into a box (at sigma 100 every
+ * weight is 0 or 1), so larger sigmas use 15-bit weights there (shift1 = 7, i32 sums). Vertical first
+ * because its rows come straight from the image and the horizontal pass then reads one row of h.
  */
 export function blurPlan (sigma: number): BlurPlan {
   const shift1 = sigma <= SIGMA_8BIT ? 0 : 7
@@ -61,7 +62,7 @@ export function blurPlan (sigma: number): BlurPlan {
 
 interface GaussianWasm {
   gauss: (src: number, dst: number, width: number, height: number, ch: number, r: number, shift1: number,
-    w1: number, w2p: number, amount: number, pad: number, ring: number, stride: number, rows: number, tmp: number) => void
+    w1: number, w2: number, amount: number, hrow: number, rows: number, tmp: number) => void
 }
 const wasm = (): GaussianWasm => wasmModule<GaussianWasm>('gaussian')
 
@@ -85,28 +86,17 @@ function gauss (img: Resident, sigma: number, amount: number): Resident {
     const half1 = Array.from(w1.subarray(r))
     const w1v = put(splats(shift1 === 0 ? half1.map(w => w | (w << 16)) : pairs(half1)), 'i32')
     const w2v = put(splats(pairs(w2.subarray(r))), 'i32')
-    const stride = 2 * (Math.ceil(n / 16) * 16)
-    const pad = alloc(n + 2 * r * ch + 32)
-    const ring = alloc((2 * r + 2) * stride)
-    const rows = alloc(16 * ((r + 2) >> 1))
+    const hrow = alloc(2 * (2 * r * ch + Math.ceil(n / 16) * 16 + 16))
+    const rows = alloc(8 * (r + 1))
+    // tmp also keeps the vertical pass's over-read of the last row inside memory the kernel owns.
     const tmp = alloc(32)
-    wasm().gauss(img.ptr, out.ptr, width, height, ch, r, shift1, w1v, w2v, amount, pad, ring, stride, rows, tmp)
+    wasm().gauss(img.ptr, out.ptr, width, height, ch, r, shift1, w1v, w2v, amount, hrow, rows, tmp)
   })
   return out
 }
 
 /** Gaussian blur of a resident image, every colour channel; alpha copied through. */
 export const blurKernel = (img: Resident, sigma: number): Resident => gauss(img, sigma, -1)
-
-/** Blur of one 8-bit plane (ordinary memory), for callers that hold planes. */
-export function gaussianPlane (plane: Uint8Array, width: number, height: number, sigma: number): Uint8Array {
-  return scope(() => {
-    const img: Resident = allocImage(width, height, 1)
-    u8(img.ptr, plane.length).set(plane)
-    const out = blurKernel(img, sigma)
-    return u8(out.ptr, plane.length).slice()
-  })
-}
 
 export const blur = defineOp({
   name: 'blur',

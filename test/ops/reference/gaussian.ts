@@ -7,8 +7,8 @@ import { mapColourPlanes } from '../../../src/ops/kernels/planes.ts'
 const clampIndex = (i: number, n: number): number => i < 0 ? 0 : i >= n ? n - 1 : i
 
 /**
- * The exact fixed-point sums of the blur of one plane: S = sum_k w2[k] * h[y + k], where h is the
- * horizontal pass rounded to 7 fraction bits, h = (sum_k w1[k] * p[x + k] + 2^shift1) >> (shift1 + 1)
+ * The exact fixed-point sums of the blur of one plane: S = sum_k w2[k] * h[x + k], where h is the
+ * vertical pass rounded to 7 fraction bits, h = (sum_k w1[k] * p[y + k] + 2^shift1) >> (shift1 + 1)
  * (0..32640). The blurred byte is (S + 2^21) >> 22; sharpen uses S itself.
  */
 export function blurSums (plane: Uint8Array, width: number, height: number, sigma: number): Int32Array {
@@ -17,7 +17,7 @@ export function blurSums (plane: Uint8Array, width: number, height: number, sigm
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       let acc = 0
-      for (let k = -r; k <= r; k++) acc += w1[k + r] * plane[y * width + clampIndex(x + k, width)]
+      for (let k = -r; k <= r; k++) acc += w1[k + r] * plane[clampIndex(y + k, height) * width + x]
       h[y * width + x] = (acc + (1 << shift1)) >> (shift1 + 1)
     }
   }
@@ -25,7 +25,7 @@ export function blurSums (plane: Uint8Array, width: number, height: number, sigm
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       let acc = 0
-      for (let k = -r; k <= r; k++) acc += w2[k + r] * h[clampIndex(y + k, height) * width + x]
+      for (let k = -r; k <= r; k++) acc += w2[k + r] * h[y * width + clampIndex(x + k, width)]
       s[y * width + x] = acc
     }
   }

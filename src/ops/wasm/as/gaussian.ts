@@ -15,7 +15,7 @@
 
 /**
  * Copies row `src` (n bytes) to `pad`, with `r` copies of its first pixel before and of its last after:
- * the edge-replicated row the horizontal pass reads.
+ * the edge-replicated row emboss reads.
  */
 function padRow (src: usize, pad: usize, n: i32, ch: i32, r: i32): void {
   memory.copy(pad + r * ch, src, n)
@@ -28,22 +28,23 @@ function padRow (src: usize, pad: usize, n: i32, ch: i32, r: i32): void {
 }
 
 /**
- * Horizontal pass, 8-bit weights (sum 256; w1 = one i16x8 splat per half weight k = 0..r): the exact u16
- * sum h (<= 255 * 256) becomes h7 = (h + 1) >> 1 (7 fraction bits), stored as h7 - 16384 so that two
- * rows add to a signed i16 (see vsums). Writes roundup(n, 16) lanes.
+ * Vertical pass, 8-bit weights (sum 256; w1 = one i16x8 splat per half weight k = 0..r) over n bytes of
+ * the rows in `rows` (the centre row, then rows y - k, y + k at rows + 8k): the exact u16 sum H (<= 255 *
+ * 256) becomes h = (H + 1) >> 1 (7 fraction bits), stored as h - 16384 so that two lanes of h add to a
+ * signed i16 (see hsums). Writes roundup(n, 16) lanes to out.
  */
-function hpass8 (pad: usize, out: usize, n: i32, ch: i32, r: i32, w1: usize): void {
+function vpass8 (rows: usize, out: usize, n: i32, r: i32, w1: usize): void {
   const bias = i16x8.splat(16384)
   const zero = i16x8.splat(0)
   const w0 = v128.load(w1)
+  const c = load<u32>(rows)
   for (let i = 0; i < n; i += 16) {
-    const c = pad + r * ch + i
-    let lo = i16x8.mul(v128.load8x8_u(c), w0)
-    let hi = i16x8.mul(v128.load8x8_u(c, 8), w0)
+    let lo = i16x8.mul(v128.load8x8_u(c + i), w0)
+    let hi = i16x8.mul(v128.load8x8_u(c + i, 8), w0)
     for (let k = 1; k <= r; k++) {
       const wk = v128.load(w1 + 16 * k)
-      const a = c - k * ch
-      const b = c + k * ch
+      const a = load<u32>(rows + 8 * k) + i
+      const b = load<u32>(rows + 8 * k, 4) + i
       // Wrapping u16 arithmetic: a product may wrap, the exact sum (< 2^16) does not.
       lo = i16x8.add(lo, i16x8.mul(i16x8.add(v128.load8x8_u(a), v128.load8x8_u(b)), wk))
       hi = i16x8.add(hi, i16x8.mul(i16x8.add(v128.load8x8_u(a, 8), v128.load8x8_u(b, 8)), wk))
@@ -54,29 +55,30 @@ function hpass8 (pad: usize, out: usize, n: i32, ch: i32, r: i32, w1: usize): vo
 }
 
 /**
- * Horizontal pass, 15-bit weights (sum 2^15; w1 = one i32x4 splat per pair (w[2j], w[2j+1]) of half
- * weights, packed low first): h7 = (sum + 128) >> 8, stored as h7 - 16384. Pair sums p[x - k] + p[x + k]
- * of neighbouring k are interleaved so one signed dot product applies two weights.
+ * Vertical pass, 15-bit weights (sum 2^15; w1 = one i32x4 splat per pair (w[2j], w[2j+1]) of half
+ * weights, packed low first): h = (H + 128) >> 8, stored as h - 16384. Pair sums of rows y - k, y + k
+ * for neighbouring k are interleaved so one signed dot product applies two weights.
  */
-function hpass15 (pad: usize, out: usize, n: i32, ch: i32, r: i32, w1: usize): void {
+function vpass15 (rows: usize, out: usize, n: i32, r: i32, w1: usize): void {
   const round = i32x4.splat(128 - (16384 << 8))
   const zero = i32x4.splat(0)
   for (let i = 0; i < n; i += 16) {
-    const c = pad + r * ch + i
     let a0 = zero; let a1 = zero; let a2 = zero; let a3 = zero
     for (let k = 0; k <= r; k += 2) {
       const wv = v128.load(w1 + 8 * k)
-      let plo = v128.load8x8_u(c + k * ch)
-      let phi = v128.load8x8_u(c + k * ch, 8)
+      const p = load<u32>(rows + 8 * k) + i
+      let plo = v128.load8x8_u(p)
+      let phi = v128.load8x8_u(p, 8)
       if (k > 0) {
-        plo = i16x8.add(plo, v128.load8x8_u(c - k * ch))
-        phi = i16x8.add(phi, v128.load8x8_u(c - k * ch, 8))
+        const m = load<u32>(rows + 8 * k, 4) + i
+        plo = i16x8.add(plo, v128.load8x8_u(m))
+        phi = i16x8.add(phi, v128.load8x8_u(m, 8))
       }
       let qlo = zero
       let qhi = zero
       if (k < r) {
-        const u = c + (k + 1) * ch
-        const m = c - (k + 1) * ch
+        const u = load<u32>(rows + 8 * (k + 1)) + i
+        const m = load<u32>(rows + 8 * (k + 1), 4) + i
         qlo = i16x8.add(v128.load8x8_u(u), v128.load8x8_u(m))
         qhi = i16x8.add(v128.load8x8_u(u, 8), v128.load8x8_u(m, 8))
       }
@@ -93,11 +95,11 @@ function hpass15 (pad: usize, out: usize, n: i32, ch: i32, r: i32, w1: usize): v
 }
 
 /**
- * Vertical pass for 16 lanes at lane x. The taps are taken as symmetric pairs: P0 = centre + the zero
- * row, Pk = row(y - k) + row(y + k); each stored row is h7 - 16384, so Pk is the exact pair sum minus 32768
- * in a signed i16. Two neighbouring P are interleaved and dotted with their packed weights (one i32x4
- * splat per group in w2); rows holds 4 row pointers per group. The four i32x4 sums are S - 2^29
- * (S = sum w2[k] h7[y + k]), left in the globals below.
+ * Horizontal pass for 16 lanes at `c` (a pointer into the padded row of h - 16384, u16 lanes): taps
+ * are taken as symmetric pairs, P0 = the centre lane, Pk = lane - k ch + lane + k ch (the exact pair sum
+ * minus 32768, in a signed i16). Two neighbouring P are interleaved and dotted with their packed weights
+ * (one i32x4 splat per pair in w2). The four i32x4 sums are S - 2^29 (S = sum w2[k] h[x + k]), left in
+ * the globals below.
  */
 let s0: v128 = i32x4.splat(0)
 let s1: v128 = i32x4.splat(0)
@@ -105,24 +107,44 @@ let s2: v128 = i32x4.splat(0)
 let s3: v128 = i32x4.splat(0)
 
 // @ts-ignore: decorator
-@inline function vsums (rows: usize, groups: i32, w2: usize, x: i32): void {
-  let a0 = i32x4.splat(0); let a1 = a0; let a2 = a0; let a3 = a0
-  const off = 2 * x
-  for (let g = 0; g < groups; g++) {
-    const wv = v128.load(w2 + 16 * g)
-    const row = rows + 16 * g
-    const p = load<u32>(row) + off
-    const q = load<u32>(row, 4) + off
-    const u = load<u32>(row, 8) + off
-    const v = load<u32>(row, 12) + off
-    const a = i16x8.add(v128.load(p), v128.load(q))
-    const b = i16x8.add(v128.load(u), v128.load(v))
-    const c = i16x8.add(v128.load(p, 16), v128.load(q, 16))
-    const d = i16x8.add(v128.load(u, 16), v128.load(v, 16))
+@inline function hsums (c: usize, r: i32, ch: i32, w2: usize): void {
+  const step = 2 * ch
+  // P0 with P1.
+  let wv = v128.load(w2)
+  let a = v128.load(c)
+  let b = i16x8.add(v128.load(c - step), v128.load(c + step))
+  let e = v128.load(c, 16)
+  let d = i16x8.add(v128.load(c - step, 16), v128.load(c + step, 16))
+  let a0 = i32x4.dot_i16x8_s(i16x8.shuffle(a, b, 0, 8, 1, 9, 2, 10, 3, 11), wv)
+  let a1 = i32x4.dot_i16x8_s(i16x8.shuffle(a, b, 4, 12, 5, 13, 6, 14, 7, 15), wv)
+  let a2 = i32x4.dot_i16x8_s(i16x8.shuffle(e, d, 0, 8, 1, 9, 2, 10, 3, 11), wv)
+  let a3 = i32x4.dot_i16x8_s(i16x8.shuffle(e, d, 4, 12, 5, 13, 6, 14, 7, 15), wv)
+  let g = 1
+  for (; 2 * g + 1 <= r; g++) {
+    wv = v128.load(w2 + 16 * g)
+    const o = 2 * g * step
+    const m = c - o
+    const p = c + o
+    a = i16x8.add(v128.load(m), v128.load(p))
+    b = i16x8.add(v128.load(m - step), v128.load(p + step))
+    e = i16x8.add(v128.load(m, 16), v128.load(p, 16))
+    d = i16x8.add(v128.load(m - step, 16), v128.load(p + step, 16))
     a0 = i32x4.add(a0, i32x4.dot_i16x8_s(i16x8.shuffle(a, b, 0, 8, 1, 9, 2, 10, 3, 11), wv))
     a1 = i32x4.add(a1, i32x4.dot_i16x8_s(i16x8.shuffle(a, b, 4, 12, 5, 13, 6, 14, 7, 15), wv))
-    a2 = i32x4.add(a2, i32x4.dot_i16x8_s(i16x8.shuffle(c, d, 0, 8, 1, 9, 2, 10, 3, 11), wv))
-    a3 = i32x4.add(a3, i32x4.dot_i16x8_s(i16x8.shuffle(c, d, 4, 12, 5, 13, 6, 14, 7, 15), wv))
+    a2 = i32x4.add(a2, i32x4.dot_i16x8_s(i16x8.shuffle(e, d, 0, 8, 1, 9, 2, 10, 3, 11), wv))
+    a3 = i32x4.add(a3, i32x4.dot_i16x8_s(i16x8.shuffle(e, d, 4, 12, 5, 13, 6, 14, 7, 15), wv))
+  }
+  if ((r & 1) === 0) {
+    // Pr alone (r even): its partner weight is zero.
+    wv = v128.load(w2 + 16 * g)
+    const o = r * step
+    const z = i32x4.splat(0)
+    a = i16x8.add(v128.load(c - o), v128.load(c + o))
+    e = i16x8.add(v128.load(c - o, 16), v128.load(c + o, 16))
+    a0 = i32x4.add(a0, i32x4.dot_i16x8_s(i16x8.shuffle(a, z, 0, 8, 1, 9, 2, 10, 3, 11), wv))
+    a1 = i32x4.add(a1, i32x4.dot_i16x8_s(i16x8.shuffle(a, z, 4, 12, 5, 13, 6, 14, 7, 15), wv))
+    a2 = i32x4.add(a2, i32x4.dot_i16x8_s(i16x8.shuffle(e, z, 0, 8, 1, 9, 2, 10, 3, 11), wv))
+    a3 = i32x4.add(a3, i32x4.dot_i16x8_s(i16x8.shuffle(e, z, 4, 12, 5, 13, 6, 14, 7, 15), wv))
   }
   s0 = a0; s1 = a1; s2 = a2; s3 = a3
 }
@@ -163,37 +185,33 @@ let s3: v128 = i32x4.splat(0)
 }
 
 /**
- * Blur (amount < 0) or unsharp mask (amount >= 0) of a whole image.
- * Scratch: pad (n + 2 r ch + 32 bytes), ring (2r + 2 rows of `stride` bytes, stride >= 2 roundup(n, 16);
- * the last one is the zero row), rows (16 * groups bytes), tmp (32 bytes). w1: weights for hpass8 or
- * hpass15 (shift1 = 0 or 7); w2: the vertical weights of P0..Pr as `groups` packed pairs.
+ * Blur (amount < 0) or unsharp mask (amount >= 0) of a whole image, row by row: the vertical pass of an
+ * output row into one u16 row (with r ch lanes of edge replication on each side), then the horizontal
+ * pass from it. Scratch: hrow (2 (2 r ch + roundup(n, 16) + 16) bytes), rows (8 (r + 1) bytes), tmp (32
+ * bytes). w1: the vertical weights for vpass8 or vpass15 (shift1 = 0 or 7); w2: the horizontal weights of
+ * P0..Pr as packed pairs. The vertical pass reads up to 15 bytes past a row's end (past the image for its
+ * last row: into the caller's output or scratch, allocated after it); those lanes are never used.
  */
 export function gauss (src: usize, dst: usize, width: i32, height: i32, ch: i32, r: i32, shift1: i32,
-  w1: usize, w2: usize, amount: f32, pad: usize, ring: usize, stride: i32, rows: usize, tmp: usize): void {
+  w1: usize, w2: usize, amount: f32, hrow: usize, rows: usize, tmp: usize): void {
   const n = width * ch
-  const taps = 2 * r + 1
-  const groups = (r + 2) >> 1
   const keep = alphaLanes(ch)
   const a = f32x4.splat(amount * <f32>(1.0 / 4194304.0))
   const sharp = amount >= 0
-  const zeroRow = ring + taps * stride
-  memory.fill(zeroRow, 0, stride)
-  let next = 0
+  const rc = r * ch
+  const h = hrow + 2 * rc
   for (let y = 0; y < height; y++) {
-    const last = min(height - 1, y + r)
-    for (; next <= last; next++) {
-      padRow(src + next * n, pad, n, ch, r)
-      const out = ring + (next % taps) * stride
-      if (shift1 === 0) hpass8(pad, out, n, ch, r, w1)
-      else hpass15(pad, out, n, ch, r, w1)
-    }
-    store<u32>(rows, ring + (y % taps) * stride)
-    store<u32>(rows + 4, zeroRow)
+    store<u32>(rows, src + y * n)
     for (let k = 1; k <= r; k++) {
-      store<u32>(rows + 8 * k, ring + (max(0, y - k) % taps) * stride)
-      store<u32>(rows + 8 * k + 4, ring + (min(height - 1, y + k) % taps) * stride)
+      store<u32>(rows + 8 * k, src + max(0, y - k) * n)
+      store<u32>(rows + 8 * k + 4, src + min(height - 1, y + k) * n)
     }
-    if ((r & 1) === 0) { store<u32>(rows + 8 * (r + 1), zeroRow); store<u32>(rows + 8 * (r + 1) + 4, zeroRow) }
+    if (shift1 === 0) vpass8(rows, h, n, r, w1)
+    else vpass15(rows, h, n, r, w1)
+    for (let j = 0; j < rc; j++) {
+      store<u16>(hrow + 2 * j, load<u16>(h + 2 * (j % ch)))
+      store<u16>(h + 2 * (n + j), load<u16>(h + 2 * (n - ch + j % ch)))
+    }
     const srow = src + y * n
     const drow = dst + y * n
     let x = 0
@@ -204,7 +222,7 @@ export function gauss (src: usize, dst: usize, width: i32, height: i32, ch: i32,
       const at = short ? 0 : min(x, n - 16)
       let s = srow + at
       if (short) { memory.copy(tmp, srow, n); s = tmp }
-      vsums(rows, groups, w2, at)
+      hsums(h + 2 * at, r, ch, w2)
       const v = sharp ? sharpenBytes(s, a) : blurBytes()
       const o = v128.bitselect(v128.load(s), v, keep)
       if (short) { v128.store(tmp + 16, o); memory.copy(drow, tmp + 16, n) } else v128.store(drow + at, o)
