@@ -88,7 +88,8 @@ function gauss (img: Resident, sigma: number, amount: number): Resident {
     const w2v = put(splats(pairs(w2.subarray(r))), 'i32')
     const hrow = alloc(2 * (2 * r * ch + Math.ceil(n / 16) * 16 + 16))
     const rows = alloc(8 * (r + 1))
-    // tmp also keeps the vertical pass's over-read of the last row inside memory the kernel owns.
+    // The vertical pass reads up to 15 bytes past the image's last row: `out` and this scratch come after
+    // the image, so that stays inside the memory, and those lanes are never used.
     const tmp = alloc(32)
     wasm().gauss(img.ptr, out.ptr, width, height, ch, r, shift1, w1v, w2v, amount, hrow, rows, tmp)
   })
