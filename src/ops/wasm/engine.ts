@@ -20,6 +20,11 @@ export const MODULE_SLOT_BYTES = PAGE
 export const ARENA_BASE = 16 * PAGE
 /** wasm32 addresses 4 GiB; a whole-image run that needs more is refused with this limit in the message. */
 const MAX_BYTES = 65536 * PAGE
+/**
+ * Memory kept past the last allocation: SIMD loops may load a vector beyond the end of a buffer (and
+ * ignore those lanes); that must not trap even when the buffer is the last one in memory.
+ */
+const SLACK = 64
 
 export const memory = new WebAssembly.Memory({ initial: ARENA_BASE / PAGE + 16 })
 
@@ -50,9 +55,9 @@ let top = ARENA_BASE
 export function alloc (bytes: number): number {
   const ptr = Math.ceil(top / 16) * 16
   const end = ptr + bytes
-  if (end > MAX_BYTES) throw new KernelMemoryError(end)
+  if (end + SLACK > MAX_BYTES) throw new KernelMemoryError(end)
   const have = memory.buffer.byteLength
-  if (end > have) memory.grow(Math.ceil((end - have) / PAGE))
+  if (end + SLACK > have) memory.grow(Math.ceil((end + SLACK - have) / PAGE))
   top = end
   return ptr
 }
