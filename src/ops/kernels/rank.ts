@@ -23,7 +23,7 @@ const wasm = (): RankWasm => wasmModule<RankWasm>('rank')
 /** Radius above which erode / dilate switch to van Herk columns and a doubling window (src/ops/wasm/as/rank.ts). */
 const DIRECT_R = 3
 /** Stride of the 5x5 median's scratch rows (S5 in src/ops/wasm/as/rank.ts). */
-const MEDIAN5_ROW = 4096 + 64
+const MEDIAN5_ROW = 1024 + 64
 /** The SIMD paths work on whole 16-byte vectors of a row. */
 const simdRow = (img: Resident): boolean => img.width * img.channels >= 16
 const hasAlpha = (ch: number): boolean => ch === 2 || ch === 4
@@ -52,6 +52,7 @@ function medianKernel (img: Resident, r: number): Resident {
     wasm().median5(img.ptr, out.ptr, w, h, ch, alloc(15 * MEDIAN5_ROW))
     return out
   }
+  // Larger radii (and images narrower than a vector): Huang's sliding histogram, one padded plane at a time
   const plane = alloc((w + 2 * r) * (h + 2 * r))
   const hist = alloc(1024)
   const colour = hasAlpha(ch) ? ch - 1 : ch

@@ -282,6 +282,8 @@ export function median3 (src: usize, dst: usize, w: i32, h: i32, ch: i32, rows: 
   padEnds(slot + 16, n, ch, 1)
 }
 
+// The vector ch bytes before / after the current one, out of it and its neighbour: one palignr each. The
+// lanes must be constants, hence one pair per channel count and one row loop per channel count below.
 // @ts-ignore: decorator
 @inline function before1 (prev: v128, cur: v128): v128 { return i8x16.shuffle(prev, cur, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30) }
 // @ts-ignore: decorator
@@ -383,9 +385,9 @@ export function median3 (src: usize, dst: usize, w: i32, h: i32, ch: i32, rows: 
   }
 }
 
-/** Output bytes of a row that the 5x5 median does at once: its scratch rows then have a constant stride. */
-const CHUNK5 = 4096
-const S5: usize = 4096 + 64
+/** Output bytes of a row the 5x5 median does at once: the 15 scratch rows (16 KiB) stay in L1 at a constant stride. */
+const CHUNK5 = 1024
+const S5: usize = 1024 + 64
 
 /**
  * 5x5 median, SIMD (n >= 16), as a separable selection network (after Adams, "Fast median filters using
