@@ -45,9 +45,15 @@
 function padEnds (row: usize, n: i32, ch: i32, r: i32): void {
   const last = row + n - ch
   for (let i = 1; i <= r; i++) {
-    memory.copy(row - i * ch, row, ch)
-    memory.copy(last + i * ch, last, ch)
+    copyPixel(row - i * ch, row, ch)
+    copyPixel(last + i * ch, last, ch)
   }
+}
+
+/** One pixel's ch bytes: a byte loop, since memory.copy of a few bytes is a call into the engine each time. */
+// @ts-ignore: decorator
+@inline function copyPixel (dst: usize, src: usize, ch: i32): void {
+  for (let j = 0; j < ch; j++) store<u8>(dst + j, load<u8>(src + j))
 }
 
 // ---- erode / dilate: separable, vertical pass into a padded row, then horizontal pass ----
@@ -451,8 +457,8 @@ export function median5 (src: usize, dst: usize, w: i32, h: i32, ch: i32, buf: u
         v128.store(o, u15, 3 * S5)
         v128.store(o, u13, 4 * S5)
       }
-      if (x0 === 0) for (let k = 1; k <= 2; k++) for (let i: usize = 0; i < 5; i++) memory.copy(base + i * S5 - k * ch, base + i * S5, ch)
-      if (x1 === n) for (let k = 0; k < 2; k++) for (let i: usize = 0; i < 5; i++) memory.copy(base + i * S5 + n + k * ch, base + i * S5 + n - ch, ch)
+      if (x0 === 0) for (let k = 1; k <= 2; k++) for (let i: usize = 0; i < 5; i++) copyPixel(base + i * S5 - k * ch, base + i * S5, ch)
+      if (x1 === n) for (let k = 0; k < 2; k++) for (let i: usize = 0; i < 5; i++) copyPixel(base + i * S5 + n + k * ch, base + i * S5 + n - ch, ch)
       for (let x = x0 - edge; x < x1; x += 16) {
         const b = x + 16 <= x1 ? x : x1 - 16
         const p = base + b
