@@ -15,6 +15,8 @@ export interface Stats {
   inflightAtFailover: number
   /** of those, tiles given to another peer anyway (master.ts today: all of them) */
   recomputedAfterFailover: number
+  /** ... of which the holder had crashed or restarted since the failover (not a waste) */
+  recomputedHolderGone: number
   tileDones: number
   /** a tile committed a second time by another master (its queue never learnt of the first) */
   dupTileDone: number
@@ -34,7 +36,7 @@ export interface Stats {
 }
 
 export function newStats (): Stats {
-  return { claims: 0, failovers: 0, inflightAtFailover: 0, recomputedAfterFailover: 0, tileDones: 0, dupTileDone: 0, dupJobDone: 0, dupJobDoneConcurrent: 0, dupJobDoneHandover: 0, dupJobDoneUnreplicated: 0, handedOver: 0, handedOverDone: 0, loneTakeovers: 0, jobsFailed: 0 }
+  return { claims: 0, failovers: 0, inflightAtFailover: 0, recomputedAfterFailover: 0, recomputedHolderGone: 0, tileDones: 0, dupTileDone: 0, dupJobDone: 0, dupJobDoneConcurrent: 0, dupJobDoneHandover: 0, dupJobDoneUnreplicated: 0, handedOver: 0, handedOverDone: 0, loneTakeovers: 0, jobsFailed: 0 }
 }
 
 export class Oracle {
@@ -50,8 +52,9 @@ export class Oracle {
   private readonly refs = new Map<string, number>()
   /** jobs handed over while already done on the giver's side */
   private readonly rerun = new Set<string>()
-  /** tiles whose lease a new master took over while its (live) worker was still on it */
-  private readonly carried = new Set<string>()
+  /** tiles whose lease a new master took over while its (live) worker was still on it: tile -> the
+   * worker's run (peer index, incarnation) */
+  private readonly carried = new Map<string, [number, number]>()
   private readonly diskJobs: Array<Set<string> | undefined>
   /** claims made by a peer cut off from every other live peer: "p@epoch" */
   private readonly lone = new Set<string>()
@@ -142,7 +145,7 @@ export class Oracle {
       const holder = w.peers[Number(l.peer.slice(1))] as VPeer
       if (holder !== m.p && holder.up && holder.worker.computing(l.leaseId)) {
         this.stats.inflightAtFailover++
-        this.carried.add(`${l.jobId}/${l.phase}/${l.index}`)
+        this.carried.set(`${l.jobId}/${l.phase}/${l.index}`, [holder.index, holder.incarnation])
       }
     }
   }
@@ -199,7 +202,12 @@ export class Oracle {
 
   /** A tile leased again before the worker that still had it over a failover could deliver it. */
   assigned (jobId: string, phase: number, index: number): void {
-    if (this.carried.delete(`${jobId}/${phase}/${index}`)) this.stats.recomputedAfterFailover++
+    const key = `${jobId}/${phase}/${index}`
+    const run = this.carried.get(key)
+    if (run === undefined) return
+    this.carried.delete(key)
+    this.stats.recomputedAfterFailover++
+    if ((this.w.peers[run[0]] as VPeer).incarnation !== run[1]) this.stats.recomputedHolderGone++
   }
 
   diskChanged (p: VPeer): void { this.diskJobs[p.index] = undefined }
