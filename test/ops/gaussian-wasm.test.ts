@@ -8,7 +8,7 @@ import { emboss } from '../../src/ops/kernels/emboss.ts'
 import { scope } from '../../src/ops/wasm/engine.ts'
 import { toRaw, toResident } from '../../src/ops/wasm/resident.ts'
 import { blurRef, blurSums, embossRef, sharpenRef } from './reference/gaussian.ts'
-import { mapColourPlanes } from '../../src/ops/kernels/planes.ts'
+import { mapColourPlanes } from './reference/planes.ts'
 import { firstDifference, photoLike, rng } from './helpers.ts'
 
 const sizes: [number, number][] = [[1, 1], [1, 9], [9, 1], [5, 3], [17, 13], [23, 2], [40, 7], [33, 64]]

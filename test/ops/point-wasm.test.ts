@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest'
 import { getOp } from '../../src/ops/catalogue.ts'
 import { validateOp } from '../../src/ops/pipeline.ts'
-import { lut as makeLut } from '../../src/ops/kernels/planes.ts'
+import { lut as makeLut } from '../../src/ops/kernels/point.ts'
 import type { Channels, RawImage } from '../../src/ops/raw.ts'
 import * as ref from './reference/point.ts'
 import { rng } from './helpers.ts'

@@ -3,7 +3,6 @@ import { defineOp, sameChannels } from '../op.ts'
 import { number } from '../params.ts'
 import { withAlphaOf, hasAlpha } from '../raw.ts'
 import type { RawImage, Rect } from '../raw.ts'
-import { lut } from './planes.ts'
 import { alloc, i32, memory, put, scope, wasmModule } from '../wasm/engine.ts'
 import { allocImage, residentBytes } from '../wasm/resident.ts'
 import type { Resident } from '../wasm/resident.ts'
@@ -132,3 +131,13 @@ export const sepia = defineOp({
     return out
   }
 })
+
+/** A 256-entry table of fn(v), rounded half up and clamped to 0..255. */
+export function lut (fn: (v: number) => number): Uint8Array {
+  const t = new Uint8Array(256)
+  for (let v = 0; v < 256; v++) {
+    const x = fn(v)
+    t[v] = x <= 0 ? 0 : x >= 255 ? 255 : Math.round(x)
+  }
+  return t
+}

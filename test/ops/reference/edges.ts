@@ -4,7 +4,7 @@ import type { RawImage } from '../../../src/ops/raw.ts'
 import { colourChannels, withAlphaOf } from '../../../src/ops/raw.ts'
 import { colourRgb } from '../../../src/ops/params.ts'
 import type { CannyParams } from '../../../src/ops/kernels/edges.ts'
-import { alphaOf, join, luma, pad } from '../../../src/ops/kernels/planes.ts'
+import { alphaOf, join, luma, pad } from './planes.ts'
 import { blurPlaneRef } from './gaussian.ts'
 
 interface Gradient { gx: Int16Array; gy: Int16Array }

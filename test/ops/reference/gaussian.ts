@@ -2,7 +2,7 @@
 // (src/ops/wasm/as/gaussian.ts) must reproduce byte for byte, written plainly, one colour plane at a time.
 import type { RawImage } from '../../../src/ops/raw.ts'
 import { blurPlan } from '../../../src/ops/kernels/gaussian.ts'
-import { mapColourPlanes } from '../../../src/ops/kernels/planes.ts'
+import { mapColourPlanes } from './planes.ts'
 
 const clampIndex = (i: number, n: number): number => i < 0 ? 0 : i >= n ? n - 1 : i
 

@@ -1,7 +1,7 @@
 // Scalar reference for the rank filters (median, erode, dilate): the JavaScript implementation the wasm
 // kernels in src/ops/wasm/as/rank.ts replaced, kept readable. The wasm output must equal it byte for byte.
 import type { RawImage } from '../../../src/ops/raw.ts'
-import { mapColourPlanes, pad, padRow } from '../../../src/ops/kernels/planes.ts'
+import { mapColourPlanes, pad, padRow } from './planes.ts'
 
 /**
  * Median with Huang's sliding histogram: moving one pixel right swaps one column of the window, and the

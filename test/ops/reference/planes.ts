@@ -1,8 +1,7 @@
-// Plumbing shared by the kernels: planar views of interleaved images, luma, lookup tables and
-// edge-replicating padding. Everything here is integer arithmetic, so results are identical on every
-// peer (x86 or ARM) and independent of where a pixel sits in a tile.
-import type { Channels, RawImage } from '../raw.ts'
-import { colourChannels, hasAlpha } from '../raw.ts'
+// Plumbing shared by the scalar references (the kernels themselves are wasm, src/ops/wasm): planar
+// views of interleaved images, luma, lookup tables and edge-replicating padding.
+import type { Channels, RawImage } from '../../../src/ops/raw.ts'
+import { colourChannels, hasAlpha } from '../../../src/ops/raw.ts'
 
 export interface Planes {
   width: number
@@ -65,32 +64,6 @@ export function luma (img: RawImage): Uint8Array {
     for (let i = 0, j = 0; i < n; i++, j += channels) y[i] = (77 * data[j] + 150 * data[j + 1] + 29 * data[j + 2] + 128) >> 8
   }
   return y
-}
-
-export function lumaOfPixel (r: number, g: number, b: number): number {
-  return (77 * r + 150 * g + 29 * b + 128) >> 8
-}
-
-/** Applies a 256-entry lookup table to every colour channel; alpha untouched. */
-export function applyLut (img: RawImage, lut: Uint8Array): RawImage {
-  const { channels, data } = img
-  const out = new Uint8Array(data.length)
-  const colour = colourChannels(channels)
-  for (let j = 0; j < data.length; j += channels) {
-    for (let c = 0; c < colour; c++) out[j + c] = lut[data[j + c]]
-    if (colour < channels) out[j + colour] = data[j + colour]
-  }
-  return { width: img.width, height: img.height, channels, data: out }
-}
-
-export function lut (fn: (v: number) => number): Uint8Array {
-  const t = new Uint8Array(256)
-  for (let v = 0; v < 256; v++) t[v] = clampByte(fn(v))
-  return t
-}
-
-export function clampByte (v: number): number {
-  return v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v)
 }
 
 type TypedArray = Uint8Array | Int16Array | Int32Array | Float64Array
