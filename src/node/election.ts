@@ -82,6 +82,9 @@ export function stepElection (state: ElectionState, event: ElectionEvent): Elect
 
 function onPersisted (state: ElectionState, epoch: number, live: Candidate[]): ElectionResult {
   if (state.pendingClaim !== epoch) return { state, effects: [] } // the claim was abandoned meanwhile
+  // A higher epoch was learnt while the claim was written: a master at the claimed epoch would run below
+  // an epoch already in use (found by the VOPR, seed 6152). Drop the claim; the next tick claims above.
+  if (epoch <= state.epoch) return { state: { ...state, pendingClaim: null }, effects: [] }
   // A rival heard during the write: give way if it is master or the better candidate. The epoch is
   // burnt, which is harmless: epochs only need to grow.
   const me = { peerId: state.config.self, replicaPos: state.replicaPos }
