@@ -43,7 +43,7 @@ export const transferCase: BenchCase = {
         jobId: 'bench-transfer', phase: 0, index: i, leaseId: `l${i}`, epoch: 2 ** 30, pipeline, width: SIDE, height: SIDE, channels: 1,
         core: { x: 0, y: 0, width: SIDE, height: SIDE }, stats: [], renewMs: 5000
       }
-      const r = await sendTile(client.node, pid, req, tile, { signal: AbortSignal.timeout(60_000), onWorking: () => {}, readTimeoutMs: 30_000 })
+      const r = await sendTile(client.node, pid, req, tile, { signal: AbortSignal.timeout(60_000), onWorking: () => {}, readTimeoutMs: 30_000, commit: async () => {} })
       if (!('image' in r) || r.image.data.byteLength !== BYTES) throw new Error('unexpected tile result')
     }
 

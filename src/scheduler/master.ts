@@ -11,7 +11,8 @@ import type { SwarmPeer } from '../node/peer.ts'
 import { sendTile, type SentTileResult } from '../transfer/tile-client.ts'
 import { ErrorCodes, type JobEvent, type TileRequest } from '../transfer/messages.ts'
 import { MalformedFrameError, RemoteError } from '../transfer/errors.ts'
-import { getJob, phaseData, type QueueEffect, type QueueEvent } from './queue-machine.ts'
+import { getJob, leasesOf, phaseData, type QueueEffect, type QueueEvent } from './queue-machine.ts'
+import type { TileNotice } from '../transfer/tile-done.ts'
 import { QueueStore } from './queue-store.ts'
 import { JobFiles, statsName, tileName } from './job-files.ts'
 import { ReplicationSource } from './replication.ts'
@@ -134,11 +135,12 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       this.store = store
       this.epoch = epoch
       await this.step({ type: 'elected', epoch, now: Date.now() })
-      // Leases given by an earlier master (or by this peer before a restart) have no stream to this
-      // runtime: their results cannot arrive here, so the tiles are re-queued now rather than at the
-      // lease deadline. Tiles already done stay done.
+      // Leases given by an earlier master survive (the queue keeps them): a live worker renews them and
+      // sends its result here over the tile-done protocol, so only orphaned tiles are redone. A holder
+      // that is not alive now gets its tiles re-queued at once rather than at the lease deadline.
+      const alive = new Set([this.peer.peerId, ...this.peer.liveView().map(hb => hb.peerId)])
       const holders = new Set([...store.state.leases.values()].map(l => l.peer))
-      for (const peer of holders) await this.step({ type: 'peerDead', peer, now: Date.now() })
+      for (const peer of holders) if (!alive.has(peer)) await this.step({ type: 'peerDead', peer, now: Date.now() })
       await this.refreshPeers()
       this.timer = setInterval(() => { void this.tick() }, Math.min(1000, Math.max(50, Math.floor(this.opts.leaseMs / 10))))
       this.log('info', `master at epoch ${epoch}: queue loaded`, { jobs: store.jobs().length })
@@ -315,16 +317,19 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
         width: slice.width, height: slice.height, channels: slice.channels, core: coreInTile(tile), stats, renewMs
       }
       const renew = (): void => { void this.step({ type: 'renew', ...where, now: Date.now(), epoch: a.epoch }).catch(() => {}) }
-      let result: SentTileResult
+      const commit = async (result: SentTileResult): Promise<void> => {
+        if (ac.signal.aborted) return
+        await this.commit(a, meta, tile, result)
+        await this.step({ type: 'done', ...where, now: Date.now(), epoch: a.epoch })
+      }
       if (a.peer === this.peer.peerId) {
         const t = setInterval(renew, renewMs)
+        let result: SentTileResult
         try { result = { ...await this.worker.run(req, slice.data), kept: false } } finally { clearInterval(t) }
+        await commit(result)
       } else {
-        result = await sendTile(this.peer.libp2p, peerIdFromString(a.peer), req, slice.data, { signal: ac.signal, onWorking: renew, readTimeoutMs: Math.max(3 * renewMs, 5000) })
+        await sendTile(this.peer.libp2p, peerIdFromString(a.peer), req, slice.data, { signal: ac.signal, onWorking: renew, readTimeoutMs: Math.max(3 * renewMs, 5000), commit })
       }
-      if (ac.signal.aborted) return
-      await this.commit(a, meta, tile, result)
-      await this.step({ type: 'done', ...where, now: Date.now(), epoch: a.epoch })
     } catch (err) {
       if (ac.signal.aborted || this.store == null) return
       const reason = `${a.peer.slice(-8)}: ${(err as Error).message}`
@@ -364,6 +369,46 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     }
     await this.files.writeTile(a.jobId, a.index, img)
     if (!result.kept) await this.copies.toStandbys(a.jobId, meta.standbys, tileName(a.index))
+  }
+
+  /**
+   * A worker's word about a tile it holds a lease for, sent here because the stream to the master that
+   * leased it is gone: a renewal, or "done, the result is kept with me". A result is checked and stored
+   * here (a second copy besides the worker's) before the queue counts it. Resolves whether it was taken.
+   */
+  async onTileNotice (n: TileNotice, from: string): Promise<boolean> {
+    const store = this.store
+    if (store == null) return false
+    const where = { jobId: n.jobId, phase: n.phase, index: n.index, leaseId: n.leaseId, peer: from }
+    const lease = leasesOf(store.state, from).find(l => l.leaseId === n.leaseId && l.jobId === n.jobId && l.phase === n.phase && l.index === n.index)
+    if (lease == null) return false
+    if (n.type === 'renew') {
+      const effects = await this.step({ type: 'renew', ...where, now: Date.now(), epoch: n.epoch })
+      return !effects.some(e => e.type === 'ignored')
+    }
+    const meta = this.meta(n.jobId)
+    const tile = this.plan(n.jobId, meta)[n.index]
+    if (tile == null) return false
+    const a = { jobId: n.jobId, phase: n.phase, index: n.index, leaseId: n.leaseId, peer: from }
+    try {
+      if (n.phase < this.phaseCountOf(n.jobId) - 1) {
+        await this.commit({ ...a, type: 'assign', epoch: n.epoch, attempt: lease.attempt, deadline: lease.deadline }, meta, tile, { stats: n.stats, kept: true })
+      } else {
+        // The pixels stay with the worker: fetch them (from it, or any peer that has them) and check them.
+        await this.ensureLocal(n.jobId, meta, tileName(n.index))
+        const img = await this.files.readTile(n.jobId, n.index)
+        if (img.width !== tile.core.width || img.height !== tile.core.height || img.channels !== meta.outChannels || img.data.byteLength !== img.width * img.height * img.channels) {
+          throw new WrongResultError(`result is ${img.width}x${img.height}x${img.channels}, expected ${tile.core.width}x${tile.core.height}x${meta.outChannels}`)
+        }
+      }
+    } catch (err) {
+      const transient = isTransient(err)
+      this.log('warn', `tile ${n.jobId}/${n.phase}/${n.index} from ${from.slice(-8)} after a failover: ${(err as Error).message}`)
+      await this.step({ type: 'failed', ...where, reason: `${from.slice(-8)}: ${(err as Error).message}`, transient, now: Date.now(), epoch: n.epoch }).catch(() => {})
+      return false
+    }
+    const effects = await this.step({ type: 'done', ...where, now: Date.now(), epoch: n.epoch })
+    return !effects.some(e => e.type === 'ignored')
   }
 
   /** Peers that should hold a copy of a new job, which took its input. */

@@ -23,10 +23,12 @@
 //   Ties: fewer held leases, then the smaller peer id. A peer with freeSlots 0 gets nothing.
 // - Leases lapse at their deadline (tick: now >= deadline) unless renewed; the tile is re-queued, the
 //   attempt recorded, and a revoke is sent to the peer. A dead peer's tiles are re-queued at once.
-// - A tile fails its job when its counted failures (explicit `failed`, or a lease that lapsed while
-//   its peer was alive = a stall) come from maxAttempts different peers, or reach maxAttempts in total
-//   when no live peer that has not failed it is left (small swarms). Peer deaths are recorded but not
-//   counted: a job must survive churn. A tile is not re-offered to a peer it failed on while another
+// - A tile fails its job when its counted failures (explicit `failed`) come from maxAttempts different
+//   peers, or reach maxAttempts in total when no live peer that has not failed it is left (small
+//   swarms). Peer deaths are recorded but not counted: a job must survive churn. A lease that lapsed
+//   while its peer was alive (a stall) is not counted either: a slow or overloaded peer whose renewals
+//   came late makes the swarm slower, never fails the job; only maxLapses such lapses of one tile
+//   (something no peer can finish in time) fail it. A tile is not re-offered to a peer it failed on while another
 //   live peer with slots that has not failed it exists.
 // - done/failed/renew are matched on leaseId: an unknown or old lease is ignored (`ignored` effect),
 //   so a late result of a re-leased tile never counts: a tile is done once, and `tileDone` is emitted
@@ -53,23 +55,28 @@ export interface QueueConfig {
   prefetch: number
   /** a tile that failed on this many different peers fails its job */
   maxAttempts: number
+  /** a tile whose lease lapsed this many times on live peers fails its job (bounds the retries of a
+   * tile no peer can finish within its lease; one slow peer's lapses cost only time) */
+  maxLapses: number
 }
 
 export const DEFAULT_QUEUE_CONFIG: Readonly<QueueConfig> = Object.freeze({
   leaseMs: 10_000,
   prefetch: 1,
-  maxAttempts: 3
+  maxAttempts: 3,
+  maxLapses: 12
 })
 
 export function makeQueueConfig (partial: Partial<QueueConfig> = {}): QueueConfig {
   const c: QueueConfig = { ...DEFAULT_QUEUE_CONFIG }
-  for (const k of ['leaseMs', 'prefetch', 'maxAttempts'] as const) {
+  for (const k of ['leaseMs', 'prefetch', 'maxAttempts', 'maxLapses'] as const) {
     const v = partial[k]
     if (v !== undefined) c[k] = v
   }
   if (!Number.isFinite(c.leaseMs) || c.leaseMs <= 0) throw new InvalidConfigError(`leaseMs must be a positive number, got ${c.leaseMs}`)
   if (!Number.isInteger(c.prefetch) || c.prefetch < 0) throw new InvalidConfigError(`prefetch must be an integer >= 0, got ${c.prefetch}`)
   if (!Number.isInteger(c.maxAttempts) || c.maxAttempts < 1) throw new InvalidConfigError(`maxAttempts must be an integer >= 1, got ${c.maxAttempts}`)
+  if (!Number.isInteger(c.maxLapses) || c.maxLapses < 1) throw new InvalidConfigError(`maxLapses must be an integer >= 1, got ${c.maxLapses}`)
   return c
 }
 
@@ -353,7 +360,7 @@ function onTick (c: Ctx, now: number): void {
     const info = c.s.peers.get(lease.peer)
     const stalled = info !== undefined && info.alive
     c.effects.push({ type: 'revoke', jobId: lease.jobId, phase: lease.phase, index: lease.index, peer: lease.peer, leaseId: lease.leaseId, reason: 'expired' })
-    endAttempt(c, lease, 'expired', stalled ? 'lease expired' : 'lease expired (peer gone)', stalled, now)
+    endAttempt(c, lease, 'expired', stalled ? 'lease expired' : 'lease expired (peer gone)', false, now, stalled)
   }
 }
 
@@ -465,17 +472,17 @@ function releaseLease (c: Ctx, lease: Lease): void {
 }
 
 /** A lease ends without a result: record the attempt, then re-queue the tile or fail its job. */
-function endAttempt (c: Ctx, lease: Lease, kind: RequeueReason, reason: string, counted: boolean, now: number): void {
+function endAttempt (c: Ctx, lease: Lease, kind: RequeueReason, reason: string, counted: boolean, now: number, lapsed = false): void {
   const job = c.s.jobs.get(lease.jobId) as JobRec
   const tiles = job.tiles as PhaseTiles
   const tile = tiles.touched.get(lease.index) as TileRec
   releaseLease(c, lease)
   tile.lease = undefined
-  tile.attempts.push({ peer: lease.peer, reason, at: now, counted })
+  tile.attempts.push(lapsed ? { peer: lease.peer, reason, at: now, counted, lapsed } : { peer: lease.peer, reason, at: now, counted })
   markTile(c, job, lease.index)
-  if (counted && tileExhausted(c.s, tile)) {
+  if ((counted && tileExhausted(c.s, tile)) || (lapsed && lapses(tile) >= c.s.config.maxLapses)) {
     tile.state = 'failed'
-    const failedOn = countedAttempts(tile)
+    const failedOn = counted ? countedAttempts(tile) : tile.attempts.filter(a => a.lapsed === true)
     const peers = [...new Set(failedOn.map(a => a.peer))]
     const last = failedOn.slice(-c.s.config.maxAttempts).map(a => `${a.peer}: ${a.reason}`).join('; ')
     const why = `tile ${lease.index} of phase ${lease.phase} failed on ${peers.length} peer${peers.length === 1 ? '' : 's'} (${failedOn.length} attempt${failedOn.length === 1 ? '' : 's'}): ${last}`
@@ -487,6 +494,12 @@ function endAttempt (c: Ctx, lease: Lease, kind: RequeueReason, reason: string, 
   tile.state = 'queued'
   tiles.retry.push(lease.index)
   c.effects.push({ type: 'requeued', jobId: job.id, phase: lease.phase, index: lease.index, peer: lease.peer, leaseId: lease.leaseId, reason: kind, attempt: lease.attempt })
+}
+
+function lapses (tile: TileRec): number {
+  let n = 0
+  for (const a of tile.attempts) if (a.lapsed === true) n++
+  return n
 }
 
 function countedAttempts (tile: TileRec): Attempt[] {
@@ -623,10 +636,12 @@ function leaseNextTile (c: Ctx, peer: string, now: number): boolean {
   return false
 }
 
+/** A tile goes back to a peer that failed it, or was too slow for it, only when no other peer can take it. */
 function mayTake (s: QueueState, tile: TileRec, peer: string): boolean {
   if (tile.attempts.length === 0) return true
-  const failed = failedPeers(tile)
-  return !failed.has(peer) || !freshPeerExists(s, failed)
+  const avoid = failedPeers(tile)
+  for (const a of tile.attempts) if (a.lapsed === true) avoid.add(a.peer)
+  return !avoid.has(peer) || !freshPeerExists(s, avoid)
 }
 
 function grant (c: Ctx, job: JobRec, index: number, tile: TileRec, peer: string, now: number): void {

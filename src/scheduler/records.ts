@@ -56,9 +56,11 @@ export const AttemptSchema = z.object({
   peer: z.string(),
   reason: z.string(),
   at: finite,
-  /** true when the attempt counts towards maxAttempts (an error or a stalled lease); false when the
-   * peer died or left (not the tile's fault). */
-  counted: z.boolean()
+  /** true when the attempt counts towards maxAttempts (the worker's error); false when the peer died,
+   * left or was too slow to renew its lease (not the tile's fault). */
+  counted: z.boolean(),
+  /** the lease lapsed while its peer was alive: a slow peer, counted against maxLapses only */
+  lapsed: z.literal(true).optional()
 })
 export type Attempt = z.infer<typeof AttemptSchema>
 

@@ -3,8 +3,10 @@
 // statistics or the pixels. It refuses tiles of an epoch older than the master it follows.
 import type { Libp2p } from '@libp2p/interface'
 import { createPool, type KernelPool, type RawImage, type TileResult, validatePipeline } from '../ops/index.ts'
+import { RemoteError } from '../transfer/errors.ts'
 import { FrameStream } from '../transfer/frames.ts'
-import { ErrorCodes, FRAME_BYTES, TILE_PROTOCOL, TileRequestSchema, type TileRequest } from '../transfer/messages.ts'
+import { ErrorCodes, FRAME_BYTES, TILE_PROTOCOL, TileAckSchema, TileRequestSchema, type TileRequest } from '../transfer/messages.ts'
+import type { TileNotice } from '../transfer/tile-done.ts'
 import { StaleEpochError } from './errors.ts'
 
 export interface WorkerOptions {
@@ -24,7 +26,18 @@ export interface WorkerOptions {
   keep?: (req: TileRequest, result: TileResult) => Promise<void>
   /** Tests: run a result through this before it is sent (a faulty worker). */
   tamper?: (result: TileResult, req: TileRequest) => TileResult
+  /** The master this peer follows now, if any. */
+  master?: () => string | null
+  /**
+   * Tells the master this peer follows about a tile whose stream to the master that leased it is gone
+   * (tile-done protocol); resolves whether that master took it, throws when it could not be reached.
+   */
+  notify?: (notice: TileNotice) => Promise<boolean>
 }
+
+/** How long a finished tile's result is offered to a new master after a failover (an election takes ~2 s). */
+const NOTIFY_FOR_MS = 15_000
+const NOTIFY_RETRY_MS = 500
 
 export class BadTileError extends Error {
   override name = 'BadTileError'
@@ -52,10 +65,10 @@ export class WorkerRuntime {
   }
 
   async register (node: Libp2p): Promise<void> {
-    await node.handle(TILE_PROTOCOL, async (stream) => {
+    await node.handle(TILE_PROTOCOL, async (stream, connection) => {
       const fs = new FrameStream(stream, { maxFrameBytes: FRAME_BYTES, readTimeoutMs: this.opts.readTimeoutMs ?? 30_000 })
       try {
-        await this.serve(fs)
+        await this.serve(fs, connection.remotePeer.toString())
       } catch (err) {
         // A malformed request resets this stream only.
         fs.abort(err as Error)
@@ -63,30 +76,77 @@ export class WorkerRuntime {
     }, { maxInboundStreams: 256 })
   }
 
-  private async serve (fs: FrameStream): Promise<void> {
+  /**
+   * One tile from the master `from`. While it runs, "working" frames renew its lease. If that master is
+   * gone meanwhile (the stream broke, or this peer now follows another master), the lease lives on with
+   * the new master: renewals and the result's notice go to it instead (tile-done protocol), so the tile
+   * is not computed again.
+   */
+  private async serve (fs: FrameStream, from: string): Promise<void> {
     const req = await fs.readJson(TileRequestSchema)
     const expected = req.width * req.height * req.channels
     const data = await fs.readBinary(expected) as Uint8Array
+    let orphaned = false
+    // Gone: the stream broke, or this peer follows another master now (a cut cable breaks no stream).
+    const leaserGone = (): boolean => {
+      const now = this.opts.master?.()
+      return orphaned || (now != null && now !== from)
+    }
+    const renew = async (): Promise<void> => {
+      if (!leaserGone()) {
+        try { await fs.writeJson({ type: 'working' }); return } catch { orphaned = true }
+      }
+      await this.opts.notify?.({ type: 'renew', ...noticeOf(req) }).catch(() => {})
+    }
     let timer: NodeJS.Timeout | undefined
     try {
-      timer = setInterval(() => { void fs.writeJson({ type: 'working' }).catch(() => {}) }, req.renewMs)
+      timer = setInterval(() => { void renew() }, req.renewMs)
       const result = await this.run(req, data)
       // Not kept (a full disk, say): the master copies the result to a standby as it would otherwise.
       const kept = this.opts.keep == null ? false : await this.opts.keep(req, result).then(() => true, () => false)
       clearInterval(timer)
-      if ('stats' in result) {
-        await fs.writeJson({ type: 'stats', stats: result.stats, kept })
-      } else {
-        const img = result.image
-        await fs.writeJson({ type: 'image', width: img.width, height: img.height, channels: img.channels, kept })
-        await fs.writeBinary(img.data, FRAME_BYTES)
+      if (leaserGone()) orphaned = true
+      else {
+        try {
+          if ('stats' in result) {
+            await fs.writeJson({ type: 'stats', stats: result.stats, kept })
+          } else {
+            const img = result.image
+            await fs.writeJson({ type: 'image', width: img.width, height: img.height, channels: img.channels, kept })
+            await fs.writeBinary(img.data, FRAME_BYTES)
+          }
+          // Counted only once acked: a master that dies between reading and storing it never acks.
+          await fs.readJson(TileAckSchema)
+          await fs.close()
+        } catch (err) {
+          // Refused (an error answer) is the master's decision; only silence means it is gone.
+          if (!(err instanceof RemoteError)) orphaned = true
+        }
       }
-      await fs.close()
+      if (orphaned) {
+        fs.abort(new Error('the master that leased this tile is gone'))
+        if (kept) await this.offer({ type: 'done', ...noticeOf(req), ...('stats' in result ? { stats: result.stats } : {}) })
+      }
     } catch (err) {
       clearInterval(timer)
       const code = err instanceof StaleEpochError ? ErrorCodes.staleEpoch : ErrorCodes.badTile
       await fs.writeError(code, (err as Error).message).catch(() => {})
-      await fs.close()
+      await fs.close().catch(() => {})
+    }
+  }
+
+  /** Offers a finished tile to the master this peer follows, until one answers (bounded in time). */
+  private async offer (notice: TileNotice): Promise<void> {
+    const notify = this.opts.notify
+    if (notify == null) return
+    const until = Date.now() + NOTIFY_FOR_MS
+    for (let i = 0; i < 100 && Date.now() < until; i++) {
+      try {
+        await notify(notice)
+        return // taken or ignored: either way the master has decided
+      } catch {
+        await new Promise(resolve => setTimeout(resolve, NOTIFY_RETRY_MS))
+      }
     }
   }
 
@@ -112,4 +172,8 @@ export class WorkerRuntime {
     await this.pool?.close()
     this.pool = undefined
   }
+}
+
+function noticeOf (req: TileRequest): Omit<TileNotice, 'type' | 'stats'> {
+  return { jobId: req.jobId, phase: req.phase, index: req.index, leaseId: req.leaseId, epoch: req.epoch }
 }

@@ -43,6 +43,11 @@ export const TileReplySchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('image'), width: int.min(1), height: int.min(1), channels, kept: z.boolean().optional() }).strict()
 ])
 export type TileReply = z.infer<typeof TileReplySchema>
+/**
+ * master -> worker, after the result is stored and counted. A worker that gets no ack (the master died
+ * in between) offers the result to the next master (tile-done protocol) instead of letting it be lost.
+ */
+export const TileAckSchema = z.object({ type: z.literal('ack') }).strict()
 
 // ---- submit: client -> master
 export const SubmitRequestSchema = z.object({

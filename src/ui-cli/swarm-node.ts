@@ -11,6 +11,7 @@ import { WorkerRuntime, type WorkerOptions } from '../scheduler/worker.ts'
 import { SwarmPeer, type PeerOptions } from '../node/peer.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { registerBlobHandler } from '../transfer/blob.ts'
+import { TileDoneService, type TileNotice } from '../transfer/tile-done.ts'
 import { handOver } from '../scheduler/handover.ts'
 import { QueueReplica } from '../scheduler/replica.ts'
 import { ReplicationSink } from '../scheduler/replication.ts'
@@ -40,6 +41,7 @@ export class SwarmNode {
   readonly master: MasterRuntime
   private readonly service: JobService
   private sink?: ReplicationSink
+  private tileDone?: TileDoneService
   /** Drops asked for jobs not yet done in this peer's replica. */
   private readonly pendingDrops = new Set<string>()
   /** Role changes run one at a time: the replica and the queue share one sublevel. */
@@ -55,7 +57,9 @@ export class SwarmNode {
       keep: async (req, result) => {
         if ('stats' in result) await this.master.files.writeStats(req.jobId, req.phase, req.index, result.stats)
         else await this.master.files.writeTile(req.jobId, req.index, result.image)
-      }
+      },
+      master: () => this.peer.master,
+      notify: async (notice) => await this.notifyMaster(notice)
     })
     const masterOpts: MasterOptions = {
       dataDir: opts.dataDir,
@@ -109,6 +113,8 @@ export class SwarmNode {
       return storedPos
     }
     await this.worker.register(this.peer.libp2p)
+    this.tileDone = new TileDoneService({ libp2p: this.peer.libp2p }, { onNotice: async (n, from) => await this.master.onTileNotice(n, from) })
+    await this.tileDone.start()
     await this.service.register(this.peer.libp2p)
     await this.master.replication.register(this.peer.libp2p)
     const replica = new QueueReplica(this.peer.store)
@@ -152,8 +158,18 @@ export class SwarmNode {
     return failed
   }
 
+  /** A notice for the master this peer follows; its own master runtime when that is this peer. */
+  private async notifyMaster (notice: TileNotice): Promise<boolean> {
+    const master = this.peer.master
+    if (master == null) throw new Error('no master to tell')
+    if (master === this.peer.peerId) return await this.master.onTileNotice(notice, this.peer.peerId)
+    if (this.tileDone == null) throw new Error('not started')
+    return await this.tileDone.send(peerIdFromString(master), notice)
+  }
+
   /** Graceful: says goodbye, finishes nothing new. */
   async stop (): Promise<void> {
+    await this.tileDone?.stop().catch(() => {})
     await this.sink?.stop()
     await this.master.deactivate()
     await this.peer.stop()

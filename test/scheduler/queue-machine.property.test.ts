@@ -16,7 +16,7 @@ interface Outcome { done: number, failed: number, cancelled: number, restarts: n
 
 function runSeed (seed: number): Outcome {
   const r = prng(seed)
-  const config: QueueConfig = { leaseMs: 1000, prefetch: r.int(0, 2), maxAttempts: r.int(2, 3) }
+  const config: QueueConfig = { leaseMs: 1000, prefetch: r.int(0, 2), maxAttempts: r.int(2, 3), maxLapses: r.int(2, 6) }
   const d = new Driver(config)
   d.checkKv = false // checked every few steps below (it is O(records))
   const peers = ['p1', 'p2', 'p3', 'p4', 'p5']

@@ -15,8 +15,9 @@ function only<T> (xs: T[]): T {
 
 describe('config', () => {
   it('has the documented defaults and rejects nonsense', () => {
-    expect(DEFAULT_QUEUE_CONFIG).toEqual({ leaseMs: 10_000, prefetch: 1, maxAttempts: 3 })
-    expect(makeQueueConfig({ prefetch: 0 })).toEqual({ leaseMs: 10_000, prefetch: 0, maxAttempts: 3 })
+    expect(DEFAULT_QUEUE_CONFIG).toEqual({ leaseMs: 10_000, prefetch: 1, maxAttempts: 3, maxLapses: 12 })
+    expect(makeQueueConfig({ prefetch: 0 })).toEqual({ leaseMs: 10_000, prefetch: 0, maxAttempts: 3, maxLapses: 12 })
+    expect(() => makeQueueConfig({ maxLapses: 0 })).toThrow(InvalidConfigError)
     expect(() => makeQueueConfig({ leaseMs: 0 })).toThrow(InvalidConfigError)
     expect(() => makeQueueConfig({ prefetch: -1 })).toThrow(InvalidConfigError)
     expect(() => makeQueueConfig({ maxAttempts: 1.5 })).toThrow(InvalidConfigError)
@@ -96,7 +97,7 @@ describe('dispatch', () => {
 })
 
 describe('leases', () => {
-  it('a lapsed lease re-queues the tile, counts the attempt, and the tile goes first', () => {
+  it('a lapsed lease re-queues the tile, records the attempt uncounted (a slow peer), and the tile goes first', () => {
     const d = new Driver({ leaseMs: 1000, prefetch: 0 })
     d.peers([['A', 1], ['B', 1]])
     const [a0, b1] = ofType(d.submit('j', 3), 'assign')
@@ -110,10 +111,24 @@ describe('leases', () => {
     expect(ofType(effects, 'requeued').map(e => [e.index, e.peer, e.reason, e.attempt])).toEqual([[0, 'A', 'expired', 1]])
     // A stalled on tile 0: while B exists it is not offered tile 0 again, it takes the fresh tile 2
     expect(assigned(effects)).toEqual(['j/0/2@A'])
-    expect(tileInfo(d.state, 'j', 0)).toEqual({ state: 'queued', attempts: [{ peer: 'A', reason: 'lease expired', at: 1000, counted: true }] })
+    expect(tileInfo(d.state, 'j', 0)).toEqual({ state: 'queued', attempts: [{ peer: 'A', reason: 'lease expired', at: 1000, counted: false, lapsed: true }] })
     // when B is free, the re-queued tile goes before anything else, as attempt 2
     const next = only(ofType(d.done(b1!), 'assign'))
     expect([next.index, next.peer, next.attempt, next.deadline]).toEqual([0, 'B', 2, 2000])
+  })
+
+  it('slow peers whose leases lapse never fail the job; only maxLapses lapses of one tile do', () => {
+    // Three live peers, each too slow for tile 0 once: the old rule (a stall counts) failed the job here.
+    const d = new Driver({ leaseMs: 1000, prefetch: 0, maxAttempts: 3, maxLapses: 5 })
+    d.peers([['A', 1], ['B', 1], ['C', 1]])
+    d.submit('j', 1)
+    let t = 0
+    for (let i = 0; i < 4; i++) d.tick(t += 1000)
+    expect(getJob(d.state, 'j')?.state).toBe('running')
+    expect(tileInfo(d.state, 'j', 0)?.attempts.map(a => [a.peer, a.counted, a.lapsed])).toEqual([['A', false, true], ['B', false, true], ['C', false, true], ['A', false, true]])
+    // The fifth lapse: no peer can finish this tile within its lease, and the reason says so.
+    const failed = ofType(d.tick(t += 1000), 'jobFailed')
+    expect(failed.map(e => e.reason)).toEqual([expect.stringMatching(/^tile 0 of phase 0 failed on 3 peers \(5 attempts\): .*lease expired/)])
   })
 
   it('renew keeps a lease alive; a renew of an unknown lease is ignored', () => {

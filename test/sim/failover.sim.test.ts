@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { parsePipeline } from '../../src/ops/index.ts'
 import { QueueReplica } from '../../src/scheduler/replica.ts'
-import { getJob } from '../../src/scheduler/queue-machine.ts'
+import { getJob, leasesOf } from '../../src/scheduler/queue-machine.ts'
 import type { JobEvent } from '../../src/transfer/messages.ts'
 import { runSubmit } from '../../src/ui-cli/job-session.ts'
 import { SimSwarm, type SimPeer } from './harness.ts'
@@ -85,6 +85,37 @@ describe('sim: failover without losing work', () => {
     console.log(`failover: the new master handed out its first tile ${failoverMs} ms after the kill`)
     expect(failoverMs).toBeGreaterThan(0)
     expect(failoverMs).toBeLessThanOrEqual(2500)
+  })
+
+  it('the master killed with tiles in flight on live workers: none of them is computed again', async () => {
+    const { s, master } = await swarm(4)
+    // Slow workers, so that every live worker holds leased tiles when the master dies.
+    for (const p of s.running()) if (p !== master) p.node!.worker.opts.slowdownMs = 1200
+    const specs = ['grayscale', 'median:radius=2']
+    const img = await makeImage(dir, 'inflight.png', 256, 192, 5)
+    const via = s.peers.find(p => p !== master)!
+    let jobId = ''
+    const inflight = new Set<string>()
+    const redone: string[] = []
+    let killed = false
+    const out = await follow(s, via, img, specs, 32, (e) => {
+      if (e.type === 'accepted') jobId = e.jobId
+      if (e.type !== 'progress' || killed || e.done < 4) return
+      killed = true
+      // What the old master had leased to the other (live) peers at the moment it died.
+      for (const l of leasesOf(master.node!.master.queue!.state)) if (l.peer !== master.peerId && l.jobId === jobId) inflight.add(`${l.phase}/${l.index}`)
+      void s.kill(master.index)
+      for (const p of s.running()) {
+        if (p === master) continue
+        p.node!.master.on('dispatched', (d) => { if (d.jobId === jobId) redone.push(`${d.phase}/${d.index}`) })
+      }
+    })
+    expect(out.failure).toBeUndefined()
+    expect(killed).toBe(true)
+    await expectReference(out.data, img, specs)
+    expect(inflight.size).toBeGreaterThan(0)
+    console.log(`in flight on live workers when the master died: ${inflight.size}; tiles the new master handed out: ${redone.length}`)
+    expect(redone.filter(t => inflight.has(t))).toEqual([])
   })
 
   it('a job accepted just before the master dies still completes: its input was already on a standby', async () => {

@@ -29,7 +29,7 @@ async function send (keep: WorkerRuntime['opts']['keep']): Promise<Awaited<Retur
   workers.push(worker)
   await worker.register(b)
   await a.dial(b.getMultiaddrs()[0])
-  return await sendTile(a, b.peerId, req, tile.data, { signal: AbortSignal.timeout(10_000), onWorking: () => {}, readTimeoutMs: 5000 })
+  return await sendTile(a, b.peerId, req, tile.data, { signal: AbortSignal.timeout(10_000), onWorking: () => {}, readTimeoutMs: 5000, commit: async () => {} })
 }
 
 describe('tile protocol', () => {
