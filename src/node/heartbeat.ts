@@ -34,7 +34,9 @@ export const HeartbeatSchema = z.object({
   arch: z.string().max(32),
   platform: z.string().max(32),
   version: z.string().max(32),
-  addrs: z.array(z.string().max(256)).max(32)
+  addrs: z.array(z.string().max(256)).max(32),
+  // The sender's longest event-loop delay of the last few seconds: receivers give a slow peer more time.
+  lagMs: z.number().int().min(0).max(600_000).optional()
 }).strict()
 export type Heartbeat = z.infer<typeof HeartbeatSchema>
 

@@ -1,6 +1,15 @@
 // Membership and failure detection as a pure state machine: fed heartbeats and clock ticks, it says who
 // joined and who left. mDNS never reports a departure and a cut cable closes no socket, so a peer is
 // declared dead only by the silence of its heartbeats.
+//
+// A slow peer must not look dead (an overloaded PC or a busy Raspberry Pi makes the swarm slower, never
+// leaderless), so silence is measured with two allowances:
+// - Our own stalls. When this peer's event loop was blocked, the first tick after it runs before the
+//   heartbeats queued in the sockets are read: every peer would look silent. Time between ticks beyond
+//   twice the tick interval is counted as a stall and not held against anyone.
+// - The sender's lag. Heartbeats carry the sender's recent event-loop lag; a lagging peer gets that much
+//   more time, twice over, capped at MAX_LAG_GRACE_FACTOR x deadAfterMs. A dead process says nothing more,
+//   so its last lag is what it keeps: a peer that was healthy when it died is found in deadAfterMs.
 import type { Heartbeat } from './heartbeat.ts'
 
 export interface MembershipConfig {
@@ -9,18 +18,29 @@ export interface MembershipConfig {
   deadAfterMs: number
   /** Dead peers stay in the table (for `swarm status`) this long before they are forgotten. */
   forgetAfterMs: number
+  /** How often ticks come; with it, time this peer itself was stalled is not counted as silence. */
+  tickMs?: number
 }
+
+/** A lagging peer gets at most this many deadAfterMs more (6 s at the default 2 s): cut-cable detection stays bounded. */
+export const MAX_LAG_GRACE_FACTOR = 3
 
 export interface Member {
   hb: Heartbeat
   firstSeen: number
   lastSeen: number
+  /** `stalledMs` of the state when this member was last heard. */
+  stalledAtSeen: number
   alive: boolean
 }
 
 export interface MembershipState {
   config: MembershipConfig
   members: ReadonlyMap<string, Member>
+  /** When the last tick came. */
+  lastTick?: number
+  /** Total time this peer was stalled (not running its ticks), so far. */
+  stalledMs: number
 }
 
 export type MembershipEvent =
@@ -32,7 +52,7 @@ export type MembershipEffect =
   | { type: 'left', peer: string, reason: 'timeout' | 'leaving' }
 
 export function initMembership (config: MembershipConfig): MembershipState {
-  return { config, members: new Map() }
+  return { config, members: new Map(), stalledMs: 0 }
 }
 
 export function stepMembership (state: MembershipState, event: MembershipEvent): { state: MembershipState, effects: MembershipEffect[] } {
@@ -49,32 +69,39 @@ function onHeartbeat (state: MembershipState, hb: Heartbeat, now: number): { sta
   const members = new Map(state.members)
   const effects: MembershipEffect[] = []
   if (hb.role === 'leaving') {
-    members.set(hb.peerId, { hb, firstSeen: prev?.firstSeen ?? now, lastSeen: now, alive: false })
+    members.set(hb.peerId, { hb, firstSeen: prev?.firstSeen ?? now, lastSeen: now, stalledAtSeen: state.stalledMs, alive: false })
     if (prev?.alive === true) effects.push({ type: 'left', peer: hb.peerId, reason: 'leaving' })
     return { state: { ...state, members }, effects }
   }
   const rejoined = prev == null || !prev.alive
-  members.set(hb.peerId, { hb, firstSeen: rejoined ? now : prev.firstSeen, lastSeen: now, alive: true })
+  members.set(hb.peerId, { hb, firstSeen: rejoined ? now : prev.firstSeen, lastSeen: now, stalledAtSeen: state.stalledMs, alive: true })
   if (rejoined) effects.push({ type: 'joined', peer: hb.peerId, hb })
   return { state: { ...state, members }, effects }
 }
 
 function onTick (state: MembershipState, now: number): { state: MembershipState, effects: MembershipEffect[] } {
-  const { deadAfterMs, forgetAfterMs } = state.config
+  const { deadAfterMs, forgetAfterMs, tickMs } = state.config
+  let stalledMs = state.stalledMs
+  if (tickMs != null && state.lastTick != null) stalledMs += Math.max(0, now - state.lastTick - 2 * tickMs)
   let members: Map<string, Member> | undefined
   const effects: MembershipEffect[] = []
   for (const [id, m] of state.members) {
-    const silent = now - m.lastSeen
-    if (m.alive && silent > deadAfterMs) {
+    const silent = now - m.lastSeen - (stalledMs - m.stalledAtSeen)
+    if (m.alive && silent > deadAfterMs + lagGrace(m.hb, deadAfterMs)) {
       members ??= new Map(state.members)
       members.set(id, { ...m, alive: false })
       effects.push({ type: 'left', peer: id, reason: 'timeout' })
-    } else if (!m.alive && silent > forgetAfterMs) {
+    } else if (!m.alive && now - m.lastSeen > forgetAfterMs) {
       members ??= new Map(state.members)
       members.delete(id)
     }
   }
-  return { state: members == null ? state : { ...state, members }, effects }
+  return { state: { ...state, members: members ?? state.members, lastTick: now, stalledMs }, effects }
+}
+
+/** Extra time a peer gets for the event-loop lag it reported. */
+export function lagGrace (hb: Heartbeat, deadAfterMs: number): number {
+  return Math.min(MAX_LAG_GRACE_FACTOR * deadAfterMs, 2 * (hb.lagMs ?? 0))
 }
 
 export function liveMembers (state: MembershipState): Heartbeat[] {

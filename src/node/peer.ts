@@ -43,6 +43,9 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
   /** Set by the replication layer; the election prefers the most complete replica. */
   replicaPosProvider: () => number = () => 0
   private advertisedPos = 0
+  /** How late this peer's own ticks ran lately: its heartbeats tell the others to be patient. */
+  private readonly lag = new RecentMax(LAG_WINDOW_MS)
+  private lastTickAt?: number
 
   constructor (options: PeerOptions) {
     super()
@@ -83,7 +86,7 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
       const epoch = await readEpoch(this.db)
       this.node = await createSwarmLibp2p({ privateKey, listen: o.listen, psk: o.psk, mdns: o.mdns, mdnsServiceTag: o.mdnsServiceTag, connectionGater: gater })
       const self = this.node.peerId.toString()
-      this.membership = initMembership({ self, deadAfterMs: o.deadAfterMs, forgetAfterMs: o.forgetAfterMs })
+      this.membership = initMembership({ self, deadAfterMs: o.deadAfterMs, forgetAfterMs: o.forgetAfterMs, tickMs: o.tickMs })
       this.election = initElection({ self, eligible: o.eligible, graceMs: o.graceMs }, epoch, o.now())
 
       const pubsub = this.node.services.pubsub
@@ -191,7 +194,8 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
       arch: arch(),
       platform: platform(),
       version,
-      addrs: this.addrs().slice(0, 32).map(String)
+      addrs: this.addrs().slice(0, 32).map(String),
+      lagMs: this.lag.max()
     }
   }
 
@@ -232,7 +236,10 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
 
   private tick (): void {
     if (!this.running) return
-    const r = stepMembership(this.membership, { type: 'tick', now: this.opts.now() })
+    const now = this.opts.now()
+    this.lag.record(now, this.lastTickAt == null ? 0 : now - this.lastTickAt - this.opts.tickMs)
+    this.lastTickAt = now
+    const r = stepMembership(this.membership, { type: 'tick', now })
     this.membership = r.state
     this.onMembershipEffects(r.effects)
     this.runElection()
@@ -348,5 +355,33 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
     } finally {
       this.dialing.delete(key)
     }
+  }
+}
+
+/** Over this window a peer reports its longest event-loop delay (a few heartbeats' worth). */
+const LAG_WINDOW_MS = 5000
+
+/** The largest value recorded in the last `windowMs`, in O(1) amortised (values in one-second buckets). */
+class RecentMax {
+  readonly #windowMs: number
+  #buckets: Array<{ at: number, max: number }> = []
+
+  constructor (windowMs: number) {
+    this.#windowMs = windowMs
+  }
+
+  record (now: number, value: number): void {
+    const at = Math.floor(now / 1000)
+    const last = this.#buckets[this.#buckets.length - 1]
+    if (last?.at === at) last.max = Math.max(last.max, value)
+    else this.#buckets.push({ at, max: Math.max(0, value) })
+    const oldest = Math.floor((now - this.#windowMs) / 1000)
+    while (this.#buckets.length > 0 && this.#buckets[0].at < oldest) this.#buckets.shift()
+  }
+
+  max (): number {
+    let m = 0
+    for (const b of this.#buckets) if (b.max > m) m = b.max
+    return Math.round(m)
   }
 }

@@ -54,3 +54,46 @@ describe('membership', () => {
     expect(r.state.members.has('A')).toBe(false)
   })
 })
+
+describe('membership under load: a slow peer is not a dead one', () => {
+  const ticking = (): MembershipState => initMembership({ self: 'S', deadAfterMs: 2000, forgetAfterMs: 60_000, tickMs: 100 })
+  const tick = (s: MembershipState, now: number) => stepMembership(s, { type: 'tick', now })
+
+  it('time this peer itself was stalled is not silence: heartbeats still queued in its sockets count', () => {
+    let s = stepMembership(ticking(), { type: 'heartbeat', hb: hb('A', 1), now: 0 }).state
+    for (let t = 100; t <= 1000; t += 100) s = tick(s, t).state
+    // This peer's event loop is blocked for 3 s; the first tick after it comes before A's queued heartbeat is read.
+    const r = tick(s, 4000)
+    expect(r.effects).toEqual([])
+    const after = stepMembership(r.state, { type: 'heartbeat', hb: hb('A', 2), now: 4001 })
+    expect(liveMembers(after.state).map(h => h.peerId)).toEqual(['A'])
+  })
+
+  it('a peer that stays silent after our stall is still found dead, deadAfterMs of running time later', () => {
+    let s = stepMembership(ticking(), { type: 'heartbeat', hb: hb('A', 1), now: 0 }).state
+    s = tick(s, 100).state
+    s = tick(s, 3100).state // a 3 s gap: 2.8 s of it beyond two tick intervals is our stall
+    let left: string[] = []
+    for (let t = 3200; t <= 6000 && left.length === 0; t += 100) {
+      const r = tick(s, t)
+      s = r.state
+      left = r.effects.flatMap(e => e.type === 'left' ? [`${e.peer}@${t}`] : [])
+    }
+    // Silence that this peer could observe: t - 2800 > 2000, so the first tick after 4800.
+    expect(left).toEqual(['A@4900'])
+  })
+
+  it('a peer that reports event-loop lag gets twice that much more time, capped', () => {
+    let s = stepMembership(ticking(), { type: 'heartbeat', hb: hb('A', 1, { lagMs: 1500 }), now: 0 }).state
+    s = stepMembership(s, { type: 'heartbeat', hb: hb('B', 1, { lagMs: 100_000 }), now: 0 }).state
+    s = stepMembership(s, { type: 'heartbeat', hb: hb('C', 1), now: 0 }).state
+    const deaths: Record<string, number> = {}
+    for (let t = 100; t <= 10_000; t += 100) {
+      const r = tick(s, t)
+      s = r.state
+      for (const e of r.effects) if (e.type === 'left') deaths[e.peer] = t
+    }
+    // C (no lag): 2 s; A: 2 s + 2 x 1.5 s; B: capped at 2 s + 3 x 2 s.
+    expect(deaths).toEqual({ C: 2100, A: 5100, B: 8100 })
+  })
+})
