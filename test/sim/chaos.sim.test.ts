@@ -3,7 +3,8 @@
 // Invariants, checked all along and at the end: at most one master per epoch among peers that hear
 // each other (the harness), every accepted job completes, every output equals the reference, no peer
 // stitches a job twice, and after the last fault the swarm converges to one master.
-// More schedules: SWARM_SIM_SEEDS=500; replay one: SWARM_SIM_SEED=<seed> (the failure prints it).
+// More schedules: SWARM_SIM_SEEDS=500; replay one: SWARM_SIM_SEED=<seed> (the failure prints it);
+// beside CPU hogs: SWARM_SIM_HOGS=2.
 import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,6 +15,7 @@ import { runSubmit } from '../../src/ui-cli/job-session.ts'
 import { SimSwarm, type SimPeer } from './harness.ts'
 import { decodeOutput, makeImage, reference } from './jobs.ts'
 import { pick, prng } from './prng.ts'
+import { hogsFromEnv, startHogs, type Hogs } from './cpu-hogs.ts'
 
 const only = process.env.SWARM_SIM_SEED
 const count = Number(process.env.SWARM_SIM_SEEDS ?? 50)
@@ -36,6 +38,11 @@ beforeAll(async () => {
   }
 })
 afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
+// SWARM_SIM_HOGS=2: the same schedules beside busy loops pinned to the cores (an overloaded machine).
+let hogs: Hogs | undefined
+beforeAll(() => { if (hogsFromEnv() > 0) hogs = startHogs(hogsFromEnv(), 30 * 60_000) })
+afterAll(() => { hogs?.stop() })
+
 afterEach(async () => { await sim?.close(); sim = undefined })
 
 const timing = { heartbeatMs: 100, deadAfterMs: 400, leaseMs: 2000, slots: 1 }

@@ -1,8 +1,9 @@
 // Randomised fault schedules from fixed seeds. A failure prints its seed and the trace; replay one with
 // SWARM_SIM_SEED=<seed> npx vitest run test/sim/random-faults.sim.test.ts
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { SimSwarm } from './harness.ts'
 import { pick, prng } from './prng.ts'
+import { hogsFromEnv, startHogs, type Hogs } from './cpu-hogs.ts'
 
 const only = process.env.SWARM_SIM_SEED
 const count = Number(process.env.SWARM_SIM_SCHEDULES ?? 20)
@@ -10,6 +11,11 @@ const seeds = only != null ? [Number(only)] : Array.from({ length: count }, (_, 
 
 let sim: SimSwarm | undefined
 afterEach(async () => { await sim?.close(); sim = undefined })
+// SWARM_SIM_HOGS=2: the same schedules beside busy loops pinned to the cores (an overloaded machine).
+let hogs: Hogs | undefined
+beforeAll(() => { if (hogsFromEnv() > 0) hogs = startHogs(hogsFromEnv(), 30 * 60_000) })
+afterAll(() => { hogs?.stop() })
+
 
 // Faster timings than the defaults keep 20 schedules inside CI's budget; the ratios stay the same.
 const timing = { heartbeatMs: 100, deadAfterMs: 400 }
