@@ -57,6 +57,10 @@ export class WrongResultError extends Error {
   override name = 'WrongResultError'
 }
 
+export class NotActiveError extends Error {
+  override name = 'NotActiveError'
+}
+
 /** How often work waiting for missing files is retried. */
 const REPAIR_MS = 2000
 
@@ -75,6 +79,9 @@ function isTransient (err: unknown): boolean {
   if (err instanceof MalformedFrameError) return /stream ended/.test(err.message)
   return true
 }
+
+/** Lease ids are "<epoch>:<n>" (queue-machine.ts). */
+const epochOfLease = (leaseId: string): number => Number(leaseId.split(':')[0])
 
 export const extensionOf = (f: OutputFormat): string => f === 'jpeg' ? 'jpg' : f === 'tiff' ? 'tif' : f
 
@@ -378,7 +385,18 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
    */
   async onTileNotice (n: TileNotice, from: string): Promise<boolean> {
     const store = this.store
-    if (store == null) return false
+    // Not master, or elected and still opening the queue: the worker asks again (an ignored notice
+    // would make it give up, and the tile would be redone when the lease lapses).
+    if (store == null) throw new NotActiveError('this peer is not acting as master (yet)')
+    if (n.type === 'holding') {
+      // Leases of earlier masters that this worker does not hold: their tile never reached it.
+      const held = new Set(n.leaseIds)
+      for (const l of leasesOf(store.state, from)) {
+        if (held.has(l.leaseId) || epochOfLease(l.leaseId) >= this.epoch) continue
+        await this.step({ type: 'failed', jobId: l.jobId, phase: l.phase, index: l.index, leaseId: l.leaseId, peer: from, reason: `${from.slice(-8)}: never received (its master died while sending it)`, transient: true, now: Date.now() })
+      }
+      return true
+    }
     const where = { jobId: n.jobId, phase: n.phase, index: n.index, leaseId: n.leaseId, peer: from }
     const lease = leasesOf(store.state, from).find(l => l.leaseId === n.leaseId && l.jobId === n.jobId && l.phase === n.phase && l.index === n.index)
     if (lease == null) return false

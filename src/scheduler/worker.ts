@@ -47,6 +47,8 @@ export class WorkerRuntime {
   readonly opts: WorkerOptions
   private pool?: KernelPool
   private running = 0
+  /** Tiles received over the tile protocol and not yet answered, by lease id. */
+  private readonly serving = new Map<string, TileRequest>()
   private readonly startedAt = Date.now()
   private recent: number[] = []
 
@@ -86,6 +88,15 @@ export class WorkerRuntime {
     const req = await fs.readJson(TileRequestSchema)
     const expected = req.width * req.height * req.channels
     const data = await fs.readBinary(expected) as Uint8Array
+    this.serving.set(req.leaseId, req)
+    try {
+      await this.serveTile(fs, from, req, data)
+    } finally {
+      this.serving.delete(req.leaseId)
+    }
+  }
+
+  private async serveTile (fs: FrameStream, from: string, req: TileRequest, data: Uint8Array): Promise<void> {
     let orphaned = false
     // Gone: the stream broke, or this peer follows another master now (a cut cable breaks no stream).
     const leaserGone = (): boolean => {
@@ -135,7 +146,15 @@ export class WorkerRuntime {
     }
   }
 
-  /** Offers a finished tile to the master this peer follows, until one answers (bounded in time). */
+  /**
+   * Tells a newly followed master every lease this worker holds, so it re-queues at once the ones whose
+   * tile never arrived here (bounded retries while that master is still taking over).
+   */
+  async reportHolding (): Promise<void> {
+    await this.offer({ type: 'holding', leaseIds: [...this.serving.keys()] })
+  }
+
+  /** Offers a notice to the master this peer follows, until one answers (bounded in time). */
   private async offer (notice: TileNotice): Promise<void> {
     const notify = this.opts.notify
     if (notify == null) return
@@ -174,6 +193,6 @@ export class WorkerRuntime {
   }
 }
 
-function noticeOf (req: TileRequest): Omit<TileNotice, 'type' | 'stats'> {
+function noticeOf (req: TileRequest): { jobId: string, phase: number, index: number, leaseId: string, epoch: number } {
   return { jobId: req.jobId, phase: req.phase, index: req.index, leaseId: req.leaseId, epoch: req.epoch }
 }

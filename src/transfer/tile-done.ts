@@ -1,7 +1,7 @@
 // `/swarm/tile-done/1.0.0`: a worker tells the master it follows about a tile whose stream to the master
 // that leased it is gone (that master died or was deposed): "still working on it" (renew) or "done, the
 // result is kept here" (done; a statistics phase sends its statistics along, pixels stay on the worker
-// and the master fetches them with the blob protocol). This is what lets a lease survive a failover: the
+// and the master fetches them with the blob protocol); and, to a new master, which leases it holds. This is what lets a lease survive a failover: the
 // new master keeps the leases of live workers, and their results reach it instead of being computed again.
 //
 // One JSON frame each way on a fresh stream. Client and server are here; the master decides what a notice
@@ -17,23 +17,35 @@ export const TILE_DONE_PROTOCOL = '/swarm/tile-done/1.0.0'
 export const MAX_INBOUND_STREAMS = 256
 /** A notice and its answer are one small frame each way; a master that cannot answer in this long is gone. */
 export const NOTICE_TIMEOUT_MS = 10_000
-/** Statistics are a 256-bin histogram (a few KiB as JSON); anything far larger is not a notice. */
-export const MAX_NOTICE_BYTES = 64 * 1024
+/** Statistics are a 256-bin histogram (a few KiB as JSON), a lease list at most 4096 short ids. */
+export const MAX_NOTICE_BYTES = 256 * 1024
 
 const id = z.string().min(1).max(128)
 const int = z.number().int().min(0)
 
-export const TileNoticeSchema = z.object({
-  type: z.enum(['renew', 'done']),
+const TileAddressSchema = {
   jobId: id,
   phase: int.max(64),
   index: int,
   leaseId: id,
   /** The epoch of the master that gave the lease. */
-  epoch: int,
-  /** A statistics phase's result; pixels of the final phase stay with the worker. */
-  stats: z.unknown().optional()
-}).strict()
+  epoch: int
+}
+
+/** Leases a worker can hold at once: far more than any peer's slots and prefetch. */
+export const MAX_HELD_LEASES = 4096
+
+export const TileNoticeSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('renew'), ...TileAddressSchema }).strict(),
+  /** A statistics phase's result comes along; pixels of the final phase stay with the worker. */
+  z.object({ type: z.literal('done'), ...TileAddressSchema, stats: z.unknown().optional() }).strict(),
+  /**
+   * Sent to a new master: every lease this worker really holds. A lease the old master gave it whose
+   * tile never arrived (the master died while sending it) is not in the list, so the new master can
+   * re-queue it at once instead of at the lease deadline.
+   */
+  z.object({ type: z.literal('holding'), leaseIds: z.array(id).max(MAX_HELD_LEASES) }).strict()
+])
 export type TileNotice = z.infer<typeof TileNoticeSchema>
 
 const ReplySchema = z.object({ ok: z.literal(true), accepted: z.boolean() }).strict()

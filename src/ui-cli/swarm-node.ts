@@ -92,6 +92,9 @@ export class SwarmNode {
         if (this.master.active) await this.master.deactivate()
         if (e.master == null) await this.sink?.stop()
         else await this.sink?.follow(peerIdFromString(e.master))
+      }).then(() => {
+        // A new master (this peer included) learns which of the old master's leases this worker holds.
+        if (e.master != null) void this.worker.reportHolding()
       }).catch((err: Error) => { this.master.emit('log', { level: 'warn', msg: `role change failed: ${err.message}` }) })
     })
     this.peer.on('peer:left', (e) => { void this.master.peerDead(e.peerId) })
