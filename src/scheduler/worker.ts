@@ -98,10 +98,14 @@ export class WorkerRuntime {
 
   private async serveTile (fs: FrameStream, from: string, req: TileRequest, data: Uint8Array): Promise<void> {
     let orphaned = false
-    // Gone: the stream broke, or this peer follows another master now (a cut cable breaks no stream).
+    // Gone: the stream broke, or this peer has since started to follow another master (a cut cable
+    // breaks no stream). Compared with the master followed when the tile came, not with `from`: a tile
+    // may come from a peer that is not the master this one follows (a bench client, a peer elected a
+    // moment before this one noticed).
+    const followed = this.opts.master?.() ?? null
     const leaserGone = (): boolean => {
-      const now = this.opts.master?.()
-      return orphaned || (now != null && now !== from)
+      const now = this.opts.master?.() ?? null
+      return orphaned || (now != null && now !== followed && now !== from)
     }
     const renew = async (): Promise<void> => {
       if (!leaserGone()) {
