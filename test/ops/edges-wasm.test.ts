@@ -4,45 +4,13 @@
 // line thickness parity.
 import { describe, expect, it } from 'vitest'
 import { canny, contours, edge } from '../../src/ops/kernels/edges.ts'
-import type { Channels, RawImage } from '../../src/ops/raw.ts'
+import type { RawImage } from '../../src/ops/raw.ts'
 import { cannyRef, contoursRef, edgeRef } from './reference/edges.ts'
-import { firstDifference, photoLike, rng } from './helpers.ts'
+import { expectSameImage as expectSame, kernelImages, photoLike } from './helpers.ts'
 
-function noise (width: number, height: number, channels: Channels, seed: number): RawImage {
-  const r = rng(seed)
-  const data = new Uint8Array(width * height * channels)
-  for (let i = 0; i < data.length; i++) data[i] = Math.floor(r() * 256)
-  return { width, height, channels, data }
-}
+const LEVELS = [0, 60, 60, 200, 255]
+const images = (): Array<[string, RawImage]> => kernelImages(LEVELS)
 
-/** Few distinct values: equal magnitudes side by side, where non-maximum suppression breaks ties. */
-function levels (width: number, height: number, channels: Channels, seed: number): RawImage {
-  const img = noise(width, height, channels, seed)
-  for (let i = 0; i < img.data.length; i++) img.data[i] = [0, 60, 60, 200, 255][img.data[i] % 5]
-  return img
-}
-
-const sizes: Array<[number, number]> = [[1, 1], [1, 9], [9, 1], [5, 3], [17, 13], [33, 64], [70, 21]]
-const channelCounts: Channels[] = [1, 2, 3, 4]
-
-function images (): Array<[string, RawImage]> {
-  const out: Array<[string, RawImage]> = []
-  let seed = 1
-  for (const [w, h] of sizes) {
-    for (const ch of channelCounts) {
-      out.push([`photo ${w}x${h}x${ch}`, photoLike(w, h, ch, seed++)])
-      out.push([`noise ${w}x${h}x${ch}`, noise(w, h, ch, seed++)])
-      out.push([`levels ${w}x${h}x${ch}`, levels(w, h, ch, seed++)])
-    }
-  }
-  return out
-}
-
-function expectSame (name: string, got: RawImage, want: RawImage): void {
-  const diff = firstDifference(got, want)
-  if (diff) throw new Error(`${name}: ${diff}`)
-  expect(got.data.length).toBe(want.data.length)
-}
 
 const cannySets = [
   { low: 40, high: 100, sigma: 1.4, reach: 8 },

@@ -1,5 +1,6 @@
 // Test images generated in code: deterministic "photo-like" content (smooth gradients, hard-edged shapes,
 // texture and noise) so that every kernel sees flat areas, edges and detail.
+import { expect } from 'vitest'
 import type { Channels, RawImage } from '../../src/ops/raw.ts'
 
 /** mulberry32: a tiny seeded PRNG, so the images are the same on every run. */
@@ -68,4 +69,43 @@ export function firstDifference (a: RawImage, b: RawImage): string | undefined {
     }
   }
   return undefined
+}
+
+/** Uniform random bytes. */
+export function noise (width: number, height: number, channels: Channels, seed: number): RawImage {
+  const r = rng(seed)
+  const data = new Uint8Array(width * height * channels)
+  for (let i = 0; i < data.length; i++) data[i] = Math.floor(r() * 256)
+  return { width, height, channels, data }
+}
+
+/** Few distinct values: ties everywhere (equal magnitudes, windows full of equal values). */
+export function levels (width: number, height: number, channels: Channels, seed: number, values: readonly number[]): RawImage {
+  const img = noise(width, height, channels, seed)
+  for (let i = 0; i < img.data.length; i++) img.data[i] = values[img.data[i] % values.length]
+  return img
+}
+
+/** Sizes that leave SIMD tails and one-pixel edges. */
+export const AWKWARD_SIZES: ReadonlyArray<[number, number]> = [[1, 1], [1, 9], [9, 1], [5, 3], [17, 13], [33, 64], [70, 21]]
+
+/** Photo-like, noise and few-level images of every awkward size and channel count: what kernels are compared on. */
+export function kernelImages (levelValues: readonly number[]): Array<[string, RawImage]> {
+  const out: Array<[string, RawImage]> = []
+  let seed = 1
+  for (const [w, h] of AWKWARD_SIZES) {
+    for (const ch of [1, 2, 3, 4] as const) {
+      out.push([`photo ${w}x${h}x${ch}`, photoLike(w, h, ch, seed++)])
+      out.push([`noise ${w}x${h}x${ch}`, noise(w, h, ch, seed++)])
+      out.push([`levels ${w}x${h}x${ch}`, levels(w, h, ch, seed++, levelValues)])
+    }
+  }
+  return out
+}
+
+/** Byte-for-byte equality, with the first differing pixel in the message. */
+export function expectSameImage (name: string, got: RawImage, want: RawImage): void {
+  const diff = firstDifference(got, want)
+  if (diff) throw new Error(`${name}: ${diff}`)
+  expect(got.data.length).toBe(want.data.length)
 }
