@@ -36,7 +36,12 @@ export interface SpawnOptions {
 
 export function startProcess (name: string, cmd: string, args: string[], opts: SpawnOptions = {}): Proc {
   const child = spawn(cmd, args, { cwd: opts.cwd ?? ROOT, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] })
-  if (child.pid == null) throw new Error(`${name}: could not start ${cmd}`)
+  if (child.pid == null) {
+    // A missing program (ENOENT) is reported by an 'error' event after this returns: without a listener
+    // it would crash the whole bench instead of failing this case with the sentence below.
+    child.once('error', () => {})
+    throw new Error(`${name}: could not start ${cmd}`)
+  }
   const listeners: Array<(line: string) => void> = []
   const stderrTail: string[] = []
   let outBuf = ''
