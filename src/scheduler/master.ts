@@ -11,7 +11,7 @@ import type { SwarmPeer } from '../node/peer.ts'
 import { sendTile, type SentTileResult } from '../transfer/tile-client.ts'
 import { ErrorCodes, type JobEvent, type TileRequest } from '../transfer/messages.ts'
 import { MalformedFrameError, RemoteError } from '../transfer/errors.ts'
-import { getJob, leasesOf, phaseData, type QueueEffect, type QueueEvent } from './queue-machine.ts'
+import { getJob, leaseEpoch, leasesOf, phaseData, type QueueEffect, type QueueEvent, type TileAddress } from './queue-machine.ts'
 import type { TileNotice } from '../transfer/tile-done.ts'
 import { QueueStore } from './queue-store.ts'
 import { JobFiles, statsName, tileName } from './job-files.ts'
@@ -80,8 +80,12 @@ function isTransient (err: unknown): boolean {
   return true
 }
 
-/** Lease ids are "<epoch>:<n>" (queue-machine.ts). */
-const epochOfLease = (leaseId: string): number => Number(leaseId.split(':')[0])
+/** A result of the tile's core size and the job's output channels, or WrongResultError. */
+function checkShape (img: RawImage, tile: Tile, meta: JobMeta): void {
+  if (img.width !== tile.core.width || img.height !== tile.core.height || img.channels !== meta.outChannels || img.data.byteLength !== img.width * img.height * img.channels) {
+    throw new WrongResultError(`result is ${img.width}x${img.height}x${img.channels}, expected ${tile.core.width}x${tile.core.height}x${meta.outChannels}`)
+  }
+}
 
 export const extensionOf = (f: OutputFormat): string => f === 'jpeg' ? 'jpg' : f === 'tiff' ? 'tif' : f
 
@@ -359,7 +363,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
    * re-leased). The second copy is the worker's own when it kept one (a new master looks for missing
    * files on every live peer), else the master sends one to the standbys.
    */
-  private async commit (a: Extract<QueueEffect, { type: 'assign' }>, meta: JobMeta, tile: Tile, result: SentTileResult): Promise<void> {
+  private async commit (a: TileAddress, meta: JobMeta, tile: Tile, result: SentTileResult): Promise<void> {
     const last = a.phase === this.phaseCountOf(a.jobId) - 1
     if (!last) {
       if (!('stats' in result)) throw new WrongResultError('expected statistics, got pixels')
@@ -371,9 +375,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     }
     if (!('image' in result)) throw new WrongResultError('expected pixels, got statistics')
     const img = result.image
-    if (img.width !== tile.core.width || img.height !== tile.core.height || img.channels !== meta.outChannels || img.data.byteLength !== img.width * img.height * img.channels) {
-      throw new WrongResultError(`result is ${img.width}x${img.height}x${img.channels}, expected ${tile.core.width}x${tile.core.height}x${meta.outChannels}`)
-    }
+    checkShape(img, tile, meta)
     await this.files.writeTile(a.jobId, a.index, img)
     if (!result.kept) await this.copies.toStandbys(a.jobId, meta.standbys, tileName(a.index))
   }
@@ -392,14 +394,13 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       // Leases of earlier masters that this worker does not hold: their tile never reached it.
       const held = new Set(n.leaseIds)
       for (const l of leasesOf(store.state, from)) {
-        if (held.has(l.leaseId) || epochOfLease(l.leaseId) >= this.epoch) continue
+        if (held.has(l.leaseId) || leaseEpoch(l.leaseId) >= this.epoch) continue
         await this.step({ type: 'failed', jobId: l.jobId, phase: l.phase, index: l.index, leaseId: l.leaseId, peer: from, reason: `${from.slice(-8)}: never received (its master died while sending it)`, transient: true, now: Date.now() })
       }
       return true
     }
     const where = { jobId: n.jobId, phase: n.phase, index: n.index, leaseId: n.leaseId, peer: from }
-    const lease = leasesOf(store.state, from).find(l => l.leaseId === n.leaseId && l.jobId === n.jobId && l.phase === n.phase && l.index === n.index)
-    if (lease == null) return false
+    if (!leasesOf(store.state, from).some(l => l.leaseId === n.leaseId && l.jobId === n.jobId && l.phase === n.phase && l.index === n.index)) return false
     if (n.type === 'renew') {
       const effects = await this.step({ type: 'renew', ...where, now: Date.now(), epoch: n.epoch })
       return !effects.some(e => e.type === 'ignored')
@@ -407,17 +408,13 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     const meta = this.meta(n.jobId)
     const tile = this.plan(n.jobId, meta)[n.index]
     if (tile == null) return false
-    const a = { jobId: n.jobId, phase: n.phase, index: n.index, leaseId: n.leaseId, peer: from }
     try {
       if (n.phase < this.phaseCountOf(n.jobId) - 1) {
-        await this.commit({ ...a, type: 'assign', epoch: n.epoch, attempt: lease.attempt, deadline: lease.deadline }, meta, tile, { stats: n.stats, kept: true })
+        await this.commit(where, meta, tile, { stats: n.stats, kept: true })
       } else {
         // The pixels stay with the worker: fetch them (from it, or any peer that has them) and check them.
         await this.ensureLocal(n.jobId, meta, tileName(n.index))
-        const img = await this.files.readTile(n.jobId, n.index)
-        if (img.width !== tile.core.width || img.height !== tile.core.height || img.channels !== meta.outChannels || img.data.byteLength !== img.width * img.height * img.channels) {
-          throw new WrongResultError(`result is ${img.width}x${img.height}x${img.channels}, expected ${tile.core.width}x${tile.core.height}x${meta.outChannels}`)
-        }
+        checkShape(await this.files.readTile(n.jobId, n.index), tile, meta)
       }
     } catch (err) {
       const transient = isTransient(err)

@@ -979,6 +979,11 @@ export function queuePosition (s: QueueState): number {
 }
 
 /** the epoch the queue works under (assign effects carry it) */
+/** The epoch of the master that gave a lease: lease ids are "<epoch>:<n>". */
+export function leaseEpoch (leaseId: string): number {
+  return Number(leaseId.slice(0, leaseId.indexOf(':')))
+}
+
 export function queueEpoch (s: QueueState): number {
   return s.epoch
 }
