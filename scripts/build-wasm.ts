@@ -8,6 +8,7 @@ import asc from 'assemblyscript/asc'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { ARENA_BASE, MODULE_SLOT_BYTES } from '../src/ops/wasm/engine.ts'
 
 const ROOT = join(import.meta.dirname, '..')
 const AS_DIR = join(ROOT, 'src/ops/wasm/as')
@@ -15,15 +16,16 @@ const GEN_DIR = join(ROOT, 'src/ops/wasm/gen')
 
 /** Module name -> its 64 KiB static-data slot in the shared memory (see src/ops/wasm/engine.ts). */
 export const MODULES = { point: 1, gaussian: 3, rank: 4, edges: 5 } as const
-const SLOT_BYTES = 65536
 
 async function compile (name: string, slot: number): Promise<Uint8Array> {
+  // The slots sit below the arena; a module placed in it would have its statics overwritten by pixels.
+  if ((slot + 1) * MODULE_SLOT_BYTES > ARENA_BASE) throw new Error(`module ${name}: slot ${slot} is inside the arena (it starts at ${ARENA_BASE})`)
   let wasm: Uint8Array | undefined
   const errors: string[] = []
   const { error } = await asc.main([
     join(AS_DIR, `${name}.ts`), '--outFile', `${name}.wasm`,
     '-O3', '--noAssert', '--runtime', 'stub', '--enable', 'simd',
-    '--importMemory', '--memoryBase', String(slot * SLOT_BYTES), '--uncheckedBehavior', 'always'
+    '--importMemory', '--memoryBase', String(slot * MODULE_SLOT_BYTES), '--uncheckedBehavior', 'always'
   ], {
     writeFile: (file, contents) => { if (file.endsWith('.wasm')) wasm = contents as Uint8Array },
     stderr: { write: (s: string | Uint8Array) => { errors.push(String(s)); return true } } as never,

@@ -7,7 +7,7 @@
 // is defined to the bit, so every peer (x64 with or without AVX2, arm64) computes the same bytes.
 //
 // Views: memory.grow detaches every ArrayBuffer view of the memory, so kernels keep pointers, not views,
-// and take a view (u8, i16, i32 below) only after the last allocation of the step that uses it.
+// and take a view (u8, i32 below) only after the last allocation of the step that uses it.
 import { moduleBytes } from './gen/index.ts'
 import type { ModuleName } from './gen/index.ts'
 
@@ -73,9 +73,7 @@ export function scope<T> (fn: () => T): T {
 }
 
 export const u8 = (ptr: number, length: number): Uint8Array => new Uint8Array(memory.buffer, ptr, length)
-export const i16 = (ptr: number, length: number): Int16Array => new Int16Array(memory.buffer, ptr, length)
 export const i32 = (ptr: number, length: number): Int32Array => new Int32Array(memory.buffer, ptr, length)
-export const f64 = (ptr: number, length: number): Float64Array => new Float64Array(memory.buffer, ptr, length)
 
 /** Copies `data` into fresh arena memory and returns its pointer. */
 export function put (data: ArrayLike<number> & { length: number }, kind: 'u8' | 'i32' = 'u8'): number {
