@@ -10,7 +10,7 @@ import {
 import type { SwarmPeer } from '../node/peer.ts'
 import { sendTile, type SentTileResult } from '../transfer/tile-client.ts'
 import { ErrorCodes, type JobEvent, type TileRequest } from '../transfer/messages.ts'
-import { MalformedFrameError, RemoteError } from '../transfer/errors.ts'
+import { MalformedFrameError, RemoteError, StreamEndedError } from '../transfer/errors.ts'
 import { getJob, leaseEpoch, leasesOf, phaseData, type QueueEffect, type QueueEvent, type TileAddress } from './queue-machine.ts'
 import type { TileNotice } from '../transfer/tile-done.ts'
 import { QueueStore } from './queue-store.ts'
@@ -76,7 +76,7 @@ function isTransient (err: unknown): boolean {
   if (err instanceof WrongResultError) return false
   if (err instanceof RemoteError) return err.code === ErrorCodes.staleEpoch
   // A stream that ended early is a lost connection; any other malformed reply is the worker's doing.
-  if (err instanceof MalformedFrameError) return /stream ended/.test(err.message)
+  if (err instanceof MalformedFrameError) return err instanceof StreamEndedError
   return true
 }
 

@@ -3,6 +3,11 @@ export class MalformedFrameError extends Error {
   override name = 'MalformedFrameError'
 }
 
+/** The peer's side of the stream ended early: a lost connection, not a bad answer. */
+export class StreamEndedError extends MalformedFrameError {
+  override name = 'StreamEndedError'
+}
+
 export class FrameTooLargeError extends MalformedFrameError {
   override name = 'FrameTooLargeError'
 }

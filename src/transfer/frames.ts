@@ -4,7 +4,7 @@
 // so a fast sender waits instead of filling this peer's memory.
 import type { Stream, StreamCloseEvent } from '@libp2p/interface'
 import type { z } from 'zod'
-import { FrameTooLargeError, MalformedFrameError, RemoteError, StreamTimeoutError } from './errors.ts'
+import { FrameTooLargeError, MalformedFrameError, RemoteError, StreamEndedError, StreamTimeoutError } from './errors.ts'
 
 const KIND_JSON = 1
 const KIND_BINARY = 2
@@ -82,7 +82,7 @@ export class FrameStream {
       if (this.paused) { this.resumeStream(); continue }
       if (this.ended) {
         if (this.buffered === 0) return false
-        throw new MalformedFrameError(`stream ended inside a frame (${this.buffered} of ${n} bytes)`)
+        throw new StreamEndedError(`stream ended inside a frame (${this.buffered} of ${n} bytes)`)
       }
       const left = deadline - Date.now()
       if (left <= 0) throw new StreamTimeoutError(`no frame within ${this.opts.readTimeoutMs} ms`)
@@ -126,7 +126,7 @@ export class FrameStream {
     const { len, kind } = this.peekHeader()
     if (kind !== KIND_JSON && kind !== KIND_BINARY) throw new MalformedFrameError(`unknown frame kind ${kind}`)
     if (len > this.opts.maxFrameBytes) throw new FrameTooLargeError(`frame of ${len} bytes, the limit is ${this.opts.maxFrameBytes}`)
-    if (!await this.need(HEADER + len, deadline)) throw new MalformedFrameError('stream ended inside a frame')
+    if (!await this.need(HEADER + len, deadline)) throw new StreamEndedError('stream ended inside a frame')
     this.take(HEADER)
     return { kind: kind === KIND_JSON ? 'json' : 'binary', payload: this.take(len) }
   }
@@ -134,7 +134,7 @@ export class FrameStream {
   /** Reads a JSON frame and checks it against the schema. A remote `{ error }` frame is thrown as RemoteError. */
   async readJson<T> (schema: z.ZodType<T>): Promise<T> {
     const f = await this.read()
-    if (f == null) throw new MalformedFrameError('stream ended where a message was expected')
+    if (f == null) throw new StreamEndedError('stream ended where a message was expected')
     if (f.kind !== 'json') throw new MalformedFrameError('expected a JSON frame, got binary')
     let value: unknown
     try {
@@ -158,7 +158,7 @@ export class FrameStream {
     let got = 0
     while (got < total) {
       const f = await this.read()
-      if (f == null) throw new MalformedFrameError(`stream ended after ${got} of ${total} bytes`)
+      if (f == null) throw new StreamEndedError(`stream ended after ${got} of ${total} bytes`)
       if (f.kind !== 'binary') throw new MalformedFrameError('expected a binary frame, got JSON')
       if (got + f.payload.byteLength > total) throw new MalformedFrameError(`more bytes than announced (${got + f.payload.byteLength} > ${total})`)
       if (out != null) out.set(f.payload, got)
