@@ -87,3 +87,13 @@ export class ManualClock implements Clock {
     return { cancel: () => { this.timers.delete(id) } }
   }
 }
+
+/**
+ * A signal that aborts after `ms` on `clock`, as AbortSignal.timeout does on the system's (same reason:
+ * a TimeoutError). `cancel` disarms it once the bounded operation is over, so no timer outlives it.
+ */
+export function timeoutSignal (clock: Clock, ms: number): { signal: AbortSignal, cancel: () => void } {
+  const ac = new AbortController()
+  const t = clock.after(ms, () => { ac.abort(new DOMException(`timed out after ${ms} ms`, 'TimeoutError')) })
+  return { signal: ac.signal, cancel: () => { t.cancel() } }
+}

@@ -4,6 +4,7 @@
 // so a fast sender waits instead of filling this peer's memory.
 import type { Stream, StreamCloseEvent } from '@libp2p/interface'
 import type { z } from 'zod'
+import { systemClock, timeoutSignal, type Clock } from './clock.ts'
 import { FrameTooLargeError, MalformedFrameError, RemoteError, StreamEndedError, StreamTimeoutError } from './errors.ts'
 
 const KIND_JSON = 1
@@ -16,6 +17,8 @@ export interface FrameOptions {
   /** The longest wait for one frame. */
   readTimeoutMs: number
   highWaterBytes?: number
+  /** Read and drain deadlines are measured on this clock (default: the system's). */
+  clock?: Clock
 }
 
 export class FrameStream {
@@ -33,7 +36,7 @@ export class FrameStream {
     this.stream = stream
     // An explicit `highWaterBytes: undefined` must not erase the default, and the mark must hold a whole frame.
     const highWaterBytes = Math.max(opts.highWaterBytes ?? Math.max(2 * 1024 * 1024, 2 * opts.maxFrameBytes), opts.maxFrameBytes + HEADER)
-    this.opts = { ...opts, highWaterBytes }
+    this.opts = { ...opts, highWaterBytes, clock: opts.clock ?? systemClock }
     stream.addEventListener('message', (evt) => {
       const data = evt.data
       const bytes = data instanceof Uint8Array ? data : data.subarray()
@@ -84,11 +87,11 @@ export class FrameStream {
         if (this.buffered === 0) return false
         throw new StreamEndedError(`stream ended inside a frame (${this.buffered} of ${n} bytes)`)
       }
-      const left = deadline - Date.now()
+      const left = deadline - this.opts.clock.now()
       if (left <= 0) throw new StreamTimeoutError(`no frame within ${this.opts.readTimeoutMs} ms`)
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left)
-        this.wake = () => { clearTimeout(t); resolve() }
+        const t = this.opts.clock.after(left, resolve)
+        this.wake = () => { t.cancel(); resolve() }
       })
     }
     return true
@@ -121,7 +124,7 @@ export class FrameStream {
 
   /** Reads one frame; null on a clean end of stream between frames. */
   async read (): Promise<{ kind: 'json' | 'binary', payload: Uint8Array } | null> {
-    const deadline = Date.now() + this.opts.readTimeoutMs
+    const deadline = this.opts.clock.now() + this.opts.readTimeoutMs
     if (!await this.need(HEADER, deadline)) return null
     const { len, kind } = this.peekHeader()
     if (kind !== KIND_JSON && kind !== KIND_BINARY) throw new MalformedFrameError(`unknown frame kind ${kind}`)
@@ -197,14 +200,14 @@ export class FrameStream {
    * it keeps the promise of the first drain, so afterwards it resolves at once and a sender queues everything.
    */
   private async drained (): Promise<void> {
-    const deadline = Date.now() + this.opts.readTimeoutMs
+    const deadline = this.opts.clock.now() + this.opts.readTimeoutMs
     while (this.stream.writeBufferLength > 0) {
-      const left = deadline - Date.now()
+      const left = deadline - this.opts.clock.now()
       if (left <= 0) throw new StreamTimeoutError(`the remote took no data for ${this.opts.readTimeoutMs} ms`)
       await new Promise<void>((resolve, reject) => {
         const stream = this.stream
         const finish = (err?: Error): void => {
-          clearTimeout(timer)
+          timer.cancel()
           stream.removeEventListener('drain', onDrain)
           stream.removeEventListener('idle', onDrain)
           stream.removeEventListener('close', onClose)
@@ -213,7 +216,7 @@ export class FrameStream {
         }
         const onDrain = (): void => { finish() }
         const onClose = (evt: StreamCloseEvent): void => { finish(evt.error ?? new Error('stream closed while writing')) }
-        const timer = setTimeout(onDrain, left)
+        const timer = this.opts.clock.after(left, onDrain)
         stream.addEventListener('drain', onDrain)
         stream.addEventListener('idle', onDrain)
         stream.addEventListener('close', onClose)
@@ -222,7 +225,12 @@ export class FrameStream {
   }
 
   async close (): Promise<void> {
-    await this.stream.close({ signal: AbortSignal.timeout(this.opts.readTimeoutMs) }).catch((err: Error) => { this.stream.abort(err) })
+    const timeout = timeoutSignal(this.opts.clock, this.opts.readTimeoutMs)
+    try {
+      await this.stream.close({ signal: timeout.signal }).catch((err: Error) => { this.stream.abort(err) })
+    } finally {
+      timeout.cancel()
+    }
   }
 
   abort (err: Error): void {
