@@ -1,6 +1,7 @@
 // One VOPR run: a seed picks the swarm (3 to 5 peers, their slots and speed), the network's faults, the
 // workload and a fault schedule; the run then heals everything and must converge. Everything random
-// comes from the seed, so a seed is its own reproduction.
+// comes from the seed, so a seed is its own reproduction. A scenario test can script the faults, the
+// network and the workload instead (RunOptions.script): the seed then decides only the rest.
 import { Agenda } from './heap.ts'
 import { Network, type NetConfig } from './network.ts'
 import { newStats, Oracle, type JobSpecSim, type Stats } from './oracle.ts'
@@ -37,7 +38,35 @@ export interface RunOptions {
   livenessMs?: number
   /** keep the trace lines (for --seed N) */
   keepTrace?: boolean
+  /** a scripted scenario in place of the seed's random faults, network faults and workload */
+  script?: Script
+  /** called after every event (scenario tests watch the peers with it); it must not change the world */
+  watch?: (w: World) => void
 }
+
+/**
+ * A scenario. Whatever it leaves out stays as the seed draws it; the seed's draws are still made, so a
+ * script changes what happens and nothing else. Without a script, runs are exactly as before.
+ */
+export interface Script {
+  /** replaces the seed's random crashes and partitions */
+  faults?: ScriptedCrash[]
+  /** overrides the seed's network (e.g. drop 0 for a healthy one) */
+  net?: Partial<NetConfig>
+  /** replaces the seed's jobs: each is first offered to the swarm at its time */
+  jobs?: Array<JobSpecSim & { at: number }>
+}
+
+export interface ScriptedCrash {
+  at: number
+  /** a peer's index, or whichever peer is master then (nothing happens if none is) */
+  crash: number | 'master'
+  /** restart it this long after (default: when the faults stop, with every other peer) */
+  restartAfterMs?: number
+}
+
+/** A crash a script asked for, as it happened. */
+export interface CrashRecord { at: number, peer: string, wasMaster: boolean }
 
 export interface RunResult {
   seed: number
@@ -52,6 +81,8 @@ export interface RunResult {
   /** when the swarm had converged after the faults (ms after they stopped) */
   convergedAfter?: number
   trace?: string[]
+  /** the crashes of the script, when it had some */
+  crashes: CrashRecord[]
 }
 
 export function reproduce (seed: number): string {
@@ -78,7 +109,8 @@ export function runSeed (opts: RunOptions): RunResult {
     lateChance: setup.pick([0, 0.01, 0.05]),
     lateMs: setup.int(50, 350),
     streamBreak: setup.pick([0, 0.001, 0.01]),
-    maxHbDrops: 2
+    maxHbDrops: 2,
+    ...opts.script?.net
   }
 
   let now = 0
@@ -116,6 +148,12 @@ export function runSeed (opts: RunOptions): RunResult {
   const jobs: JobSpecSim[] = []
   const nJobs = setup.int(1, 4)
   for (let k = 0; k < nJobs; k++) jobs.push({ id: `j${k}`, tileCount: setup.int(1, 6), phaseCount: setup.chance(0.3) ? 2 : 1 })
+  const submitAt = jobs.map(() => setup.int(500, Math.floor(faultMs * 0.8)))
+  if (opts.script?.jobs !== undefined) {
+    jobs.length = 0
+    submitAt.length = 0
+    for (const { at, ...spec } of opts.script.jobs) { jobs.push(spec); submitAt.push(at) }
+  }
   const pendingSubmits = new Set<string>()
   const client = root.fork()
   const trySubmit = (spec: JobSpecSim): void => {
@@ -139,10 +177,10 @@ export function runSeed (opts: RunOptions): RunResult {
     }
     world.at(client.int(200, 600), () => { trySubmit(spec) })
   }
-  for (const spec of jobs) {
+  jobs.forEach((spec, k) => {
     pendingSubmits.add(spec.id)
-    world.at(setup.int(500, Math.floor(faultMs * 0.8)), () => { trySubmit(spec) })
-  }
+    world.at(submitAt[k] as number, () => { trySubmit(spec) })
+  })
 
   const crashP = faults.pick([0, 0.2, 0.35, 0.5])
   const cutP = faults.pick([0, 0.15, 0.3])
@@ -181,7 +219,25 @@ export function runSeed (opts: RunOptions): RunResult {
     }
     world.at(faults.int(300, 2500), faultLoop)
   }
-  world.at(faults.int(1000, 3000), faultLoop)
+  const firstFault = faults.int(1000, 3000)
+  const crashes: CrashRecord[] = []
+  if (opts.script?.faults === undefined) world.at(firstFault, faultLoop)
+  for (const f of opts.script?.faults ?? []) {
+    world.at(f.at, () => {
+      const victim = f.crash === 'master' ? peers.find(p => p.up && p.election.role === 'master') : peers[f.crash]
+      if (victim === undefined || !victim.up) return
+      crashes.push({ at: now, peer: victim.id, wasMaster: victim.election.role === 'master' })
+      world.disturbed()
+      victim.crash()
+      if (f.restartAfterMs !== undefined) {
+        world.at(f.restartAfterMs, () => {
+          if (victim.up) return
+          world.disturbed()
+          victim.start()
+        })
+      }
+    })
+  }
 
   // ---------------------------------------------------------------- liveness
   let converged: number | undefined
@@ -229,6 +285,7 @@ export function runSeed (opts: RunOptions): RunResult {
       ev.run()
       events++
       oracle.checkAll(quietSince)
+      opts.watch?.(world)
       if (converged !== undefined) break
       if (livenessFailure !== undefined) throw new VoprFailure(`t=${now} ms: ${livenessFailure}`)
     }
@@ -238,7 +295,7 @@ export function runSeed (opts: RunOptions): RunResult {
   }
   world.trace(`end ok=${error === undefined} stats=${JSON.stringify(oracle.stats)}`)
   for (const p of peers) hash = fnv(hash, `${p.id}:${p.disk.epoch}:${p.storedPos}:${p.disk.records.size};`)
-  const result: RunResult = { seed, ok: error === undefined, traceHash: hash, stats: oracle.stats, simMs: now, events, jobs: oracle.accepted.size, convergedAfter: converged, trace: lines }
+  const result: RunResult = { seed, ok: error === undefined, traceHash: hash, stats: oracle.stats, simMs: now, events, jobs: oracle.accepted.size, convergedAfter: converged, trace: lines, crashes }
   if (error !== undefined) result.error = `${error}\n${reproduce(seed)}`
   return result
 }
