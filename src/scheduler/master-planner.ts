@@ -1,0 +1,472 @@
+// What the master decides, as a pure step: stepMaster(plan, event) -> commands. The runtime
+// (master.ts) reads the clock, the membership and the disk, feeds what happened here as events, and
+// only executes the commands: feed the queue, send a tile, store a result, merge, stitch, tell
+// watchers. No I/O, clock or randomness here: time comes in the events.
+//
+// A command's outcome comes back as another event (a tile sent comes back as `delivered` or
+// `undelivered`, a result stored as `stored`...). The queue's own effects come back as `effects`.
+import { autoTileSize, coreInTile, mergeStats, planTiles, type OutputFormat, type Pipeline, type Tile } from '../ops/index.ts'
+import type { JobEvent, TileRequest } from '../transfer/messages.ts'
+import type { TileNotice } from '../transfer/tile-done.ts'
+import {
+  getJob, leaseEpoch, leasesOf, listJobs, phaseData, type QueueEffect, type QueueEvent, type QueueState, type TileAddress
+} from './queue-machine.ts'
+
+/**
+ * A peer a tile could not be delivered to gets no new tiles for this long: long enough for a dropped
+ * connection to be redialled, short enough that a healed peer is soon busy again.
+ */
+export const UNREACHABLE_MS = 1000
+
+/** How often work that waits on files this master lacks (an output, a phase's statistics) is retried. */
+export const REPAIR_MS = 2000
+
+/** A worker that computes says "working" this often per lease: four chances before the lease runs out. */
+export const renewMsFor = (leaseMs: number): number => Math.max(10, Math.floor(leaseMs / 4))
+
+/** The longest silence the master accepts from a worker on a tile stream: three missed renewals, 5 s at least. */
+export const readTimeoutMsFor = (leaseMs: number): number => Math.max(3 * renewMsFor(leaseMs), 5000)
+
+/** The queue's timer: a tenth of a lease (expiries are noticed within 10% of it), between 50 ms and 1 s. */
+export const tickMsFor = (leaseMs: number): number => Math.min(1000, Math.max(50, Math.floor(leaseMs / 10)))
+
+/** What the master keeps with each job in the queue (the queue treats it as opaque JSON). */
+export interface JobMeta {
+  name: string
+  width: number
+  height: number
+  channels: number
+  outChannels: number
+  tileSize: number
+  halo: number
+  pipeline: Pipeline
+  format: OutputFormat
+  /** Peers that hold a copy of the input, and get every tile result and the output as well. */
+  standbys: string[]
+}
+
+export interface PlannerConfig {
+  /** this peer's id */
+  self: string
+  /** this peer's own tile slots */
+  slots: number
+  leaseMs: number
+  /**
+   * The master works tiles itself only while fewer than this many other peers offer slots: beyond
+   * that, handing out tiles, storing results and replicating the queue keep it busy, and a tile it
+   * works itself holds up every other peer's next tile.
+   */
+  masterWorkLimit: number
+  /** Tile edge for jobs that name none; undefined: fitted to each image and the swarm (autoTileSize). */
+  tileSize?: number
+}
+
+/** A live peer's load, from its last heartbeat. */
+export interface PeerLoad { peer: string, freeSlots: number, busyTiles: number }
+
+/** A tile the queue leased, as the queue said in its `assign` effect. */
+export type Lease = TileAddress & { peer: string, leaseId: string, epoch: number, attempt: number }
+
+/** What a worker sent back, without the pixels: enough to judge it. */
+export type ResultShape =
+  | { kind: 'stats', stats: unknown }
+  | { kind: 'image', width: number, height: number, channels: number, bytes: number }
+
+/**
+ * Why a tile did not come back. The runtime names the kind from the error it saw; which kinds count
+ * against the tile and which keep the peer out for a while is decided here.
+ */
+export type FailureKind =
+  /** no connection, a dial or a read that timed out */
+  | 'unreachable'
+  /** the stream ended before the answer: a connection lost midway */
+  | 'streamEnded'
+  /** the worker follows a newer master */
+  | 'staleEpoch'
+  /** the job's files are on no reachable peer right now */
+  | 'missingFile'
+  /** the job's input could not be loaded here */
+  | 'inputUnavailable'
+  /** this master could not store the result (its own disk) */
+  | 'local'
+  /** the worker answered with an error: the work itself failed */
+  | 'workerError'
+  /** an answer that breaks the protocol */
+  | 'malformed'
+  /** a result of the wrong kind or shape, refused here */
+  | 'wrongResult'
+
+/** Failures for want of a connection do not count toward a tile's attempts: a partition must not fail jobs. */
+export const isTransient = (kind: FailureKind): boolean =>
+  kind === 'unreachable' || kind === 'streamEnded' || kind === 'staleEpoch' || kind === 'missingFile' || kind === 'inputUnavailable' || kind === 'local'
+
+/** Failures that say the peer cannot be reached now: it gets no new tiles for UNREACHABLE_MS. */
+const keepsPeerOut = (kind: FailureKind): boolean => kind === 'unreachable' || kind === 'streamEnded' || kind === 'staleEpoch'
+
+export interface MasterPlan {
+  readonly cfg: PlannerConfig
+  /** the queue store's state: read here, stepped only by the runtime through `queue` commands */
+  readonly queue: QueueState
+  readonly epoch: number
+  /** the live peers' loads at the last `activated` or `tick` */
+  view: PeerLoad[]
+  /** peers a tile could not be delivered to, and until when they get no work */
+  readonly unreachable: Map<string, number>
+  /** jobs whose statistics are being merged, and jobs being stitched: one of each at a time */
+  readonly merging: Set<string>
+  readonly finishing: Set<string>
+  /** jobs whose output this master knows is stored */
+  readonly stitched: Set<string>
+  lastRepair: number
+  /** each job's tiles (planTiles is deterministic: cached, not persisted) */
+  readonly tiles: Map<string, Tile[]>
+}
+
+export type MasterEvent =
+  /** the queue is loaded: take over */
+  | { type: 'activated', now: number, view: PeerLoad[] }
+  /** the runtime's timer, or the membership changed */
+  | { type: 'tick', now: number, view: PeerLoad[] }
+  /** what the queue said to a `queue` command */
+  | { type: 'effects', effects: QueueEffect[], now: number }
+  /** a worker is still computing a tile */
+  | { type: 'working', lease: Lease, now: number }
+  /** a worker's result, before it is stored (the worker waits for the answer) */
+  | { type: 'delivered', lease: Lease, result: ResultShape, kept: boolean, now: number }
+  /** the result was stored: the queue may count the tile */
+  | { type: 'stored', lease: Lease, now: number }
+  /** the tile did not come back */
+  | { type: 'undelivered', lease: Lease, failure: FailureKind, message: string, now: number }
+  /** a worker's word about a tile leased by an earlier master (tile-done protocol) */
+  | { type: 'notice', notice: TileNotice, from: string, now: number }
+  /** the pixels a worker kept, fetched after its notice, or why they could not be */
+  | { type: 'fetched', lease: Lease, result?: ResultShape, message?: string, now: number }
+  /** a phase's statistics, read back from every tile, or why they could not be */
+  | { type: 'statsLoaded', jobId: string, phase: number, stats?: unknown[], message?: string, now: number }
+  /** a job's output, built or found, or why not yet */
+  | { type: 'stitched', jobId: string, bytes?: number, existed?: boolean, message?: string, now: number }
+
+export type MasterCommand =
+  /**
+   * Step the queue (persisted before its effects are acted on). `answer`: this step's outcome answers
+   * the event's sender (taken unless the queue ignored it). `delayMs`: wait this long first.
+   */
+  | { type: 'queue', event: QueueEvent, answer?: true, delayMs?: number }
+  /** cut the tile from the input and send it (or run it here when lease.peer is this peer) */
+  | { type: 'send', lease: Lease, tile: Tile, request: TileRequest, readTimeoutMs: number }
+  /** stop sending or waiting for this lease */
+  | { type: 'abort', leaseId: string }
+  /** refuse a worker's result: it gets an error answer, and the tile fails */
+  | { type: 'refuse', lease: Lease, reason: string }
+  /** write the result, and unless the worker kept a copy, send one to the job's standbys */
+  | { type: 'store', lease: Lease, kept: boolean }
+  /** bring the tile a worker kept here (from it or any peer that has it) and report its shape */
+  | { type: 'fetch', lease: Lease }
+  /** read the statistics of every tile of a phase (from peers where missing) */
+  | { type: 'loadStats', jobId: string, phase: number, count: number }
+  /** build the job's output from its tiles, or fetch it if a peer has it already */
+  | { type: 'stitch', jobId: string, tiles: Tile[] }
+  /** drop what this peer keeps for a job that will not finish */
+  | { type: 'forget', jobId: string }
+  /** answer the event's sender directly */
+  | { type: 'answer', value: boolean }
+  | { type: 'emit', event: JobEvent }
+  | { type: 'log', level: 'info' | 'warn', msg: string, fields?: Record<string, unknown> }
+
+export function newPlan (cfg: PlannerConfig, queue: QueueState, epoch: number): MasterPlan {
+  return {
+    cfg, queue, epoch, view: [], unreachable: new Map(), merging: new Set(), finishing: new Set(), stitched: new Set(), lastRepair: 0, tiles: new Map()
+  }
+}
+
+const short = (peer: string): string => peer.slice(-8)
+const where = (l: Lease): TileAddress & { leaseId: string, peer: string, epoch: number } =>
+  ({ jobId: l.jobId, phase: l.phase, index: l.index, leaseId: l.leaseId, peer: l.peer, epoch: l.epoch })
+
+/** Each live peer's capacity (free + busy slots), this peer's own while few others work. */
+export function capacity (plan: MasterPlan, now: number): Array<{ peer: string, freeSlots: number, alive: true }> {
+  const view = plan.view.map(hb => {
+    const blocked = (plan.unreachable.get(hb.peer) ?? 0) > now
+    return { peer: hb.peer, freeSlots: blocked ? 0 : hb.freeSlots + hb.busyTiles, alive: true as const }
+  })
+  const workers = view.filter(v => v.freeSlots > 0).length
+  view.push({ peer: plan.cfg.self, freeSlots: workers < plan.cfg.masterWorkLimit ? plan.cfg.slots : 0, alive: true })
+  return view
+}
+
+/** The tile edge for a new job: the one configured, else one fitted to the image and the swarm's slots. */
+export function tileSizeFor (plan: MasterPlan, width: number, height: number, now: number): number {
+  if (plan.cfg.tileSize != null) return plan.cfg.tileSize
+  return autoTileSize(width, height, capacity(plan, now).reduce((n, v) => n + v.freeSlots, 0))
+}
+
+export function metaOf (plan: MasterPlan, jobId: string): JobMeta | undefined {
+  return getJob(plan.queue, jobId)?.meta as JobMeta | undefined
+}
+
+export function tilesOf (plan: MasterPlan, jobId: string, meta: JobMeta): Tile[] {
+  let tiles = plan.tiles.get(jobId)
+  if (tiles == null) plan.tiles.set(jobId, tiles = planTiles(meta.width, meta.height, meta.tileSize, meta.halo))
+  return tiles
+}
+
+/** A watcher's view of a job's progress. */
+export function progressOf (plan: MasterPlan, jobId: string): JobEvent | undefined {
+  const job = getJob(plan.queue, jobId)
+  if (job == null) return undefined
+  return { type: 'progress', jobId, state: job.state, done: job.done, total: job.total, phase: job.phase, phaseCount: job.phaseCount, peers: job.leasedTo, queuePosition: 0 }
+}
+
+/** Feeds one event; mutates the plan in place (as the queue machine does) and says what to do. */
+export function stepMaster (plan: MasterPlan, event: MasterEvent): MasterCommand[] {
+  switch (event.type) {
+    case 'activated': return activated(plan, event)
+    case 'tick': {
+      plan.view = event.view
+      const out = refresh(plan, event.now)
+      if (event.now - plan.lastRepair > REPAIR_MS) out.push(...repair(plan, event.now))
+      return out
+    }
+    case 'effects': return onEffects(plan, event.effects, event.now)
+    case 'working': return [{ type: 'queue', event: { type: 'renew', ...where(event.lease), now: event.now } }]
+    case 'delivered': return judge(plan, event.lease, event.result, event.kept)
+    case 'stored': return [{ type: 'queue', event: { type: 'done', ...where(event.lease), now: event.now }, answer: true }]
+    case 'undelivered': return undelivered(plan, event)
+    case 'notice': return notice(plan, event)
+    case 'fetched': return fetched(plan, event)
+    case 'statsLoaded': return statsLoaded(plan, event)
+    case 'stitched': return stitched(plan, event)
+  }
+}
+
+function activated (plan: MasterPlan, e: Extract<MasterEvent, { type: 'activated' }>): MasterCommand[] {
+  plan.view = e.view
+  const out: MasterCommand[] = [{ type: 'queue', event: { type: 'elected', epoch: plan.epoch, now: e.now } }]
+  // Leases given by an earlier master survive (the queue keeps them): a live worker renews them and
+  // sends its result here over the tile-done protocol, so only orphaned tiles are redone. A holder
+  // that is not alive now gets its tiles re-queued at once rather than at the lease deadline.
+  const alive = new Set([plan.cfg.self, ...e.view.map(v => v.peer)])
+  const holders = new Set([...plan.queue.leases.values()].map(l => l.peer))
+  for (const peer of holders) if (!alive.has(peer)) out.push({ type: 'queue', event: { type: 'peerDead', peer, now: e.now } })
+  out.push(...refresh(plan, e.now))
+  out.push({ type: 'log', level: 'info', msg: `master at epoch ${plan.epoch}: queue loaded`, fields: { jobs: listJobs(plan.queue).length } })
+  out.push(...repair(plan, e.now))
+  return out
+}
+
+/** The queue hears the swarm's capacity, then the time (which dispatches and expires). */
+function refresh (plan: MasterPlan, now: number): MasterCommand[] {
+  return [{ type: 'queue', event: { type: 'peers', view: capacity(plan, now), now } }, { type: 'queue', event: { type: 'tick', now } }]
+}
+
+/**
+ * Work that waits on files this master lacks (a finished job's output or tiles, a phase's
+ * statistics) is retried until the peers holding them are back: a master and its standby may both
+ * have been down when this one took over.
+ */
+function repair (plan: MasterPlan, now: number): MasterCommand[] {
+  plan.lastRepair = now
+  const out: MasterCommand[] = []
+  for (const job of listJobs(plan.queue)) {
+    if (job.state === 'done') out.push(...stitch(plan, job.id))
+    else if (getJob(plan.queue, job.id)?.awaitingMerge === true) out.push(...merge(plan, job.id, job.phase))
+  }
+  return out
+}
+
+function stitch (plan: MasterPlan, jobId: string): MasterCommand[] {
+  const meta = metaOf(plan, jobId)
+  if (meta == null || plan.finishing.has(jobId) || plan.stitched.has(jobId)) return []
+  plan.finishing.add(jobId)
+  return [{ type: 'stitch', jobId, tiles: tilesOf(plan, jobId, meta) }]
+}
+
+function merge (plan: MasterPlan, jobId: string, phase: number): MasterCommand[] {
+  const meta = metaOf(plan, jobId)
+  if (meta == null || plan.merging.has(jobId)) return []
+  plan.merging.add(jobId)
+  return [{ type: 'loadStats', jobId, phase, count: tilesOf(plan, jobId, meta).length }]
+}
+
+function onEffects (plan: MasterPlan, effects: QueueEffect[], now: number): MasterCommand[] {
+  const out: MasterCommand[] = []
+  const touched = new Set<string>()
+  for (const e of effects) {
+    switch (e.type) {
+      case 'assign': out.push(...send(plan, e, now)); break
+      case 'revoke': out.push({ type: 'abort', leaseId: e.leaseId }); break
+      case 'phaseComplete': out.push(...merge(plan, e.jobId, e.phase)); break
+      case 'jobDone': out.push(...stitch(plan, e.jobId)); break
+      case 'jobFailed':
+        plan.tiles.delete(e.jobId)
+        out.push({ type: 'log', level: 'warn', msg: `job ${e.jobId} failed: ${e.reason}` })
+        out.push({ type: 'emit', event: { type: 'failed', jobId: e.jobId, reason: e.reason } })
+        out.push({ type: 'forget', jobId: e.jobId })
+        break
+      case 'tileDone': case 'requeued': case 'jobQueued': touched.add(e.jobId); break
+      default: break
+    }
+  }
+  for (const jobId of touched) {
+    const p = progressOf(plan, jobId)
+    if (p != null) out.push({ type: 'emit', event: p })
+  }
+  return out
+}
+
+function send (plan: MasterPlan, a: Extract<QueueEffect, { type: 'assign' }>, now: number): MasterCommand[] {
+  const lease: Lease = { jobId: a.jobId, phase: a.phase, index: a.index, peer: a.peer, leaseId: a.leaseId, epoch: a.epoch, attempt: a.attempt }
+  const meta = metaOf(plan, a.jobId)
+  const tile = meta == null ? undefined : tilesOf(plan, a.jobId, meta)[a.index]
+  if (meta == null || tile == null) {
+    return [{ type: 'queue', event: { type: 'failed', ...where(lease), reason: `tile ${a.index} of job ${a.jobId} is not in its plan`, now } }]
+  }
+  const stats: unknown[] = []
+  for (let k = 1; k <= a.phase; k++) stats.push(phaseData(plan.queue, a.jobId, k))
+  const request: TileRequest = {
+    jobId: a.jobId,
+    phase: a.phase,
+    index: a.index,
+    leaseId: a.leaseId,
+    epoch: a.epoch,
+    pipeline: meta.pipeline,
+    width: tile.halo.width,
+    height: tile.halo.height,
+    channels: meta.channels as 1 | 2 | 3 | 4,
+    core: coreInTile(tile),
+    stats,
+    renewMs: renewMsFor(plan.cfg.leaseMs)
+  }
+  return [{ type: 'send', lease, tile, request, readTimeoutMs: readTimeoutMsFor(plan.cfg.leaseMs) }]
+}
+
+const isLastPhase = (plan: MasterPlan, jobId: string, phase: number): boolean => phase === (getJob(plan.queue, jobId)?.phaseCount ?? 1) - 1
+
+/** Why a result cannot be the tile's, or undefined when it can. */
+function wrongResult (plan: MasterPlan, lease: Lease, result: ResultShape): string | undefined {
+  const meta = metaOf(plan, lease.jobId)
+  const tile = meta == null ? undefined : tilesOf(plan, lease.jobId, meta)[lease.index]
+  if (meta == null || tile == null) return `job ${lease.jobId} has no tile ${lease.index}`
+  if (!isLastPhase(plan, lease.jobId, lease.phase)) {
+    if (result.kind !== 'stats') return 'expected statistics, got pixels'
+    try {
+      // Checked per tile now (mergeStats re-checks every tile's statistics), so garbage is caught here.
+      mergeStats(meta.pipeline, lease.phase, [result.stats])
+    } catch (err) {
+      return (err as Error).message
+    }
+    return undefined
+  }
+  if (result.kind !== 'image') return 'expected pixels, got statistics'
+  const { width, height, channels, bytes } = result
+  if (width !== tile.core.width || height !== tile.core.height || channels !== meta.outChannels) {
+    return `result is ${width}x${height}x${channels}, expected ${tile.core.width}x${tile.core.height}x${meta.outChannels}`
+  }
+  if (bytes !== width * height * channels) return `result of ${width}x${height}x${channels} has ${bytes} bytes, expected ${width * height * channels}`
+  return undefined
+}
+
+/**
+ * A result is checked before it is stored: anything of the wrong kind or shape is refused (and the
+ * tile fails on that peer). The second copy is the worker's own when it kept one (a new master looks
+ * for missing files on every live peer), else the runtime sends one to the standbys.
+ */
+function judge (plan: MasterPlan, lease: Lease, result: ResultShape, kept: boolean): MasterCommand[] {
+  const wrong = wrongResult(plan, lease, result)
+  if (wrong !== undefined) return [{ type: 'refuse', lease, reason: wrong }]
+  return [{ type: 'store', lease, kept }]
+}
+
+function undelivered (plan: MasterPlan, e: Extract<MasterEvent, { type: 'undelivered' }>): MasterCommand[] {
+  const transient = isTransient(e.failure)
+  const l = e.lease
+  const out: MasterCommand[] = [{ type: 'log', level: 'warn', msg: `tile ${l.jobId}/${l.phase}/${l.index} ${transient ? 'not delivered to' : 'failed on'} ${short(l.peer)}: ${e.message}` }]
+  // Unreachable for now (a partition, a cable): no work until it has had time to reconnect, instead
+  // of tile after tile that cannot arrive.
+  if (keepsPeerOut(e.failure)) plan.unreachable.set(l.peer, e.now + UNREACHABLE_MS)
+  for (const [peer, until] of plan.unreachable) if (until <= e.now) plan.unreachable.delete(peer)
+  // No reachable peer has the input right now: the tile goes back after a while, so this does not
+  // spin; the standby or the old master may come back.
+  const delayMs = e.failure === 'inputUnavailable' ? UNREACHABLE_MS : undefined
+  out.push({ type: 'queue', event: { type: 'failed', ...where(l), reason: `${short(l.peer)}: ${e.message}`, transient, now: e.now }, ...(delayMs != null ? { delayMs } : {}) })
+  if (transient) out.push(...refresh(plan, e.now))
+  return out
+}
+
+function notice (plan: MasterPlan, e: Extract<MasterEvent, { type: 'notice' }>): MasterCommand[] {
+  const n = e.notice
+  if (n.type === 'holding') {
+    // Leases of earlier masters that this worker does not hold: their tile never reached it.
+    const held = new Set(n.leaseIds)
+    const out: MasterCommand[] = []
+    for (const l of leasesOf(plan.queue, e.from)) {
+      if (held.has(l.leaseId) || leaseEpoch(l.leaseId) >= plan.epoch) continue
+      out.push({ type: 'queue', event: { type: 'failed', jobId: l.jobId, phase: l.phase, index: l.index, leaseId: l.leaseId, peer: e.from, reason: `${short(e.from)}: never received (its master died while sending it)`, transient: true, now: e.now } })
+    }
+    out.push({ type: 'answer', value: true })
+    return out
+  }
+  const held = leasesOf(plan.queue, e.from).find(l => l.leaseId === n.leaseId && l.jobId === n.jobId && l.phase === n.phase && l.index === n.index)
+  if (held == null) return [{ type: 'answer', value: false }]
+  const lease: Lease = { jobId: n.jobId, phase: n.phase, index: n.index, peer: e.from, leaseId: n.leaseId, epoch: n.epoch, attempt: held.attempt }
+  if (n.type === 'renew') return [{ type: 'queue', event: { type: 'renew', ...where(lease), now: e.now }, answer: true }]
+  if (!isLastPhase(plan, n.jobId, n.phase)) {
+    const out = judge(plan, lease, { kind: 'stats', stats: n.stats }, true)
+    return out[0].type === 'refuse' ? refusedAfterFailover(lease, out[0].reason, e.now) : out
+  }
+  // The pixels stay with the worker: fetch them (from it, or any peer that has them) and check them.
+  return [{ type: 'fetch', lease }]
+}
+
+function fetched (plan: MasterPlan, e: Extract<MasterEvent, { type: 'fetched' }>): MasterCommand[] {
+  if (e.result == null) {
+    // Not to be had now (the worker went, a read failed): not the tile's fault.
+    return [
+      { type: 'log', level: 'warn', msg: `tile ${e.lease.jobId}/${e.lease.phase}/${e.lease.index} from ${short(e.lease.peer)} after a failover: ${e.message ?? 'not found'}` },
+      { type: 'queue', event: { type: 'failed', ...where(e.lease), reason: `${short(e.lease.peer)}: ${e.message ?? 'not found'}`, transient: true, now: e.now } },
+      { type: 'answer', value: false }
+    ]
+  }
+  const wrong = wrongResult(plan, e.lease, e.result)
+  if (wrong !== undefined) return refusedAfterFailover(e.lease, wrong, e.now)
+  // Already on this peer's disk (the fetch put it there): count it.
+  return [{ type: 'queue', event: { type: 'done', ...where(e.lease), now: e.now }, answer: true }]
+}
+
+function refusedAfterFailover (lease: Lease, reason: string, now: number): MasterCommand[] {
+  return [
+    { type: 'log', level: 'warn', msg: `tile ${lease.jobId}/${lease.phase}/${lease.index} from ${short(lease.peer)} after a failover: ${reason}` },
+    { type: 'queue', event: { type: 'failed', ...where(lease), reason: `${short(lease.peer)}: ${reason}`, transient: false, now } },
+    { type: 'answer', value: false }
+  ]
+}
+
+function statsLoaded (plan: MasterPlan, e: Extract<MasterEvent, { type: 'statsLoaded' }>): MasterCommand[] {
+  plan.merging.delete(e.jobId)
+  const meta = metaOf(plan, e.jobId)
+  let why = e.message
+  if (why == null && meta != null && e.stats != null) {
+    try {
+      return [{ type: 'queue', event: { type: 'phaseReady', jobId: e.jobId, phase: e.phase + 1, data: mergeStats(meta.pipeline, e.phase, e.stats), now: e.now } }]
+    } catch (err) {
+      why = (err as Error).message
+    }
+  }
+  return [{ type: 'log', level: 'warn', msg: `cannot merge statistics of ${e.jobId} phase ${e.phase} yet: ${why ?? 'unknown job'}` }]
+}
+
+function stitched (plan: MasterPlan, e: Extract<MasterEvent, { type: 'stitched' }>): MasterCommand[] {
+  plan.finishing.delete(e.jobId)
+  const meta = metaOf(plan, e.jobId)
+  if (e.message != null || e.bytes == null || meta == null) {
+    return [{ type: 'log', level: 'warn', msg: `cannot stitch job ${e.jobId} yet: ${e.message ?? 'unknown job'}` }]
+  }
+  plan.stitched.add(e.jobId)
+  plan.tiles.delete(e.jobId)
+  // Found stored already (by this master before a restart): its watchers were told then.
+  if (e.existed === true) return []
+  return [
+    { type: 'log', level: 'info', msg: `job ${e.jobId} (${meta.name}) done`, fields: { jobId: e.jobId } },
+    { type: 'emit', event: { type: 'result', jobId: e.jobId, format: meta.format, bytes: e.bytes, width: meta.width, height: meta.height } }
+  ]
+}

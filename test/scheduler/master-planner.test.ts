@@ -1,0 +1,284 @@
+// The master planner, table by table: what it decides for capacity, failures, results, notices,
+// activation, merging and stitching. A small pure loop stands in for the runtime: it steps the queue
+// machine for `queue` commands and feeds the effects back, so every case runs without I/O or a clock.
+import { describe, expect, it } from 'vitest'
+import { createRaw, outputChannels, parsePipeline, phaseCount, pipelineHalo, planTiles, runTile, type Pipeline } from '../../src/ops/index.ts'
+import {
+  capacity, isTransient, newPlan, REPAIR_MS, stepMaster, tileSizeFor, UNREACHABLE_MS,
+  type FailureKind, type JobMeta, type Lease, type MasterCommand, type MasterEvent, type MasterPlan, type PeerLoad
+} from '../../src/scheduler/master-planner.ts'
+import { createQueueState, getJob, leasesOf, step, type QueueState } from '../../src/scheduler/queue-machine.ts'
+
+const SELF = 'peer-self'
+const A = 'peer-aaaaaaaa'
+const B = 'peer-bbbbbbbb'
+
+interface Loop { plan: MasterPlan, q: QueueState, out: MasterCommand[], feed: (e: MasterEvent) => MasterCommand[], now: number }
+
+/** Runs an event and every `queue` command it leads to (depth first, as the runtime does). */
+function loop (opts: { slots?: number, masterWorkLimit?: number, tileSize?: number, epoch?: number, leaseMs?: number } = {}): Loop {
+  const q = createQueueState({ leaseMs: opts.leaseMs ?? 10_000, prefetch: 0, maxAttempts: 3 })
+  const plan = newPlan({ self: SELF, slots: opts.slots ?? 1, leaseMs: opts.leaseMs ?? 10_000, masterWorkLimit: opts.masterWorkLimit ?? 1, tileSize: opts.tileSize }, q, opts.epoch ?? 1)
+  const l: Loop = {
+    plan,
+    q,
+    out: [],
+    now: 1000,
+    feed: (e) => {
+      const cmds = stepMaster(plan, e)
+      const seen: MasterCommand[] = []
+      for (const c of cmds) {
+        seen.push(c)
+        if (c.type === 'queue') seen.push(...l.feed({ type: 'effects', effects: step(q, c.event).effects, now: l.now }))
+      }
+      l.out.push(...seen)
+      return seen
+    }
+  }
+  // The queue hears the swarm (this peer alone) before anything is submitted.
+  l.feed({ type: 'tick', now: l.now, view: [] })
+  return l
+}
+
+function meta (specs: string[], width = 64, height = 32, tileSize = 16): JobMeta {
+  const pipeline: Pipeline = parsePipeline(specs)
+  return { name: 'x.png', width, height, channels: 3, outChannels: outputChannels(pipeline, 3), tileSize, halo: pipelineHalo(pipeline), pipeline, format: 'png', standbys: [] }
+}
+
+function submit (l: Loop, id: string, m: JobMeta): MasterCommand[] {
+  const tileCount = planTiles(m.width, m.height, m.tileSize, m.halo).length
+  return l.feed({ type: 'effects', effects: step(l.q, { type: 'submit', job: { id, tileCount, phaseCount: phaseCount(m.pipeline), meta: m }, now: l.now }).effects, now: l.now })
+}
+
+const view = (...peers: Array<[string, number, number?]>): PeerLoad[] => peers.map(([peer, freeSlots, busyTiles]) => ({ peer, freeSlots, busyTiles: busyTiles ?? 0 }))
+const sends = (cmds: MasterCommand[]): Array<Extract<MasterCommand, { type: 'send' }>> => cmds.filter((c): c is Extract<MasterCommand, { type: 'send' }> => c.type === 'send')
+const types = (cmds: MasterCommand[]): string[] => cmds.map(c => c.type === 'queue' ? `queue:${c.event.type}` : c.type)
+
+describe('master planner: capacity', () => {
+  const table: Array<{ name: string, loads: PeerLoad[], unreachable?: string[], limit: number, want: Record<string, number> }> = [
+    { name: 'alone: the master works its own slots', loads: [], limit: 1, want: { [SELF]: 2 } },
+    { name: 'one worker reaches the limit: the master stops working', loads: view([A, 1]), limit: 1, want: { [A]: 1, [SELF]: 0 } },
+    { name: 'busy tiles count as capacity (freeSlots is a capacity)', loads: view([A, 0, 2]), limit: 2, want: { [A]: 2, [SELF]: 2 } },
+    { name: 'a peer with no slots is not a worker', loads: view([A, 0], [B, 0]), limit: 1, want: { [A]: 0, [B]: 0, [SELF]: 2 } },
+    { name: 'an unreachable peer gets nothing, and the master works instead', loads: view([A, 3]), unreachable: [A], limit: 1, want: { [A]: 0, [SELF]: 2 } }
+  ]
+  for (const c of table) {
+    it(c.name, () => {
+      const l = loop({ slots: 2, masterWorkLimit: c.limit })
+      l.plan.view = c.loads
+      for (const p of c.unreachable ?? []) l.plan.unreachable.set(p, l.now + UNREACHABLE_MS)
+      expect(Object.fromEntries(capacity(l.plan, l.now).map(v => [v.peer, v.freeSlots]))).toEqual(c.want)
+      // The block ends on time.
+      if (c.unreachable != null) expect(capacity(l.plan, l.now + UNREACHABLE_MS).find(v => v.peer === A)?.freeSlots).toBe(3)
+    })
+  }
+
+  it('tile size: the configured one, else fitted to the swarm\'s slots (more slots, smaller tiles)', () => {
+    const fixed = loop({ tileSize: 96 })
+    expect(tileSizeFor(fixed.plan, 6000, 4000, 0)).toBe(96)
+    const alone = loop({ slots: 1, masterWorkLimit: 99 })
+    const many = loop({ slots: 1, masterWorkLimit: 99 })
+    many.plan.view = view([A, 8], [B, 8])
+    expect(tileSizeFor(many.plan, 6000, 4000, 0)).toBeLessThan(tileSizeFor(alone.plan, 6000, 4000, 0))
+  })
+})
+
+describe('master planner: a tile that did not come back', () => {
+  const table: Array<{ kind: FailureKind, transient: boolean, keepsOut: boolean, delayed: boolean }> = [
+    { kind: 'unreachable', transient: true, keepsOut: true, delayed: false },
+    { kind: 'streamEnded', transient: true, keepsOut: true, delayed: false },
+    { kind: 'staleEpoch', transient: true, keepsOut: true, delayed: false },
+    { kind: 'missingFile', transient: true, keepsOut: false, delayed: false },
+    { kind: 'inputUnavailable', transient: true, keepsOut: false, delayed: true },
+    { kind: 'local', transient: true, keepsOut: false, delayed: false },
+    { kind: 'workerError', transient: false, keepsOut: false, delayed: false },
+    { kind: 'malformed', transient: false, keepsOut: false, delayed: false },
+    { kind: 'wrongResult', transient: false, keepsOut: false, delayed: false }
+  ]
+  for (const c of table) {
+    it(`${c.kind}: ${c.transient ? 'not counted' : 'counted'}${c.keepsOut ? ', the peer kept out for a while' : ''}${c.delayed ? ', re-queued after a pause' : ''}`, () => {
+      expect(isTransient(c.kind)).toBe(c.transient)
+      const l = loop({ masterWorkLimit: 1 })
+      l.feed({ type: 'tick', now: l.now, view: view([A, 1]) })
+      const sent = sends(submit(l, 'j1', meta(['invert'])))
+      expect(sent.map(s => s.lease.peer)).toEqual([A])
+      const lease = sent[0].lease
+      const cmds = stepMaster(l.plan, { type: 'undelivered', lease, failure: c.kind, message: 'boom', now: l.now })
+      const failed = cmds.find((x): x is Extract<MasterCommand, { type: 'queue' }> => x.type === 'queue' && x.event.type === 'failed')
+      expect(failed?.event).toMatchObject({ type: 'failed', leaseId: lease.leaseId, peer: A, transient: c.transient, reason: `${A.slice(-8)}: boom` })
+      expect(failed?.delayMs).toBe(c.delayed ? UNREACHABLE_MS : undefined)
+      expect(l.plan.unreachable.has(A)).toBe(c.keepsOut)
+      // A transient failure tells the queue the new capacity at once; a counted one need not.
+      expect(types(cmds).includes('queue:peers')).toBe(c.transient)
+      expect(cmds[0]).toMatchObject({ type: 'log', level: 'warn', msg: expect.stringContaining(c.transient ? 'not delivered to' : 'failed on') })
+    })
+  }
+})
+
+describe('master planner: results', () => {
+  const pixels = (w: number, h: number, ch: number): MasterEvent['type'] extends never ? never : { kind: 'image', width: number, height: number, channels: number, bytes: number } =>
+    ({ kind: 'image', width: w, height: h, channels: ch, bytes: w * h * ch })
+  const table: Array<{ name: string, specs: string[], phase: number, result: Parameters<typeof pixels> | { stats: unknown }, refuse?: RegExp }> = [
+    { name: 'pixels of the core size and output channels: stored', specs: ['invert'], phase: 0, result: [16, 16, 3] },
+    { name: 'grey output: one channel expected', specs: ['grayscale'], phase: 0, result: [16, 16, 3], refuse: /expected 16x16x1/ },
+    { name: 'a tile of the wrong size: refused', specs: ['invert'], phase: 0, result: [16, 15, 3], refuse: /result is 16x15x3, expected 16x16x3/ },
+    { name: 'statistics where pixels are due: refused', specs: ['invert'], phase: 0, result: { stats: {} }, refuse: /expected pixels, got statistics/ },
+    { name: 'pixels where statistics are due: refused', specs: ['normalise'], phase: 0, result: [16, 16, 3], refuse: /expected statistics, got pixels/ },
+    { name: 'statistics that do not merge: refused', specs: ['normalise'], phase: 0, result: { stats: 'garbage' }, refuse: /./ }
+  ]
+  for (const c of table) {
+    it(c.name, () => {
+      const l = loop({ masterWorkLimit: 99 })
+      const lease = sends(submit(l, 'j1', meta(c.specs)))[0].lease
+      expect(lease.phase).toBe(c.phase)
+      const result = Array.isArray(c.result) ? pixels(...c.result) : { kind: 'stats' as const, stats: c.result.stats }
+      const cmds = stepMaster(l.plan, { type: 'delivered', lease, result, kept: false, now: l.now })
+      if (c.refuse != null) {
+        expect(cmds).toHaveLength(1)
+        expect(cmds[0]).toMatchObject({ type: 'refuse', reason: expect.stringMatching(c.refuse) })
+      } else {
+        expect(cmds).toEqual([{ type: 'store', lease, kept: false }])
+        // Stored: the queue counts the tile, and the answer is whether it took it.
+        const done = l.feed({ type: 'stored', lease, now: l.now })
+        expect(done[0]).toMatchObject({ type: 'queue', answer: true, event: { type: 'done', leaseId: lease.leaseId } })
+        expect(getJob(l.q, 'j1')?.done).toBe(1)
+      }
+    })
+  }
+
+  it('pixels whose byte count disagrees with their size: refused', () => {
+    const l = loop({ masterWorkLimit: 99 })
+    const lease = sends(submit(l, 'j1', meta(['invert'])))[0].lease
+    const cmds = stepMaster(l.plan, { type: 'delivered', lease, result: { kind: 'image', width: 16, height: 16, channels: 3, bytes: 700 }, kept: false, now: l.now })
+    expect(cmds).toEqual([{ type: 'refuse', lease, reason: 'result of 16x16x3 has 700 bytes, expected 768' }])
+  })
+
+  it('a sent tile carries its halo rectangle, core, statistics so far and renewal period', () => {
+    const l = loop({ masterWorkLimit: 99, leaseMs: 8000 })
+    const m = meta(['median:radius=2'], 40, 20, 16)
+    const s = sends(submit(l, 'j1', m))
+    expect(s.map(x => x.request.index)).toEqual([0])
+    const r = s[0].request
+    expect(r).toMatchObject({ jobId: 'j1', phase: 0, width: 18, height: 18, channels: 3, core: { x: 0, y: 0, width: 16, height: 16 }, stats: [], renewMs: 2000 })
+    expect(s[0].readTimeoutMs).toBe(6000)
+  })
+})
+
+describe('master planner: taking over', () => {
+  it('activation re-queues only the leases of holders that are not alive, then reports the queue loaded', () => {
+    const l = loop({ masterWorkLimit: 99 })
+    l.feed({ type: 'tick', now: l.now, view: view([A, 1], [B, 1]) })
+    submit(l, 'j1', meta(['invert']))
+    const holders = new Set(leasesOf(l.q).map(x => x.peer))
+    expect(holders).toEqual(new Set([A, B, SELF]))
+    // A new master at epoch 2 that hears only A.
+    const next = newPlan({ ...l.plan.cfg }, l.q, 2)
+    const cmds = stepMaster(next, { type: 'activated', now: l.now, view: view([A, 1]) })
+    expect(types(cmds).slice(0, 2)).toEqual(['queue:elected', 'queue:peerDead'])
+    expect(cmds.filter(c => c.type === 'queue' && c.event.type === 'peerDead').map(c => c.type === 'queue' && c.event.type === 'peerDead' ? c.event.peer : '')).toEqual([B])
+    expect(cmds.find(c => c.type === 'log')).toMatchObject({ msg: 'master at epoch 2: queue loaded', fields: { jobs: 1 } })
+  })
+
+  const notices: Array<{ name: string, notice: (l: Lease) => MasterEvent, want: string[] }> = [
+    { name: 'a renewal of a lease it holds: the queue renews', notice: (l) => ({ type: 'notice', from: A, now: 0, notice: { type: 'renew', jobId: l.jobId, phase: l.phase, index: l.index, leaseId: l.leaseId, epoch: l.epoch } }), want: ['queue:renew'] },
+    { name: 'a renewal of a lease it does not hold: refused', notice: (l) => ({ type: 'notice', from: B, now: 0, notice: { type: 'renew', jobId: l.jobId, phase: l.phase, index: l.index, leaseId: l.leaseId, epoch: l.epoch } }), want: ['answer'] },
+    { name: 'done with pixels kept on the worker: fetched and checked first', notice: (l) => ({ type: 'notice', from: A, now: 0, notice: { type: 'done', jobId: l.jobId, phase: l.phase, index: l.index, leaseId: l.leaseId, epoch: l.epoch } }), want: ['fetch'] },
+    { name: 'holding nothing: its earlier-epoch leases never reached it and go back (uncounted)', notice: () => ({ type: 'notice', from: A, now: 0, notice: { type: 'holding', leaseIds: [] } }), want: ['queue:failed', 'answer'] }
+  ]
+  for (const c of notices) {
+    it(`after a failover, ${c.name}`, () => {
+      const l = loop({ masterWorkLimit: 1 })
+      l.feed({ type: 'tick', now: l.now, view: view([A, 1]) })
+      const lease = sends(submit(l, 'j1', meta(['invert'])))[0].lease
+      const next = newPlan({ ...l.plan.cfg }, l.q, 2)
+      const cmds = stepMaster(next, c.notice(lease))
+      expect(types(cmds)).toEqual(c.want)
+      const q = cmds.find(x => x.type === 'queue')
+      if (q?.type === 'queue' && q.event.type === 'failed') expect(q.event.transient).toBe(true)
+    })
+  }
+
+  it('kept pixels of the wrong shape are refused and counted; the right shape is counted done', () => {
+    const l = loop({ masterWorkLimit: 1 })
+    l.feed({ type: 'tick', now: l.now, view: view([A, 1]) })
+    const lease = sends(submit(l, 'j1', meta(['invert'])))[0].lease
+    const bad = stepMaster(l.plan, { type: 'fetched', lease, result: { kind: 'image', width: 2, height: 2, channels: 3, bytes: 12 }, now: l.now })
+    expect(types(bad)).toEqual(['log', 'queue:failed', 'answer'])
+    expect(bad[1]).toMatchObject({ event: { transient: false } })
+    const gone = stepMaster(l.plan, { type: 'fetched', lease, message: 'no peer has it', now: l.now })
+    expect(gone[1]).toMatchObject({ event: { transient: true } })
+    const good = stepMaster(l.plan, { type: 'fetched', lease, result: { kind: 'image', width: 16, height: 16, channels: 3, bytes: 768 }, now: l.now })
+    expect(good).toEqual([expect.objectContaining({ type: 'queue', answer: true, event: expect.objectContaining({ type: 'done' }) })])
+  })
+})
+
+describe('master planner: merging and stitching', () => {
+  it('a phase is merged once; its merged statistics start the next phase', () => {
+    const l = loop({ masterWorkLimit: 99 })
+    const m = meta(['normalise'], 16, 16, 16)
+    const lease = sends(submit(l, 'j1', m))[0].lease
+    // One tile: its statistics complete phase 0.
+    const stats = { kind: 'stats' as const, stats: statsOf(m.pipeline) }
+    expect(stepMaster(l.plan, { type: 'delivered', lease, result: stats, kept: true, now: l.now })).toEqual([{ type: 'store', lease, kept: true }])
+    const done = l.feed({ type: 'stored', lease, now: l.now })
+    expect(types(done)).toContain('loadStats')
+    // A repair while it merges does not start a second merge.
+    expect(types(stepMaster(l.plan, { type: 'tick', now: l.now + REPAIR_MS + 1, view: [] })).filter(t => t === 'loadStats')).toEqual([])
+    const next = l.feed({ type: 'statsLoaded', jobId: 'j1', phase: 0, stats: [stats.stats], now: l.now })
+    expect(next[0]).toMatchObject({ type: 'queue', event: { type: 'phaseReady', jobId: 'j1', phase: 1 } })
+    expect(sends(next).map(s => s.request.phase)).toEqual([1])
+    expect(sends(next)[0].request.stats).toHaveLength(1)
+  })
+
+  it('statistics that cannot be read are retried by the repair', () => {
+    const l = loop({ masterWorkLimit: 99 })
+    const m = meta(['normalise'], 16, 16, 16)
+    const lease = sends(submit(l, 'j1', m))[0].lease
+    l.feed({ type: 'stored', lease, now: l.now })
+    expect(types(l.feed({ type: 'statsLoaded', jobId: 'j1', phase: 0, message: 'peer gone', now: l.now }))).toEqual(['log'])
+    expect(types(stepMaster(l.plan, { type: 'tick', now: l.now + REPAIR_MS + 1, view: [] }))).toContain('loadStats')
+  })
+
+  const stitchTable: Array<{ name: string, outcome: { bytes?: number, existed?: boolean, message?: string }, want: string[], again: boolean }> = [
+    { name: 'built: watchers hear the result', outcome: { bytes: 123 }, want: ['log', 'emit'], again: false },
+    { name: 'found stored already: nobody is told twice', outcome: { bytes: 0, existed: true }, want: [], again: false },
+    { name: 'tiles missing: retried by the repair', outcome: { message: 'tile 3 is on no reachable peer' }, want: ['log'], again: true }
+  ]
+  for (const c of stitchTable) {
+    it(`a finished job is stitched once; ${c.name}`, () => {
+      const l = loop({ masterWorkLimit: 99 })
+      const lease = sends(submit(l, 'j1', meta(['invert'], 16, 16, 16)))[0].lease
+      const done = l.feed({ type: 'stored', lease, now: l.now })
+      expect(types(done).filter(t => t === 'stitch')).toEqual(['stitch'])
+      expect(types(stepMaster(l.plan, { type: 'tick', now: l.now + REPAIR_MS + 1, view: [] })).filter(t => t === 'stitch')).toEqual([])
+      const out = stepMaster(l.plan, { type: 'stitched', jobId: 'j1', ...c.outcome, now: l.now })
+      expect(types(out)).toEqual(c.want)
+      if (c.want.includes('emit')) expect(out[1]).toMatchObject({ event: { type: 'result', jobId: 'j1', bytes: 123, format: 'png' } })
+      const later = stepMaster(l.plan, { type: 'tick', now: l.now + 2 * REPAIR_MS + 2, view: [] })
+      expect(types(later).includes('stitch')).toBe(c.again)
+    })
+  }
+
+  it('a failed job: watchers hear why, and its files are dropped', () => {
+    const l = loop({ masterWorkLimit: 99 })
+    let lease = sends(submit(l, 'j1', meta(['invert'], 16, 16, 16)))[0].lease
+    let last: MasterCommand[] = []
+    // Alone, a tile that fails maxAttempts (3) times on this peer fails its job.
+    for (let i = 0; i < 3; i++) {
+      last = l.feed({ type: 'undelivered', lease, failure: 'workerError', message: `try ${i}`, now: l.now })
+      const again = sends(last)
+      if (i < 2) lease = again[0].lease
+    }
+    expect(getJob(l.q, 'j1')?.state).toBe('failed')
+    expect(types(last).filter(t => t === 'emit' || t === 'forget')).toEqual(['emit', 'forget'])
+    expect(last.find(c => c.type === 'emit')).toMatchObject({ event: { type: 'failed', jobId: 'j1', reason: expect.stringContaining('try 2') } })
+    expect(l.plan.tiles.has('j1')).toBe(false)
+  })
+})
+
+/** Statistics of an all-black 16x16 tile for the pipeline's first phase, computed as a worker does. */
+function statsOf (pipeline: Pipeline): unknown {
+  const r = runTile(createRaw(16, 16, 3), pipeline, { phase: 0, stats: [], core: { x: 0, y: 0, width: 16, height: 16 } })
+  if (!('stats' in r)) throw new Error('expected statistics')
+  return r.stats
+}
