@@ -1,12 +1,13 @@
 // The worker side of every peer: takes tiles over the tile protocol (or directly from its own master),
 // runs them in the kernel pool (off the main thread, so heartbeats keep flowing), and answers with the
-// statistics or the pixels. It refuses tiles of an epoch older than the master it follows.
-import type { Libp2p } from '@libp2p/interface'
+// statistics or the pixels. It refuses tiles of an epoch older than the master it follows. The wire is
+// src/transfer/tile-protocol.ts's TileService; this decides: the work, the leases it holds, when the
+// leasing master counts as gone, and offering a kept result to the master it follows instead.
 import { createPool, type KernelPool, type RawImage, type TileResult, validatePipeline } from '../ops/index.ts'
-import { RemoteError } from '../transfer/errors.ts'
-import { FrameStream } from '../transfer/frames.ts'
-import { ErrorCodes, FRAME_BYTES, TILE_PROTOCOL, TileAckSchema, TileRequestSchema, type TileRequest } from '../transfer/messages.ts'
+import { systemClock, type Clock } from '../transfer/clock.ts'
+import { ErrorCodes, type TileRequest } from '../transfer/messages.ts'
 import type { TileNotice } from '../transfer/tile-done.ts'
+import { TileRefusal, type ServedTile, type TileAnswer, type TileHandler } from '../transfer/tile-protocol.ts'
 import { StaleEpochError } from './errors.ts'
 
 export interface WorkerOptions {
@@ -16,7 +17,6 @@ export interface WorkerOptions {
   threads?: number
   /** The epoch of the master this peer follows; tiles of an older epoch are refused. */
   epoch: () => number
-  readTimeoutMs?: number
   /** Tests and benches: hold every result this long (a slow device). */
   slowdownMs?: number
   /**
@@ -33,49 +33,47 @@ export interface WorkerOptions {
    * (tile-done protocol); resolves whether that master took it, throws when it could not be reached.
    */
   notify?: (notice: TileNotice) => Promise<boolean>
+  /** Tile speed, slowdowns and notice retries run on this clock (default: the system's). */
+  clock?: Clock
 }
 
 /** How long a finished tile's result is offered to a new master after a failover (an election takes ~2 s). */
-const NOTIFY_FOR_MS = 15_000
-const NOTIFY_RETRY_MS = 500
+export const NOTIFY_FOR_MS = 15_000
+/** Between offers: a master still opening its queue answers within a few of these. */
+export const NOTIFY_RETRY_MS = 500
+/** A bound on offers besides the time, in case a clock stands still. */
+const MAX_OFFERS = 100
+/** The window tileSpeed() averages over. */
+const SPEED_WINDOW_MS = 60_000
 
 export class BadTileError extends Error {
   override name = 'BadTileError'
 }
 
-export class WorkerRuntime {
+export class WorkerRuntime implements TileHandler {
   readonly opts: WorkerOptions
+  private readonly clock: Clock
   private pool?: KernelPool
   private running = 0
   /** Tiles received over the tile protocol and not yet answered, by lease id. */
   private readonly serving = new Map<string, TileRequest>()
-  private readonly startedAt = Date.now()
+  private readonly startedAt: number
   private recent: number[] = []
 
   constructor (opts: WorkerOptions) {
     this.opts = opts
+    this.clock = opts.clock ?? systemClock
+    this.startedAt = this.clock.now()
   }
 
   get busy (): number { return this.running }
 
   /** Tiles per second over the last minute. */
   tileSpeed (): number {
-    const now = Date.now()
-    this.recent = this.recent.filter(t => now - t < 60_000)
-    const span = Math.min(60_000, now - this.startedAt) / 1000
+    const now = this.clock.now()
+    this.recent = this.recent.filter(t => now - t < SPEED_WINDOW_MS)
+    const span = Math.min(SPEED_WINDOW_MS, now - this.startedAt) / 1000
     return span > 0 ? Math.round((this.recent.length / span) * 100) / 100 : 0
-  }
-
-  async register (node: Libp2p): Promise<void> {
-    await node.handle(TILE_PROTOCOL, async (stream, connection) => {
-      const fs = new FrameStream(stream, { maxFrameBytes: FRAME_BYTES, readTimeoutMs: this.opts.readTimeoutMs ?? 30_000 })
-      try {
-        await this.serve(fs, connection.remotePeer.toString())
-      } catch (err) {
-        // A malformed request resets this stream only.
-        fs.abort(err as Error)
-      }
-    }, { maxInboundStreams: 256 })
   }
 
   /**
@@ -84,69 +82,34 @@ export class WorkerRuntime {
    * the new master: renewals and the result's notice go to it instead (tile-done protocol), so the tile
    * is not computed again.
    */
-  private async serve (fs: FrameStream, from: string): Promise<void> {
-    const req = await fs.readJson(TileRequestSchema)
-    const expected = req.width * req.height * req.channels
-    const data = await fs.readBinary(expected) as Uint8Array
+  accept (req: TileRequest, from: string): ServedTile {
     this.serving.set(req.leaseId, req)
-    try {
-      await this.serveTile(fs, from, req, data)
-    } finally {
-      this.serving.delete(req.leaseId)
-    }
-  }
-
-  private async serveTile (fs: FrameStream, from: string, req: TileRequest, data: Uint8Array): Promise<void> {
-    let orphaned = false
-    // Gone: the stream broke, or this peer has since started to follow another master (a cut cable
-    // breaks no stream). Compared with the master followed when the tile came, not with `from`: a tile
-    // may come from a peer that is not the master this one follows (a bench client, a peer elected a
-    // moment before this one noticed).
+    // Gone: this peer has since started to follow another master. Compared with the master followed
+    // when the tile came, not with `from`: a tile may come from a peer that is not the master this one
+    // follows (a bench client, a peer elected a moment before this one noticed).
     const followed = this.opts.master?.() ?? null
-    const leaserGone = (): boolean => {
-      const now = this.opts.master?.() ?? null
-      return orphaned || (now != null && now !== followed && now !== from)
-    }
-    const renew = async (): Promise<void> => {
-      if (!leaserGone()) {
-        try { await fs.writeJson({ type: 'working' }); return } catch { orphaned = true }
-      }
-      await this.opts.notify?.({ type: 'renew', ...noticeOf(req) }).catch(() => {})
-    }
-    let timer: NodeJS.Timeout | undefined
-    try {
-      timer = setInterval(() => { void renew() }, req.renewMs)
-      const result = await this.run(req, data)
-      // Not kept (a full disk, say): the master copies the result to a standby as it would otherwise.
-      const kept = this.opts.keep == null ? false : await this.opts.keep(req, result).then(() => true, () => false)
-      clearInterval(timer)
-      if (leaserGone()) orphaned = true
-      else {
+    return {
+      compute: async (data: Uint8Array): Promise<TileAnswer> => {
+        let result: TileResult
         try {
-          if ('stats' in result) {
-            await fs.writeJson({ type: 'stats', stats: result.stats, kept })
-          } else {
-            const img = result.image
-            await fs.writeJson({ type: 'image', width: img.width, height: img.height, channels: img.channels, kept })
-            await fs.writeBinary(img.data, FRAME_BYTES)
-          }
-          // Counted only once acked: a master that dies between reading and storing it never acks.
-          await fs.readJson(TileAckSchema)
-          await fs.close()
+          result = await this.run(req, data)
         } catch (err) {
-          // Refused (an error answer) is the master's decision; only silence means it is gone.
-          if (!(err instanceof RemoteError)) orphaned = true
+          if (err instanceof StaleEpochError) throw new TileRefusal(ErrorCodes.staleEpoch, err.message)
+          throw err
         }
-      }
-      if (orphaned) {
-        fs.abort(new Error('the master that leased this tile is gone'))
+        // Not kept (a full disk, say): the master copies the result to a standby as it would otherwise.
+        const kept = this.opts.keep == null ? false : await this.opts.keep(req, result).then(() => true, () => false)
+        return { result, kept }
+      },
+      leaserHere: () => {
+        const now = this.opts.master?.() ?? null
+        return now == null || now === followed || now === from
+      },
+      renewElsewhere: () => { void this.opts.notify?.({ type: 'renew', ...noticeOf(req) }).catch(() => {}) },
+      orphaned: async ({ result, kept }) => {
         if (kept) await this.offer({ type: 'done', ...noticeOf(req), ...('stats' in result ? { stats: result.stats } : {}) })
-      }
-    } catch (err) {
-      clearInterval(timer)
-      const code = err instanceof StaleEpochError ? ErrorCodes.staleEpoch : ErrorCodes.badTile
-      await fs.writeError(code, (err as Error).message).catch(() => {})
-      await fs.close().catch(() => {})
+      },
+      release: () => { this.serving.delete(req.leaseId) }
     }
   }
 
@@ -162,13 +125,13 @@ export class WorkerRuntime {
   private async offer (notice: TileNotice): Promise<void> {
     const notify = this.opts.notify
     if (notify == null) return
-    const until = Date.now() + NOTIFY_FOR_MS
-    for (let i = 0; i < 100 && Date.now() < until; i++) {
+    const until = this.clock.now() + NOTIFY_FOR_MS
+    for (let i = 0; i < MAX_OFFERS && this.clock.now() < until; i++) {
       try {
         await notify(notice)
         return // taken or ignored: either way the master has decided
       } catch {
-        await new Promise(resolve => setTimeout(resolve, NOTIFY_RETRY_MS))
+        await this.clock.sleep(NOTIFY_RETRY_MS)
       }
     }
   }
@@ -183,8 +146,8 @@ export class WorkerRuntime {
     this.running++
     try {
       const result = await this.pool.run(tile, pipeline, { phase: req.phase, stats: req.stats, core: req.core })
-      if (this.opts.slowdownMs != null && this.opts.slowdownMs > 0) await new Promise(resolve => setTimeout(resolve, this.opts.slowdownMs))
-      this.recent.push(Date.now())
+      if (this.opts.slowdownMs != null && this.opts.slowdownMs > 0) await this.clock.sleep(this.opts.slowdownMs)
+      this.recent.push(this.clock.now())
       return this.opts.tamper != null ? this.opts.tamper(result, req) : result
     } finally {
       this.running--

@@ -12,6 +12,7 @@ import { SwarmPeer, type PeerOptions } from '../node/peer.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { registerBlobHandler } from '../transfer/blob.ts'
 import { TileDoneService, type TileNotice } from '../transfer/tile-done.ts'
+import { TileService } from '../transfer/tile-protocol.ts'
 import { handOver } from '../scheduler/handover.ts'
 import { QueueReplica } from '../scheduler/replica.ts'
 import { ReplicationSink } from '../scheduler/replication.ts'
@@ -42,6 +43,7 @@ export class SwarmNode {
   private readonly service: JobService
   private sink?: ReplicationSink
   private tileDone?: TileDoneService
+  private tiles?: TileService
   /** Drops asked for jobs not yet done in this peer's replica. */
   private readonly pendingDrops = new Set<string>()
   /** Role changes run one at a time: the replica and the queue share one sublevel. */
@@ -115,7 +117,8 @@ export class SwarmNode {
       if (q != null) storedPos = queuePosition(q.state)
       return storedPos
     }
-    await this.worker.register(this.peer.libp2p)
+    this.tiles = new TileService({ libp2p: this.peer.libp2p }, { handler: this.worker })
+    await this.tiles.start()
     this.tileDone = new TileDoneService({ libp2p: this.peer.libp2p }, { onNotice: async (n, from) => await this.master.onTileNotice(n, from) })
     await this.tileDone.start()
     await this.service.register(this.peer.libp2p)
@@ -172,6 +175,7 @@ export class SwarmNode {
 
   /** Graceful: says goodbye, finishes nothing new. */
   async stop (): Promise<void> {
+    await this.tiles?.stop().catch(() => {})
     await this.tileDone?.stop().catch(() => {})
     await this.sink?.stop()
     await this.master.deactivate()

@@ -1,9 +1,13 @@
 // The tile protocol between two real libp2p nodes on 127.0.0.1: the worker answers with the same
 // pixels as running the tile here, and says whether it kept a copy (which spares the master a standby copy).
+// On a manual clock: "working" frames come every renewMs of the worker's clock, and once the worker follows
+// another master its renewals and its kept result go to that one (tile-done notices) instead.
 import { afterEach, describe, expect, it } from 'vitest'
 import { parsePipeline, runTile, type TileResult } from '../../src/ops/index.ts'
-import { WorkerRuntime } from '../../src/scheduler/worker.ts'
-import { sendTile } from '../../src/transfer/tile-client.ts'
+import { WorkerRuntime, type WorkerOptions } from '../../src/scheduler/worker.ts'
+import { ManualClock } from '../../src/transfer/clock.ts'
+import type { TileNotice } from '../../src/transfer/tile-done.ts'
+import { sendTile, TileService } from '../../src/transfer/tile-protocol.ts'
 import type { TileRequest } from '../../src/transfer/messages.ts'
 import { photoLike } from '../ops/helpers.ts'
 import { Nodes } from './helpers.ts'
@@ -27,7 +31,7 @@ async function send (keep: WorkerRuntime['opts']['keep']): Promise<Awaited<Retur
   const [a, b] = [await nodes.start(), await nodes.start()]
   const worker = new WorkerRuntime({ slots: 1, epoch: () => 2, keep })
   workers.push(worker)
-  await worker.register(b)
+  await new TileService({ libp2p: b }, { handler: worker }).start()
   await a.dial(b.getMultiaddrs()[0])
   return await sendTile(a, b.peerId, req, tile.data, { signal: AbortSignal.timeout(10_000), onWorking: () => {}, readTimeoutMs: 5000, commit: async () => {} })
 }
@@ -53,5 +57,70 @@ describe('tile protocol', () => {
   it('a worker with no store says not kept', async () => {
     const got = await send(undefined)
     expect(got.kept).toBe(false)
+  })
+})
+
+/** Waits (bounded) for a condition that real network traffic or the kernel pool makes true. */
+async function waitFor (what: string, cond: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+}
+
+/** A worker on a manual clock whose every tile takes 10 s of that clock; the master's node dialled. */
+async function slowWorker (clock: ManualClock, opts: Partial<WorkerOptions>): Promise<{ a: Awaited<ReturnType<Nodes['start']>>, b: Awaited<ReturnType<Nodes['start']>> }> {
+  const [a, b] = [await nodes.start(), await nodes.start()]
+  const worker = new WorkerRuntime({ slots: 1, epoch: () => 2, clock, slowdownMs: 10_000, ...opts })
+  workers.push(worker)
+  await new TileService({ libp2p: b }, { handler: worker, clock }).start()
+  await a.dial(b.getMultiaddrs()[0])
+  return { a, b }
+}
+
+describe('tile protocol on a manual clock', () => {
+  it('the worker says "working" every renewMs of its clock, and stops when it answers', async () => {
+    const clock = new ManualClock()
+    const { a, b } = await slowWorker(clock, {})
+    let working = 0
+    const sent = sendTile(a, b.peerId, req, tile.data, { signal: AbortSignal.timeout(60_000), onWorking: () => { working++ }, readTimeoutMs: 30_000, commit: async () => {} })
+    // The renewal timer and the 10 s slowdown: the tile is computed and held.
+    await waitFor('the tile held', () => clock.pending === 2)
+    for (let i = 1; i <= 3; i++) {
+      clock.advance(req.renewMs)
+      await waitFor(`renewal ${i}`, () => working === i)
+    }
+    clock.advance(10_000 - 3 * req.renewMs)
+    const got = await sent
+    expect('image' in got && got.image.width).toBe(40)
+    expect(working).toBeGreaterThanOrEqual(3)
+    // The worker's stream closes after the master's ack; then no renewal is armed any more.
+    await waitFor('the worker done with the stream', () => clock.pending === 0)
+  })
+
+  it('once the worker follows another master, renewals and the kept result go to it, not to the stream', async () => {
+    const clock = new ManualClock()
+    const notices: TileNotice[] = []
+    let master = ''
+    const { a, b } = await slowWorker(clock, {
+      master: () => master,
+      keep: async () => {},
+      notify: async (n) => { notices.push(n); return true }
+    })
+    master = a.peerId.toString()
+    let working = 0
+    const sent = sendTile(a, b.peerId, req, tile.data, { signal: AbortSignal.timeout(60_000), onWorking: () => { working++ }, readTimeoutMs: 30_000, commit: async () => {} })
+      .then(() => 'answered', () => 'stream reset')
+    await waitFor('the tile held', () => clock.pending === 2)
+    master = 'the-new-master'
+    clock.advance(req.renewMs)
+    await waitFor('a renewal notice', () => notices.length === 1)
+    expect(notices[0]).toEqual({ type: 'renew', jobId: 'jtest', phase: 0, index: 5, leaseId: 'l1', epoch: 2 })
+    clock.advance(10_000 - req.renewMs)
+    expect(await sent).toBe('stream reset')
+    await waitFor('the done notice', () => notices.some(n => n.type === 'done'))
+    expect(notices.at(-1)).toEqual({ type: 'done', jobId: 'jtest', phase: 0, index: 5, leaseId: 'l1', epoch: 2 })
+    expect(working).toBe(0)
   })
 })
