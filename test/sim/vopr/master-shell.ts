@@ -1,17 +1,15 @@
-// The master's shell around the queue machine, as src/scheduler/master.ts decides, but with the
-// machine's semantics for a failover: leases rebuilt from the replica are kept (master.ts today marks
-// every holder dead; cfg.markHoldersDead does that instead, to count what it costs). Every persist
-// batch goes to disk, then to each subscribed follower, in order.
+// The master's shell around the queue machine, with the master planner's decisions (capacity, the
+// unreachable backoff, which failures count) and the machine's semantics for a failover: leases rebuilt
+// from the replica are kept (cfg.markHoldersDead marks every holder dead instead, to count what that
+// would cost). Every persist batch goes to disk, then to each subscribed follower, in order.
 import {
   checkInvariants, phaseData, rebuildQueueState, step, toRecords, type QueueEffect, type QueueEvent, type QueueState
 } from '../../../src/scheduler/queue-machine.ts'
+import { capacity, isTransient, newPlan, UNREACHABLE_MS, type MasterPlan } from '../../../src/scheduler/master-planner.ts'
 import type { Stream } from './network.ts'
 import type { Notice, VPeer } from './peer.ts'
 import type { JobRecordLike } from './sink.ts'
 import type { Assign } from './worker.ts'
-
-/** master.ts: a peer a tile could not be delivered to gets no work for this long */
-const UNREACHABLE_MS = 1000
 
 export class MasterShell {
   readonly p: VPeer
@@ -20,7 +18,8 @@ export class MasterShell {
   active = false
   readonly activatedAt: number
   private readonly subs = new Set<{ s: Stream, f: VPeer }>()
-  private readonly unreachable = new Map<string, number>()
+  /** the planner's state beside the queue: the live view and the peers kept out after a failed delivery */
+  private plan!: MasterPlan
   /** tiles (job/phase/index) and jobs its queue already had done when it took over */
   readonly doneAtStart = new Set<string>()
   /** ... and those it committed itself */
@@ -42,6 +41,7 @@ export class MasterShell {
     } catch (err) {
       w.oracle.fail(`${p.id} cannot rebuild its queue at epoch ${this.epoch}: ${(err as Error).message}`)
     }
+    this.plan = newPlan({ self: p.id, slots: p.slots, leaseMs: cfg.leaseMs, masterWorkLimit: cfg.masterWorkLimit }, this.q, this.epoch)
     this.active = true
     for (const job of this.q.jobs.values()) {
       if (job.state === 'done') this.doneAtStart.add(job.id)
@@ -134,8 +134,8 @@ export class MasterShell {
     const undelivered = (why: string): void => {
       p.later(w.cfg.rpcTimeoutMs, () => {
         if (!this.active) return
-        this.unreachable.set(a.peer, w.now + UNREACHABLE_MS)
-        this.step({ type: 'failed', ...where, reason: why, transient: true, now: w.now })
+        this.plan.unreachable.set(a.peer, w.now + UNREACHABLE_MS)
+        this.step({ type: 'failed', ...where, reason: why, transient: isTransient('unreachable'), now: w.now })
         this.refreshPeers()
       })
     }
@@ -158,18 +158,13 @@ export class MasterShell {
     return !effects.some(e => e.type === 'ignored')
   }
 
-  /** The live view as master.ts builds it: every live peer's capacity, this one's while few others work. */
+  /** The live view as the master planner builds it: every live peer's capacity, this one's while few others work. */
   refreshPeers (): void {
     const p = this.p
     const w = p.w
-    const view: Array<{ peer: string, freeSlots: number, alive: boolean }> = []
-    for (const hb of p.liveView()) {
-      const blocked = (this.unreachable.get(hb.peerId) ?? 0) > w.now
-      view.push({ peer: hb.peerId, freeSlots: blocked ? 0 : hb.load.freeSlots + hb.load.busyTiles, alive: true })
-    }
-    const workers = view.filter(v => v.freeSlots > 0).length
-    view.push({ peer: p.id, freeSlots: workers < w.cfg.masterWorkLimit ? p.slots : 0, alive: true })
-    this.step({ type: 'peers', view, now: w.now })
+    const plan = this.plan
+    plan.view = p.liveView().map(hb => ({ peer: hb.peerId, freeSlots: hb.load.freeSlots, busyTiles: hb.load.busyTiles }))
+    this.step({ type: 'peers', view: capacity(plan, w.now), now: w.now })
     this.step({ type: 'tick', now: w.now })
   }
 
