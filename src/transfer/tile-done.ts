@@ -8,6 +8,7 @@
 // means (the queue matches it by lease id, so a notice for a lease it no longer has is ignored).
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { z } from 'zod'
+import { systemClock, timeoutSignal, type Clock } from './clock.ts'
 import { FrameStream } from './frames.ts'
 import { ErrorCodes } from './messages.ts'
 
@@ -15,12 +16,21 @@ export const TILE_DONE_PROTOCOL = '/swarm/tile-done/1.0.0'
 
 /** A master hears at most one notice per tile in flight at a time: peers x slots, with room. */
 export const MAX_INBOUND_STREAMS = 256
+/**
+ * A worker sends one notice per tile it holds at a time (renewals every renewMs, then done), and one
+ * lease list: at most its slots + prefetch. libp2p's default, which the swarm always ran with.
+ */
+export const MAX_OUTBOUND_STREAMS = 64
 /** A notice and its answer are one small frame each way; a master that cannot answer in this long is gone. */
 export const NOTICE_TIMEOUT_MS = 10_000
 /** Statistics are a 256-bin histogram (a few KiB as JSON), a lease list at most 4096 short ids. */
 export const MAX_NOTICE_BYTES = 256 * 1024
+/** Leases a worker can hold at once: far more than any peer's slots and prefetch. */
+export const MAX_HELD_LEASES = 4096
+/** Job and lease ids are a few dozen characters. */
+const MAX_ID_CHARS = 128
 
-const id = z.string().min(1).max(128)
+const id = z.string().min(1).max(MAX_ID_CHARS)
 const int = z.number().int().min(0)
 
 const TileAddressSchema = {
@@ -31,9 +41,6 @@ const TileAddressSchema = {
   /** The epoch of the master that gave the lease. */
   epoch: int
 }
-
-/** Leases a worker can hold at once: far more than any peer's slots and prefetch. */
-export const MAX_HELD_LEASES = 4096
 
 export const TileNoticeSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('renew'), ...TileAddressSchema }).strict(),
@@ -60,22 +67,26 @@ export interface TileDoneInit {
    * lease), false when it was ignored (an unknown lease, or this peer is not master).
    */
   onNotice: (notice: TileNotice, from: string) => Promise<boolean>
+  /** Deadlines run on this clock (default: the system's). */
+  clock?: Clock
 }
 
 export class TileDoneService {
   readonly #components: TileDoneComponents
   readonly #init: TileDoneInit
+  readonly #clock: Clock
   #started = false
 
   constructor (components: TileDoneComponents, init: TileDoneInit) {
     this.#components = components
     this.#init = init
+    this.#clock = init.clock ?? systemClock
   }
 
   async start (): Promise<void> {
     if (this.#started) return
     await this.#components.libp2p.handle(TILE_DONE_PROTOCOL, async (stream, connection) => {
-      const fs = new FrameStream(stream, { maxFrameBytes: MAX_NOTICE_BYTES, readTimeoutMs: NOTICE_TIMEOUT_MS })
+      const fs = new FrameStream(stream, { maxFrameBytes: MAX_NOTICE_BYTES, readTimeoutMs: NOTICE_TIMEOUT_MS, clock: this.#clock })
       try {
         const notice = await fs.readJson(TileNoticeSchema)
         let accepted: boolean
@@ -92,7 +103,7 @@ export class TileDoneService {
         // A malformed notice resets this stream only.
         fs.abort(err as Error)
       }
-    }, { maxInboundStreams: MAX_INBOUND_STREAMS })
+    }, { maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_OUTBOUND_STREAMS })
     this.#started = true
   }
 
@@ -104,9 +115,14 @@ export class TileDoneService {
 
   /** Sends one notice; resolves whether the master took it. Throws when it could not be delivered. */
   async send (master: PeerId, notice: TileNotice): Promise<boolean> {
-    const signal = AbortSignal.timeout(NOTICE_TIMEOUT_MS)
-    const stream = await this.#components.libp2p.dialProtocol(master, TILE_DONE_PROTOCOL, { signal })
-    const fs = new FrameStream(stream, { maxFrameBytes: MAX_NOTICE_BYTES, readTimeoutMs: NOTICE_TIMEOUT_MS })
+    const dial = timeoutSignal(this.#clock, NOTICE_TIMEOUT_MS)
+    let stream
+    try {
+      stream = await this.#components.libp2p.dialProtocol(master, TILE_DONE_PROTOCOL, { signal: dial.signal })
+    } finally {
+      dial.cancel()
+    }
+    const fs = new FrameStream(stream, { maxFrameBytes: MAX_NOTICE_BYTES, readTimeoutMs: NOTICE_TIMEOUT_MS, clock: this.#clock })
     try {
       await fs.writeJson(notice)
       const reply = await fs.readJson(ReplySchema)
