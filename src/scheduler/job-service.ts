@@ -1,52 +1,83 @@
-// The master's public face: the submit, watch and jobs protocols. Any peer answers them; a peer that is
-// not master replies `not-master` with the master's PeerId, so the client goes there instead.
+// What the master decides for the job protocols (src/transfer/job-protocol.ts, which does the wire):
+// whether a submitted job is admitted (size, pipeline, a decodable image, a copy on a standby), its queue
+// entry, its events and its output; and the handover protocol's server, a job given over by the loser of
+// a partition (its client is src/scheduler/handover.ts).
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import type { Libp2p, Stream } from '@libp2p/interface'
+import type { Libp2p } from '@libp2p/interface'
 import {
   decodeImage, ImageInputError, outputChannels, phaseCount, pipelineHalo, planTiles, validatePipeline, type Pipeline
 } from '../ops/index.ts'
+import { formatPipeline } from '../ops/pipeline.ts'
+import { systemClock, type Clock } from '../transfer/clock.ts'
 import { FrameStream } from '../transfer/frames.ts'
 import {
-  ErrorCodes, FRAME_BYTES, JOBS_PROTOCOL, JobsRequestSchema, OutputFormatSchema, SUBMIT_PROTOCOL, SubmitRequestSchema, WATCH_PROTOCOL,
-  WatchRequestSchema, type JobEvent, type JobSummary
+  JobRefusal, type AdmittedJob, type JobFollower, type JobHandler, type JobOutput, type Upload
+} from '../transfer/job-protocol.ts'
+import {
+  ErrorCodes, FRAME_BYTES, OutputFormatSchema, type JobEvent, type JobsReply, type JobSummary, type SubmitRequest
 } from '../transfer/messages.ts'
-import { formatPipeline } from '../ops/pipeline.ts'
 import { extensionOf, type JobMeta, type MasterRuntime } from './master.ts'
 import { getJob, listJobs } from './queue-machine.ts'
 import { HANDOVER_PROTOCOL, HandoverRequestSchema } from './handover.ts'
 
-const READ_TIMEOUT_MS = 30_000
+/** Hand-overs at once: they come after a partition heals, one stream per job the winner lacks, from a few peers. */
+export const HANDOVER_MAX_INBOUND_STREAMS = 16
+/** Handovers carry an input of up to a few GiB in frames of the swarm's size. */
+export const HANDOVER_MAX_FRAME_BYTES = FRAME_BYTES
+/** The longest wait for the giver's next frame. */
+export const HANDOVER_READ_TIMEOUT_MS = 30_000
+
 const TERMINAL = new Set(['done', 'failed', 'cancelled'])
 
-export class JobService {
-  private readonly master: MasterRuntime
-  private readonly masterId: () => string | null
+export interface JobServiceOptions {
+  master: MasterRuntime
+  /** The master this peer follows. */
+  masterId: () => string | null
+  /** Job ids and queue events are dated on this clock (default: the system's). */
+  clock?: Clock
+}
 
-  constructor (master: MasterRuntime, masterId: () => string | null) {
-    this.master = master
-    this.masterId = masterId
+export class JobService implements JobHandler {
+  private readonly libp2p: Pick<Libp2p, 'handle' | 'unhandle'>
+  private readonly master: MasterRuntime
+  readonly masterId: () => string | null
+  private readonly clock: Clock
+  private started = false
+
+  constructor (components: { libp2p: Pick<Libp2p, 'handle' | 'unhandle'> }, opts: JobServiceOptions) {
+    this.libp2p = components.libp2p
+    this.master = opts.master
+    this.masterId = opts.masterId
+    this.clock = opts.clock ?? systemClock
   }
 
-  async register (node: Libp2p): Promise<void> {
-    const serve = (fn: (fs: FrameStream) => Promise<void>) => async (stream: Stream): Promise<void> => {
-      const fs = new FrameStream(stream, { maxFrameBytes: FRAME_BYTES, readTimeoutMs: READ_TIMEOUT_MS })
+  /** Serves the handover protocol (the job protocols are JobProtocolService's, with this as their handler). */
+  async start (): Promise<void> {
+    if (this.started) return
+    await this.libp2p.handle(HANDOVER_PROTOCOL, async (stream) => {
+      const fs = new FrameStream(stream, { maxFrameBytes: HANDOVER_MAX_FRAME_BYTES, readTimeoutMs: HANDOVER_READ_TIMEOUT_MS, clock: this.clock })
       try {
         if (!this.master.active) {
           await fs.writeError(ErrorCodes.notMaster, this.masterId() ?? '')
           await fs.close()
           return
         }
-        await fn(fs)
+        await this.takeOver(fs)
       } catch (err) {
         fs.abort(err as Error)
       }
-    }
-    await node.handle(SUBMIT_PROTOCOL, serve(async fs => { await this.submit(fs) }), { maxInboundStreams: 64 })
-    await node.handle(WATCH_PROTOCOL, serve(async fs => { await this.watchRequest(fs) }), { maxInboundStreams: 256 })
-    await node.handle(JOBS_PROTOCOL, serve(async fs => { await this.jobs(fs) }), { maxInboundStreams: 16 })
-    await node.handle(HANDOVER_PROTOCOL, serve(async fs => { await this.takeOver(fs) }), { maxInboundStreams: 16 })
+    }, { maxInboundStreams: HANDOVER_MAX_INBOUND_STREAMS })
+    this.started = true
   }
+
+  async stop (): Promise<void> {
+    if (!this.started) return
+    await this.libp2p.unhandle(HANDOVER_PROTOCOL)
+    this.started = false
+  }
+
+  serving (): boolean { return this.master.active }
 
   /** A job handed over by the loser of a partition: queued here under its own id, unless known. */
   private async takeOver (fs: FrameStream): Promise<void> {
@@ -80,32 +111,27 @@ export class JobService {
       outChannels: outputChannels(pipeline, raw.channels), tileSize, halo, pipeline, format: OutputFormatSchema.parse(meta.format), standbys
     }
     this.master.remember(req.jobId, raw)
-    await this.master.step({ type: 'submit', job: { id: req.jobId, tileCount: planTiles(raw.width, raw.height, tileSize, halo).length, phaseCount: phaseCount(pipeline), meta: fresh }, now: Date.now() })
+    await this.master.step({ type: 'submit', job: { id: req.jobId, tileCount: planTiles(raw.width, raw.height, tileSize, halo).length, phaseCount: phaseCount(pipeline), meta: fresh }, now: this.clock.now() })
     await fs.writeJson({ ok: true, known: false })
     await fs.close()
   }
 
-  private async submit (fs: FrameStream): Promise<void> {
-    const req = await fs.readJson(SubmitRequestSchema)
+  async admit (req: SubmitRequest, upload: Upload): Promise<AdmittedJob> {
     const opts = this.master.opts
-    if (req.bytes > opts.maxInputBytes) {
-      await this.refuse(fs, ErrorCodes.badInput, `${req.name}: ${req.bytes} bytes, the limit is ${opts.maxInputBytes}`)
-      return
-    }
+    if (req.bytes > opts.maxInputBytes) throw new JobRefusal(ErrorCodes.badInput, `${req.name}: ${req.bytes} bytes, the limit is ${opts.maxInputBytes}`)
     let pipeline: Pipeline
     try {
       pipeline = validatePipeline(req.pipeline)
     } catch (err) {
-      await this.refuse(fs, ErrorCodes.badPipeline, (err as Error).message)
-      return
+      throw new JobRefusal(ErrorCodes.badPipeline, (err as Error).message)
     }
-    const jobId = `j${Date.now().toString(36)}${randomBytes(4).toString('hex')}`
+    const jobId = `j${this.clock.now().toString(36)}${randomBytes(4).toString('hex')}`
     const files = this.master.files
     await files.create(jobId)
     try {
       const sink = await files.openInput(jobId)
       try {
-        await fs.readBinary(req.bytes, sink.write)
+        await upload(sink.write)
       } finally {
         await sink.close()
       }
@@ -114,20 +140,13 @@ export class JobService {
       try {
         raw = await decodeImage(files.inputPath(jobId), { maxPixels: opts.maxPixels, name: req.name })
       } catch (err) {
-        const msg = err instanceof ImageInputError ? err.message : `${req.name}: ${(err as Error).message}`
-        await files.remove(jobId)
-        await this.refuse(fs, ErrorCodes.badInput, msg)
-        return
+        throw new JobRefusal(ErrorCodes.badInput, err instanceof ImageInputError ? err.message : `${req.name}: ${(err as Error).message}`)
       }
       const tileSize = req.tileSize ?? this.master.tileSizeFor(raw.width, raw.height)
       // The input on a standby before anyone is told "accepted": the job then survives this master.
       const swarmSize = this.master.livePeers().length
       const standbys = swarmSize > 0 ? await this.master.replicateInput(jobId, this.master.opts.standbys) : []
-      if (swarmSize > 0 && standbys.length === 0) {
-        await files.remove(jobId)
-        await this.refuse(fs, ErrorCodes.busy, `${req.name}: no other peer could store a copy of the input; try again`)
-        return
-      }
+      if (swarmSize > 0 && standbys.length === 0) throw new JobRefusal(ErrorCodes.busy, `${req.name}: no other peer could store a copy of the input; try again`)
       const halo = pipelineHalo(pipeline)
       const meta: JobMeta = {
         name: req.name, width: raw.width, height: raw.height, channels: raw.channels,
@@ -135,105 +154,74 @@ export class JobService {
       }
       const tiles = planTiles(raw.width, raw.height, tileSize, halo).length
       this.master.remember(jobId, raw)
-      // Watch before the job can progress, so no event is missed; but send nothing before "accepted".
-      const accepted = Promise.withResolvers<void>()
-      const watching = req.watch ? this.watch(fs, jobId, true, true, accepted.promise) : undefined
-      try {
-        await this.master.step({ type: 'submit', job: { id: jobId, tileCount: tiles, phaseCount: phaseCount(pipeline), meta }, now: Date.now() })
-        await fs.writeJson({ type: 'accepted', jobId, tiles, phases: phaseCount(pipeline), width: raw.width, height: raw.height, copies: 1 + standbys.length } satisfies JobEvent)
-      } finally {
-        accepted.resolve()
+      return {
+        accepted: { type: 'accepted', jobId, tiles, phases: phaseCount(pipeline), width: raw.width, height: raw.height, copies: 1 + standbys.length },
+        enqueue: async () => {
+          try {
+            await this.master.step({ type: 'submit', job: { id: jobId, tileCount: tiles, phaseCount: phaseCount(pipeline), meta }, now: this.clock.now() })
+          } catch (err) {
+            await this.discard(jobId)
+            throw err
+          }
+        }
       }
-      if (watching != null) await watching
-      else await fs.close()
     } catch (err) {
-      if (this.master.queue == null || getJob(this.master.queue.state, jobId) == null) await files.remove(jobId).catch(() => {})
+      await this.discard(jobId)
       throw err
     }
   }
 
-  private async refuse (fs: FrameStream, code: string, message: string): Promise<void> {
-    await fs.writeError(code, message)
-    await fs.close()
+  /** Removes the files of a job that did not make it into the queue. */
+  private async discard (jobId: string): Promise<void> {
+    if (this.master.queue == null || getJob(this.master.queue.state, jobId) == null) await this.master.files.remove(jobId).catch(() => {})
   }
 
-  private async watchRequest (fs: FrameStream): Promise<void> {
-    const req = await fs.readJson(WatchRequestSchema)
+  knows (jobId: string): boolean {
     const queue = this.master.queue
-    if (queue == null || getJob(queue.state, req.jobId) == null) {
-      await this.refuse(fs, ErrorCodes.unknownJob, `no job ${req.jobId} in the queue`)
-      return
-    }
-    await this.watch(fs, req.jobId, req.result, false)
+    return queue != null && getJob(queue.state, jobId) != null
   }
 
-  /**
-   * Streams the job's progress, then its result (or failure), then ends. Ends early, without a result,
-   * when this peer stops being master: the client then asks the new one.
-   */
-  private async watch (fs: FrameStream, jobId: string, result: boolean, fresh: boolean, after: Promise<void> = Promise.resolve()): Promise<void> {
+  follow (jobId: string, follower: JobFollower, replay: boolean): () => void {
     const master = this.master
-    let last = 0
-    let send: Promise<void> = after
-    const queueSend = (e: JobEvent): void => { send = send.then(async () => { await fs.writeJson(e) }) }
-    await new Promise<void>((resolve) => {
-      const finish = (): void => {
-        master.off('job', onJob)
-        master.off('inactive', onInactive)
-        resolve()
-      }
-      const onInactive = (): void => { finish() }
-      const onJob = (e: JobEvent): void => {
-        if (e.jobId !== jobId) return
-        if (e.type === 'progress') {
-          // At most ten progress events a second per watcher; the last one before the result always goes.
-          const now = Date.now()
-          if (now - last < 100 && e.done < e.total) return
-          last = now
-          queueSend({ ...e, queuePosition: this.position(jobId) })
-        } else if (e.type === 'failed') {
-          queueSend(e)
-          finish()
-        } else if (e.type === 'result') {
-          void this.sendResult(fs, jobId, result, () => send).then(finish, finish)
-        }
-      }
-      master.on('job', onJob)
-      master.on('inactive', onInactive)
-      fs.stream.addEventListener('close', finish)
-      if (!fresh) {
-        const job = master.queue == null ? undefined : getJob(master.queue.state, jobId)
-        if (job == null) { finish(); return }
+    const onJob = (e: JobEvent): void => { if (e.jobId === jobId) follower.event(e) }
+    const onInactive = (): void => { follower.end() }
+    master.on('job', onJob)
+    master.on('inactive', onInactive)
+    const unfollow = (): void => {
+      master.off('job', onJob)
+      master.off('inactive', onInactive)
+    }
+    if (replay) {
+      const job = master.queue == null ? undefined : getJob(master.queue.state, jobId)
+      if (job == null) {
+        follower.end()
+      } else {
         master.progress(jobId)
-        if (job.state === 'done') void master.hasOutput(jobId).then(has => { if (has) onJob({ type: 'result', jobId, format: (job.meta as JobMeta).format, bytes: 0, width: 0, height: 0 }) })
-        else if (TERMINAL.has(job.state)) onJob({ type: 'failed', jobId, reason: job.failure ?? job.state })
+        if (job.state === 'done') void master.hasOutput(jobId).then(has => { if (has) follower.event({ type: 'result', jobId, format: (job.meta as JobMeta).format, bytes: 0, width: 0, height: 0 }) })
+        else if (TERMINAL.has(job.state)) follower.event({ type: 'failed', jobId, reason: job.failure ?? job.state })
       }
-    })
-    await send.catch(() => {})
-    await fs.close()
+    }
+    return unfollow
   }
 
-  private async sendResult (fs: FrameStream, jobId: string, withData: boolean, pending: () => Promise<void>): Promise<void> {
-    await pending()
+  async output (jobId: string): Promise<JobOutput> {
     const meta = this.master.meta(jobId)
     await this.master.ensureLocal(jobId, meta, `output.${extensionOf(meta.format)}`)
     const data = await readFile(this.master.files.outputPath(jobId, extensionOf(meta.format)))
-    await fs.writeJson({ type: 'result', jobId, format: meta.format, bytes: withData ? data.byteLength : 0, width: meta.width, height: meta.height } satisfies JobEvent)
-    if (withData) await fs.writeBinary(data, FRAME_BYTES)
+    return { format: meta.format, width: meta.width, height: meta.height, data }
   }
 
-  private position (jobId: string): number {
+  queuePosition (jobId: string): number {
     const queue = this.master.queue
     if (queue == null) return 0
     const waiting = listJobs(queue.state).filter(j => j.state === 'queued' || j.state === 'running')
     return Math.max(0, waiting.findIndex(j => j.id === jobId))
   }
 
-  private async jobs (fs: FrameStream): Promise<void> {
-    const req = await fs.readJson(JobsRequestSchema)
+  jobs (limit: number): JobsReply {
     const queue = this.master.queue
     const all = queue == null ? [] : listJobs(queue.state)
-    const jobs: JobSummary[] = all.slice(-(req.limit ?? 100)).map(j => {
+    const jobs: JobSummary[] = all.slice(-limit).map(j => {
       const meta = j.meta as JobMeta
       const s: JobSummary = {
         id: j.id, name: meta.name, state: j.state, done: j.done, total: j.total, phase: j.phase, phaseCount: j.phaseCount,
@@ -243,7 +231,6 @@ export class JobService {
       if (j.failure != null) s.failure = j.failure
       return s
     })
-    await fs.writeJson({ jobs, master: this.masterId() ?? '', epoch: this.master.currentEpoch })
-    await fs.close()
+    return { jobs, master: this.masterId() ?? '', epoch: this.master.currentEpoch }
   }
 }

@@ -1,12 +1,30 @@
 // `/swarm/blob/1.0.0`: copy a job's files between peers. The master puts a job's input (before it
 // says "accepted"), its tile results and its output on a standby; a newly elected master gets what it
-// lacks from whoever has it.
+// lacks from whoever has it. Both halves are here: putBlob/getBlob/dropBlobs (the master's) and
+// BlobService (every peer runs one, over its job files).
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { z } from 'zod'
+import { systemClock, timeoutSignal, type Clock } from './clock.ts'
 import { FrameStream } from './frames.ts'
 import { ErrorCodes, FRAME_BYTES } from './messages.ts'
 
 export const BLOB_PROTOCOL = '/swarm/blob/1.0.0'
+
+/**
+ * Copies a peer takes at once: a standby gets the input of each job and the result of each tile as it
+ * is stored, one stream each, and a new master's gets; 64 holds a busy master's bursts.
+ */
+export const MAX_INBOUND_STREAMS = 64
+/** Copies a master sends one standby at once (the results of the tiles in flight): libp2p's default, which it always ran with. */
+export const MAX_OUTBOUND_STREAMS = 64
+/** File bytes travel in frames of this size (1 MiB, the swarm's frame size). */
+export const MAX_FRAME_BYTES = FRAME_BYTES
+/** The largest file: an input is at most 2 GiB (maxInputBytes' default), with room for a raised limit. */
+export const MAX_BLOB_BYTES = 4 * 1024 ** 3
+/** Job ids and file names are short ("j<time><hex>", "tiles/42.raw"). */
+export const MAX_NAME_CHARS = 64
+/** Longest silence either side waits for the other's next frame, and for a connection to the peer. */
+export const TIMEOUT_MS = 30_000
 
 /** Where a peer keeps job files (the scheduler's JobFiles): all the blob server needs of it. */
 export interface BlobStore {
@@ -15,64 +33,117 @@ export interface BlobStore {
   writeBlob: (jobId: string, name: string, data: Uint8Array) => Promise<void>
   readBlob: (jobId: string, name: string) => Promise<Uint8Array>
 }
-const TIMEOUT_MS = 30_000
 
+const name = z.string().min(1).max(MAX_NAME_CHARS)
 const BlobRequestSchema = z.discriminatedUnion('op', [
-  z.object({ op: z.literal('put'), jobId: z.string().min(1).max(64), name: z.string().min(1).max(64), bytes: z.number().int().min(0).max(4 * 1024 ** 3), epoch: z.number().int().min(0) }).strict(),
-  z.object({ op: z.literal('get'), jobId: z.string().min(1).max(64), name: z.string().min(1).max(64) }).strict(),
+  z.object({ op: z.literal('put'), jobId: name, name, bytes: z.number().int().min(0).max(MAX_BLOB_BYTES), epoch: z.number().int().min(0) }).strict(),
+  z.object({ op: z.literal('get'), jobId: name, name }).strict(),
   /** The job's output is stored: its input and tile copies may go. */
-  z.object({ op: z.literal('drop'), jobId: z.string().min(1).max(64), epoch: z.number().int().min(0) }).strict()
+  z.object({ op: z.literal('drop'), jobId: name, epoch: z.number().int().min(0) }).strict()
 ])
 const BlobReplySchema = z.object({ ok: z.literal(true), bytes: z.number().int().min(0) }).strict()
 
-/**
- * Serves puts and gets; a put from a master of an older epoch than the one followed is refused. A
- * drop is passed to `onDrop`, which decides (only a job done in this peer's own queue may go).
- */
-export async function registerBlobHandler (node: Libp2p, files: BlobStore, epoch: () => number, onDrop: (jobId: string) => Promise<void>): Promise<void> {
-  await node.handle(BLOB_PROTOCOL, async (stream) => {
-    const fs = new FrameStream(stream, { maxFrameBytes: FRAME_BYTES, readTimeoutMs: TIMEOUT_MS })
-    try {
-      const req = await fs.readJson(BlobRequestSchema)
-      if (req.op === 'drop') {
-        if (req.epoch >= epoch()) await onDrop(req.jobId)
-        await fs.writeJson({ ok: true, bytes: 0 })
-      } else if (req.op === 'put') {
-        if (req.epoch < epoch()) {
-          await fs.writeError(ErrorCodes.staleEpoch, `put from epoch ${req.epoch}, this peer follows epoch ${epoch()}`)
-          await fs.close()
-          return
-        }
-        files.pathOf(req.jobId, req.name) // validates the name before any byte is stored
-        const data = await fs.readBinary(req.bytes) as Uint8Array
-        await files.writeBlob(req.jobId, req.name, data)
-        await fs.writeJson({ ok: true, bytes: data.byteLength })
-      } else {
-        let data: Uint8Array
-        try {
-          data = await files.readBlob(req.jobId, req.name)
-        } catch {
-          await fs.writeError(ErrorCodes.unknownJob, `no ${req.name} of job ${req.jobId} here`)
-          await fs.close()
-          return
-        }
-        await fs.writeJson({ ok: true, bytes: data.byteLength })
-        await fs.writeBinary(data, FRAME_BYTES)
-      }
-      await fs.close()
-    } catch (err) {
-      fs.abort(err as Error)
-    }
-  }, { maxInboundStreams: 64 })
+export interface BlobComponents {
+  libp2p: Pick<Libp2p, 'handle' | 'unhandle'>
 }
 
+export interface BlobInit {
+  files: BlobStore
+  /** The epoch of the master this peer follows: a put from an older one is refused. */
+  epoch: () => number
+  /** Decides on a drop (only a job done in this peer's own queue may go). */
+  onDrop: (jobId: string) => Promise<void>
+  /** Read deadlines run on this clock (default: the system's). */
+  clock?: Clock
+}
+
+/** Serves puts, gets and drops of this peer's job files. */
+export class BlobService {
+  readonly #components: BlobComponents
+  readonly #init: BlobInit
+  readonly #clock: Clock
+  #started = false
+
+  constructor (components: BlobComponents, init: BlobInit) {
+    this.#components = components
+    this.#init = init
+    this.#clock = init.clock ?? systemClock
+  }
+
+  async start (): Promise<void> {
+    if (this.#started) return
+    await this.#components.libp2p.handle(BLOB_PROTOCOL, async (stream) => {
+      const fs = new FrameStream(stream, { maxFrameBytes: MAX_FRAME_BYTES, readTimeoutMs: TIMEOUT_MS, clock: this.#clock })
+      try {
+        await this.#serve(fs)
+        await fs.close()
+      } catch (err) {
+        fs.abort(err as Error)
+      }
+    }, { maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_OUTBOUND_STREAMS })
+    this.#started = true
+  }
+
+  async stop (): Promise<void> {
+    if (!this.#started) return
+    await this.#components.libp2p.unhandle(BLOB_PROTOCOL)
+    this.#started = false
+  }
+
+  async #serve (fs: FrameStream): Promise<void> {
+    const { files, epoch } = this.#init
+    const req = await fs.readJson(BlobRequestSchema)
+    if (req.op === 'drop') {
+      if (req.epoch >= epoch()) await this.#init.onDrop(req.jobId)
+      await fs.writeJson({ ok: true, bytes: 0 })
+    } else if (req.op === 'put') {
+      if (req.epoch < epoch()) {
+        await fs.writeError(ErrorCodes.staleEpoch, `put from epoch ${req.epoch}, this peer follows epoch ${epoch()}`)
+        return
+      }
+      files.pathOf(req.jobId, req.name) // validates the name before any byte is stored
+      const data = await fs.readBinary(req.bytes) as Uint8Array
+      await files.writeBlob(req.jobId, req.name, data)
+      await fs.writeJson({ ok: true, bytes: data.byteLength })
+    } else {
+      let data: Uint8Array
+      try {
+        data = await files.readBlob(req.jobId, req.name)
+      } catch {
+        await fs.writeError(ErrorCodes.unknownJob, `no ${req.name} of job ${req.jobId} here`)
+        return
+      }
+      await fs.writeJson({ ok: true, bytes: data.byteLength })
+      await fs.writeBinary(data, MAX_FRAME_BYTES)
+    }
+  }
+}
+
+export function blob (init: BlobInit): (components: BlobComponents) => BlobService {
+  return (components) => new BlobService(components, init)
+}
+
+export interface BlobCallOptions {
+  /** Deadlines run on this clock (default: the system's). */
+  clock?: Clock
+}
+
+type Dialer = Pick<Libp2p, 'dialProtocol'>
+
 /** One request on a fresh stream: the request (and its bytes), then whatever `read` takes of the reply. */
-async function call<T> (node: Libp2p, peer: PeerId, req: object, body: Uint8Array | undefined, read: (fs: FrameStream) => Promise<T>): Promise<T> {
-  const stream = await node.dialProtocol(peer, BLOB_PROTOCOL, { signal: AbortSignal.timeout(TIMEOUT_MS) })
-  const fs = new FrameStream(stream, { maxFrameBytes: FRAME_BYTES, readTimeoutMs: TIMEOUT_MS })
+async function call<T> (node: Dialer, peer: PeerId, req: object, body: Uint8Array | undefined, opts: BlobCallOptions, read: (fs: FrameStream) => Promise<T>): Promise<T> {
+  const clock = opts.clock ?? systemClock
+  const dial = timeoutSignal(clock, TIMEOUT_MS)
+  let stream
+  try {
+    stream = await node.dialProtocol(peer, BLOB_PROTOCOL, { signal: dial.signal })
+  } finally {
+    dial.cancel()
+  }
+  const fs = new FrameStream(stream, { maxFrameBytes: MAX_FRAME_BYTES, readTimeoutMs: TIMEOUT_MS, clock })
   try {
     await fs.writeJson(req)
-    if (body != null) await fs.writeBinary(body, FRAME_BYTES)
+    if (body != null) await fs.writeBinary(body, MAX_FRAME_BYTES)
     const out = await read(fs)
     await fs.close()
     return out
@@ -82,16 +153,16 @@ async function call<T> (node: Libp2p, peer: PeerId, req: object, body: Uint8Arra
   }
 }
 
-export async function putBlob (node: Libp2p, peer: PeerId, jobId: string, name: string, data: Uint8Array, epoch: number): Promise<void> {
-  await call(node, peer, { op: 'put', jobId, name, bytes: data.byteLength, epoch }, data, async fs => { await fs.readJson(BlobReplySchema) })
+export async function putBlob (node: Dialer, peer: PeerId, jobId: string, name: string, data: Uint8Array, epoch: number, opts: BlobCallOptions = {}): Promise<void> {
+  await call(node, peer, { op: 'put', jobId, name, bytes: data.byteLength, epoch }, data, opts, async fs => { await fs.readJson(BlobReplySchema) })
 }
 
-export async function dropBlobs (node: Libp2p, peer: PeerId, jobId: string, epoch: number): Promise<void> {
-  await call(node, peer, { op: 'drop', jobId, epoch }, undefined, async fs => { await fs.readJson(BlobReplySchema) })
+export async function dropBlobs (node: Dialer, peer: PeerId, jobId: string, epoch: number, opts: BlobCallOptions = {}): Promise<void> {
+  await call(node, peer, { op: 'drop', jobId, epoch }, undefined, opts, async fs => { await fs.readJson(BlobReplySchema) })
 }
 
-export async function getBlob (node: Libp2p, peer: PeerId, jobId: string, name: string): Promise<Uint8Array> {
-  return await call(node, peer, { op: 'get', jobId, name }, undefined, async fs => {
+export async function getBlob (node: Dialer, peer: PeerId, jobId: string, name: string, opts: BlobCallOptions = {}): Promise<Uint8Array> {
+  return await call(node, peer, { op: 'get', jobId, name }, undefined, opts, async fs => {
     const { bytes } = await fs.readJson(BlobReplySchema)
     return await fs.readBinary(bytes) as Uint8Array
   })

@@ -2,10 +2,10 @@
 // it, find the new one and carry on watching, so the user never sees a spurious failure.
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { systemClock, type Clock } from '../transfer/clock.ts'
 import { RemoteError } from '../transfer/errors.ts'
-import { ErrorCodes } from '../transfer/messages.ts'
-import { findMaster, isRetryable, submitImage, watchJob, type JobOutcome, type SubmitInput } from '../transfer/job-client.ts'
-import type { JobEvent } from '../transfer/messages.ts'
+import { findMaster, isRetryable, submitImage, watchJob, type JobOutcome, type SubmitInput } from '../transfer/job-protocol.ts'
+import { ErrorCodes, type JobEvent } from '../transfer/messages.ts'
 
 export interface SessionOptions {
   node: Libp2p
@@ -14,51 +14,59 @@ export interface SessionOptions {
   masterTimeoutMs: number
   onEvent: (e: JobEvent) => void
   onRetry?: (why: string) => void
+  /** The time budget, pauses and the protocols' deadlines run on this clock (default: the system's). */
+  clock?: Clock
 }
 
 /** A bound on attempts besides the time budget, so a loop can never spin for ever. */
 const MAX_ATTEMPTS = 1000
+/** Between attempts: a new master is elected within about two seconds. */
+const RETRY_PAUSE_MS = 200
+/** The least time findMaster gets, even when the budget is nearly spent. */
+const MIN_FIND_MS = 1000
 
 export async function runSubmit (input: SubmitInput, s: SessionOptions): Promise<JobOutcome> {
+  const clock = s.clock ?? systemClock
   let jobId: string | undefined
   let lastError = ''
   // The budget restarts whenever the job makes progress: only a swarm silent for that long gives up.
-  let deadline = Date.now() + s.masterTimeoutMs
+  let deadline = clock.now() + s.masterTimeoutMs
   const onEvent = (e: JobEvent): void => {
-    deadline = Date.now() + s.masterTimeoutMs
+    deadline = clock.now() + s.masterTimeoutMs
     if (e.type === 'accepted') jobId = e.jobId
     s.onEvent(e)
   }
-  for (let attempt = 0; attempt < MAX_ATTEMPTS && Date.now() < deadline; attempt++) {
+  for (let attempt = 0; attempt < MAX_ATTEMPTS && clock.now() < deadline; attempt++) {
     try {
-      const master = await findMaster(s.node, s.targets, Math.max(1000, deadline - Date.now()))
-      if (jobId == null) return await submitImage(s.node, master, input, onEvent)
-      return await watchJob(s.node, master, jobId, true, onEvent)
+      const master = await findMaster(s.node, s.targets, Math.max(MIN_FIND_MS, deadline - clock.now()), { clock })
+      if (jobId == null) return await submitImage(s.node, master, input, onEvent, { clock })
+      return await watchJob(s.node, master, jobId, true, onEvent, { clock })
     } catch (err) {
       // Before "accepted" the upload is sent again when the master changed or the connection broke;
       // after it the job is in the queue, and only a definite answer (a failure, an unknown job) ends it.
       if (isDefinite(err, attempt > 0)) throw err
       lastError = (err as Error).message
       s.onRetry?.(lastError)
-      await new Promise(resolve => setTimeout(resolve, 200))
+      await clock.sleep(RETRY_PAUSE_MS)
     }
   }
   throw new Error(`no master could take or finish the job within ${s.masterTimeoutMs} ms (last error: ${lastError})`)
 }
 
 export async function runWatch (jobId: string, withData: boolean, s: SessionOptions): Promise<JobOutcome> {
+  const clock = s.clock ?? systemClock
   let lastError = ''
-  let deadline = Date.now() + s.masterTimeoutMs
-  const onEvent = (e: JobEvent): void => { deadline = Date.now() + s.masterTimeoutMs; s.onEvent(e) }
-  for (let attempt = 0; attempt < MAX_ATTEMPTS && Date.now() < deadline; attempt++) {
+  let deadline = clock.now() + s.masterTimeoutMs
+  const onEvent = (e: JobEvent): void => { deadline = clock.now() + s.masterTimeoutMs; s.onEvent(e) }
+  for (let attempt = 0; attempt < MAX_ATTEMPTS && clock.now() < deadline; attempt++) {
     try {
-      const master = await findMaster(s.node, s.targets, Math.max(1000, deadline - Date.now()))
-      return await watchJob(s.node, master, jobId, withData, onEvent)
+      const master = await findMaster(s.node, s.targets, Math.max(MIN_FIND_MS, deadline - clock.now()), { clock })
+      return await watchJob(s.node, master, jobId, withData, onEvent, { clock })
     } catch (err) {
       if (isDefinite(err, attempt > 0)) throw err
       lastError = (err as Error).message
       s.onRetry?.(lastError)
-      await new Promise(resolve => setTimeout(resolve, 200))
+      await clock.sleep(RETRY_PAUSE_MS)
     }
   }
   throw new Error(`no master could serve job ${jobId} within ${s.masterTimeoutMs} ms (last error: ${lastError})`)

@@ -1,5 +1,7 @@
 // A whole swarm peer: membership and election (SwarmPeer), the worker every peer is, and the master
 // runtime that wakes up when this peer is elected. `swarm start` and the test harness both use this.
+// It wires the protocol services to what decides for them (the worker, the master, the job service):
+// each starts once the libp2p node is up and stops, unregistering its handler, when the peer stops.
 import { availableParallelism, freemem } from 'node:os'
 import type { ConnectionGater } from '@libp2p/interface'
 import { DEFAULT_MAX_PIXELS } from '../ops/index.ts'
@@ -10,7 +12,9 @@ import { QueueStore } from '../scheduler/queue-store.ts'
 import { WorkerRuntime, type WorkerOptions } from '../scheduler/worker.ts'
 import { SwarmPeer, type PeerOptions } from '../node/peer.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { registerBlobHandler } from '../transfer/blob.ts'
+import { BlobService } from '../transfer/blob.ts'
+import { systemClock, type Clock } from '../transfer/clock.ts'
+import { JobProtocolService } from '../transfer/job-protocol.ts'
 import { TileDoneService, type TileNotice } from '../transfer/tile-done.ts'
 import { TileService } from '../transfer/tile-protocol.ts'
 import { handOver } from '../scheduler/handover.ts'
@@ -32,18 +36,29 @@ export interface SwarmNodeOptions extends PeerOptions {
   masterWorkLimit?: number
   /** Tests only: a worker that corrupts its results. */
   tamper?: WorkerOptions['tamper']
+  /** The worker's and the protocol services' clock (default: the system's). */
+  clock?: Clock
 }
 
 export const DEFAULT_MASTER_WORK_LIMIT = 4
+
+/** The protocol services a peer runs besides SwarmPeer's own (status, gossip) and replication. */
+interface Services {
+  tiles: TileService
+  tileDone: TileDoneService
+  jobs: JobProtocolService
+  /** The handover protocol's server (the job service also decides for the job protocols). */
+  handover: JobService
+  blobs: BlobService
+}
 
 export class SwarmNode {
   readonly peer: SwarmPeer
   readonly worker: WorkerRuntime
   readonly master: MasterRuntime
-  private readonly service: JobService
+  private readonly clock: Clock
   private sink?: ReplicationSink
-  private tileDone?: TileDoneService
-  private tiles?: TileService
+  private services?: Services
   /** Drops asked for jobs not yet done in this peer's replica. */
   private readonly pendingDrops = new Set<string>()
   /** Role changes run one at a time: the replica and the queue share one sublevel. */
@@ -51,9 +66,11 @@ export class SwarmNode {
 
   constructor (opts: SwarmNodeOptions) {
     const slots = opts.slots ?? availableParallelism()
+    this.clock = opts.clock ?? systemClock
     this.peer = new SwarmPeer({ ...opts, slots })
     this.worker = new WorkerRuntime({
       slots,
+      clock: this.clock,
       epoch: () => this.peer.epoch,
       tamper: opts.tamper,
       keep: async (req, result) => {
@@ -75,7 +92,6 @@ export class SwarmNode {
       masterWorkLimit: opts.masterWorkLimit ?? DEFAULT_MASTER_WORK_LIMIT
     }
     this.master = new MasterRuntime(this.peer, this.worker, masterOpts)
-    this.service = new JobService(this.master, () => this.peer.master)
     const cores = availableParallelism()
     this.peer.loadProvider = () => ({
       cores,
@@ -117,14 +133,19 @@ export class SwarmNode {
       if (q != null) storedPos = queuePosition(q.state)
       return storedPos
     }
-    this.tiles = new TileService({ libp2p: this.peer.libp2p }, { handler: this.worker })
-    await this.tiles.start()
-    this.tileDone = new TileDoneService({ libp2p: this.peer.libp2p }, { onNotice: async (n, from) => await this.master.onTileNotice(n, from) })
-    await this.tileDone.start()
-    await this.service.register(this.peer.libp2p)
-    await this.master.replication.register(this.peer.libp2p)
+    const libp2p = this.peer.libp2p
+    const clock = this.clock
     const replica = new QueueReplica(this.peer.store)
-    await registerBlobHandler(this.peer.libp2p, this.master.files, () => this.peer.epoch, async (jobId) => { await this.onDrop(jobId, replica) })
+    const jobs = new JobService({ libp2p }, { master: this.master, masterId: () => this.peer.master, clock })
+    this.services = {
+      tiles: new TileService({ libp2p }, { handler: this.worker, clock }),
+      tileDone: new TileDoneService({ libp2p }, { onNotice: async (n, from) => await this.master.onTileNotice(n, from), clock }),
+      jobs: new JobProtocolService({ libp2p }, { handler: jobs, clock }),
+      handover: jobs,
+      blobs: new BlobService({ libp2p }, { files: this.master.files, epoch: () => this.peer.epoch, onDrop: async (jobId) => { await this.onDrop(jobId, replica) }, clock })
+    }
+    for (const service of Object.values(this.services)) await service.start()
+    await this.master.replication.register(libp2p)
     this.sink = new ReplicationSink(this.peer.libp2p, replica, () => this.peer.epoch, {
       position: (pos) => { storedPos = pos },
       handover: async (missing, master) => await this.handOver(missing, master),
@@ -169,16 +190,18 @@ export class SwarmNode {
     const master = this.peer.master
     if (master == null) throw new Error('no master to tell')
     if (master === this.peer.peerId) return await this.master.onTileNotice(notice, this.peer.peerId)
-    if (this.tileDone == null) throw new Error('not started')
-    return await this.tileDone.send(peerIdFromString(master), notice)
+    if (this.services == null) throw new Error('not started')
+    return await this.services.tileDone.send(peerIdFromString(master), notice)
   }
 
   /** Graceful: says goodbye, finishes nothing new. */
   async stop (): Promise<void> {
-    await this.tiles?.stop().catch(() => {})
-    await this.tileDone?.stop().catch(() => {})
+    // No new tiles, notices or jobs first; copies are served until the node goes (a new master may want them).
+    const s = this.services
+    for (const service of s == null ? [] : [s.tiles, s.tileDone, s.jobs, s.handover]) await service.stop().catch(() => {})
     await this.sink?.stop()
     await this.master.deactivate()
+    await s?.blobs.stop().catch(() => {})
     await this.peer.stop()
     await this.worker.close()
   }

@@ -1,0 +1,165 @@
+// The job protocols between two real libp2p nodes on 127.0.0.1, the server over a scripted JobHandler (no
+// master, no queue): the not-master reply, refusals, an upload that arrives whole, the pacing of progress
+// events on the server's (manual) clock, the end of a watch when the peer stops being master, the listing,
+// and stop() unregistering the three protocols.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { parsePipeline } from '../../src/ops/index.ts'
+import { ManualClock } from '../../src/transfer/clock.ts'
+import { RemoteError } from '../../src/transfer/errors.ts'
+import {
+  fetchJobs, isRetryable, JobProtocolService, JobRefusal, MasterGoneError, PROGRESS_INTERVAL_MS, submitImage, watchJob,
+  type AdmittedJob, type JobFollower, type JobHandler, type SubmitInput, type Upload
+} from '../../src/transfer/job-protocol.ts'
+import { ErrorCodes, type JobEvent, type JobsReply, type SubmitRequest } from '../../src/transfer/messages.ts'
+import { bytes, Nodes } from './helpers.ts'
+
+const nodes = new Nodes()
+let dir = ''
+beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'swarm-job-protocol-')) })
+afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
+afterEach(async () => { await nodes.stopAll() })
+
+/** A master as the server sees it: every decision scripted, every call recorded. */
+class ScriptedMaster implements JobHandler {
+  active = true
+  readonly queued = new Set<string>()
+  readonly followers = new Set<JobFollower>()
+  upload?: Uint8Array
+  readonly output_ = bytes(3000, 9)
+  readonly listing: JobsReply = { jobs: [], master: 'the-master', epoch: 7 }
+
+  serving = (): boolean => this.active
+  masterId = (): string => 'the-master'
+
+  admit = async (req: SubmitRequest, upload: Upload): Promise<AdmittedJob> => {
+    if (req.name === 'bad.png') throw new JobRefusal(ErrorCodes.badInput, 'bad.png: not an image')
+    const chunks: Uint8Array[] = []
+    await upload(async (c) => { chunks.push(c.slice()) })
+    this.upload = Buffer.concat(chunks)
+    return {
+      accepted: { type: 'accepted', jobId: 'j1', tiles: 4, phases: 1, width: 8, height: 8, copies: 1 },
+      enqueue: async () => { this.queued.add('j1') }
+    }
+  }
+
+  knows = (jobId: string): boolean => this.queued.has(jobId)
+
+  follow = (jobId: string, f: JobFollower, replay: boolean): () => void => {
+    this.followers.add(f)
+    if (replay) f.event(progress(jobId, 1))
+    return () => { this.followers.delete(f) }
+  }
+
+  queuePosition = (): number => 2
+  output = async (): Promise<{ format: 'png', width: number, height: number, data: Uint8Array }> => ({ format: 'png', width: 8, height: 8, data: this.output_ })
+  jobs = (limit: number): JobsReply => ({ ...this.listing, epoch: limit })
+
+  emit (e: JobEvent): void { for (const f of this.followers) f.event(e) }
+  stepDown (): void { this.active = false; for (const f of [...this.followers]) f.end() }
+}
+
+function progress (jobId: string, done: number): JobEvent {
+  return { type: 'progress', jobId, state: 'running', done, total: 4, phase: 0, phaseCount: 1, peers: [], queuePosition: 0 }
+}
+
+async function setUp (clock = new ManualClock()): Promise<{ master: ScriptedMaster, service: JobProtocolService, client: Awaited<ReturnType<Nodes['start']>>, server: Awaited<ReturnType<Nodes['start']>>, clock: ManualClock }> {
+  const [client, server] = [await nodes.start(), await nodes.start()]
+  const master = new ScriptedMaster()
+  const service = new JobProtocolService({ libp2p: server }, { handler: master, clock })
+  await service.start()
+  await client.dial(server.getMultiaddrs()[0])
+  return { master, service, client, server, clock }
+}
+
+async function input (name: string, data: Uint8Array, watch: boolean): Promise<SubmitInput> {
+  const path = join(dir, name)
+  await writeFile(path, data)
+  return { path, name, bytes: data.byteLength, pipeline: parsePipeline(['invert']), format: 'png', watch }
+}
+
+async function waitFor (what: string, cond: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+}
+
+describe('job protocols', () => {
+  it('a peer that is not master says so, with the master to ask, and the client retries', async () => {
+    const { master, client, server } = await setUp()
+    master.active = false
+    const err = await submitImage(client, server.peerId, await input('a.png', bytes(10), false), () => {}).catch((e: Error) => e)
+    expect(err).toBeInstanceOf(RemoteError)
+    expect((err as RemoteError).code).toBe(ErrorCodes.notMaster)
+    expect((err as RemoteError).message).toBe('the-master')
+    expect(isRetryable(err)).toBe(true)
+  })
+
+  it('a refusal reaches the client as its code; nothing is queued', async () => {
+    const { master, client, server } = await setUp()
+    const err = await submitImage(client, server.peerId, await input('bad.png', bytes(10), false), () => {}).catch((e: Error) => e)
+    expect((err as RemoteError).code).toBe(ErrorCodes.badInput)
+    expect(master.queued.size).toBe(0)
+  })
+
+  it('detached: the upload arrives whole (several frames), the job is queued, then "accepted"', async () => {
+    const { master, client, server } = await setUp()
+    const data = bytes(2.5 * 1024 * 1024, 3)
+    const events: JobEvent[] = []
+    const out = await submitImage(client, server.peerId, await input('big.png', data, false), e => { events.push(e) })
+    expect(out).toEqual({ jobId: 'j1' })
+    expect(master.upload?.byteLength).toBe(data.byteLength)
+    expect(Buffer.from(data).equals(master.upload!)).toBe(true)
+    expect([...master.queued]).toEqual(['j1'])
+    expect(events.map(e => e.type)).toEqual(['accepted'])
+  })
+
+  it('watched: progress at most once per PROGRESS_INTERVAL_MS of the server clock (the last one always), then the result', async () => {
+    const { master, client, server, clock } = await setUp()
+    const events: JobEvent[] = []
+    const job = submitImage(client, server.peerId, await input('w.png', bytes(100), true), e => { events.push(e) })
+    await waitFor('a watcher', () => master.followers.size === 1 && master.queued.has('j1'))
+    master.emit(progress('j1', 1))
+    clock.advance(PROGRESS_INTERVAL_MS - 1)
+    master.emit(progress('j1', 2)) // too soon: dropped
+    clock.advance(1)
+    master.emit(progress('j1', 3))
+    master.emit(progress('j1', 4)) // too soon, but the last one: sent
+    master.emit({ type: 'result', jobId: 'j1', format: 'png', bytes: 0, width: 0, height: 0 })
+    const out = await job
+    expect(events.map(e => e.type === 'progress' ? `progress ${e.done}@${e.queuePosition}` : e.type))
+      .toEqual(['accepted', 'progress 1@2', 'progress 3@2', 'progress 4@2', 'result'])
+    expect(out.data).toEqual(master.output_)
+    expect(out.result?.bytes).toBe(master.output_.byteLength)
+    await waitFor('the watcher gone', () => master.followers.size === 0)
+  })
+
+  it('watch: an unknown job is refused; a known one starts with its state, and ends when the peer steps down', async () => {
+    const { master, client, server } = await setUp()
+    const unknown = await watchJob(client, server.peerId, 'nope', false, () => {}).catch((e: Error) => e)
+    expect((unknown as RemoteError).code).toBe(ErrorCodes.unknownJob)
+    master.queued.add('j2')
+    const events: JobEvent[] = []
+    const watch = watchJob(client, server.peerId, 'j2', false, e => { events.push(e) }).catch((e: Error) => e)
+    await waitFor('the replayed state', () => events.length === 1)
+    master.stepDown()
+    const err = await watch
+    expect(err).toBeInstanceOf(MasterGoneError)
+    expect(isRetryable(err)).toBe(true)
+    expect(events).toEqual([{ ...progress('j2', 1), queuePosition: 2 } as JobEvent])
+  })
+
+  it('jobs lists the queue; after stop() none of the three protocols is served', async () => {
+    const { service, client, server } = await setUp()
+    expect(await fetchJobs(client, server.peerId, 5)).toEqual({ jobs: [], master: 'the-master', epoch: 5 })
+    await service.stop()
+    await expect(fetchJobs(client, server.peerId)).rejects.toThrow()
+    await expect(watchJob(client, server.peerId, 'j1', false, () => {})).rejects.not.toBeInstanceOf(RemoteError)
+    await service.start()
+    expect((await fetchJobs(client, server.peerId)).master).toBe('the-master')
+  })
+})

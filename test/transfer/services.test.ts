@@ -1,0 +1,86 @@
+// The small protocol services between real libp2p nodes on 127.0.0.1: each answers once started and is
+// gone once stopped (start/stop register and unregister its handler), and the blob server's epoch rule.
+import { afterEach, describe, expect, it } from 'vitest'
+import { BlobService, dropBlobs, getBlob, putBlob, type BlobStore } from '../../src/transfer/blob.ts'
+import { RemoteError } from '../../src/transfer/errors.ts'
+import { ErrorCodes } from '../../src/transfer/messages.ts'
+import { queryStatus, StatusService, type StatusSnapshot } from '../../src/transfer/status.ts'
+import { TileDoneService, type TileNotice } from '../../src/transfer/tile-done.ts'
+import { bytes, Nodes } from './helpers.ts'
+
+const nodes = new Nodes()
+afterEach(async () => { await nodes.stopAll() })
+
+async function pair (): Promise<[Awaited<ReturnType<Nodes['start']>>, Awaited<ReturnType<Nodes['start']>>]> {
+  const [a, b] = [await nodes.start(), await nodes.start()]
+  await a.dial(b.getMultiaddrs()[0])
+  return [a, b]
+}
+
+/** Job files in memory; names as JobFiles allows them. */
+class MemoryFiles implements BlobStore {
+  readonly blobs = new Map<string, Uint8Array>()
+  pathOf = (jobId: string, name: string): string => {
+    if (!/^[\w/.-]+$/.test(name) || name.includes('..')) throw new Error(`bad name ${name}`)
+    return `${jobId}/${name}`
+  }
+
+  writeBlob = async (jobId: string, name: string, data: Uint8Array): Promise<void> => { this.blobs.set(this.pathOf(jobId, name), data) }
+  readBlob = async (jobId: string, name: string): Promise<Uint8Array> => {
+    const b = this.blobs.get(this.pathOf(jobId, name))
+    if (b == null) throw new Error('ENOENT')
+    return b
+  }
+}
+
+describe('protocol services start and stop', () => {
+  it('status: answers with its snapshot once started, not after stop', async () => {
+    const [client, peer] = await pair()
+    const snap: StatusSnapshot = { respondent: peer.peerId.toString(), master: null, epoch: 4, peers: [] }
+    const service = new StatusService({ libp2p: peer }, { snapshot: () => snap })
+    await service.start()
+    await service.start() // idempotent: a second handle() of the same protocol would throw
+    expect(await queryStatus(client, peer.peerId, 5000)).toEqual(snap)
+    await service.stop()
+    await expect(queryStatus(client, peer.peerId, 5000)).rejects.toThrow()
+  })
+
+  it('blob: put, get and drop; a put from an older epoch is refused; nothing is served after stop', async () => {
+    const [master, standby] = await pair()
+    const files = new MemoryFiles()
+    const dropped: string[] = []
+    let followed = 3
+    const service = new BlobService({ libp2p: standby }, { files, epoch: () => followed, onDrop: async (jobId) => { dropped.push(jobId) } })
+    await service.start()
+    const data = bytes(1_500_000, 5) // two frames
+    await putBlob(master, standby.peerId, 'j1', 'input', data, 3)
+    expect(Buffer.from(await getBlob(master, standby.peerId, 'j1', 'input')).equals(data)).toBe(true)
+    followed = 4
+    const stale = await putBlob(master, standby.peerId, 'j1', 'tiles/0.raw', bytes(10), 3).catch((e: Error) => e)
+    expect(stale).toBeInstanceOf(RemoteError)
+    expect((stale as RemoteError).code).toBe(ErrorCodes.staleEpoch)
+    expect(files.blobs.has('j1/tiles/0.raw')).toBe(false)
+    const missing = await getBlob(master, standby.peerId, 'j1', 'output.png').catch((e: Error) => e)
+    expect((missing as RemoteError).code).toBe(ErrorCodes.unknownJob)
+    await dropBlobs(master, standby.peerId, 'j1', 3) // an older master's word: acknowledged, not acted on
+    await dropBlobs(master, standby.peerId, 'j1', 4)
+    expect(dropped).toEqual(['j1'])
+    await service.stop()
+    await expect(getBlob(master, standby.peerId, 'j1', 'input')).rejects.not.toBeInstanceOf(RemoteError)
+  })
+
+  it('tile-done: a notice reaches the master with its sender, and its answer comes back; not after stop', async () => {
+    const [worker, master] = await pair()
+    const heard: Array<{ notice: TileNotice, from: string }> = []
+    const service = new TileDoneService({ libp2p: master }, { onNotice: async (notice, from) => { heard.push({ notice, from }); return notice.type === 'done' } })
+    await service.start()
+    const sender = new TileDoneService({ libp2p: worker }, { onNotice: async () => false })
+    const done: TileNotice = { type: 'done', jobId: 'j1', phase: 0, index: 3, leaseId: '2:7', epoch: 2 }
+    expect(await sender.send(master.peerId, done)).toBe(true)
+    expect(await sender.send(master.peerId, { type: 'holding', leaseIds: [] })).toBe(false)
+    expect(heard).toEqual([{ notice: done, from: worker.peerId.toString() }, { notice: { type: 'holding', leaseIds: [] }, from: worker.peerId.toString() }])
+    await service.stop()
+    await expect(sender.send(master.peerId, done)).rejects.toThrow()
+    expect(heard).toHaveLength(2)
+  })
+})
