@@ -33,8 +33,14 @@
 // - done/failed/renew are matched on leaseId: an unknown or old lease is ignored (`ignored` effect),
 //   so a late result of a re-leased tile never counts: a tile is done once, and `tileDone` is emitted
 //   once per tile (the shell commits/stitches that tile's result on `tileDone`, and only then).
+// - Speculation (end of a job): when a job has no queued tile left in its current phase and a peer still
+//   has free real slots after dispatch, that peer gets a copy of the job's in-flight tile that was leased
+//   first (a second lease, `assign` with speculative: true), at most one copy per tile and maxSpeculative
+//   copies at once. The first `done` wins (results are deterministic); the other lease is revoked
+//   ('speculated'). While one copy is leased, the other's failure, lapse or death re-queues nothing
+//   (`leaseEnded`), and the tile's attempts are judged only when its last lease ends.
 import {
-  type Attempt, type JobFailure, type JobRecord, type JobState, type MetaRecord, type PersistOp,
+  type Attempt, type JobFailure, type JobRecord, type JobState, type LeaseRecord, type MetaRecord, type PersistOp,
   type TileRecord, JobRecordSchema, MAX_PHASES, MAX_SEQ, MAX_TILES, META_KEY, MetaRecordSchema,
   RECORD_VERSION, TileRecordSchema, jobKey, parseKey, parseRecord, tileKey
 } from './records.ts'
@@ -58,25 +64,37 @@ export interface QueueConfig {
   /** a tile whose lease lapsed this many times on live peers fails its job (bounds the retries of a
    * tile no peer can finish within its lease; one slow peer's lapses cost only time) */
   maxLapses: number
+  /** give idle peers copies of a job's slowest in-flight tiles once nothing of it is queued */
+  speculate: boolean
+  /** speculative copies running at once, over all jobs */
+  maxSpeculative: number
 }
 
 export const DEFAULT_QUEUE_CONFIG: Readonly<QueueConfig> = Object.freeze({
   leaseMs: 10_000,
   prefetch: 1,
   maxAttempts: 3,
-  maxLapses: 12
+  maxLapses: 12,
+  speculate: true,
+  // Each copy is another tile the master cuts, sends and maybe stores while it is also stitching the
+  // job's end. Four covers every lease of one slow peer (a 4-core Pi: 4 slots, or 3 + prefetch), the
+  // usual reason a job's end drags; more would mostly copy tiles that are about to finish anyway.
+  maxSpeculative: 4
 })
 
 export function makeQueueConfig (partial: Partial<QueueConfig> = {}): QueueConfig {
   const c: QueueConfig = { ...DEFAULT_QUEUE_CONFIG }
-  for (const k of ['leaseMs', 'prefetch', 'maxAttempts', 'maxLapses'] as const) {
+  for (const k of ['leaseMs', 'prefetch', 'maxAttempts', 'maxLapses', 'maxSpeculative'] as const) {
     const v = partial[k]
     if (v !== undefined) c[k] = v
   }
+  if (partial.speculate !== undefined) c.speculate = partial.speculate
   if (!Number.isFinite(c.leaseMs) || c.leaseMs <= 0) throw new InvalidConfigError(`leaseMs must be a positive number, got ${c.leaseMs}`)
   if (!Number.isInteger(c.prefetch) || c.prefetch < 0) throw new InvalidConfigError(`prefetch must be an integer >= 0, got ${c.prefetch}`)
   if (!Number.isInteger(c.maxAttempts) || c.maxAttempts < 1) throw new InvalidConfigError(`maxAttempts must be an integer >= 1, got ${c.maxAttempts}`)
   if (!Number.isInteger(c.maxLapses) || c.maxLapses < 1) throw new InvalidConfigError(`maxLapses must be an integer >= 1, got ${c.maxLapses}`)
+  if (typeof c.speculate !== 'boolean') throw new InvalidConfigError(`speculate must be a boolean, got ${String(c.speculate)}`)
+  if (!Number.isInteger(c.maxSpeculative) || c.maxSpeculative < 1) throw new InvalidConfigError(`maxSpeculative must be an integer >= 1, got ${c.maxSpeculative}`)
   return c
 }
 
@@ -127,20 +145,24 @@ export type QueueEvent =
    * leases get a fresh deadline, and phases that were waiting for their merge are announced again. */
   | { type: 'elected', epoch: number, now: number }
 
-export type RevokeReason = 'expired' | 'cancelled' | 'jobFailed'
+/** speculated: the tile's other copy delivered first */
+export type RevokeReason = 'expired' | 'cancelled' | 'jobFailed' | 'speculated'
 export type RequeueReason = 'expired' | 'failed' | 'peerDead'
 
 export type QueueEffect =
   /** ALWAYS first when present: write ops as ONE atomic batch before acting on the other effects */
   | { type: 'persist', ops: PersistOp[] }
   | { type: 'jobQueued', jobId: string, seq: number }
-  | (TileAddress & { type: 'assign', peer: string, leaseId: string, deadline: number, attempt: number, epoch: number })
+  /** speculative: a second lease on a tile that is still leased elsewhere (not a redo of lost work) */
+  | (TileAddress & { type: 'assign', peer: string, leaseId: string, deadline: number, attempt: number, epoch: number, speculative?: true })
   /** tell the peer to drop this tile: its lease is gone */
   | (TileAddress & { type: 'revoke', peer: string, leaseId: string, reason: RevokeReason })
   | (TileAddress & { type: 'renewed', peer: string, leaseId: string, deadline: number })
   /** the tile's result from this lease is THE result: commit it (exactly once per tile) */
   | (TileAddress & { type: 'tileDone', peer: string, leaseId: string })
   | (TileAddress & { type: 'requeued', peer: string, leaseId: string, reason: RequeueReason, attempt: number })
+  /** a lease ended without a result while the tile's other copy runs on: recorded, nothing re-queued */
+  | (TileAddress & { type: 'leaseEnded', peer: string, leaseId: string, reason: RequeueReason, attempt: number })
   /** every tile of the phase is done: merge its statistics, then feed phaseReady{phase: phase + 1} */
   | { type: 'phaseComplete', jobId: string, phase: number }
   | { type: 'jobDone', jobId: string }
@@ -171,7 +193,10 @@ export type TileState = 'queued' | 'leased' | 'done' | 'failed'
 
 export interface TileRec {
   state: TileState
+  /** the earlier lease of a leased tile */
   lease: Lease | undefined
+  /** a speculative second lease, on another peer (only beside `lease`) */
+  copy: Lease | undefined
   peer: string | undefined
   attempts: Attempt[]
 }
@@ -393,13 +418,18 @@ function onDone (c: Ctx, ev: LeaseEvent & { now: number }): void {
   const job = c.s.jobs.get(lease.jobId) as JobRec
   const tiles = job.tiles as PhaseTiles
   const tile = tiles.touched.get(lease.index) as TileRec
+  const other = tile.lease === lease ? tile.copy : tile.lease
   releaseLease(c, lease)
+  if (other !== undefined) releaseLease(c, other)
   tile.state = 'done'
   tile.lease = undefined
+  tile.copy = undefined
   tile.peer = lease.peer
   tiles.done++
   markTile(c, job, lease.index)
   c.effects.push({ type: 'tileDone', jobId: job.id, phase: job.phase, index: lease.index, peer: lease.peer, leaseId: lease.leaseId })
+  // The loser's work is not an attempt that ended without a result: the tile has its result.
+  if (other !== undefined) c.effects.push({ type: 'revoke', jobId: job.id, phase: job.phase, index: lease.index, peer: other.peer, leaseId: other.leaseId, reason: 'speculated' })
   if (tiles.done === job.tileCount) phaseFinished(c, job, ev.now)
 }
 
@@ -477,9 +507,17 @@ function endAttempt (c: Ctx, lease: Lease, kind: RequeueReason, reason: string, 
   const tiles = job.tiles as PhaseTiles
   const tile = tiles.touched.get(lease.index) as TileRec
   releaseLease(c, lease)
-  tile.lease = undefined
+  const other = tile.lease === lease ? tile.copy : tile.lease
+  tile.lease = other
+  tile.copy = undefined
   tile.attempts.push(lapsed ? { peer: lease.peer, reason, at: now, counted, lapsed } : { peer: lease.peer, reason, at: now, counted })
   markTile(c, job, lease.index)
+  if (other !== undefined) {
+    // The other copy may still deliver: the tile is judged (re-queued, or its job failed) only when its
+    // last lease ends, with every attempt; if the other copy wins, this one never counts.
+    c.effects.push({ type: 'leaseEnded', jobId: job.id, phase: lease.phase, index: lease.index, peer: lease.peer, leaseId: lease.leaseId, reason: kind, attempt: lease.attempt })
+    return
+  }
   if ((counted && tileExhausted(c.s, tile)) || (lapsed && lapses(tile) >= c.s.config.maxLapses)) {
     tile.state = 'failed'
     const failedOn = counted ? countedAttempts(tile) : tile.attempts.filter(a => a.lapsed === true)
@@ -539,11 +577,13 @@ function phaseFinished (c: Ctx, job: JobRec, now: number): void {
 function endJob (c: Ctx, job: JobRec, state: 'done' | 'failed' | 'cancelled', now: number | undefined, revoke: RevokeReason | undefined): void {
   const tiles = job.tiles as PhaseTiles
   for (const [index, tile] of tiles.touched) {
-    const lease = tile.lease
-    if (lease === undefined) continue
-    releaseLease(c, lease)
+    for (const lease of [tile.lease, tile.copy]) {
+      if (lease === undefined) continue
+      releaseLease(c, lease)
+      if (revoke !== undefined) c.effects.push({ type: 'revoke', jobId: job.id, phase: job.phase, index, peer: lease.peer, leaseId: lease.leaseId, reason: revoke })
+    }
     tile.lease = undefined
-    if (revoke !== undefined) c.effects.push({ type: 'revoke', jobId: job.id, phase: job.phase, index, peer: lease.peer, leaseId: lease.leaseId, reason: revoke })
+    tile.copy = undefined
   }
   dropTileRecords(c, job)
   job.doneBefore += tiles.done
@@ -579,17 +619,27 @@ function before (a: Candidate, b: Candidate): boolean {
   return a.peer < b.peer
 }
 
+/** the job's current phase has tiles waiting for a lease */
+function queuedIn (job: JobRec): boolean {
+  const tiles = job.tiles
+  if (job.awaitingReady || tiles === undefined) return false
+  return tiles.retry.length > 0 || tiles.nextFresh < job.tileCount
+}
+
 function hasQueued (s: QueueState): boolean {
-  for (const job of s.active) {
-    if (job.awaitingReady || job.tiles === undefined) continue
-    if (job.tiles.retry.length > 0 || job.tiles.nextFresh < job.tileCount) return true
-  }
+  for (const job of s.active) if (queuedIn(job)) return true
   return false
 }
 
 function dispatch (c: Ctx, now: number): void {
+  if (!Number.isFinite(now)) return
+  if (hasQueued(c.s)) dispatchQueued(c, now)
+  // after the queued work: only slots it could not use are left
+  if (c.s.config.speculate) speculate(c, now)
+}
+
+function dispatchQueued (c: Ctx, now: number): void {
   const s = c.s
-  if (!Number.isFinite(now) || !hasQueued(s)) return
   const cands: Candidate[] = []
   for (const [peer, info] of s.peers) {
     if (!info.alive || info.slots <= 0) continue
@@ -627,13 +677,62 @@ function leaseNextTile (c: Ctx, peer: string, now: number): boolean {
     }
     if (tiles.nextFresh < job.tileCount) {
       const index = tiles.nextFresh++
-      const tile: TileRec = { state: 'queued', lease: undefined, peer: undefined, attempts: [] }
+      const tile: TileRec = { state: 'queued', lease: undefined, copy: undefined, peer: undefined, attempts: [] }
       tiles.touched.set(index, tile)
       grant(c, job, index, tile, peer, now)
       return true
     }
   }
   return false
+}
+
+/**
+ * Copies for idle real slots (prefetch slots are for queued work: a copy there would only wait). Any job
+ * with nothing queued in its phase qualifies, not just the oldest: a later job's end is as much worth
+ * shortening as an earlier job's, and normal dispatch has already given every slot it could to queued
+ * work, oldest job first. Oldest job first again, and in a job the tile leased first (the lease number
+ * orders grants across restarts and failovers: nextLease is persisted and replicated with the leases,
+ * so no clock, and no other peer's, is needed to know which tile has run longest).
+ */
+function speculate (c: Ctx, now: number): void {
+  const s = c.s
+  const idle: Candidate[] = []
+  for (const [peer, info] of s.peers) {
+    if (!info.alive || info.slots <= 0) continue
+    const held = s.held.get(peer)?.size ?? 0
+    if (held < info.slots) idle.push({ peer, slots: info.slots, held, limit: info.slots })
+  }
+  if (idle.length === 0) return
+  let copies = 0
+  const single: Array<{ job: JobRec, tile: TileRec, lease: Lease, n: number }> = []
+  for (const lease of s.leases.values()) {
+    const job = s.jobs.get(lease.jobId) as JobRec
+    const tile = (job.tiles as PhaseTiles).touched.get(lease.index) as TileRec
+    if (tile.copy !== undefined) {
+      if (tile.copy === lease) copies++
+      continue
+    }
+    if (!queuedIn(job)) single.push({ job, tile, lease, n: leaseNumber(lease.leaseId) })
+  }
+  if (copies >= s.config.maxSpeculative || single.length === 0) return
+  single.sort((a, b) => a.job.seq - b.job.seq || a.n - b.n)
+  for (const t of single) {
+    if (copies >= s.config.maxSpeculative || idle.length === 0) return
+    // A copy is optional work: never on a peer that already tried this tile (failed it, let it lapse,
+    // could not be reached, died), so copies of one tile are bounded by the peers.
+    const tried = new Set(t.tile.attempts.map(a => a.peer))
+    tried.add(t.lease.peer)
+    let bi = -1
+    for (let i = 0; i < idle.length; i++) {
+      const cand = idle[i] as Candidate
+      if (!tried.has(cand.peer) && (bi < 0 || before(cand, idle[bi] as Candidate))) bi = i
+    }
+    if (bi < 0) continue
+    const cand = idle[bi] as Candidate
+    grant(c, t.job, t.lease.index, t.tile, cand.peer, now, true)
+    copies++
+    if (++cand.held >= cand.limit) idle.splice(bi, 1)
+  }
 }
 
 /** A tile goes back to a peer that failed it, or was too slow for it, only when no other peer can take it. */
@@ -644,7 +743,7 @@ function mayTake (s: QueueState, tile: TileRec, peer: string): boolean {
   return !avoid.has(peer) || !freshPeerExists(s, avoid)
 }
 
-function grant (c: Ctx, job: JobRec, index: number, tile: TileRec, peer: string, now: number): void {
+function grant (c: Ctx, job: JobRec, index: number, tile: TileRec, peer: string, now: number, speculative = false): void {
   const s = c.s
   const lease: Lease = {
     jobId: job.id,
@@ -653,10 +752,12 @@ function grant (c: Ctx, job: JobRec, index: number, tile: TileRec, peer: string,
     peer,
     leaseId: `${s.epoch}:${s.nextLease++}`,
     deadline: now + s.config.leaseMs,
-    attempt: tile.attempts.length + 1
+    // a copy runs beside the lease that is attempt attempts.length + 1
+    attempt: tile.attempts.length + (speculative ? 2 : 1)
   }
   tile.state = 'leased'
-  tile.lease = lease
+  if (speculative) tile.copy = lease
+  else tile.lease = lease
   s.leases.set(lease.leaseId, lease)
   let ids = s.held.get(peer)
   if (ids === undefined) s.held.set(peer, ids = new Set())
@@ -667,7 +768,9 @@ function grant (c: Ctx, job: JobRec, index: number, tile: TileRec, peer: string,
   }
   markMeta(c)
   markTile(c, job, index)
-  c.effects.push({ type: 'assign', jobId: job.id, phase: job.phase, index, peer, leaseId: lease.leaseId, deadline: lease.deadline, attempt: lease.attempt, epoch: s.epoch })
+  const a: Extract<QueueEffect, { type: 'assign' }> = { type: 'assign', jobId: job.id, phase: job.phase, index, peer, leaseId: lease.leaseId, deadline: lease.deadline, attempt: lease.attempt, epoch: s.epoch }
+  if (speculative) a.speculative = true
+  c.effects.push(a)
 }
 
 /** a JSON-safe copy of data the shell hands in (it is persisted as JSON); throws before any change */
@@ -743,12 +846,14 @@ function jobRecord (job: JobRec): JobRecord {
 
 function tileRecord (tile: TileRec): TileRecord {
   const r: TileRecord = { v: RECORD_VERSION, state: tile.state, attempts: tile.attempts.map(a => ({ ...a })) }
-  if (tile.lease !== undefined) {
-    const l = tile.lease
-    r.lease = { peer: l.peer, leaseId: l.leaseId, deadline: l.deadline, attempt: l.attempt }
-  }
+  if (tile.lease !== undefined) r.lease = leaseRecord(tile.lease)
+  if (tile.copy !== undefined) r.copy = leaseRecord(tile.copy)
   if (tile.peer !== undefined) r.peer = tile.peer
   return r
+}
+
+function leaseRecord (l: Lease): LeaseRecord {
+  return { peer: l.peer, leaseId: l.leaseId, deadline: l.deadline, attempt: l.attempt }
 }
 
 /** Every record the state persists, in key order: what the store holds after all persist ops so far.
@@ -818,16 +923,22 @@ export function rebuildQueueState (records: Iterable<readonly [string, unknown]>
     // records of a finished job or an older phase are leftovers of nothing we wrote; skip them
     if (job === undefined || job.tiles === undefined || t.phase !== job.phase) continue
     if (t.index >= job.tileCount) throw new CorruptRecordError(t.key, `index ${t.index} >= tileCount ${job.tileCount}`)
-    const tile: TileRec = { state: t.rec.state, lease: undefined, peer: t.rec.peer, attempts: t.rec.attempts }
+    const tile: TileRec = { state: t.rec.state, lease: undefined, copy: undefined, peer: t.rec.peer, attempts: t.rec.attempts }
     if (tile.state === 'leased') {
       const l = t.rec.lease
       if (l === undefined) throw new CorruptRecordError(t.key, 'leased tile without a lease')
-      const lease: Lease = { jobId: job.id, phase: t.phase, index: t.index, peer: l.peer, leaseId: l.leaseId, deadline: opts.now !== undefined ? opts.now + s.config.leaseMs : l.deadline, attempt: l.attempt }
-      tile.lease = lease
-      s.leases.set(lease.leaseId, lease)
-      let ids = s.held.get(lease.peer)
-      if (ids === undefined) s.held.set(lease.peer, ids = new Set())
-      ids.add(lease.leaseId)
+      if (t.rec.copy !== undefined && t.rec.copy.peer === l.peer) throw new CorruptRecordError(t.key, 'a tile leased twice to one peer')
+      const restore = (r: LeaseRecord): Lease => {
+        if (s.leases.has(r.leaseId)) throw new CorruptRecordError(t.key, `lease ${r.leaseId} on two tiles`)
+        const lease: Lease = { jobId: job.id, phase: t.phase, index: t.index, peer: r.peer, leaseId: r.leaseId, deadline: opts.now !== undefined ? opts.now + s.config.leaseMs : r.deadline, attempt: r.attempt }
+        s.leases.set(lease.leaseId, lease)
+        let ids = s.held.get(lease.peer)
+        if (ids === undefined) s.held.set(lease.peer, ids = new Set())
+        ids.add(lease.leaseId)
+        return lease
+      }
+      tile.lease = restore(l)
+      if (t.rec.copy !== undefined) tile.copy = restore(t.rec.copy)
     } else if (tile.state === 'done') {
       job.tiles.done++
     } else if (tile.state === 'failed') {
@@ -849,7 +960,7 @@ export function rebuildQueueState (records: Iterable<readonly [string, unknown]>
     // tiles below nextFresh always got a record when first leased; a missing one is re-queued fresh
     for (let i = 0; i < tiles.nextFresh; i++) {
       const tile = tiles.touched.get(i)
-      if (tile === undefined) tiles.touched.set(i, { state: 'queued', lease: undefined, peer: undefined, attempts: [] })
+      if (tile === undefined) tiles.touched.set(i, { state: 'queued', lease: undefined, copy: undefined, peer: undefined, attempts: [] })
       if (tile === undefined || tile.state === 'queued') tiles.retry.push(i)
     }
   }
@@ -948,6 +1059,8 @@ export function phaseData (s: QueueState, jobId: string, phase: number): unknown
 export interface TileView {
   state: TileState
   lease?: Lease
+  /** a speculative second lease */
+  copy?: Lease
   /** the peer that did it */
   peer?: string
   attempts: Attempt[]
@@ -962,6 +1075,7 @@ export function tileInfo (s: QueueState, jobId: string, index: number): TileView
   if (tile === undefined) return { state: 'queued', attempts: [] }
   const v: TileView = { state: tile.state, attempts: tile.attempts.map(a => ({ ...a })) }
   if (tile.lease !== undefined) v.lease = { ...tile.lease }
+  if (tile.copy !== undefined) v.copy = { ...tile.copy }
   if (tile.peer !== undefined) v.peer = tile.peer
   return v
 }
@@ -982,6 +1096,11 @@ export function queuePosition (s: QueueState): number {
 /** The epoch of the master that gave a lease: lease ids are "<epoch>:<n>". */
 export function leaseEpoch (leaseId: string): number {
   return Number(leaseId.slice(0, leaseId.indexOf(':')))
+}
+
+/** The lease's number n in "<epoch>:<n>": leases are numbered in the order they were granted. */
+export function leaseNumber (leaseId: string): number {
+  return Number(leaseId.slice(leaseId.indexOf(':') + 1))
 }
 
 export function queueEpoch (s: QueueState): number {
@@ -1017,11 +1136,15 @@ export function checkInvariants (s: QueueState): void {
       if (tile.state === 'failed') fail(`job ${job.id}: failed tile in an active job`)
       if ((tile.state === 'queued') !== inRetry.has(i)) fail(`job ${job.id}: tile ${i} queued=${tile.state} vs retry`)
       if ((tile.state === 'leased') !== (tile.lease !== undefined)) fail(`job ${job.id}: tile ${i} lease mismatch`)
-      if (tile.lease !== undefined) {
+      // two leases only when speculated: the copy beside the first lease, on another peer
+      if (tile.copy !== undefined && tile.lease === undefined) fail(`job ${job.id}: tile ${i} has a copy without a lease`)
+      if (tile.copy !== undefined && tile.copy.peer === tile.lease?.peer) fail(`job ${job.id}: tile ${i} leased twice to ${tile.copy.peer}`)
+      for (const lease of [tile.lease, tile.copy]) {
+        if (lease === undefined) continue
         leased++
-        if (s.leases.get(tile.lease.leaseId) !== tile.lease) fail(`job ${job.id}: tile ${i} lease not registered`)
-        if (tile.lease.jobId !== job.id || tile.lease.index !== i || tile.lease.phase !== job.phase) fail(`job ${job.id}: tile ${i} lease address`)
-        if (s.held.get(tile.lease.peer)?.has(tile.lease.leaseId) !== true) fail(`job ${job.id}: tile ${i} lease not held`)
+        if (s.leases.get(lease.leaseId) !== lease) fail(`job ${job.id}: tile ${i} lease ${lease.leaseId} not registered`)
+        if (lease.jobId !== job.id || lease.index !== i || lease.phase !== job.phase) fail(`job ${job.id}: tile ${i} lease address`)
+        if (s.held.get(lease.peer)?.has(lease.leaseId) !== true) fail(`job ${job.id}: tile ${i} lease not held`)
       }
     }
     for (let i = 0; i < t.nextFresh; i++) if (!t.touched.has(i)) fail(`job ${job.id}: tile ${i} below nextFresh untouched`)
@@ -1035,6 +1158,10 @@ export function checkInvariants (s: QueueState): void {
   }
   if (leased !== s.leases.size) fail(`${s.leases.size} leases registered, ${leased} on tiles`)
   let heldCount = 0
-  for (const ids of s.held.values()) heldCount += ids.size
+  for (const [peer, ids] of s.held) {
+    if (ids.size === 0) fail(`${peer} holds an empty lease set`)
+    for (const id of ids) if (s.leases.get(id)?.peer !== peer) fail(`${peer} holds ${id}, which is not its lease`)
+    heldCount += ids.size
+  }
   if (heldCount !== s.leases.size) fail(`held ${heldCount} != leases ${s.leases.size}`)
 }

@@ -118,6 +118,9 @@ export const TileRecordSchema = z.object({
   v: z.literal(RECORD_VERSION),
   state: z.enum(['queued', 'leased', 'done', 'failed']),
   lease: LeaseRecordSchema.optional(),
+  /** a speculative second lease beside `lease`, on another peer. Optional, so records written before
+   * speculation load as they are (the version stays 1: a field added, none changed). */
+  copy: LeaseRecordSchema.optional(),
   /** the peer that did it (state done) */
   peer: z.string().optional(),
   attempts: z.array(AttemptSchema)

@@ -83,8 +83,9 @@ export class Driver {
 }
 
 function withoutDeadline (v: unknown): unknown {
-  const c = JSON.parse(JSON.stringify(v)) as { lease?: { deadline?: number } }
+  const c = JSON.parse(JSON.stringify(v)) as { lease?: { deadline?: number }, copy?: { deadline?: number } }
   if (c.lease !== undefined) delete c.lease.deadline
+  if (c.copy !== undefined) delete c.copy.deadline
   return c
 }
 

@@ -1,7 +1,8 @@
 // Randomized fault schedules from fixed seeds: peers die, come back, change their slots, fail tiles,
 // stall, send late and duplicate results; the master restarts from its records. Whatever happens, no
 // tile is lost, no tile is done twice, the disk always equals the state, and every job ends done,
-// failed or cancelled.
+// failed or cancelled. Most seeds speculate (idle peers get copies of in-flight tiles at a job's end):
+// a copy only ever runs beside another lease of its tile, on another peer, within the limit.
 import { describe, expect, it } from 'vitest'
 import {
   type QueueConfig, type QueueEffect, getJob, leasesOf, listJobs, rebuildQueueState
@@ -12,11 +13,11 @@ function check (ok: boolean, message: string): void {
   if (!ok) throw new Error(message) // plain throws on the hot path: expect() is slow in a 10k-step loop
 }
 
-interface Outcome { done: number, failed: number, cancelled: number, restarts: number, ignored: number, steps: number }
+interface Outcome { done: number, failed: number, cancelled: number, restarts: number, ignored: number, steps: number, copies: number, copyWins: number, originalWins: number }
 
 function runSeed (seed: number): Outcome {
   const r = prng(seed)
-  const config: QueueConfig = { leaseMs: 1000, prefetch: r.int(0, 2), maxAttempts: r.int(2, 3), maxLapses: r.int(2, 6) }
+  const config: QueueConfig = { leaseMs: 1000, prefetch: r.int(0, 2), maxAttempts: r.int(2, 3), maxLapses: r.int(2, 6), speculate: seed % 5 !== 0, maxSpeculative: r.int(1, 3) }
   const d = new Driver(config)
   d.checkKv = false // checked every few steps below (it is O(records))
   const peers = ['p1', 'p2', 'p3', 'p4', 'p5']
@@ -31,7 +32,9 @@ function runSeed (seed: number): Outcome {
   const ended = new Map<string, 'done' | 'failed' | 'cancelled'>()
   const pendingMerge: Array<{ jobId: string, phase: number }> = []
   let epoch = 1
-  const out: Outcome = { done: 0, failed: 0, cancelled: 0, restarts: 0, ignored: 0, steps: 0 }
+  const out: Outcome = { done: 0, failed: 0, cancelled: 0, restarts: 0, ignored: 0, steps: 0, copies: 0, copyWins: 0, originalWins: 0 }
+  const copyIds = new Set<string>()
+  const tileOf = (e: { jobId: string, phase: number, index: number }): string => `${e.jobId}/${e.phase}/${e.index}`
 
   const handle = (effects: QueueEffect[]): void => {
     out.steps++
@@ -44,10 +47,22 @@ function runSeed (seed: number): Outcome {
           const h = holding.get(e.peer)!
           h.set(e.leaseId, e)
           check(h.size <= slots.get(e.peer)! + config.prefetch, `${e.peer} over its limit`)
+          if (e.speculative === true) {
+            out.copies++
+            copyIds.add(e.leaseId)
+            check(config.speculate, `a copy with speculate off: ${e.leaseId}`)
+            check(h.size <= slots.get(e.peer)!, `a copy in a prefetch slot of ${e.peer}`)
+            const job = getJob(d.state, e.jobId)!
+            check(job.queued === 0, `a copy of ${tileOf(e)} while ${job.queued} tiles are queued`)
+            const beside = leasesOf(d.state).filter(l => tileOf(l) === tileOf(e) && l.leaseId !== e.leaseId)
+            check(beside.length === 1 && beside[0]!.peer !== e.peer, `copy ${e.leaseId} of ${tileOf(e)} beside ${JSON.stringify(beside)}`)
+          }
           break
         }
         case 'revoke':
+        case 'leaseEnded':
         case 'requeued': {
+          if (e.type === 'revoke' && e.reason === 'speculated' && copyIds.has(e.leaseId)) out.originalWins++
           const a = holding.get(e.peer)?.get(e.leaseId)
           if (a !== undefined) {
             holding.get(e.peer)!.delete(e.leaseId)
@@ -61,6 +76,7 @@ function runSeed (seed: number): Outcome {
           const key = `${e.phase}/${e.index}`
           check(!set.has(key), `tile ${e.jobId}/${key} done twice`)
           set.add(key)
+          if (copyIds.has(e.leaseId)) out.copyWins++
           break
         }
         case 'phaseComplete': {
@@ -99,8 +115,18 @@ function runSeed (seed: number): Outcome {
       const master = leasesOf(d.state, p).map(l => l.leaseId).sort().join()
       check(mine === master, `${p} holds [${mine}], the master says [${master}]`)
     }
+    // leased tiles (a speculated tile has two leases, and counts once), and the copies out
+    const leasedTiles = new Map<string, number>()
+    for (const l of leasesOf(d.state)) leasedTiles.set(tileOf(l), (leasedTiles.get(tileOf(l)) ?? 0) + 1)
     const leasedByJob = new Map<string, number>()
-    for (const l of leasesOf(d.state)) leasedByJob.set(l.jobId, (leasedByJob.get(l.jobId) ?? 0) + 1)
+    let copiesOut = 0
+    for (const [t, n] of leasedTiles) {
+      const jobId = t.slice(0, t.indexOf('/'))
+      leasedByJob.set(jobId, (leasedByJob.get(jobId) ?? 0) + 1)
+      check(n <= 2, `${t} has ${n} leases`)
+      if (n === 2) copiesOut++
+    }
+    check(copiesOut <= config.maxSpeculative, `${copiesOut} copies out, the limit is ${config.maxSpeculative}`)
     for (const v of listJobs(d.state)) {
       const { tileCount, phaseCount } = jobs.get(v.id)!
       check(v.total === tileCount * phaseCount, `${v.id} total`)
@@ -241,7 +267,7 @@ function runSeed (seed: number): Outcome {
 
 describe('queue machine under random faults', () => {
   it('never loses a tile, never counts one twice, and every job ends (40 seeds)', () => {
-    const total: Outcome = { done: 0, failed: 0, cancelled: 0, restarts: 0, ignored: 0, steps: 0 }
+    const total: Outcome = { done: 0, failed: 0, cancelled: 0, restarts: 0, ignored: 0, steps: 0, copies: 0, copyWins: 0, originalWins: 0 }
     for (let seed = 1; seed <= 40; seed++) {
       const o = runSeed(seed)
       for (const k of Object.keys(total) as Array<keyof Outcome>) total[k] += o[k]
@@ -252,6 +278,10 @@ describe('queue machine under random faults', () => {
     expect(total.cancelled).toBeGreaterThan(0)
     expect(total.restarts).toBeGreaterThan(5)
     expect(total.ignored).toBeGreaterThan(20)
+    // speculation happens, and both ends of it: copies that win, originals that win (copy revoked)
+    expect(total.copies).toBeGreaterThan(20)
+    expect(total.copyWins).toBeGreaterThan(5)
+    expect(total.originalWins).toBeGreaterThan(5)
     console.log('random faults, 40 seeds:', JSON.stringify(total))
   })
 })

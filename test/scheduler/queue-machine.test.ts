@@ -8,6 +8,9 @@ import {
 } from '../../src/scheduler/errors.ts'
 import { Driver, assigned, ofType } from './helpers.ts'
 
+// Tests that count every assign of a job's end, or every attempt of a tile, run with speculate: false;
+// the copies an idle peer gets at a job's end have their own tests (queue-speculation.test.ts).
+
 function only<T> (xs: T[]): T {
   expect(xs).toHaveLength(1)
   return xs[0] as T
@@ -15,8 +18,11 @@ function only<T> (xs: T[]): T {
 
 describe('config', () => {
   it('has the documented defaults and rejects nonsense', () => {
-    expect(DEFAULT_QUEUE_CONFIG).toEqual({ leaseMs: 10_000, prefetch: 1, maxAttempts: 3, maxLapses: 12 })
-    expect(makeQueueConfig({ prefetch: 0 })).toEqual({ leaseMs: 10_000, prefetch: 0, maxAttempts: 3, maxLapses: 12 })
+    expect(DEFAULT_QUEUE_CONFIG).toEqual({ leaseMs: 10_000, prefetch: 1, maxAttempts: 3, maxLapses: 12, speculate: true, maxSpeculative: 4 })
+    expect(makeQueueConfig({ prefetch: 0, speculate: false })).toEqual({ leaseMs: 10_000, prefetch: 0, maxAttempts: 3, maxLapses: 12, speculate: false, maxSpeculative: 4 })
+    expect(() => makeQueueConfig({ speculate: 'yes' as unknown as boolean })).toThrow(InvalidConfigError)
+    expect(() => makeQueueConfig({ maxSpeculative: 0 })).toThrow(InvalidConfigError)
+    expect(() => makeQueueConfig({ maxSpeculative: 2.5 })).toThrow(InvalidConfigError)
     expect(() => makeQueueConfig({ maxLapses: 0 })).toThrow(InvalidConfigError)
     expect(() => makeQueueConfig({ leaseMs: 0 })).toThrow(InvalidConfigError)
     expect(() => makeQueueConfig({ prefetch: -1 })).toThrow(InvalidConfigError)
@@ -55,7 +61,7 @@ describe('FIFO', () => {
 
 describe('dispatch', () => {
   it('spreads tiles in proportion to free slots', () => {
-    const d = new Driver({ prefetch: 0 })
+    const d = new Driver({ prefetch: 0, speculate: false })
     d.peers([['A', 2], ['B', 6]])
     const got = assigned(d.submit('j', 4))
     expect(got.filter(x => x.endsWith('@A'))).toHaveLength(1)
@@ -70,7 +76,7 @@ describe('dispatch', () => {
   })
 
   it('gives new work to an idle peer before a busy one with free slots', () => {
-    const d = new Driver({ prefetch: 0 })
+    const d = new Driver({ prefetch: 0, speculate: false })
     d.peers([['A', 4]])
     expect(assigned(d.submit('j1', 1))).toEqual(['j1/0/0@A'])
     expect(assigned(d.peers([['A', 4], ['C', 1]]))).toEqual([])
@@ -119,7 +125,7 @@ describe('leases', () => {
 
   it('slow peers whose leases lapse never fail the job; only maxLapses lapses of one tile do', () => {
     // Three live peers, each too slow for tile 0 once: the old rule (a stall counts) failed the job here.
-    const d = new Driver({ leaseMs: 1000, prefetch: 0, maxAttempts: 3, maxLapses: 5 })
+    const d = new Driver({ leaseMs: 1000, prefetch: 0, maxAttempts: 3, maxLapses: 5, speculate: false })
     d.peers([['A', 1], ['B', 1], ['C', 1]])
     d.submit('j', 1)
     let t = 0
@@ -213,7 +219,7 @@ describe('leases', () => {
 
 describe('failures', () => {
   it('a tile that failed on maxAttempts different peers fails its job; other jobs go on', () => {
-    const d = new Driver({ prefetch: 0, maxAttempts: 3 })
+    const d = new Driver({ prefetch: 0, maxAttempts: 3, speculate: false })
     d.peers([['A', 1], ['B', 1], ['C', 1], ['D', 1]])
     const x = only(ofType(d.submit('x', 1), 'assign'))
     const ys = ofType(d.submit('y', 3), 'assign')
@@ -244,7 +250,7 @@ describe('failures', () => {
   })
 
   it('failing a job revokes its other leases', () => {
-    const d = new Driver({ prefetch: 0, maxAttempts: 2 })
+    const d = new Driver({ prefetch: 0, maxAttempts: 2, speculate: false })
     d.peers([['A', 1], ['B', 1], ['C', 1], ['D', 1]])
     const [x0, x1] = ofType(d.submit('x', 2), 'assign')
     const again = only(ofType(d.fail(x0!, 'e1'), 'assign'))
