@@ -145,8 +145,8 @@ export type QueueEvent =
    * leases get a fresh deadline, and phases that were waiting for their merge are announced again. */
   | { type: 'elected', epoch: number, now: number }
 
-/** speculated: the tile's other copy delivered first */
-export type RevokeReason = 'expired' | 'cancelled' | 'jobFailed' | 'speculated'
+/** speculated: the tile's other copy delivered first; preempted: queued work took a copy's slot */
+export type RevokeReason = 'expired' | 'cancelled' | 'jobFailed' | 'speculated' | 'preempted'
 export type RequeueReason = 'expired' | 'failed' | 'peerDead'
 
 export type QueueEffect =
@@ -608,14 +608,17 @@ interface Candidate {
   slots: number
   held: number
   limit: number
+  /** speculative copies it runs besides `held` (they give way to queued work) */
+  copies: number
 }
 
-/** a before b: lower held/slots, then fewer held, then smaller peer id */
+/** a before b: lower held/slots, then fewer held, then fewer copies (none to preempt), then smaller peer id */
 function before (a: Candidate, b: Candidate): boolean {
   const l = a.held * b.slots
   const r = b.held * a.slots
   if (l !== r) return l < r
   if (a.held !== b.held) return a.held < b.held
+  if (a.copies !== b.copies) return a.copies < b.copies
   return a.peer < b.peer
 }
 
@@ -638,52 +641,105 @@ function dispatch (c: Ctx, now: number): void {
   if (c.s.config.speculate) speculate(c, now)
 }
 
+/**
+ * Queued work first. A speculative copy is optional work: it does not count as held here, and queued
+ * work that needs its real slot takes it (the copy is revoked, 'preempted'), so a job submitted at
+ * another's end never waits behind a copy.
+ */
 function dispatchQueued (c: Ctx, now: number): void {
   const s = c.s
+  const copies = copiesByPeer(s)
   const cands: Candidate[] = []
   for (const [peer, info] of s.peers) {
     if (!info.alive || info.slots <= 0) continue
-    const held = s.held.get(peer)?.size ?? 0
+    const mine = copies.get(peer)?.length ?? 0
+    const held = (s.held.get(peer)?.size ?? 0) - mine
     const limit = info.slots + s.config.prefetch
-    if (held < limit) cands.push({ peer, slots: info.slots, held, limit })
+    if (held < limit) cands.push({ peer, slots: info.slots, held, limit, copies: mine })
   }
   while (cands.length > 0) {
     let bi = 0
     for (let i = 1; i < cands.length; i++) if (before(cands[i] as Candidate, cands[bi] as Candidate)) bi = i
     const cand = cands[bi] as Candidate
-    if (!leaseNextTile(c, cand.peer, now)) {
+    const pick = nextTileFor(s, cand.peer)
+    if (pick === undefined) {
       cands.splice(bi, 1)
       continue
     }
+    const mine = copies.get(cand.peer)
+    if (mine !== undefined && mine.length > 0 && (s.held.get(cand.peer)?.size ?? 0) >= cand.slots) {
+      preempt(c, mine.pop() as Lease)
+      cand.copies--
+    }
+    take(c, pick, cand.peer, now)
     cand.held++
     if (cand.held >= cand.limit) cands.splice(bi, 1)
   }
 }
 
-/** lease the next tile this peer may take, oldest job first; false when there is none */
-function leaseNextTile (c: Ctx, peer: string, now: number): boolean {
-  const s = c.s
+/** each peer's speculative copies, the newest last (the first to give way: the least work lost) */
+function copiesByPeer (s: QueueState): Map<string, Lease[]> {
+  const out = new Map<string, Lease[]>()
+  for (const lease of s.leases.values()) {
+    const tile = tileOf(s, lease)
+    if (tile.copy !== lease) continue
+    let list = out.get(lease.peer)
+    if (list === undefined) out.set(lease.peer, list = [])
+    list.push(lease)
+  }
+  for (const list of out.values()) list.sort((a, b) => leaseNumber(a.leaseId) - leaseNumber(b.leaseId))
+  return out
+}
+
+function tileOf (s: QueueState, lease: Lease): TileRec {
+  return ((s.jobs.get(lease.jobId) as JobRec).tiles as PhaseTiles).touched.get(lease.index) as TileRec
+}
+
+/** A copy gives its slot to queued work. Not an attempt: the tile's other lease runs on. */
+function preempt (c: Ctx, lease: Lease): void {
+  const job = c.s.jobs.get(lease.jobId) as JobRec
+  const tile = tileOf(c.s, lease)
+  releaseLease(c, lease)
+  tile.copy = undefined
+  markTile(c, job, lease.index)
+  c.effects.push({ type: 'revoke', jobId: lease.jobId, phase: lease.phase, index: lease.index, peer: lease.peer, leaseId: lease.leaseId, reason: 'preempted' })
+}
+
+interface Pick {
+  job: JobRec
+  index: number
+  /** undefined: a fresh tile (index === nextFresh) */
+  tile: TileRec | undefined
+  /** its place in tiles.retry, for a re-queued tile */
+  retryAt: number
+}
+
+/** the next tile this peer may take, oldest job first; undefined when there is none */
+function nextTileFor (s: QueueState, peer: string): Pick | undefined {
   for (const job of s.active) {
     const tiles = job.tiles
     if (job.awaitingReady || tiles === undefined) continue
     for (let k = 0; k < tiles.retry.length; k++) {
       const index = tiles.retry[k] as number
       const tile = tiles.touched.get(index) as TileRec
-      if (mayTake(s, tile, peer)) {
-        tiles.retry.splice(k, 1)
-        grant(c, job, index, tile, peer, now)
-        return true
-      }
+      if (mayTake(s, tile, peer)) return { job, index, tile, retryAt: k }
     }
-    if (tiles.nextFresh < job.tileCount) {
-      const index = tiles.nextFresh++
-      const tile: TileRec = { state: 'queued', lease: undefined, copy: undefined, peer: undefined, attempts: [] }
-      tiles.touched.set(index, tile)
-      grant(c, job, index, tile, peer, now)
-      return true
-    }
+    if (tiles.nextFresh < job.tileCount) return { job, index: tiles.nextFresh, tile: undefined, retryAt: -1 }
   }
-  return false
+  return undefined
+}
+
+function take (c: Ctx, p: Pick, peer: string, now: number): void {
+  const tiles = p.job.tiles as PhaseTiles
+  let tile = p.tile
+  if (tile === undefined) {
+    tiles.nextFresh++
+    tile = { state: 'queued', lease: undefined, copy: undefined, peer: undefined, attempts: [] }
+    tiles.touched.set(p.index, tile)
+  } else {
+    tiles.retry.splice(p.retryAt, 1)
+  }
+  grant(c, p.job, p.index, tile, peer, now)
 }
 
 /**
@@ -700,14 +756,14 @@ function speculate (c: Ctx, now: number): void {
   for (const [peer, info] of s.peers) {
     if (!info.alive || info.slots <= 0) continue
     const held = s.held.get(peer)?.size ?? 0
-    if (held < info.slots) idle.push({ peer, slots: info.slots, held, limit: info.slots })
+    if (held < info.slots) idle.push({ peer, slots: info.slots, held, limit: info.slots, copies: 0 })
   }
   if (idle.length === 0) return
   let copies = 0
   const single: Array<{ job: JobRec, tile: TileRec, lease: Lease, n: number }> = []
   for (const lease of s.leases.values()) {
     const job = s.jobs.get(lease.jobId) as JobRec
-    const tile = (job.tiles as PhaseTiles).touched.get(lease.index) as TileRec
+    const tile = tileOf(s, lease)
     if (tile.copy !== undefined) {
       if (tile.copy === lease) copies++
       continue

@@ -13,7 +13,7 @@ function check (ok: boolean, message: string): void {
   if (!ok) throw new Error(message) // plain throws on the hot path: expect() is slow in a 10k-step loop
 }
 
-interface Outcome { done: number, failed: number, cancelled: number, restarts: number, ignored: number, steps: number, copies: number, copyWins: number, originalWins: number }
+interface Outcome { done: number, failed: number, cancelled: number, restarts: number, ignored: number, steps: number, copies: number, copyWins: number, originalWins: number, preempted: number }
 
 function runSeed (seed: number): Outcome {
   const r = prng(seed)
@@ -32,7 +32,7 @@ function runSeed (seed: number): Outcome {
   const ended = new Map<string, 'done' | 'failed' | 'cancelled'>()
   const pendingMerge: Array<{ jobId: string, phase: number }> = []
   let epoch = 1
-  const out: Outcome = { done: 0, failed: 0, cancelled: 0, restarts: 0, ignored: 0, steps: 0, copies: 0, copyWins: 0, originalWins: 0 }
+  const out: Outcome = { done: 0, failed: 0, cancelled: 0, restarts: 0, ignored: 0, steps: 0, copies: 0, copyWins: 0, originalWins: 0, preempted: 0 }
   const copyIds = new Set<string>()
   const tileOf = (e: { jobId: string, phase: number, index: number }): string => `${e.jobId}/${e.phase}/${e.index}`
 
@@ -63,6 +63,10 @@ function runSeed (seed: number): Outcome {
         case 'leaseEnded':
         case 'requeued': {
           if (e.type === 'revoke' && e.reason === 'speculated' && copyIds.has(e.leaseId)) out.originalWins++
+          if (e.type === 'revoke' && e.reason === 'preempted') {
+            check(copyIds.has(e.leaseId), `preempted ${e.leaseId}, which is no copy`)
+            out.preempted++
+          }
           const a = holding.get(e.peer)?.get(e.leaseId)
           if (a !== undefined) {
             holding.get(e.peer)!.delete(e.leaseId)
@@ -267,7 +271,7 @@ function runSeed (seed: number): Outcome {
 
 describe('queue machine under random faults', () => {
   it('never loses a tile, never counts one twice, and every job ends (40 seeds)', () => {
-    const total: Outcome = { done: 0, failed: 0, cancelled: 0, restarts: 0, ignored: 0, steps: 0, copies: 0, copyWins: 0, originalWins: 0 }
+    const total: Outcome = { done: 0, failed: 0, cancelled: 0, restarts: 0, ignored: 0, steps: 0, copies: 0, copyWins: 0, originalWins: 0, preempted: 0 }
     for (let seed = 1; seed <= 40; seed++) {
       const o = runSeed(seed)
       for (const k of Object.keys(total) as Array<keyof Outcome>) total[k] += o[k]
@@ -282,6 +286,7 @@ describe('queue machine under random faults', () => {
     expect(total.copies).toBeGreaterThan(20)
     expect(total.copyWins).toBeGreaterThan(5)
     expect(total.originalWins).toBeGreaterThan(5)
+    expect(total.preempted).toBeGreaterThan(0)
     console.log('random faults, 40 seeds:', JSON.stringify(total))
   })
 })
