@@ -231,6 +231,14 @@ describe('speculation at the end of a job', () => {
     expect([cd.index, cd.peer, cd.speculative]).toEqual([1, 'D', true])
   })
 
+  it('the limit holds when several peers turn idle in one step', () => {
+    const d = new Driver({ leaseMs: 10_000, prefetch: 0, maxSpeculative: 1 })
+    d.peers([['A', 2]])
+    d.submit('j', 2)
+    const copies = ofType(d.peers([['A', 2], ['B', 1], ['C', 1]]), 'assign')
+    expect(copies.map(a => [a.index, a.peer, a.speculative])).toEqual([[0, 'B', true]])
+  })
+
   it('cancel and a job failure revoke both leases of a speculated tile', () => {
     const t1 = tail()
     const cancelled = t1.d.send({ type: 'cancel', jobId: 'j', now: 5 })

@@ -205,9 +205,27 @@ export class Oracle {
     const key = `${jobId}/${phase}/${index}`
     const run = this.carried.get(key)
     if (run === undefined) return
+    // A speculative copy at the job's end runs beside the carried lease, which the queue keeps: the
+    // failover lost nothing, so it is no recomputation after failover. The tile stays carried: if the
+    // holder's lease is dropped later and the tile leased again, that one counts.
+    if (this.copiedBeside(jobId, phase, index, run[0])) return
     this.carried.delete(key)
     this.stats.recomputedAfterFailover++
     if ((this.w.peers[run[0]] as VPeer).incarnation !== run[1]) this.stats.recomputedHolderGone++
+  }
+
+  /** some active master's queue has this tile speculated, with one of its two leases on `holder` */
+  private copiedBeside (jobId: string, phase: number, index: number, holder: number): boolean {
+    const id = (this.w.peers[holder] as VPeer).id
+    for (const p of this.w.peers) {
+      const m = p.master
+      if (m == null || !m.active) continue
+      const job = m.q.jobs.get(jobId)
+      if (job?.tiles === undefined || job.phase !== phase) continue
+      const tile = job.tiles.touched.get(index)
+      if (tile?.copy !== undefined && (tile.copy.peer === id || tile.lease?.peer === id)) return true
+    }
+    return false
   }
 
   diskChanged (p: VPeer): void { this.diskJobs[p.index] = undefined }
