@@ -38,7 +38,8 @@
 //   first (a second lease, `assign` with speculative: true), at most one copy per tile and maxSpeculative
 //   copies at once. The first `done` wins (results are deterministic); the other lease is revoked
 //   ('speculated'). While one copy is leased, the other's failure, lapse or death re-queues nothing
-//   (`leaseEnded`), and the tile's attempts are judged only when its last lease ends.
+//   (`leaseEnded`), and the tile's attempts are judged only when its last lease ends. A copy gives its
+//   slot to queued work (revoked, 'preempted'): dispatch does not count it as held.
 import {
   type Attempt, type JobFailure, type JobRecord, type JobState, type LeaseRecord, type MetaRecord, type PersistOp,
   type TileRecord, JobRecordSchema, MAX_PHASES, MAX_SEQ, MAX_TILES, META_KEY, MetaRecordSchema,
