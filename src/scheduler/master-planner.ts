@@ -64,8 +64,8 @@ export interface PlannerConfig {
 /** A live peer's load, from its last heartbeat. */
 export interface PeerLoad { peer: string, freeSlots: number, busyTiles: number }
 
-/** A tile the queue leased, as the queue said in its `assign` effect. */
-export type Lease = TileAddress & { peer: string, leaseId: string, epoch: number, attempt: number }
+/** A tile the queue leased, as the queue said in its `assign` effect (speculative: a copy at a job's end). */
+export type Lease = TileAddress & { peer: string, leaseId: string, epoch: number, attempt: number, speculative?: true }
 
 /** What a worker sent back, without the pixels: enough to judge it. */
 export type ResultShape =
@@ -315,7 +315,7 @@ function onEffects (plan: MasterPlan, effects: QueueEffect[], now: number): Mast
 }
 
 function send (plan: MasterPlan, a: Extract<QueueEffect, { type: 'assign' }>, now: number): MasterCommand[] {
-  const lease: Lease = { jobId: a.jobId, phase: a.phase, index: a.index, peer: a.peer, leaseId: a.leaseId, epoch: a.epoch, attempt: a.attempt }
+  const lease: Lease = { jobId: a.jobId, phase: a.phase, index: a.index, peer: a.peer, leaseId: a.leaseId, epoch: a.epoch, attempt: a.attempt, ...(a.speculative === true ? { speculative: true } : {}) }
   const meta = metaOf(plan, a.jobId)
   const tile = meta == null ? undefined : tilesOf(plan, a.jobId, meta)[a.index]
   if (meta == null || tile == null) {

@@ -96,8 +96,8 @@ export interface MasterEvents {
   job: [JobEvent]
   /** No longer master: watchers' streams end, so clients find the new master. */
   inactive: []
-  /** A tile was handed to a peer (for logs, the dashboard and tests). */
-  dispatched: [{ jobId: string, phase: number, index: number, peer: string, attempt: number }]
+  /** A tile was handed to a peer (for logs, the dashboard and tests); speculative: a copy of a straggler. */
+  dispatched: [{ jobId: string, phase: number, index: number, peer: string, attempt: number, speculative: boolean }]
 }
 
 export class MasterRuntime extends EventEmitter<MasterEvents> {
@@ -291,7 +291,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
   private async dispatch ({ lease: a, tile, request, readTimeoutMs }: Extract<MasterCommand, { type: 'send' }>): Promise<void> {
     const ac = new AbortController()
     this.inflight.set(a.leaseId, ac)
-    this.emit('dispatched', { jobId: a.jobId, phase: a.phase, index: a.index, peer: a.peer, attempt: a.attempt })
+    this.emit('dispatched', { jobId: a.jobId, phase: a.phase, index: a.index, peer: a.peer, attempt: a.attempt, speculative: a.speculative === true })
     try {
       const raw = await this.input(a.jobId, this.meta(a.jobId)).catch((err: Error) => { throw new InputUnavailableError(err.message) })
       const slice = sliceTile(raw, tile)
