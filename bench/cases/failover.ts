@@ -14,7 +14,7 @@ import { Scope, sleep } from '../lib/proc.ts'
 import { check, fmtMs, median, spread, type Row } from '../lib/stats.ts'
 import { openClient, startSwarm, type LogEvent, type PeerProc } from '../lib/swarm.ts'
 import { parsePipeline } from '../../src/ops/index.ts'
-import { findMaster, submitImage, type SubmitInput } from '../../src/transfer/job-client.ts'
+import { findMaster, submitImage, type SubmitInput } from '../../src/transfer/job-protocol.ts'
 import { runSubmit } from '../../src/ui-cli/job-session.ts'
 import type { SwarmClient } from '../../src/node/client.ts'
 

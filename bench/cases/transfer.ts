@@ -12,7 +12,7 @@ import { NODE, ROOT, type Proc } from '../lib/proc.ts'
 import { fmtMs, fmtNum, median, spread, type Row } from '../lib/stats.ts'
 import { openClient, startSwarm } from '../lib/swarm.ts'
 import { createPool, parsePipeline } from '../../src/ops/index.ts'
-import { sendTile } from '../../src/transfer/tile-client.ts'
+import { sendTile } from '../../src/transfer/tile-protocol.ts'
 import type { TileRequest } from '../../src/transfer/messages.ts'
 
 const SIDE = 1024

@@ -1,32 +1,23 @@
 // What the master decides for the job protocols (src/transfer/job-protocol.ts, which does the wire):
 // whether a submitted job is admitted (size, pipeline, a decodable image, a copy on a standby), its queue
-// entry, its events and its output; and the handover protocol's server, a job given over by the loser of
-// a partition (its client is src/scheduler/handover.ts).
+// entry, its events and its output; and for the handover protocol (src/transfer/handover-protocol.ts),
+// whether a job given over by the loser of a partition is taken.
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import type { Libp2p } from '@libp2p/interface'
 import {
   decodeImage, ImageInputError, outputChannels, phaseCount, pipelineHalo, planTiles, validatePipeline, type Pipeline
 } from '../ops/index.ts'
 import { formatPipeline } from '../ops/pipeline.ts'
 import { systemClock, type Clock } from '../transfer/clock.ts'
-import { FrameStream } from '../transfer/frames.ts'
 import {
   JobRefusal, type AdmittedJob, type JobFollower, type JobHandler, type JobOutput, type Upload
 } from '../transfer/job-protocol.ts'
 import {
-  ErrorCodes, FRAME_BYTES, OutputFormatSchema, type JobEvent, type JobsReply, type JobSummary, type SubmitRequest
+  ErrorCodes, OutputFormatSchema, type JobEvent, type JobsReply, type JobSummary, type SubmitRequest
 } from '../transfer/messages.ts'
 import { extensionOf, type JobMeta, type MasterRuntime } from './master.ts'
 import { getJob, listJobs } from './queue-machine.ts'
-import { HANDOVER_PROTOCOL, HandoverRequestSchema } from './handover.ts'
-
-/** Hand-overs at once: they come after a partition heals, one stream per job the winner lacks, from a few peers. */
-export const HANDOVER_MAX_INBOUND_STREAMS = 16
-/** Handovers carry an input of up to a few GiB in frames of the swarm's size. */
-export const HANDOVER_MAX_FRAME_BYTES = FRAME_BYTES
-/** The longest wait for the giver's next frame. */
-export const HANDOVER_READ_TIMEOUT_MS = 30_000
+import type { HandoverHandler, HandoverInput, HandoverRequest } from '../transfer/handover-protocol.ts'
 
 const TERMINAL = new Set(['done', 'failed', 'cancelled'])
 
@@ -38,63 +29,34 @@ export interface JobServiceOptions {
   clock?: Clock
 }
 
-export class JobService implements JobHandler {
-  private readonly libp2p: Pick<Libp2p, 'handle' | 'unhandle'>
+export class JobService implements JobHandler, HandoverHandler {
   private readonly master: MasterRuntime
   readonly masterId: () => string | null
   private readonly clock: Clock
-  private started = false
 
-  constructor (components: { libp2p: Pick<Libp2p, 'handle' | 'unhandle'> }, opts: JobServiceOptions) {
-    this.libp2p = components.libp2p
+  constructor (opts: JobServiceOptions) {
     this.master = opts.master
     this.masterId = opts.masterId
     this.clock = opts.clock ?? systemClock
   }
 
-  /** Serves the handover protocol (the job protocols are JobProtocolService's, with this as their handler). */
-  async start (): Promise<void> {
-    if (this.started) return
-    await this.libp2p.handle(HANDOVER_PROTOCOL, async (stream) => {
-      const fs = new FrameStream(stream, { maxFrameBytes: HANDOVER_MAX_FRAME_BYTES, readTimeoutMs: HANDOVER_READ_TIMEOUT_MS, clock: this.clock })
-      try {
-        if (!this.master.active) {
-          await fs.writeError(ErrorCodes.notMaster, this.masterId() ?? '')
-          await fs.close()
-          return
-        }
-        await this.takeOver(fs)
-      } catch (err) {
-        fs.abort(err as Error)
-      }
-    }, { maxInboundStreams: HANDOVER_MAX_INBOUND_STREAMS })
-    this.started = true
-  }
-
-  async stop (): Promise<void> {
-    if (!this.started) return
-    await this.libp2p.unhandle(HANDOVER_PROTOCOL)
-    this.started = false
-  }
-
   serving (): boolean { return this.master.active }
 
   /** A job handed over by the loser of a partition: queued here under its own id, unless known. */
-  private async takeOver (fs: FrameStream): Promise<void> {
-    const req = await fs.readJson(HandoverRequestSchema)
+  async take (req: HandoverRequest, input: HandoverInput): Promise<'known' | 'taken'> {
     const queue = this.master.queue
-    if (queue != null && getJob(queue.state, req.jobId) != null) {
-      await fs.readBinary(req.bytes, () => {})
-      await fs.writeJson({ ok: true, known: true })
-      await fs.close()
-      return
-    }
+    if (queue != null && getJob(queue.state, req.jobId) != null) return 'known'
     const meta = req.meta as JobMeta
-    const pipeline = validatePipeline(meta?.pipeline)
+    let pipeline: Pipeline
+    try {
+      pipeline = validatePipeline(meta?.pipeline)
+    } catch (err) {
+      throw new JobRefusal(ErrorCodes.badPipeline, (err as Error).message)
+    }
     const files = this.master.files
     await files.create(req.jobId)
     const sink = await files.openInput(req.jobId)
-    try { await fs.readBinary(req.bytes, sink.write) } finally { await sink.close() }
+    try { await input.read(sink.write) } finally { await sink.close() }
     const raw = await decodeImage(files.inputPath(req.jobId), { maxPixels: this.master.opts.maxPixels, name: String(meta.name) })
     const tileSize = Number(meta.tileSize)
     const halo = pipelineHalo(pipeline)
@@ -102,9 +64,7 @@ export class JobService implements JobHandler {
     if (this.master.livePeers().length > 0 && standbys.length === 0) {
       // Same rule as a submit: not taken until a second peer has the input. The giver keeps it and retries.
       await files.remove(req.jobId)
-      await fs.writeError(ErrorCodes.busy, `no standby could store the input of ${req.jobId}`)
-      await fs.close()
-      return
+      throw new JobRefusal(ErrorCodes.busy, `no standby could store the input of ${req.jobId}`)
     }
     const fresh: JobMeta = {
       name: String(meta.name), width: raw.width, height: raw.height, channels: raw.channels,
@@ -112,8 +72,7 @@ export class JobService implements JobHandler {
     }
     this.master.remember(req.jobId, raw)
     await this.master.step({ type: 'submit', job: { id: req.jobId, tileCount: planTiles(raw.width, raw.height, tileSize, halo).length, phaseCount: phaseCount(pipeline), meta: fresh }, now: this.clock.now() })
-    await fs.writeJson({ ok: true, known: false })
-    await fs.close()
+    return 'taken'
   }
 
   async admit (req: SubmitRequest, upload: Upload): Promise<AdmittedJob> {

@@ -17,7 +17,7 @@ import { systemClock, type Clock } from '../transfer/clock.ts'
 import { JobProtocolService } from '../transfer/job-protocol.ts'
 import { TileDoneService, type TileNotice } from '../transfer/tile-done.ts'
 import { TileService } from '../transfer/tile-protocol.ts'
-import { handOver } from '../scheduler/handover.ts'
+import { handOver, HandoverService } from '../transfer/handover-protocol.ts'
 import { QueueReplica } from '../scheduler/replica.ts'
 import { ReplicationSink } from '../scheduler/replication.ts'
 import type { JobMeta } from '../scheduler/master.ts'
@@ -47,8 +47,7 @@ interface Services {
   tiles: TileService
   tileDone: TileDoneService
   jobs: JobProtocolService
-  /** The handover protocol's server (the job service also decides for the job protocols). */
-  handover: JobService
+  handover: HandoverService
   blobs: BlobService
 }
 
@@ -136,12 +135,12 @@ export class SwarmNode {
     const libp2p = this.peer.libp2p
     const clock = this.clock
     const replica = new QueueReplica(this.peer.store)
-    const jobs = new JobService({ libp2p }, { master: this.master, masterId: () => this.peer.master, clock })
+    const jobs = new JobService({ master: this.master, masterId: () => this.peer.master, clock })
     this.services = {
       tiles: new TileService({ libp2p }, { handler: this.worker, clock }),
       tileDone: new TileDoneService({ libp2p }, { onNotice: async (n, from) => await this.master.onTileNotice(n, from), clock }),
       jobs: new JobProtocolService({ libp2p }, { handler: jobs, clock }),
-      handover: jobs,
+      handover: new HandoverService({ libp2p }, { handler: jobs, clock }),
       blobs: new BlobService({ libp2p }, { files: this.master.files, epoch: () => this.peer.epoch, onDrop: async (jobId) => { await this.onDrop(jobId, replica) }, clock })
     }
     for (const service of Object.values(this.services)) await service.start()
@@ -176,7 +175,7 @@ export class SwarmNode {
       if (!await this.master.files.has(job.id, 'input')) continue // a peer that has the input hands it over
       try {
         const input = await this.master.files.readBlob(job.id, 'input')
-        if (await handOver(this.peer.libp2p, master, job.id, job.meta, input)) this.master.emit('log', { level: 'info', msg: `handed job ${job.id} over to the new master` })
+        if (await handOver(this.peer.libp2p, master, job.id, job.meta, input, this.clock)) this.master.emit('log', { level: 'info', msg: `handed job ${job.id} over to the new master` })
       } catch (err) {
         failed++
         this.master.emit('log', { level: 'warn', msg: `cannot hand job ${job.id} over yet: ${(err as Error).message}` })

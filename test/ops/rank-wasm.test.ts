@@ -1,7 +1,7 @@
 // The wasm rank kernels (median, erode, dilate) against the scalar reference, byte for byte, on awkward
 // sizes (narrower than one 16-byte vector, not multiples of 16), every channel count and a spread of radii
 // that covers each algorithm switch (3x3 network, 5x5 network, histogram; direct and van Herk extrema).
-import { describe, expect, it } from 'vitest'
+import { describe, it } from 'vitest'
 import { dilate, erode, median } from '../../src/ops/kernels/rank.ts'
 import type { Channels, RawImage } from '../../src/ops/raw.ts'
 import { extremumRef, medianRef } from './reference/rank.ts'

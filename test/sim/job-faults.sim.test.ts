@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { parsePipeline } from '../../src/ops/index.ts'
 import { listJobs } from '../../src/scheduler/queue-machine.ts'
-import { findMaster, submitImage } from '../../src/transfer/job-client.ts'
+import { findMaster, submitImage } from '../../src/transfer/job-protocol.ts'
 import { RemoteError } from '../../src/transfer/errors.ts'
 import { runSubmit } from '../../src/ui-cli/job-session.ts'
 import { SimSwarm, type SimPeer } from './harness.ts'
@@ -84,11 +84,15 @@ describe('sim: jobs under faults', () => {
     }
     const refused: string[] = []
     master.node!.master.on('log', (l) => { if (/expected \d+x\d+x\d/.test(l.msg)) refused.push(l.msg) })
+    // A speculative copy on the liar that loses the race is revoked before its lie is judged.
+    let copies = 0
+    master.node!.master.on('dispatched', (d) => { if (d.speculative && d.peer === liar.peerId) copies++ })
     const specs = ['invert', 'emboss']
     const img = await makeImage(dir, 'garbage.png', 256, 192, 9)
     const out = await submit(s, img, specs, { tileSize: 32 })
     expect(lies).toBeGreaterThan(0)
-    expect(refused.length).toBe(lies)
+    expect(refused.length).toBeLessThanOrEqual(lies)
+    expect(refused.length).toBeGreaterThanOrEqual(lies - copies)
     await expectReference(out.data, img, specs)
   })
 

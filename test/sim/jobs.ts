@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import sharp from 'sharp'
 import { connectClient, type SwarmClient } from '../../src/node/client.ts'
 import { decodeImage, parsePipeline, runWholeInProcess, type OutputFormat, type Pipeline, type RawImage } from '../../src/ops/index.ts'
-import { findMaster, submitImage, type JobOutcome } from '../../src/transfer/job-client.ts'
+import { findMaster, submitImage, type JobOutcome } from '../../src/transfer/job-protocol.ts'
 import type { JobEvent } from '../../src/transfer/messages.ts'
 import { SimSwarm, type SimOptions, type SimPeer } from './harness.ts'
 

@@ -3,7 +3,7 @@ import Table from 'cli-table3'
 import type { Command } from 'commander'
 import { connectClient } from '../../node/client.ts'
 import { resolveSwarmKey } from '../../node/swarm-key.ts'
-import { fetchJobs, findMaster } from '../../transfer/job-client.ts'
+import { fetchJobs, findMaster } from '../../transfer/job-protocol.ts'
 import { keyOption, peerOption, positiveInt } from '../shared-options.ts'
 
 interface JobsOpts { key?: string, peer?: string[], json: boolean, limit: number, timeout: number }
