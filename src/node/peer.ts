@@ -14,7 +14,7 @@ import { loadOrCreateIdentity } from './identity.ts'
 import { openStore, readEpoch, writeEpoch, type SwarmDb } from './store.ts'
 import { createSwarmLibp2p, type SwarmLibp2p } from './libp2p.ts'
 import { GossipLinks } from './gossip-links.ts'
-import { registerStatusHandler, STATUS_PROTOCOL, type PeerRow, type StatusSnapshot } from '../transfer/status.ts'
+import { STATUS_PROTOCOL, StatusService, type PeerRow, type StatusSnapshot } from '../transfer/status.ts'
 import { version } from './version.ts'
 
 export type { PeerOptions } from './peer-options.ts'
@@ -38,6 +38,8 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
   private readonly identified = new Map<string, 'member' | 'client'>()
   private running = false
   private links?: GossipLinks
+  /** Answers the status protocol (what `swarm status` and other peers ask) while running. */
+  private status?: StatusService
   /** Set by the job layer as work starts and ends; the heartbeat reports it. */
   loadProvider: () => Load
   /** Set by the replication layer; the election prefers the most complete replica. */
@@ -101,7 +103,8 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
         this.remember(evt.detail.id)
         void this.dial(evt.detail.id)
       })
-      await registerStatusHandler(this.node, () => this.snapshot())
+      this.status = new StatusService({ libp2p: this.node }, { snapshot: () => this.snapshot() })
+      await this.status.start()
       this.links = new GossipLinks(this.node, {
         isMember: (peer) => this.identified.get(peer) === 'member',
         now: o.now,
@@ -140,6 +143,8 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
     for (const t of this.timers) clearInterval(t)
     this.timers = []
     this.links?.stop()
+    await this.status?.stop().catch(() => {})
+    this.status = undefined
     await Promise.resolve(this.node?.stop()).catch(() => {})
     await this.persistChain.catch(() => {})
     await this.db?.close().catch(() => {})

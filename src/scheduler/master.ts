@@ -124,7 +124,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     this.opts = opts
     this.clock = opts.clock ?? systemClock
     this.files = new JobFiles(opts.dataDir)
-    this.replication = new ReplicationSource(() => this.store, () => this.epoch)
+    this.replication = new ReplicationSource({ store: () => this.store, epoch: () => this.epoch, clock: this.clock })
     this.copies = new JobCopies(peer, this.files, () => this.epoch, (msg) => { this.log('warn', msg) })
   }
 

@@ -4,6 +4,7 @@
 // own queue sublevel, so the peer elected after a master dies already holds the whole queue.
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { z } from 'zod'
+import { systemClock, type Clock } from '../transfer/clock.ts'
 import { FrameStream } from '../transfer/frames.ts'
 import { ErrorCodes, FRAME_BYTES } from '../transfer/messages.ts'
 import type { PersistOp } from './records.ts'
@@ -11,11 +12,22 @@ import type { QueueReplica } from './replica.ts'
 import type { QueueStore } from './queue-store.ts'
 
 export const REPLICATE_PROTOCOL = '/swarm/replicate/1.0.0'
-const RECORDS_PER_FRAME = 200
+/** Every other peer holds one subscription to the master: room for a large classroom's swarm. */
+export const REPLICATE_MAX_INBOUND_STREAMS = 512
+/** A follower subscribes to one master at a time (plus one being replaced). */
+export const REPLICATE_MAX_OUTBOUND_STREAMS = 2
+/** Snapshot records per frame: a few hundred small JSON records stay far below a frame. */
+export const RECORDS_PER_FRAME = 200
 /** Batches merged into one frame at most (each is a few small records). */
-const BATCHES_PER_FRAME = 100
+export const BATCHES_PER_FRAME = 100
 /** A follower this far behind is dropped; it resubscribes and gets a fresh snapshot. */
-const MAX_PENDING = 10_000
+export const MAX_PENDING = 10_000
+/** The master's longest wait for a follower's subscribe message. */
+export const SUBSCRIBE_TIMEOUT_MS = 10_000
+/** Batches may be far apart (an idle swarm): the follower's stream ends when the master goes, not on silence. */
+export const FOLLOW_READ_TIMEOUT_MS = 24 * 3600_000
+/** Between a broken subscription and the next: the master may be mid-election. */
+export const RESUBSCRIBE_PAUSE_MS = 300
 
 const SubscribeSchema = z.object({ epoch: z.number().int().min(0) }).strict()
 const MessageSchema = z.discriminatedUnion('type', [
@@ -34,23 +46,36 @@ export class ReplicationSource {
   private readonly subscribers = new Set<Subscriber>()
   private readonly store: () => QueueStore | undefined
   private readonly epoch: () => number
+  private readonly clock: Clock
+  private node?: Pick<Libp2p, 'handle' | 'unhandle'>
 
-  constructor (store: () => QueueStore | undefined, epoch: () => number) {
-    this.store = store
-    this.epoch = epoch
+  constructor (init: { store: () => QueueStore | undefined, epoch: () => number, clock?: Clock }) {
+    this.store = init.store
+    this.epoch = init.epoch
+    this.clock = init.clock ?? systemClock
   }
 
   get followers (): number { return this.subscribers.size }
 
-  async register (node: Libp2p): Promise<void> {
-    await node.handle(REPLICATE_PROTOCOL, async (stream) => {
-      const fs = new FrameStream(stream, { maxFrameBytes: FRAME_BYTES, readTimeoutMs: 10_000 })
+  async start (components: { libp2p: Pick<Libp2p, 'handle' | 'unhandle'> }): Promise<void> {
+    if (this.node != null) return
+    await components.libp2p.handle(REPLICATE_PROTOCOL, async (stream) => {
+      const fs = new FrameStream(stream, { maxFrameBytes: FRAME_BYTES, readTimeoutMs: SUBSCRIBE_TIMEOUT_MS, clock: this.clock })
       try {
         await this.serve(fs)
       } catch (err) {
         fs.abort(err as Error)
       }
-    }, { maxInboundStreams: 512 })
+    }, { maxInboundStreams: REPLICATE_MAX_INBOUND_STREAMS, maxOutboundStreams: REPLICATE_MAX_OUTBOUND_STREAMS })
+    this.node = components.libp2p
+  }
+
+  async stop (): Promise<void> {
+    const node = this.node
+    if (node == null) return
+    this.node = undefined
+    this.closeAll()
+    await node.unhandle(REPLICATE_PROTOCOL)
   }
 
   private async serve (fs: FrameStream): Promise<void> {
@@ -146,13 +171,15 @@ export class ReplicationSink {
   private readonly replica: QueueReplica
   private readonly events: SinkEvents
   private readonly epoch: () => number
+  private readonly clock: Clock
   private target?: { master: PeerId, abort: AbortController, done: Promise<void> }
 
-  constructor (node: Libp2p, replica: QueueReplica, epoch: () => number, events: SinkEvents) {
+  constructor (node: Libp2p, replica: QueueReplica, epoch: () => number, events: SinkEvents, clock: Clock = systemClock) {
     this.node = node
     this.replica = replica
     this.epoch = epoch
     this.events = events
+    this.clock = clock
   }
 
   /** Follows this master (replacing any earlier one) until stop() or the next follow(). */
@@ -180,14 +207,13 @@ export class ReplicationSink {
         if (signal.aborted) return
         if (attempt % 20 === 0) this.events.log(`replication from ${master.toString().slice(-8)} interrupted: ${(err as Error).message}`)
       }
-      await new Promise(resolve => setTimeout(resolve, 300))
+      await this.clock.sleep(RESUBSCRIBE_PAUSE_MS, signal).catch(() => {})
     }
   }
 
   private async subscribe (master: PeerId, signal: AbortSignal): Promise<void> {
     const stream = await this.node.dialProtocol(master, REPLICATE_PROTOCOL, { signal })
-    // Batches may be far apart; the stream ends when the master goes (or when we abort).
-    const fs = new FrameStream(stream, { maxFrameBytes: FRAME_BYTES, readTimeoutMs: 24 * 3600_000 })
+    const fs = new FrameStream(stream, { maxFrameBytes: FRAME_BYTES, readTimeoutMs: FOLLOW_READ_TIMEOUT_MS, clock: this.clock })
     const onAbort = (): void => { fs.abort(new Error('stopped following')) }
     signal.addEventListener('abort', onAbort, { once: true })
     try {

@@ -114,11 +114,6 @@ export function status (init: StatusInit): (components: StatusComponents) => Sta
   return (components) => new StatusService(components, init)
 }
 
-/** What src/node/peer.ts calls: starts a StatusService on the node (it runs until the node stops). */
-export async function registerStatusHandler (node: Pick<Libp2p, 'handle' | 'unhandle'>, snapshot: () => StatusSnapshot): Promise<void> {
-  await new StatusService({ libp2p: node }, { snapshot }).start()
-}
-
 export interface QueryOptions {
   /** The reply's deadline runs on this clock (default: the system's). */
   clock?: Clock

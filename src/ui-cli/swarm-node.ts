@@ -144,13 +144,13 @@ export class SwarmNode {
       blobs: new BlobService({ libp2p }, { files: this.master.files, epoch: () => this.peer.epoch, onDrop: async (jobId) => { await this.onDrop(jobId, replica) }, clock })
     }
     for (const service of Object.values(this.services)) await service.start()
-    await this.master.replication.register(libp2p)
+    await this.master.replication.start({ libp2p })
     this.sink = new ReplicationSink(this.peer.libp2p, replica, () => this.peer.epoch, {
       position: (pos) => { storedPos = pos },
       handover: async (missing, master) => await this.handOver(missing, master),
       finished: (jobId) => { if (this.pendingDrops.delete(jobId)) void this.master.files.dropTiles(jobId).catch(() => {}) },
       log: (msg) => { this.master.emit('log', { level: 'warn', msg }) }
-    })
+    }, clock)
   }
 
   /**
@@ -200,6 +200,7 @@ export class SwarmNode {
     for (const service of s == null ? [] : [s.tiles, s.tileDone, s.jobs, s.handover]) await service.stop().catch(() => {})
     await this.sink?.stop()
     await this.master.deactivate()
+    await this.master.replication.stop().catch(() => {})
     await s?.blobs.stop().catch(() => {})
     await this.peer.stop()
     await this.worker.close()

@@ -26,10 +26,10 @@ afterEach(async () => {
 const Frame = z.object({ type: z.string(), epoch: z.number().optional(), pos: z.number().optional(), count: z.number().optional(), ops: z.array(z.unknown()).optional(), records: z.array(z.unknown()).optional() })
 
 /** A source registered on a stand-in node, with one follower connected over an in-memory stream. */
+let handler: ((s: Stream) => Promise<void>) | undefined
 async function follower (source: ReplicationSource): Promise<FrameStream> {
-  let handler: ((s: Stream) => Promise<void>) | undefined
-  const node = { handle: async (_p: string, h: (s: Stream) => Promise<void>) => { handler = h } } as unknown as Libp2p
-  await source.register(node)
+  const node = { handle: async (_p: string, h: (s: Stream) => Promise<void>) => { handler = h }, unhandle: async () => { handler = undefined } } as unknown as Libp2p
+  await source.start({ libp2p: node })
   const [a, b] = await streamPair()
   void handler!(b)
   const fs = new FrameStream(a, { maxFrameBytes: 1 << 20, readTimeoutMs: 2000 })
@@ -42,7 +42,7 @@ const op = (i: number): PersistOp => ({ type: 'del', key: `t/x/0/${i}` })
 describe('ReplicationSource', () => {
   it('sends the snapshot, then every batch in order; a burst goes out in fewer frames ending at the last position', async () => {
     store = await QueueStore.open({ location: join(dir, 'q') })
-    const source = new ReplicationSource(() => store, () => 3)
+    const source = new ReplicationSource({ store: () => store, epoch: () => 3 })
     const fs = await follower(source)
     const head = await fs.readJson(Frame)
     expect(head.type).toBe('snapshot')
@@ -73,8 +73,21 @@ describe('ReplicationSource', () => {
     expect(source.followers).toBe(0)
   })
 
+  it('stop unregisters the protocol and cuts every follower off', async () => {
+    store = await QueueStore.open({ location: join(dir, 'q') })
+    const source = new ReplicationSource({ store: () => store, epoch: () => 2 })
+    const fs = await follower(source)
+    expect((await fs.readJson(Frame)).type).toBe('snapshot')
+    expect(source.followers).toBe(1)
+    await source.stop()
+    expect(handler).toBeUndefined()
+    expect(source.followers).toBe(0)
+    // The follower's stream ends: it reads what is left, then fails instead of waiting for batches.
+    await expect((async () => { for (let i = 0; i < 100; i++) await fs.readJson(Frame) })()).rejects.toThrow()
+  })
+
   it('answers "not master" when it holds no queue', async () => {
-    const source = new ReplicationSource(() => undefined, () => 1)
+    const source = new ReplicationSource({ store: () => undefined, epoch: () => 1 })
     const fs = await follower(source)
     await expect(fs.readJson(Frame)).rejects.toThrow(RemoteError)
   })
