@@ -56,13 +56,22 @@ export class JobCopies {
    * on with fewer copies rather than stalling.
    */
   async toStandbys (jobId: string, standbys: string[], name: string): Promise<number> {
+    return (await this.toPeers(jobId, standbys, name)).length
+  }
+
+  /**
+   * Copies one file to those of `peers` that are live; resolves the ones that took it. `epoch`: the
+   * master's epoch the copy is made for (a worker copying a result gives its lease's), so a peer that
+   * follows a newer master refuses it.
+   */
+  async toPeers (jobId: string, peers: string[], name: string, epoch = this.epoch()): Promise<string[]> {
     const live = new Set(this.live())
-    const targets = standbys.filter(p => live.has(p))
-    if (targets.length === 0) return 0
+    const targets = peers.filter(p => live.has(p))
+    if (targets.length === 0) return []
     const data = await this.files.readBlob(jobId, name)
-    const results = await Promise.allSettled(targets.map(async p => { await putBlob(this.peer.libp2p, peerIdFromString(p), jobId, name, data, this.epoch()) }))
+    const results = await Promise.allSettled(targets.map(async p => { await putBlob(this.peer.libp2p, peerIdFromString(p), jobId, name, data, epoch); return p }))
     for (const r of results) if (r.status === 'rejected') this.warn(`cannot copy ${jobId}/${name} to a standby: ${(r.reason as Error).message}`)
-    return results.filter(r => r.status === 'fulfilled').length
+    return results.flatMap(r => r.status === 'fulfilled' ? [r.value] : [])
   }
 
   /** Makes sure the file is here, fetching it from the standbys, then from any live peer. */

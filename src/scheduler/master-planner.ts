@@ -335,9 +335,21 @@ function send (plan: MasterPlan, a: Extract<QueueEffect, { type: 'assign' }>, no
     channels: meta.channels as 1 | 2 | 3 | 4,
     core: coreInTile(tile),
     stats,
-    renewMs: renewMsFor(plan.cfg.leaseMs)
+    renewMs: renewMsFor(plan.cfg.leaseMs),
+    ...copyTo(plan, lease, meta)
   }
   return [{ type: 'send', lease, tile, request, readTimeoutMs: readTimeoutMsFor(plan.cfg.leaseMs) }]
+}
+
+/**
+ * The final pixels of a tile worked elsewhere go from the worker to the job's standbys, not through
+ * the master: the worker keeps them and copies them on, so the master carries no pixels. A worker that
+ * is the job's only standby (or the master itself) sends them here as before.
+ */
+function copyTo (plan: MasterPlan, lease: Lease, meta: JobMeta): { copyTo?: string[] } {
+  if (lease.peer === plan.cfg.self || !isLastPhase(plan, lease.jobId, lease.phase)) return {}
+  const peers = meta.standbys.filter(p => p !== lease.peer && p !== plan.cfg.self)
+  return peers.length > 0 ? { copyTo: peers } : {}
 }
 
 const isLastPhase = (plan: MasterPlan, jobId: string, phase: number): boolean => phase === (getJob(plan.queue, jobId)?.phaseCount ?? 1) - 1

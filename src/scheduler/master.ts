@@ -86,6 +86,7 @@ function classify (err: unknown): FailureKind {
 
 function shapeOf (r: SentTileResult): ResultShape {
   if ('stats' in r) return { kind: 'stats', stats: r.stats }
+  if ('stored' in r) return { kind: 'image', width: r.stored.width, height: r.stored.height, channels: r.stored.channels, bytes: r.stored.width * r.stored.height * r.stored.channels }
   return { kind: 'image', width: r.image.width, height: r.image.height, channels: r.image.channels, bytes: r.image.data.byteLength }
 }
 
@@ -320,6 +321,8 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
 
   /** Stores a result the planner accepted; the standbys get a copy unless the worker kept one. */
   private async storeResult (a: Lease, result: SentTileResult): Promise<void> {
+    // On the worker and on standbys already: the stitch fetches it from them.
+    if ('stored' in result) return
     const meta = this.meta(a.jobId)
     if ('stats' in result) {
       await this.files.writeStats(a.jobId, a.phase, a.index, result.stats)
@@ -361,6 +364,11 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       return await this.run({ type: 'fetched', lease, message: (err as Error).message, now: this.clock.now() })
     }
     return await this.run({ type: 'fetched', lease, result, now: this.clock.now() })
+  }
+
+  /** Copies a file this peer keeps for a job to `peers` (live ones) for the master of `epoch`; resolves those that took it. */
+  async copyKept (jobId: string, peers: string[], name: string, epoch: number): Promise<string[]> {
+    return await this.copies.toPeers(jobId, peers, name, epoch)
   }
 
   /** Peers that should hold a copy of a new job, which took its input. */

@@ -24,6 +24,11 @@ export interface WorkerOptions {
    * result has a second copy without the master sending it on to a standby.
    */
   keep?: (req: TileRequest, result: TileResult) => Promise<void>
+  /**
+   * Copies a kept tile result to `peers` (the request's copyTo: the job's standbys); resolves those that
+   * took it. Then the master gets only the result's size, and the pixels stay off it.
+   */
+  copy?: (req: TileRequest, peers: string[]) => Promise<string[]>
   /** Tests: run a result through this before it is sent (a faulty worker). */
   tamper?: (result: TileResult, req: TileRequest) => TileResult
   /** The master this peer follows now, if any. */
@@ -99,7 +104,11 @@ export class WorkerRuntime implements TileHandler {
         }
         // Not kept (a full disk, say): the master copies the result to a standby as it would otherwise.
         const kept = this.opts.keep == null ? false : await this.opts.keep(req, result).then(() => true, () => false)
-        return { result, kept }
+        // No standby took a copy: the pixels go to the master, which stores them (its copy is the second).
+        const copies = kept && 'image' in result && req.copyTo != null && req.copyTo.length > 0 && this.opts.copy != null
+          ? await this.opts.copy(req, req.copyTo).catch(() => [])
+          : []
+        return { result, kept, copies }
       },
       leaserHere: () => {
         const now = this.opts.master?.() ?? null

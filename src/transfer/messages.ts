@@ -32,7 +32,12 @@ export const TileRequestSchema = z.object({
   core: RectSchema,
   stats: z.array(z.unknown()).max(64),
   /** How often the worker says it is still working (renews the lease). */
-  renewMs: int.min(10).max(600_000)
+  renewMs: int.min(10).max(600_000),
+  /**
+   * Peers that should hold a copy of the result besides the worker (the job's standbys). A worker that
+   * keeps its result and gives them a copy answers `stored`: the pixels never travel to the master.
+   */
+  copyTo: z.array(id).max(8).optional()
 }).strict()
 export type TileRequest = z.infer<typeof TileRequestSchema>
 
@@ -40,7 +45,9 @@ export const TileReplySchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('working') }).strict(),
   // kept: the worker stored the result in its own data dir, so it is the result's second copy.
   z.object({ type: z.literal('stats'), stats: z.unknown(), kept: z.boolean().optional() }).strict(),
-  z.object({ type: z.literal('image'), width: int.min(1), height: int.min(1), channels, kept: z.boolean().optional() }).strict()
+  z.object({ type: z.literal('image'), width: int.min(1), height: int.min(1), channels, kept: z.boolean().optional() }).strict(),
+  // The pixels are on the worker and on `copies` (some of the request's copyTo): none follow.
+  z.object({ type: z.literal('stored'), width: int.min(1), height: int.min(1), channels, copies: z.array(id).min(1).max(8) }).strict()
 ])
 export type TileReply = z.infer<typeof TileReplySchema>
 /**

@@ -1,6 +1,8 @@
 // `/swarm/tile/1.0.0`: a master sends a worker one tile (a JSON request, then its pixels). The worker says
 // "working" every req.renewMs while it computes (each one renews the lease), then answers with the
 // statistics or the pixels, and the master acks once it has stored them: a result counts only when acked.
+// A worker asked to copy its result to the job's standbys (req.copyTo) that keeps it and did so answers
+// with the result's size only: the pixels stay off the master.
 //
 // Both halves are here: sendTile is the master's side, TileService the worker's (every peer runs one). The
 // work, and what to do when the master that leased a tile is gone, are the worker's decisions
@@ -46,8 +48,13 @@ export interface SendTileOptions {
   clock?: Clock
 }
 
-/** A worker's result; kept = the worker stored a copy of it too. */
-export type SentTileResult = TileResult & { kept: boolean }
+/**
+ * A worker's result; kept = the worker stored a copy of it too. `stored`: only the size of pixels that
+ * stayed on the worker and on `copies` (the request's copyTo that took them).
+ */
+export type SentTileResult =
+  | (TileResult & { kept: boolean })
+  | { stored: { width: number, height: number, channels: 1 | 2 | 3 | 4 }, copies: string[], kept: true }
 
 /**
  * Sends one tile (header + pixels) to a worker, relays its "working" frames as lease renewals, and hands
@@ -69,6 +76,11 @@ export async function sendTile (node: Pick<Libp2p, 'dialProtocol'>, peer: PeerId
       // A result can never be larger than the tile sent with 4 channels: refuse before reading it.
       const bytes = reply.width * reply.height * reply.channels
       if (reply.width > req.width || reply.height > req.height) throw new MalformedFrameError(`result of ${reply.width}x${reply.height} for a ${req.width}x${req.height} tile`)
+      if (reply.type === 'stored') {
+        const asked = new Set(req.copyTo ?? [])
+        if (!reply.copies.every(p => asked.has(p))) throw new MalformedFrameError('a result stored on peers it was not asked to copy to')
+        return await acked(fs, { stored: { width: reply.width, height: reply.height, channels: reply.channels }, copies: reply.copies, kept: true }, opts.commit)
+      }
       const pixels = await fs.readBinary(bytes) as Uint8Array
       const image: RawImage = { width: reply.width, height: reply.height, channels: reply.channels, data: pixels }
       return await acked(fs, { image, kept: reply.kept === true }, opts.commit)
@@ -100,6 +112,8 @@ async function acked (fs: FrameStream, result: SentTileResult, commit: (r: SentT
 export interface TileAnswer {
   result: TileResult
   kept: boolean
+  /** Peers of the request's copyTo that hold a copy of the kept pixels: then only their size is sent. */
+  copies?: string[]
 }
 
 /** Thrown by a TileHandler to refuse a tile with this error code; any other error refuses it as bad-tile. */
@@ -228,12 +242,16 @@ export class TileService {
   }
 }
 
-async function writeAnswer (fs: FrameStream, { result, kept }: TileAnswer): Promise<void> {
+async function writeAnswer (fs: FrameStream, { result, kept, copies }: TileAnswer): Promise<void> {
   if ('stats' in result) {
     await fs.writeJson({ type: 'stats', stats: result.stats, kept })
     return
   }
   const img = result.image
+  if (kept && copies != null && copies.length > 0) {
+    await fs.writeJson({ type: 'stored', width: img.width, height: img.height, channels: img.channels, copies })
+    return
+  }
   await fs.writeJson({ type: 'image', width: img.width, height: img.height, channels: img.channels, kept })
   await fs.writeBinary(img.data, MAX_FRAME_BYTES)
 }

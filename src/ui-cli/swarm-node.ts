@@ -6,6 +6,7 @@ import { availableParallelism, freemem } from 'node:os'
 import type { ConnectionGater } from '@libp2p/interface'
 import { DEFAULT_MAX_PIXELS } from '../ops/index.ts'
 import { JobService } from '../scheduler/job-service.ts'
+import { tileName } from '../scheduler/job-files.ts'
 import { MasterRuntime, type MasterOptions } from '../scheduler/master.ts'
 import { queuePosition } from '../scheduler/queue-machine.ts'
 import { QueueStore } from '../scheduler/queue-store.ts'
@@ -76,6 +77,7 @@ export class SwarmNode {
         if ('stats' in result) await this.master.files.writeStats(req.jobId, req.phase, req.index, result.stats)
         else await this.master.files.writeTile(req.jobId, req.index, result.image)
       },
+      copy: async (req, peers) => await this.master.copyKept(req.jobId, peers, tileName(req.index), req.epoch),
       master: () => this.peer.master,
       notify: async (notice) => await this.notifyMaster(notice)
     })

@@ -153,6 +153,23 @@ describe('master planner: results', () => {
     expect(cmds).toEqual([{ type: 'refuse', lease, reason: 'result of 16x16x3 has 700 bytes, expected 768' }])
   })
 
+  it('final pixels worked elsewhere go to the job\'s standbys, not through the master', () => {
+    const table: Array<{ name: string, specs: string[], peer: string, standbys: string[], want: string[] | undefined }> = [
+      { name: 'a worker that is not a standby copies to all of them', specs: ['invert'], peer: A, standbys: [B, 'peer-cccccccc'], want: [B, 'peer-cccccccc'] },
+      { name: 'a worker that is a standby copies to the others', specs: ['invert'], peer: A, standbys: [A, B], want: [B] },
+      { name: 'the only standby works it: pixels to the master', specs: ['invert'], peer: A, standbys: [A], want: undefined },
+      { name: 'the master works it itself', specs: ['invert'], peer: SELF, standbys: [B], want: undefined },
+      { name: 'statistics (not final pixels) come to the master', specs: ['normalise'], peer: A, standbys: [B], want: undefined }
+    ]
+    for (const c of table) {
+      const l = loop({ masterWorkLimit: c.peer === SELF ? 99 : 1 })
+      if (c.peer !== SELF) l.feed({ type: 'tick', now: l.now, view: view([c.peer, 1]) })
+      const sent = sends(submit(l, 'j1', { ...meta(c.specs), standbys: c.standbys }))
+      expect(sent[0]?.lease.peer, c.name).toBe(c.peer)
+      expect(sent[0].request.copyTo, c.name).toEqual(c.want)
+    }
+  })
+
   it('a sent tile carries its halo rectangle, core, statistics so far and renewal period', () => {
     const l = loop({ masterWorkLimit: 99, leaseMs: 8000 })
     const m = meta(['median:radius=2'], 40, 20, 16)

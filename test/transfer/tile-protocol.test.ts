@@ -27,13 +27,13 @@ const req: TileRequest = {
   width: tile.width, height: tile.height, channels: tile.channels, core, stats: [], renewMs: 1000
 }
 
-async function send (keep: WorkerRuntime['opts']['keep']): Promise<Awaited<ReturnType<typeof sendTile>>> {
+async function send (keep: WorkerRuntime['opts']['keep'], opts: { copy?: WorkerOptions['copy'], req?: TileRequest } = {}): Promise<Awaited<ReturnType<typeof sendTile>>> {
   const [a, b] = [await nodes.start(), await nodes.start()]
-  const worker = new WorkerRuntime({ slots: 1, epoch: () => 2, keep })
+  const worker = new WorkerRuntime({ slots: 1, epoch: () => 2, keep, copy: opts.copy })
   workers.push(worker)
   await new TileService({ libp2p: b }, { handler: worker }).start()
   await a.dial(b.getMultiaddrs()[0])
-  return await sendTile(a, b.peerId, req, tile.data, { signal: AbortSignal.timeout(10_000), onWorking: () => {}, readTimeoutMs: 5000, commit: async () => {} })
+  return await sendTile(a, b.peerId, opts.req ?? req, tile.data, { signal: AbortSignal.timeout(10_000), onWorking: () => {}, readTimeoutMs: 5000, commit: async () => {} })
 }
 
 describe('tile protocol', () => {
@@ -52,6 +52,22 @@ describe('tile protocol', () => {
     const got = await send(async () => { throw new Error('disk full') })
     expect(got.kept).toBe(false)
     expect('image' in got && got.image.width).toBe(40)
+  })
+
+  it('asked to copy its result to standbys, a worker that kept it and copied it sends only its size', async () => {
+    const asked: string[][] = []
+    const got = await send(async () => {}, { req: { ...req, copyTo: ['standby-1', 'standby-2'] }, copy: async (_r, peers) => { asked.push(peers); return peers.slice(1) } })
+    expect(asked).toEqual([['standby-1', 'standby-2']])
+    expect(got).toEqual({ stored: { width: 40, height: 32, channels: 1 }, copies: ['standby-2'], kept: true })
+  })
+
+  it('a worker whose copies all failed, or that could not keep its result, sends the pixels', async () => {
+    const none = await send(async () => {}, { req: { ...req, copyTo: ['standby-1'] }, copy: async () => [] })
+    expect('image' in none && none.image.width).toBe(40)
+    let copied = false
+    const unkept = await send(async () => { throw new Error('disk full') }, { req: { ...req, copyTo: ['standby-1'] }, copy: async (_r, p) => { copied = true; return p } })
+    expect('image' in unkept && unkept.kept).toBe(false)
+    expect(copied).toBe(false)
   })
 
   it('a worker with no store says not kept', async () => {
