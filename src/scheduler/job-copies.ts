@@ -1,6 +1,7 @@
 // Copies of a job's files on other peers. The master puts the input on standbys before it says
 // "accepted", and each tile result and the output before the queue records them, so the next master
 // finds them; it gets what it lacks from the standbys first, then from any live peer.
+import { createHash } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { SwarmPeer } from '../node/peer.ts'
 import { candidateBeats } from '../node/election.ts'
@@ -72,6 +73,28 @@ export class JobCopies {
     const results = await Promise.allSettled(targets.map(async p => { await putBlob(this.peer.libp2p, peerIdFromString(p), jobId, name, data, epoch); return p }))
     for (const r of results) if (r.status === 'rejected') this.warn(`cannot copy ${jobId}/${name} to a standby: ${(r.reason as Error).message}`)
     return results.flatMap(r => r.status === 'fulfilled' ? [r.value] : [])
+  }
+
+  /**
+   * Makes sure the file is here, fetched from `holders` in order and checked against its SHA-256 (a
+   * copy that does not match is not kept; the next holder is tried).
+   */
+  async fetchChecked (jobId: string, name: string, holders: string[], sha256: string): Promise<void> {
+    if (await this.files.has(jobId, name)) return
+    let why = 'no holder is live'
+    const live = new Set(this.live())
+    for (const p of holders.filter(h => live.has(h))) {
+      try {
+        const data = await getBlob(this.peer.libp2p, peerIdFromString(p), jobId, name)
+        const got = createHash('sha256').update(data).digest('hex')
+        if (got !== sha256) { why = `${p.slice(-8)} sent a copy whose SHA-256 is ${got.slice(0, 12)}…, not ${sha256.slice(0, 12)}…`; continue }
+        await this.files.writeBlob(jobId, name, data)
+        return
+      } catch (err) {
+        why = (err as Error).message
+      }
+    }
+    throw new MissingFileError(`cannot fetch ${name} of job ${jobId}: ${why}`)
   }
 
   /** Makes sure the file is here, fetching it from the standbys, then from any live peer. */

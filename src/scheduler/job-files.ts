@@ -1,6 +1,8 @@
 // The bulky part of a job lives in files beside the LevelDB queue: the submitted input as received,
 // each tile's result (written before the queue is told the tile is done, so a restarted master still
 // has it), the per-tile statistics, and the stitched output.
+import { createHash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
 import { access, mkdir, readFile, rename, rm, writeFile, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Channels, RawImage } from '../ops/index.ts'
@@ -50,6 +52,13 @@ export class JobFiles {
       await mkdir(join(this.dir(jobId), 'tiles'), { recursive: true })
       await this.atomicWrite(this.pathOf(jobId, name), data)
     }
+  }
+
+  /** The SHA-256 (hex) of one of a job's files, read as a stream. */
+  async sha256 (jobId: string, name: string): Promise<string> {
+    const hash = createHash('sha256')
+    for await (const chunk of createReadStream(this.pathOf(jobId, name))) hash.update(chunk as Buffer)
+    return hash.digest('hex')
   }
 
   outputPath (jobId: string, ext: string): string { return join(this.dir(jobId), `output.${ext}`) }

@@ -68,7 +68,8 @@ export class JobService implements JobHandler, HandoverHandler {
     }
     const fresh: JobMeta = {
       name: String(meta.name), width: raw.width, height: raw.height, channels: raw.channels,
-      outChannels: outputChannels(pipeline, raw.channels), tileSize, halo, pipeline, format: OutputFormatSchema.parse(meta.format), standbys
+      outChannels: outputChannels(pipeline, raw.channels), tileSize, halo, pipeline, format: OutputFormatSchema.parse(meta.format), standbys,
+      inputSha256: await files.sha256(req.jobId, 'input')
     }
     this.master.remember(req.jobId, raw)
     await this.master.step({ type: 'submit', job: { id: req.jobId, tileCount: planTiles(raw.width, raw.height, tileSize, halo).length, phaseCount: phaseCount(pipeline), meta: fresh }, now: this.clock.now() })
@@ -109,7 +110,8 @@ export class JobService implements JobHandler, HandoverHandler {
       const halo = pipelineHalo(pipeline)
       const meta: JobMeta = {
         name: req.name, width: raw.width, height: raw.height, channels: raw.channels,
-        outChannels: outputChannels(pipeline, raw.channels), tileSize, halo, pipeline, format: req.format, standbys
+        outChannels: outputChannels(pipeline, raw.channels), tileSize, halo, pipeline, format: req.format, standbys,
+        inputSha256: await files.sha256(jobId, 'input')
       }
       const tiles = planTiles(raw.width, raw.height, tileSize, halo).length
       this.master.remember(jobId, raw)

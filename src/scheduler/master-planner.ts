@@ -43,6 +43,8 @@ export interface JobMeta {
   format: OutputFormat
   /** Peers that hold a copy of the input, and get every tile result and the output as well. */
   standbys: string[]
+  /** The input file's SHA-256 (hex): workers fetch it from any holder and check it (jobs queued before it had none). */
+  inputSha256?: string
 }
 
 export interface PlannerConfig {
@@ -61,8 +63,14 @@ export interface PlannerConfig {
   tileSize?: number
 }
 
-/** A live peer's load, from its last heartbeat. */
-export interface PeerLoad { peer: string, freeSlots: number, busyTiles: number }
+/** A live peer's load, from its last heartbeat (freeMem: bytes of free memory on its device). */
+export interface PeerLoad { peer: string, freeSlots: number, busyTiles: number, freeMem?: number }
+
+/**
+ * A worker cuts its own tiles from the decoded input only if that fits in this share of its free
+ * memory: a Pi short of memory gets its tiles' pixels from the master instead of swapping.
+ */
+export const INPUT_MEMORY_SHARE = 0.25
 
 /** A tile the queue leased, as the queue said in its `assign` effect (speculative: a copy at a job's end). */
 export type Lease = TileAddress & { peer: string, leaseId: string, epoch: number, attempt: number, speculative?: true }
@@ -336,7 +344,8 @@ function send (plan: MasterPlan, a: Extract<QueueEffect, { type: 'assign' }>, no
     core: coreInTile(tile),
     stats,
     renewMs: renewMsFor(plan.cfg.leaseMs),
-    ...copyTo(plan, lease, meta)
+    ...copyTo(plan, lease, meta),
+    ...source(plan, lease, meta, tile)
   }
   return [{ type: 'send', lease, tile, request, readTimeoutMs: readTimeoutMsFor(plan.cfg.leaseMs) }]
 }
@@ -350,6 +359,19 @@ function copyTo (plan: MasterPlan, lease: Lease, meta: JobMeta): { copyTo?: stri
   if (lease.peer === plan.cfg.self || !isLastPhase(plan, lease.jobId, lease.phase)) return {}
   const peers = meta.standbys.filter(p => p !== lease.peer && p !== plan.cfg.self)
   return peers.length > 0 ? { copyTo: peers } : {}
+}
+
+/**
+ * Workers fetch the job's input once (from the standbys first, then this master) and cut their tiles
+ * from it, so tiles' pixels do not pass through the master either; unless the decoded input would not
+ * fit the worker's memory, or the job predates input hashes.
+ */
+function source (plan: MasterPlan, lease: Lease, meta: JobMeta, tile: Tile): { source?: NonNullable<TileRequest['source']> } {
+  if (lease.peer === plan.cfg.self || meta.inputSha256 == null) return {}
+  const freeMem = plan.view.find(v => v.peer === lease.peer)?.freeMem ?? 0
+  if (meta.width * meta.height * meta.channels > freeMem * INPUT_MEMORY_SHARE) return {}
+  const holders = [...meta.standbys.filter(p => p !== plan.cfg.self), plan.cfg.self].slice(0, 8)
+  return { source: { sha256: meta.inputSha256, holders, x: tile.halo.x, y: tile.halo.y } }
 }
 
 const isLastPhase = (plan: MasterPlan, jobId: string, phase: number): boolean => phase === (getJob(plan.queue, jobId)?.phaseCount ?? 1) - 1

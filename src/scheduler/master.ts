@@ -78,7 +78,7 @@ function classify (err: unknown): FailureKind {
   if (err instanceof LocalStoreError) return 'local'
   if (err instanceof LocalWorkError) return err.stale ? 'staleEpoch' : 'workerError'
   if (err instanceof MissingFileError) return 'missingFile'
-  if (err instanceof RemoteError) return err.code === ErrorCodes.staleEpoch ? 'staleEpoch' : 'workerError'
+  if (err instanceof RemoteError) return err.code === ErrorCodes.staleEpoch ? 'staleEpoch' : err.code === ErrorCodes.inputUnavailable ? 'inputUnavailable' : 'workerError'
   if (err instanceof StreamEndedError) return 'streamEnded'
   if (err instanceof MalformedFrameError) return 'malformed'
   return 'unreachable'
@@ -232,7 +232,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
 
   /** The live peers' loads, from their last heartbeats. */
   private loads (): PeerLoad[] {
-    return this.peer.liveView().map(hb => ({ peer: hb.peerId, freeSlots: hb.load.freeSlots, busyTiles: hb.load.busyTiles }))
+    return this.peer.liveView().map(hb => ({ peer: hb.peerId, freeSlots: hb.load.freeSlots, busyTiles: hb.load.busyTiles, freeMem: hb.load.freeMem }))
   }
 
   /** Each live peer's capacity (free + busy slots), this peer included. */
@@ -294,8 +294,13 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     this.inflight.set(a.leaseId, ac)
     this.emit('dispatched', { jobId: a.jobId, phase: a.phase, index: a.index, peer: a.peer, attempt: a.attempt, speculative: a.speculative === true })
     try {
-      const raw = await this.input(a.jobId, this.meta(a.jobId)).catch((err: Error) => { throw new InputUnavailableError(err.message) })
-      const slice = sliceTile(raw, tile)
+      // A worker that cuts its own tile (request.source) gets no pixels from here.
+      const pixels = async (): Promise<Uint8Array> => {
+        if (request.source != null) return new Uint8Array(0)
+        const raw = await this.input(a.jobId, this.meta(a.jobId)).catch((err: Error) => { throw new InputUnavailableError(err.message) })
+        return sliceTile(raw, tile).data
+      }
+      const data = await pixels()
       const renew = (): void => { void this.run({ type: 'working', lease: a, now: this.clock.now() }).catch(() => {}) }
       const commit = async (result: SentTileResult): Promise<void> => {
         if (ac.signal.aborted) return
@@ -305,11 +310,11 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
         const t = this.clock.every(request.renewMs, renew)
         let result: SentTileResult
         try {
-          result = { ...await this.worker.run(request, slice.data).catch((err: Error) => { throw new LocalWorkError(err) }), kept: false }
+          result = { ...await this.worker.run(request, data).catch((err: Error) => { throw new LocalWorkError(err) }), kept: false }
         } finally { t.cancel() }
         await commit(result)
       } else {
-        await sendTile(this.peer.libp2p, peerIdFromString(a.peer), request, slice.data, { signal: ac.signal, onWorking: renew, readTimeoutMs, commit })
+        await sendTile(this.peer.libp2p, peerIdFromString(a.peer), request, data, { signal: ac.signal, onWorking: renew, readTimeoutMs, commit })
       }
     } catch (err) {
       if (ac.signal.aborted || this.store == null) return
@@ -364,6 +369,12 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       return await this.run({ type: 'fetched', lease, message: (err as Error).message, now: this.clock.now() })
     }
     return await this.run({ type: 'fetched', lease, result, now: this.clock.now() })
+  }
+
+  /** Makes sure a job's input is here, fetched from `holders` and checked against its SHA-256; resolves its path. */
+  async fetchInput (jobId: string, holders: string[], sha256: string): Promise<string> {
+    await this.copies.fetchChecked(jobId, 'input', holders, sha256)
+    return this.files.inputPath(jobId)
   }
 
   /** Copies a file this peer keeps for a job to `peers` (live ones) for the master of `epoch`; resolves those that took it. */

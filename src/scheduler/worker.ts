@@ -3,7 +3,7 @@
 // statistics or the pixels. It refuses tiles of an epoch older than the master it follows. The wire is
 // src/transfer/tile-protocol.ts's TileService; this decides: the work, the leases it holds, when the
 // leasing master counts as gone, and offering a kept result to the master it follows instead.
-import { createPool, type KernelPool, type RawImage, type TileResult, validatePipeline } from '../ops/index.ts'
+import { createPool, decodeImage, DEFAULT_MAX_PIXELS, sliceTile, type KernelPool, type RawImage, type TileResult, validatePipeline } from '../ops/index.ts'
 import { systemClock, type Clock } from '../transfer/clock.ts'
 import { ErrorCodes, type TileRequest } from '../transfer/messages.ts'
 import type { TileNotice } from '../transfer/tile-done.ts'
@@ -31,6 +31,13 @@ export interface WorkerOptions {
   copy?: (req: TileRequest, peers: string[]) => Promise<string[]>
   /** Tests: run a result through this before it is sent (a faulty worker). */
   tamper?: (result: TileResult, req: TileRequest) => TileResult
+  /**
+   * Brings a job's input here for a request that names a source (from its holders, checked against
+   * its sha256) and resolves the local file's path.
+   */
+  fetchInput?: (req: TileRequest) => Promise<string>
+  /** The largest input this worker decodes (default DEFAULT_MAX_PIXELS). */
+  maxPixels?: number
   /** The master this peer follows now, if any. */
   master?: () => string | null
   /**
@@ -48,6 +55,11 @@ export const NOTIFY_FOR_MS = 15_000
 export const NOTIFY_RETRY_MS = 500
 /** A bound on offers besides the time, in case a clock stands still. */
 const MAX_OFFERS = 100
+/**
+ * Decoded inputs kept at once: the job being worked and the next one (a job's tiles come in order, so
+ * an older job's input is rarely needed again; more would hold several whole images).
+ */
+export const MAX_INPUTS = 2
 /** The window tileSpeed() averages over. */
 const SPEED_WINDOW_MS = 60_000
 
@@ -64,6 +76,8 @@ export class WorkerRuntime implements TileHandler {
   private readonly serving = new Map<string, TileRequest>()
   private readonly startedAt: number
   private recent: number[] = []
+  /** Decoded inputs of jobs whose tiles this worker cuts itself, oldest first. */
+  private readonly inputs = new Map<string, Promise<RawImage>>()
 
   constructor (opts: WorkerOptions) {
     this.opts = opts
@@ -94,10 +108,10 @@ export class WorkerRuntime implements TileHandler {
     // follows (a bench client, a peer elected a moment before this one noticed).
     const followed = this.opts.master?.() ?? null
     return {
-      compute: async (data: Uint8Array): Promise<TileAnswer> => {
+      compute: async (data: Uint8Array | undefined): Promise<TileAnswer> => {
         let result: TileResult
         try {
-          result = await this.run(req, data)
+          result = await this.run(req, data ?? await this.cut(req))
         } catch (err) {
           if (err instanceof StaleEpochError) throw new TileRefusal(ErrorCodes.staleEpoch, err.message)
           throw err
@@ -143,6 +157,38 @@ export class WorkerRuntime implements TileHandler {
         await this.clock.sleep(NOTIFY_RETRY_MS)
       }
     }
+  }
+
+  /**
+   * The tile's pixels cut from the job's input, which is fetched and decoded once per job. Not having
+   * the input is not the tile's fault: the master hears input-unavailable and tries again later.
+   */
+  private async cut (req: TileRequest): Promise<Uint8Array> {
+    const src = req.source
+    if (src == null) throw new BadTileError('a tile with neither pixels nor a source')
+    let input = this.inputs.get(req.jobId)
+    if (input == null) {
+      const fetch = this.opts.fetchInput
+      if (fetch == null) throw new TileRefusal(ErrorCodes.inputUnavailable, 'this worker cannot fetch inputs')
+      input = fetch(req).then(async path => await decodeImage(path, { maxPixels: this.opts.maxPixels ?? DEFAULT_MAX_PIXELS, name: `the input of ${req.jobId}` }))
+      this.inputs.set(req.jobId, input)
+      input.catch(() => { if (this.inputs.get(req.jobId) === input) this.inputs.delete(req.jobId) })
+      for (const jobId of this.inputs.keys()) if (this.inputs.size > MAX_INPUTS) this.inputs.delete(jobId)
+    }
+    let raw: RawImage
+    try {
+      raw = await input
+    } catch (err) {
+      throw new TileRefusal(ErrorCodes.inputUnavailable, `cannot get the input of ${req.jobId}: ${(err as Error).message}`)
+    }
+    if (raw.channels !== req.channels) throw new BadTileError(`the input of ${req.jobId} has ${raw.channels} channels, the tile ${req.channels}`)
+    const halo = { x: src.x, y: src.y, width: req.width, height: req.height }
+    return sliceTile(raw, { index: req.index, core: halo, halo }).data
+  }
+
+  /** A job is over (its files dropped): its decoded input goes. */
+  forget (jobId: string): void {
+    this.inputs.delete(jobId)
   }
 
   /** Runs one tile; the master calls this directly for tiles it leases to itself. */

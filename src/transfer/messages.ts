@@ -37,7 +37,18 @@ export const TileRequestSchema = z.object({
    * Peers that should hold a copy of the result besides the worker (the job's standbys). A worker that
    * keeps its result and gives them a copy answers `stored`: the pixels never travel to the master.
    */
-  copyTo: z.array(id).max(8).optional()
+  copyTo: z.array(id).max(8).optional(),
+  /**
+   * Instead of pixels: the worker cuts the tile (width x height at x, y, with its halo) from the job's
+   * input, which it fetches once (from `holders`, checked against `sha256`) and keeps decoded while the
+   * job runs. No pixel frame follows the request then.
+   */
+  source: z.object({
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    holders: z.array(id).min(1).max(8),
+    x: int,
+    y: int
+  }).strict().optional()
 }).strict()
 export type TileRequest = z.infer<typeof TileRequestSchema>
 
@@ -108,5 +119,7 @@ export const ErrorCodes = {
   badTile: 'bad-tile',
   unknownJob: 'unknown-job',
   busy: 'busy',
+  /** the worker could not get the job's input now (no holder answered): not the tile's fault */
+  inputUnavailable: 'input-unavailable',
   internal: 'internal'
 } as const

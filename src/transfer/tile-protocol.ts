@@ -1,8 +1,9 @@
 // `/swarm/tile/1.0.0`: a master sends a worker one tile (a JSON request, then its pixels). The worker says
 // "working" every req.renewMs while it computes (each one renews the lease), then answers with the
 // statistics or the pixels, and the master acks once it has stored them: a result counts only when acked.
-// A worker asked to copy its result to the job's standbys (req.copyTo) that keeps it and did so answers
-// with the result's size only: the pixels stay off the master.
+// Pixels stay off the master both ways: a request may name a source (the job's input, which the worker
+// fetches once and cuts its tiles from) instead of carrying pixels, and a worker asked to copy its result
+// to the job's standbys (req.copyTo) that keeps it and did so answers with the result's size only.
 //
 // Both halves are here: sendTile is the master's side, TileService the worker's (every peer runs one). The
 // work, and what to do when the master that leased a tile is gone, are the worker's decisions
@@ -67,7 +68,8 @@ export async function sendTile (node: Pick<Libp2p, 'dialProtocol'>, peer: PeerId
   opts.signal.addEventListener('abort', onAbort, { once: true })
   try {
     await fs.writeJson(req)
-    await fs.writeBinary(data, MAX_FRAME_BYTES)
+    // A request with a source names where the worker gets the pixels itself.
+    if (req.source == null) await fs.writeBinary(data, MAX_FRAME_BYTES)
     // Bounded: a worker may only say "working" so many times before the lease or the abort ends it.
     for (;;) {
       const reply = await fs.readJson(TileReplySchema)
@@ -133,8 +135,11 @@ export interface TileHandler {
 }
 
 export interface ServedTile {
-  /** The work: the result and whether it was kept; rejects to refuse the tile (see TileRefusal). */
-  compute: (data: Uint8Array) => Promise<TileAnswer>
+  /**
+   * The work: the result and whether it was kept; rejects to refuse the tile (see TileRefusal). `data`:
+   * the tile's pixels, or undefined when the request names a source to cut them from.
+   */
+  compute: (data: Uint8Array | undefined) => Promise<TileAnswer>
   /**
    * Whether the master that leased the tile still counts as its leaser. A master can be gone with its
    * stream intact (a cut cable breaks no stream): the worker knows by the master it now follows.
@@ -196,7 +201,7 @@ export class TileService {
 
   async #serve (fs: FrameStream, from: string): Promise<void> {
     const req = await fs.readJson(TileRequestSchema)
-    const data = await fs.readBinary(req.width * req.height * req.channels) as Uint8Array
+    const data = req.source == null ? await fs.readBinary(req.width * req.height * req.channels) as Uint8Array : undefined
     const tile = this.#handler.accept(req, from)
     try {
       await this.#answer(fs, req, data, tile)
@@ -205,7 +210,7 @@ export class TileService {
     }
   }
 
-  async #answer (fs: FrameStream, req: TileRequest, data: Uint8Array, tile: ServedTile): Promise<void> {
+  async #answer (fs: FrameStream, req: TileRequest, data: Uint8Array | undefined, tile: ServedTile): Promise<void> {
     let broken = false
     const listening = (): boolean => !broken && tile.leaserHere()
     const renew = async (): Promise<void> => {

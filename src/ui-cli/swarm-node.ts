@@ -77,6 +77,8 @@ export class SwarmNode {
         if ('stats' in result) await this.master.files.writeStats(req.jobId, req.phase, req.index, result.stats)
         else await this.master.files.writeTile(req.jobId, req.index, result.image)
       },
+      fetchInput: async (req) => await this.master.fetchInput(req.jobId, req.source?.holders ?? [], req.source?.sha256 ?? ''),
+      maxPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS,
       copy: async (req, peers) => await this.master.copyKept(req.jobId, peers, tileName(req.index), req.epoch),
       master: () => this.peer.master,
       notify: async (notice) => await this.notifyMaster(notice)
@@ -162,6 +164,7 @@ export class SwarmNode {
    * replicated log to say done.
    */
   private async onDrop (jobId: string, replica: QueueReplica): Promise<void> {
+    this.worker.forget(jobId)
     if (this.master.active) return // a master drops its own copies when it has stored the output
     const job = (await replica.records()).find(([k, v]) => k.startsWith('j/') && (v as { id?: string }).id === jobId)?.[1] as { state?: string } | undefined
     if (job?.state === 'done') await this.master.files.dropTiles(jobId)

@@ -170,6 +170,28 @@ describe('master planner: results', () => {
     }
   })
 
+  it('a worker cuts its own tile from the input when it has the memory for it; else the pixels come from here', () => {
+    const sha = 'ab'.repeat(32)
+    const m = (over: Partial<JobMeta>): JobMeta => ({ ...meta(['median:radius=2'], 64, 32, 16), inputSha256: sha, standbys: [B], ...over })
+    const decoded = 64 * 32 * 3
+    const table: Array<{ name: string, meta: JobMeta, peer: string, freeMem?: number, want?: object }> = [
+      { name: 'memory to spare: the worker fetches the input from the standby, then the master', meta: m({}), peer: A, freeMem: decoded * 4, want: { sha256: sha, holders: [B, SELF], x: 0, y: 0 } },
+      { name: 'short of memory: pixels from the master', meta: m({}), peer: A, freeMem: decoded * 4 - 1 },
+      { name: 'no memory figure in its heartbeat: pixels from the master', meta: m({}), peer: A },
+      { name: 'a job from before input hashes: pixels from the master', meta: m({ inputSha256: undefined }), peer: A, freeMem: 1e12 },
+      { name: 'the master works it itself', meta: m({}), peer: SELF, freeMem: 1e12 }
+    ]
+    for (const c of table) {
+      const l = loop({ masterWorkLimit: c.peer === SELF ? 99 : 1 })
+      if (c.peer !== SELF) l.feed({ type: 'tick', now: l.now, view: [{ peer: c.peer, freeSlots: 4, busyTiles: 0, freeMem: c.freeMem }] })
+      const sent = sends(submit(l, 'j1', c.meta))
+      expect(sent[0]?.lease.peer, c.name).toBe(c.peer)
+      expect(sent[0].request.source, c.name).toEqual(c.want)
+      // The tile is cut at its halo rectangle's corner.
+      if (c.want != null) expect(sends(l.out).find(x => x.request.index === 1)?.request.source).toMatchObject({ x: 14, y: 0 })
+    }
+  })
+
   it('a sent tile carries its halo rectangle, core, statistics so far and renewal period', () => {
     const l = loop({ masterWorkLimit: 99, leaseMs: 8000 })
     const m = meta(['median:radius=2'], 40, 20, 16)

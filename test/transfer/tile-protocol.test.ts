@@ -3,7 +3,12 @@
 // On a manual clock: "working" frames come every renewMs of the worker's clock, and once the worker follows
 // another master its renewals and its kept result go to that one (tile-done notices) instead.
 import { afterEach, describe, expect, it } from 'vitest'
-import { parsePipeline, runTile, type TileResult } from '../../src/ops/index.ts'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createRaw, encodeImageToBuffer, parsePipeline, runTile, sliceTile, type TileResult } from '../../src/ops/index.ts'
+import { RemoteError } from '../../src/transfer/errors.ts'
+import { ErrorCodes } from '../../src/transfer/messages.ts'
 import { WorkerRuntime, type WorkerOptions } from '../../src/scheduler/worker.ts'
 import { ManualClock } from '../../src/transfer/clock.ts'
 import type { TileNotice } from '../../src/transfer/tile-done.ts'
@@ -27,9 +32,9 @@ const req: TileRequest = {
   width: tile.width, height: tile.height, channels: tile.channels, core, stats: [], renewMs: 1000
 }
 
-async function send (keep: WorkerRuntime['opts']['keep'], opts: { copy?: WorkerOptions['copy'], req?: TileRequest } = {}): Promise<Awaited<ReturnType<typeof sendTile>>> {
+async function send (keep: WorkerRuntime['opts']['keep'], opts: { copy?: WorkerOptions['copy'], fetchInput?: WorkerOptions['fetchInput'], req?: TileRequest } = {}): Promise<Awaited<ReturnType<typeof sendTile>>> {
   const [a, b] = [await nodes.start(), await nodes.start()]
-  const worker = new WorkerRuntime({ slots: 1, epoch: () => 2, keep, copy: opts.copy })
+  const worker = new WorkerRuntime({ slots: 1, epoch: () => 2, keep, copy: opts.copy, fetchInput: opts.fetchInput })
   workers.push(worker)
   await new TileService({ libp2p: b }, { handler: worker }).start()
   await a.dial(b.getMultiaddrs()[0])
@@ -68,6 +73,31 @@ describe('tile protocol', () => {
     const unkept = await send(async () => { throw new Error('disk full') }, { req: { ...req, copyTo: ['standby-1'] }, copy: async (_r, p) => { copied = true; return p } })
     expect('image' in unkept && unkept.kept).toBe(false)
     expect(copied).toBe(false)
+  })
+
+  it('a request with a source: the worker cuts the tile from the job\'s input (fetched once), no pixels sent', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'swarm-cut-'))
+    try {
+      const image = createRaw(80, 60, 3)
+      image.data.set(photoLike(80, 60, 3, 11).data)
+      const path = join(dir, 'input.png')
+      await writeFile(path, await encodeImageToBuffer(image, 'png'))
+      const halo = { x: 20, y: 10, width: tile.width, height: tile.height }
+      const fetched: string[] = []
+      const got = await send(undefined, {
+        req: { ...req, source: { sha256: 'cd'.repeat(32), holders: ['standby-1'], x: halo.x, y: halo.y } },
+        fetchInput: async (r) => { fetched.push(`${r.jobId}<-${r.source?.holders.join(',')}`); return path }
+      })
+      const want = runTile(sliceTile(image, { index: 5, core: halo, halo }), pipeline, { phase: 0, stats: [], core })
+      expect(fetched).toEqual(['jtest<-standby-1'])
+      expect('image' in got && Buffer.from(got.image.data).equals(Buffer.from('image' in want ? want.image.data : []))).toBe(true)
+      // No holder answers: the master hears input-unavailable (not the tile's fault), not bad-tile.
+      const failed = await send(undefined, { req: { ...req, source: { sha256: 'cd'.repeat(32), holders: ['gone'], x: 0, y: 0 } }, fetchInput: async () => { throw new Error('no holder is live') } }).catch((err: Error) => err)
+      expect(failed).toBeInstanceOf(RemoteError)
+      expect(failed).toMatchObject({ code: ErrorCodes.inputUnavailable, message: expect.stringContaining('no holder is live') })
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 
   it('a worker with no store says not kept', async () => {
