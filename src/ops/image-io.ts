@@ -6,8 +6,8 @@ import { rename, stat, unlink, writeFile } from 'node:fs/promises'
 import { extname } from 'node:path'
 import sharp from 'sharp'
 import type { Metadata } from 'sharp'
-import { ImageInputError, ImageOutputError } from './errors.ts'
-import type { Channels, RawImage } from './raw.ts'
+import { ImageInputError, ImageOutputError, InvalidParameterError } from './errors.ts'
+import { rectInside, type Channels, type RawImage, type Rect } from './raw.ts'
 
 // sharp defaults to one libvips thread on glibc Linux (memory fragmentation worries); we want the cores.
 sharp.concurrency(availableParallelism())
@@ -26,6 +26,11 @@ export interface DecodeOptions {
   maxPixels?: number
   /** Name used in error messages when the input is a buffer (default "<buffer>"). */
   name?: string
+  /**
+   * Only this rectangle (after EXIF orientation), read in one sequential pass: a peer that needs part
+   * of a large image never holds all of it decoded. Its pixels equal the same rectangle of the whole decode.
+   */
+  region?: Rect
 }
 
 export interface ImageInfo {
@@ -83,16 +88,22 @@ export async function decodeImage (input: Input, options: DecodeOptions = {}): P
   // Every path goes through libvips' sRGB conversion, whose 16-bit step is v >> 8 (the tests check all
   // 65,536 codes). Grey takes band 0 of it (R = G = B): libvips' grey16 -> b-w conversion rounds through
   // float instead and misses v >> 8 for 18,965 of the 65,536 codes.
-  let s = sharp(input, { failOn: 'error', limitInputPixels: maxPixels, autoOrient: true }).toColourspace('srgb')
+  const region = options.region
+  if (region != null && !rectInside(region, info.width, info.height)) {
+    throw new InvalidParameterError('decode', 'region', region, `a rectangle inside the ${info.width}x${info.height} image`)
+  }
+  let s = sharp(input, { failOn: 'error', limitInputPixels: maxPixels, autoOrient: true, sequentialRead: region != null }).toColourspace('srgb')
+  if (region != null) s = s.extract({ left: region.x, top: region.y, width: region.width, height: region.height })
   if (info.channels === 1) s = s.extractChannel(0)
   if (info.channels === 2) s = s.ensureAlpha()
+  const want = region ?? { width: info.width, height: info.height }
   try {
     // toBuffer hands over libvips' own memory, where toUint8Array would copy it (a 100 MP decode would peak
     // at twice its size); ownBytes then makes it transferable, without a copy where it can.
     const { data, info: got } = await s.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true })
     const expected = info.channels === 2 ? 4 : info.channels
-    if (got.channels !== expected || got.width !== info.width || got.height !== info.height) {
-      throw new Error(`decoded ${got.width}x${got.height}x${got.channels}, expected ${info.width}x${info.height}x${expected}`)
+    if (got.channels !== expected || got.width !== want.width || got.height !== want.height) {
+      throw new Error(`decoded ${got.width}x${got.height}x${got.channels}, expected ${want.width}x${want.height}x${expected}`)
     }
     // sharp has no 2-band 8-bit output ('b-w' drops alpha): keep grey and alpha of each RGBA pixel.
     if (info.channels === 2) packGreyAlpha(data, got.width * got.height)

@@ -72,6 +72,13 @@ export interface PeerLoad { peer: string, freeSlots: number, busyTiles: number, 
  */
 export const INPUT_MEMORY_SHARE = 0.25
 
+/**
+ * A worker keeps a job's input decoded whole up to this size (a 20 MP photo): its tiles are then cut
+ * without decoding again. A larger input is decoded one tile's rectangle at a time, in a sequential
+ * pass per tile: more CPU, but no peer holds a large image whole.
+ */
+export const WHOLE_INPUT_MAX_BYTES = 64 * 1024 * 1024
+
 /** A tile the queue leased, as the queue said in its `assign` effect (speculative: a copy at a job's end). */
 export type Lease = TileAddress & { peer: string, leaseId: string, epoch: number, attempt: number, speculative?: true }
 
@@ -363,13 +370,16 @@ function copyTo (plan: MasterPlan, lease: Lease, meta: JobMeta): { copyTo?: stri
 
 /**
  * Workers fetch the job's input once (from the standbys first, then this master) and cut their tiles
- * from it, so tiles' pixels do not pass through the master either; unless the decoded input would not
- * fit the worker's memory, or the job predates input hashes.
+ * from it, so tiles' pixels do not pass through the master either; unless what the worker would hold
+ * decoded (the input, or one tile of a large input) would not fit its memory, or the job predates input
+ * hashes.
  */
 function source (plan: MasterPlan, lease: Lease, meta: JobMeta, tile: Tile): { source?: NonNullable<TileRequest['source']> } {
   if (lease.peer === plan.cfg.self || meta.inputSha256 == null) return {}
   const freeMem = plan.view.find(v => v.peer === lease.peer)?.freeMem ?? 0
-  if (meta.width * meta.height * meta.channels > freeMem * INPUT_MEMORY_SHARE) return {}
+  const decoded = meta.width * meta.height * meta.channels
+  const need = decoded <= WHOLE_INPUT_MAX_BYTES ? decoded : tile.halo.width * tile.halo.height * meta.channels
+  if (need > freeMem * INPUT_MEMORY_SHARE) return {}
   const holders = [...meta.standbys.filter(p => p !== plan.cfg.self), plan.cfg.self].slice(0, 8)
   return { source: { sha256: meta.inputSha256, holders, x: tile.halo.x, y: tile.halo.y } }
 }

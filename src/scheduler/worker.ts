@@ -3,12 +3,13 @@
 // statistics or the pixels. It refuses tiles of an epoch older than the master it follows. The wire is
 // src/transfer/tile-protocol.ts's TileService; this decides: the work, the leases it holds, when the
 // leasing master counts as gone, and offering a kept result to the master it follows instead.
-import { createPool, decodeImage, DEFAULT_MAX_PIXELS, sliceTile, type KernelPool, type RawImage, type TileResult, validatePipeline } from '../ops/index.ts'
+import { createPool, decodeImage, DEFAULT_MAX_PIXELS, probeImage, sliceTile, type KernelPool, type RawImage, type TileResult, validatePipeline } from '../ops/index.ts'
 import { systemClock, type Clock } from '../transfer/clock.ts'
 import { ErrorCodes, type TileRequest } from '../transfer/messages.ts'
 import type { TileNotice } from '../transfer/tile-done.ts'
 import { TileRefusal, type ServedTile, type TileAnswer, type TileHandler } from '../transfer/tile-protocol.ts'
 import { StaleEpochError } from './errors.ts'
+import { WHOLE_INPUT_MAX_BYTES } from './master-planner.ts'
 
 export interface WorkerOptions {
   /** Tiles run at once; also the capacity announced in heartbeats. */
@@ -38,6 +39,8 @@ export interface WorkerOptions {
   fetchInput?: (req: TileRequest) => Promise<string>
   /** The largest input this worker decodes (default DEFAULT_MAX_PIXELS). */
   maxPixels?: number
+  /** Inputs decoded whole up to this many bytes, larger ones a tile at a time (default WHOLE_INPUT_MAX_BYTES). */
+  wholeInputMaxBytes?: number
   /** The master this peer follows now, if any. */
   master?: () => string | null
   /**
@@ -76,8 +79,11 @@ export class WorkerRuntime implements TileHandler {
   private readonly serving = new Map<string, TileRequest>()
   private readonly startedAt: number
   private recent: number[] = []
-  /** Decoded inputs of jobs whose tiles this worker cuts itself, oldest first. */
-  private readonly inputs = new Map<string, Promise<RawImage>>()
+  /**
+   * Inputs of jobs whose tiles this worker cuts itself, oldest first: decoded whole when small, else
+   * the file to decode each tile's rectangle from.
+   */
+  private readonly inputs = new Map<string, Promise<{ whole: RawImage } | { path: string }>>()
 
   constructor (opts: WorkerOptions) {
     this.opts = opts
@@ -170,19 +176,26 @@ export class WorkerRuntime implements TileHandler {
     if (input == null) {
       const fetch = this.opts.fetchInput
       if (fetch == null) throw new TileRefusal(ErrorCodes.inputUnavailable, 'this worker cannot fetch inputs')
-      input = fetch(req).then(async path => await decodeImage(path, { maxPixels: this.opts.maxPixels ?? DEFAULT_MAX_PIXELS, name: `the input of ${req.jobId}` }))
+      const maxPixels = this.opts.maxPixels ?? DEFAULT_MAX_PIXELS
+      input = fetch(req).then(async path => {
+        const info = await probeImage(path, { maxPixels })
+        if (info.width * info.height * info.channels > (this.opts.wholeInputMaxBytes ?? WHOLE_INPUT_MAX_BYTES)) return { path }
+        return { whole: await decodeImage(path, { maxPixels, name: `the input of ${req.jobId}` }) }
+      })
       this.inputs.set(req.jobId, input)
       input.catch(() => { if (this.inputs.get(req.jobId) === input) this.inputs.delete(req.jobId) })
       for (const jobId of this.inputs.keys()) if (this.inputs.size > MAX_INPUTS) this.inputs.delete(jobId)
     }
+    const halo = { x: src.x, y: src.y, width: req.width, height: req.height }
     let raw: RawImage
     try {
-      raw = await input
+      const got = await input
+      raw = 'whole' in got ? got.whole : await decodeImage(got.path, { maxPixels: this.opts.maxPixels ?? DEFAULT_MAX_PIXELS, region: halo, name: `the input of ${req.jobId}` })
     } catch (err) {
       throw new TileRefusal(ErrorCodes.inputUnavailable, `cannot get the input of ${req.jobId}: ${(err as Error).message}`)
     }
     if (raw.channels !== req.channels) throw new BadTileError(`the input of ${req.jobId} has ${raw.channels} channels, the tile ${req.channels}`)
-    const halo = { x: src.x, y: src.y, width: req.width, height: req.height }
+    if (raw.width === halo.width && raw.height === halo.height) return raw.data
     return sliceTile(raw, { index: req.index, core: halo, halo }).data
   }
 

@@ -109,6 +109,34 @@ describe('decodeImage', () => {
     expect((await probeImage(path))).toEqual({ format: 'jpeg', width: 20, height: 40, channels: 3 })
   })
 
+  it('a region decodes to exactly that rectangle of the whole decode: formats, channel counts, 16-bit, EXIF orientation', async () => {
+    const cases: Array<{ name: string, s: Sharp }> = [
+      { name: 'r.jpg', s: rawInput(photoLike(97, 61, 3, 2)).jpeg({ quality: 90 }) },
+      { name: 'r-rot.jpg', s: rawInput(photoLike(61, 97, 3, 3)).jpeg({ quality: 90 }).withMetadata({ orientation: 6 }) },
+      { name: 'r.png', s: rawInput(photoLike(97, 61, 4, 4)).png() },
+      { name: 'r-grey.png', s: rawInput(photoLike(97, 61, 1, 5)).png() },
+      { name: 'r-ga.png', s: rawInput(photoLike(97, 61, 2, 6)).png() },
+      { name: 'r-16.png', s: rawInput(photoLike(97, 61, 3, 7)).png().toColourspace('rgb16') },
+      { name: 'r.webp', s: rawInput(photoLike(97, 61, 3, 8)).webp({ lossless: true }) }
+    ]
+    for (const c of cases) {
+      const path = await write(c.name, c.s)
+      const whole = await decodeImage(path)
+      for (const r of [{ x: 0, y: 0, width: whole.width, height: whole.height }, { x: 13, y: 7, width: 30, height: 21 }, { x: whole.width - 5, y: whole.height - 9, width: 5, height: 9 }]) {
+        const part = await decodeImage(path, { region: r })
+        expect([part.width, part.height, part.channels], c.name).toEqual([r.width, r.height, whole.channels])
+        const want = Buffer.alloc(r.width * r.height * whole.channels)
+        for (let y = 0; y < r.height; y++) {
+          const from = ((r.y + y) * whole.width + r.x) * whole.channels
+          want.set(whole.data.subarray(from, from + r.width * whole.channels), y * r.width * whole.channels)
+        }
+        expect(Buffer.from(part.data).equals(want), `${c.name} ${JSON.stringify(r)}`).toBe(true)
+      }
+    }
+    const path = join(dir, 'r.png')
+    await expect(decodeImage(path, { region: { x: 90, y: 0, width: 10, height: 10 } })).rejects.toThrow(/region.*inside the 97x61 image/)
+  })
+
   it('WebP (lossless and lossy), TIFF, GIF and AVIF', async () => {
     const img = photoLike(48, 32, 4, 8)
     const lossless = await decodeImage(await write('a.webp', rawInput(img).webp({ lossless: true, exact: true })))

@@ -32,9 +32,9 @@ const req: TileRequest = {
   width: tile.width, height: tile.height, channels: tile.channels, core, stats: [], renewMs: 1000
 }
 
-async function send (keep: WorkerRuntime['opts']['keep'], opts: { copy?: WorkerOptions['copy'], fetchInput?: WorkerOptions['fetchInput'], req?: TileRequest } = {}): Promise<Awaited<ReturnType<typeof sendTile>>> {
+async function send (keep: WorkerRuntime['opts']['keep'], opts: { copy?: WorkerOptions['copy'], fetchInput?: WorkerOptions['fetchInput'], wholeInputMaxBytes?: number, req?: TileRequest } = {}): Promise<Awaited<ReturnType<typeof sendTile>>> {
   const [a, b] = [await nodes.start(), await nodes.start()]
-  const worker = new WorkerRuntime({ slots: 1, epoch: () => 2, keep, copy: opts.copy, fetchInput: opts.fetchInput })
+  const worker = new WorkerRuntime({ slots: 1, epoch: () => 2, keep, copy: opts.copy, fetchInput: opts.fetchInput, wholeInputMaxBytes: opts.wholeInputMaxBytes })
   workers.push(worker)
   await new TileService({ libp2p: b }, { handler: worker }).start()
   await a.dial(b.getMultiaddrs()[0])
@@ -91,6 +91,13 @@ describe('tile protocol', () => {
       const want = runTile(sliceTile(image, { index: 5, core: halo, halo }), pipeline, { phase: 0, stats: [], core })
       expect(fetched).toEqual(['jtest<-standby-1'])
       expect('image' in got && Buffer.from(got.image.data).equals(Buffer.from('image' in want ? want.image.data : []))).toBe(true)
+      // An input larger than the worker keeps whole: only the tile's rectangle is decoded, same pixels.
+      const regional = await send(undefined, {
+        req: { ...req, source: { sha256: 'cd'.repeat(32), holders: ['standby-1'], x: halo.x, y: halo.y } },
+        fetchInput: async () => path,
+        wholeInputMaxBytes: 1000
+      })
+      expect('image' in regional && Buffer.from(regional.image.data).equals(Buffer.from('image' in want ? want.image.data : []))).toBe(true)
       // No holder answers: the master hears input-unavailable (not the tile's fault), not bad-tile.
       const failed = await send(undefined, { req: { ...req, source: { sha256: 'cd'.repeat(32), holders: ['gone'], x: 0, y: 0 } }, fetchInput: async () => { throw new Error('no holder is live') } }).catch((err: Error) => err)
       expect(failed).toBeInstanceOf(RemoteError)
