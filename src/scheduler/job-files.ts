@@ -5,11 +5,30 @@ import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { access, mkdir, readFile, rename, rm, writeFile, open } from 'node:fs/promises'
 import { join } from 'node:path'
+import * as zlib from 'node:zlib'
 import type { Channels, RawImage } from '../ops/index.ts'
 
 const BLOB_NAME = /^(input|output\.(png|jpg|webp|tif|avif|gif)|tiles\/\d{1,8}\.raw|tiles\/stats-\d{1,4}-\d{1,8}\.json)$/
 
 export const tileName = (index: number): string => `tiles/${index}.raw`
+
+/** "SWT2": a compressed tile. As the old layout's first field it would be a width over a billion, which no tile has. */
+const TILE_MAGIC = 0x53575432
+/** magic (4), width (4), height (4), channels (1) */
+const TILE_HEAD_BYTES = 13
+
+/** zstd in Node's zlib (22.15 and later), level 1: the fastest, and already well above the streams' speed. */
+const zstd = typeof zlib.zstdCompress !== 'function'
+  ? undefined
+  : {
+      compress: async (data: Uint8Array): Promise<Buffer> => await new Promise((resolve, reject) => {
+        zlib.zstdCompress(data, { params: { [zlib.constants.ZSTD_c_compressionLevel]: 1 } }, (err, out) => { if (err != null) reject(err); else resolve(out) })
+      }),
+      decompress: async (data: Uint8Array): Promise<Buffer> => await new Promise((resolve, reject) => {
+        zlib.zstdDecompress(data, (err, out) => { if (err != null) reject(err); else resolve(out) })
+      })
+    }
+
 export const statsName = (phase: number, index: number): string => `tiles/stats-${phase}-${index}.json`
 
 export class JobFiles {
@@ -74,17 +93,44 @@ export class JobFiles {
     await rename(tmp, path)
   }
 
+  /**
+   * A tile result on disk, and as it travels between peers (standby copies, the stitch's fetches): the
+   * size, then the pixels compressed with zstd at level 1 (measured on 1 MP tiles: 240-3000 MB/s, 1.8x
+   * on a blurred photo, 480x on edges; the streams between peers carry under 200 MiB/s). The work runs
+   * in libuv's thread pool, off the event loop.
+   */
   async writeTile (jobId: string, index: number, img: RawImage): Promise<void> {
-    // 9-byte header: width (4), height (4), channels (1).
-    const head = Buffer.alloc(9)
-    head.writeUInt32BE(img.width, 0)
-    head.writeUInt32BE(img.height, 4)
-    head.writeUInt8(img.channels, 8)
-    await this.writeBlob(jobId, tileName(index), Buffer.concat([head, img.data]))
+    if (zstd == null) {
+      // Node without zstd (before 22.15): the pixels as they are, in the 9-byte-header layout.
+      const raw = Buffer.alloc(9)
+      raw.writeUInt32BE(img.width, 0)
+      raw.writeUInt32BE(img.height, 4)
+      raw.writeUInt8(img.channels, 8)
+      await this.writeBlob(jobId, tileName(index), Buffer.concat([raw, img.data]))
+      return
+    }
+    const head = Buffer.alloc(TILE_HEAD_BYTES)
+    head.writeUInt32BE(TILE_MAGIC, 0)
+    head.writeUInt32BE(img.width, 4)
+    head.writeUInt32BE(img.height, 8)
+    head.writeUInt8(img.channels, 12)
+    const packed = await zstd.compress(img.data)
+    await this.writeBlob(jobId, tileName(index), Buffer.concat([head, packed]))
   }
 
   async readTile (jobId: string, index: number): Promise<RawImage> {
     const buf = await readFile(this.pathOf(jobId, tileName(index)))
+    const name = `tile ${index} of job ${jobId}`
+    if (buf.byteLength >= TILE_HEAD_BYTES && buf.readUInt32BE(0) === TILE_MAGIC) {
+      if (zstd == null) throw new Error(`${name} is zstd-compressed and this Node has no zstd (22.15 or later has)`)
+      const width = buf.readUInt32BE(4)
+      const height = buf.readUInt32BE(8)
+      const channels = buf.readUInt8(12) as Channels
+      const data = await zstd.decompress(buf.subarray(TILE_HEAD_BYTES))
+      if (data.byteLength !== width * height * channels) throw new Error(`${name} holds ${data.byteLength} bytes, its header says ${width}x${height}x${channels}`)
+      return { width, height, channels, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }
+    }
+    // The uncompressed layout (peers before zstd, or without it): width, height, channels, pixels.
     const width = buf.readUInt32BE(0)
     const height = buf.readUInt32BE(4)
     const channels = buf.readUInt8(8) as Channels
