@@ -76,39 +76,27 @@ export class JobCopies {
   }
 
   /**
-   * Makes sure the file is here, fetched from `holders` in order and checked against its SHA-256 (a
-   * copy that does not match is not kept; the next holder is tried).
+   * Makes sure the file is here, fetching it from the standbys, then from any live peer. With `sha256`,
+   * a copy that does not match it is not kept, and the next peer is tried.
    */
-  async fetchChecked (jobId: string, name: string, holders: string[], sha256: string): Promise<void> {
-    if (await this.files.has(jobId, name)) return
-    let why = 'no holder is live'
-    const live = new Set(this.live())
-    for (const p of holders.filter(h => live.has(h))) {
-      try {
-        const data = await getBlob(this.peer.libp2p, peerIdFromString(p), jobId, name)
-        const got = createHash('sha256').update(data).digest('hex')
-        if (got !== sha256) { why = `${p.slice(-8)} sent a copy whose SHA-256 is ${got.slice(0, 12)}…, not ${sha256.slice(0, 12)}…`; continue }
-        await this.files.writeBlob(jobId, name, data)
-        return
-      } catch (err) {
-        why = (err as Error).message
-      }
-    }
-    throw new MissingFileError(`cannot fetch ${name} of job ${jobId}: ${why}`)
-  }
-
-  /** Makes sure the file is here, fetching it from the standbys, then from any live peer. */
-  async ensureLocal (jobId: string, standbys: string[], name: string): Promise<void> {
+  async ensureLocal (jobId: string, standbys: string[], name: string, sha256?: string): Promise<void> {
     if (await this.files.has(jobId, name)) return
     const live = this.live()
     const order = [...standbys.filter(p => live.includes(p)), ...live.filter(p => !standbys.includes(p))]
+    let why = `no live peer has ${name} of job ${jobId}`
     for (const p of order) {
       try {
-        await this.files.writeBlob(jobId, name, await getBlob(this.peer.libp2p, peerIdFromString(p), jobId, name))
+        const data = await getBlob(this.peer.libp2p, peerIdFromString(p), jobId, name)
+        const got = sha256 == null ? undefined : createHash('sha256').update(data).digest('hex')
+        if (got !== sha256) {
+          why = `${p.slice(-8)} sent a copy of ${name} of job ${jobId} whose SHA-256 is ${got?.slice(0, 12)}…, not ${sha256?.slice(0, 12)}…`
+          continue
+        }
+        await this.files.writeBlob(jobId, name, data)
         return
       } catch { /* the next peer may have it */ }
     }
-    throw new MissingFileError(`no live peer has ${name} of job ${jobId}`)
+    throw new MissingFileError(why)
   }
 
   /** The output is stored: every peer may drop its copies of the input and tiles. */

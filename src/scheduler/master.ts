@@ -14,7 +14,7 @@ import { MalformedFrameError, RemoteError, StreamEndedError } from '../transfer/
 import type { TileNotice } from '../transfer/tile-done.ts'
 import type { QueueEffect, QueueEvent } from './queue-machine.ts'
 import {
-  capacity, metaOf, newPlan, progressOf, stepMaster, tickMsFor, tileSizeFor,
+  metaOf, newPlan, progressOf, stepMaster, tickMsFor, tileSizeFor,
   type FailureKind, type JobMeta, type Lease, type MasterCommand, type MasterEvent, type MasterPlan, type PeerLoad, type ResultShape
 } from './master-planner.ts'
 import { StaleEpochError } from './errors.ts'
@@ -235,11 +235,6 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     return this.peer.liveView().map(hb => ({ peer: hb.peerId, freeSlots: hb.load.freeSlots, busyTiles: hb.load.busyTiles, freeMem: hb.load.freeMem }))
   }
 
-  /** Each live peer's capacity (free + busy slots), this peer included. */
-  capacity (now = this.clock.now()): Array<{ peer: string, freeSlots: number, alive: true }> {
-    return this.plan == null ? [] : capacity({ ...this.plan, view: this.loads() }, now)
-  }
-
   /** The tile edge for a new job: the one configured, else one fitted to the image and the swarm's slots. */
   tileSizeFor (width: number, height: number): number {
     if (this.plan == null) return this.opts.tileSize ?? autoTileSize(width, height, this.worker.opts.slots)
@@ -371,9 +366,9 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     return await this.run({ type: 'fetched', lease, result, now: this.clock.now() })
   }
 
-  /** Makes sure a job's input is here, fetched from `holders` and checked against its SHA-256; resolves its path. */
+  /** Makes sure a job's input is here, fetched from `holders` first and checked against its SHA-256; resolves its path. */
   async fetchInput (jobId: string, holders: string[], sha256: string): Promise<string> {
-    await this.copies.fetchChecked(jobId, 'input', holders, sha256)
+    await this.copies.ensureLocal(jobId, holders, 'input', sha256)
     return this.files.inputPath(jobId)
   }
 
