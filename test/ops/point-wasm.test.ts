@@ -53,6 +53,20 @@ describe('point kernels equal their scalar references', () => {
     })
   }
 
+  it('adjust: every byte value across the whole parameter range (the i16 lanes must not overflow)', () => {
+    // A 256-byte ramp, so each parameter pair is checked on every input value; contrast and brightness
+    // from end to end of their ParamSpec limits, fractional steps included (odd fixed-point low bytes).
+    const ramp: RawImage = { width: 256, height: 1, channels: 1, data: Uint8Array.from({ length: 256 }, (_, v) => v) }
+    const contrasts = [0, 0.003, 0.5, 0.999, 1, 1.2, 1.7, 2.5, 3.3, 4.999, 7.77, 9.3, 9.99, 10]
+    const brightnesses = [-255, -254.6, -200, -128, -127.5, -20, -0.4, 0, 0.4, 20, 127.3, 128, 200, 254.8, 255]
+    for (const contrast of contrasts) {
+      for (const brightness of brightnesses) {
+        const got = apply('adjust', { brightness, contrast }, ramp)
+        expect(Buffer.from(got.data).equals(Buffer.from(ref.adjust(ramp, contrast, brightness).data)), `contrast ${contrast} brightness ${brightness}`).toBe(true)
+      }
+    }
+  })
+
   it('luma histogram of any core rectangle', () => {
     const measure = getOp('equalise').global!({})!.measure
     let seed = 100
