@@ -14,8 +14,16 @@ sharp.concurrency(availableParallelism())
 // A long-running peer decodes many different files; libvips' operation cache would only hold memory.
 sharp.cache(false)
 
-/** sharp's own default limit (0x3FFF x 0x3FFF). */
-export const DEFAULT_MAX_PIXELS = 268_402_689
+/** sharp's own default input limit (0x3FFF x 0x3FFF), which swarm used to keep. */
+export const SHARP_DEFAULT_MAX_PIXELS = 268_402_689
+
+/**
+ * The largest input decoded unless the caller says otherwise: 1 gigapixel. sharp's default (above) guards
+ * one process that decodes whole against a decompression bomb; splitting images too large for one machine
+ * is what a swarm is for, and a worker decodes a large input one tile's rectangle at a time. The bound is
+ * the master's (and `swarm run`'s) whole decode: 1 GP of RGB is 3 GB.
+ */
+export const DEFAULT_MAX_PIXELS = 1_000_000_000
 
 export type InputFormat = 'jpeg' | 'png' | 'webp' | 'tiff' | 'gif' | 'avif'
 export const INPUT_FORMATS: readonly InputFormat[] = ['jpeg', 'png', 'webp', 'tiff', 'gif', 'avif']
@@ -155,7 +163,8 @@ export function outputFormatFor (path: string): OutputFormat {
  * flattened onto white there; GIF is palette-quantised by libvips.
  */
 export async function encodeImageToBuffer (raw: RawImage, format: OutputFormat): Promise<Uint8Array> {
-  let s = sharp(raw.data, { raw: { width: raw.width, height: raw.height, channels: raw.channels } })
+  // Pixels already in memory are no decompression bomb: sharp's input limit would only refuse a large output.
+  let s = sharp(raw.data, { raw: { width: raw.width, height: raw.height, channels: raw.channels }, limitInputPixels: false })
   // Without 'b-w' sharp would write grey images as RGB.
   if (raw.channels <= 2) s = s.toColourspace('b-w')
   switch (format) {
