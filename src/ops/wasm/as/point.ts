@@ -157,49 +157,74 @@ const SEPIA_B1_B: i32 = 2146 | (8192 << 16)
   return <u8>(v > 255 ? 255 : v)
 }
 
+// Swizzle masks as data, loaded into registers before the loops: V8 rebuilds a constant mask with four
+// instructions at every use inside the loop, while a mask in a register costs one saturating add (which
+// keeps wasm's out-of-range-gives-zero rule) and the pshufb.
+const RG3 = memory.data<i8>([0, -128, 1, -128, 3, -128, 4, -128, 6, -128, 7, -128, 9, -128, 10, -128], 16)
+const B3 = memory.data<i8>([2, -128, -128, -128, 5, -128, -128, -128, 8, -128, -128, -128, 11, -128, -128, -128], 16)
+const OUT3 = memory.data<i8>([0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, -128, -128, -128, -128], 16)
+const RG4 = memory.data<i8>([0, -128, 1, -128, 4, -128, 5, -128, 8, -128, 9, -128, 12, -128, 13, -128], 16)
+const B4 = memory.data<i8>([2, -128, -128, -128, 6, -128, -128, -128, 10, -128, -128, -128, 14, -128, -128, -128], 16)
+const OUT4 = memory.data<i8>([0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15], 16)
+const RG1 = memory.data<i8>([0, -128, 0, -128, 1, -128, 1, -128, 2, -128, 2, -128, 3, -128, 3, -128], 16)
+const B1 = memory.data<i8>([0, -128, -128, -128, 1, -128, -128, -128, 2, -128, -128, -128, 3, -128, -128, -128], 16)
+const RG2 = memory.data<i8>([0, -128, 0, -128, 2, -128, 2, -128, 4, -128, 4, -128, 6, -128, 6, -128], 16)
+const B2 = memory.data<i8>([0, -128, -128, -128, 2, -128, -128, -128, 4, -128, -128, -128, 6, -128, -128, -128], 16)
+const A2 = memory.data<i8>([1, -128, -128, -128, 3, -128, -128, -128, 5, -128, -128, -128, 7, -128, -128, -128], 16)
+
+/** Sepia of 4 pixels: their (R, G) pairs and (B, 1) pairs in, R G B as i32x4 each out (packed). */
+// @ts-ignore: decorator
+@inline function sepia4 (rg: v128, b1: v128, fourth: v128): v128 {
+  const rgo = i16x8.narrow_i32x4_u(sepiaChannel(rg, b1, SEPIA_RG_R, SEPIA_B1_R), sepiaChannel(rg, b1, SEPIA_RG_G, SEPIA_B1_G))
+  const bo = i16x8.narrow_i32x4_u(sepiaChannel(rg, b1, SEPIA_RG_B, SEPIA_B1_B), fourth)
+  return i8x16.narrow_i16x8_u(rgo, bo)
+}
+
 /** Sepia of n pixels with `ch` channels into RGB (3) or RGBA (4, when the input has alpha). */
 export function sepia (src: usize, dst: usize, n: i32, ch: i32): void {
   const zero = i32x4.splat(0)
   const outCh = ch === 2 || ch === 4 ? 4 : 3
   let i = 0
-  // One loop per channel count, 4 pixels per step; every load and store stays inside the images (the
+  // One loop per channel count, 4 pixels per group; every load and store stays inside the images (the
   // bounds leave room for the 16-byte accesses of 12-byte groups).
   if (ch === 3) {
-    for (; i + 6 <= n; i += 4) {
-      const x = v128.load(src + <usize>i * 3)
-      const rg = i8x16.swizzle(x, i8x16(0, -128, 1, -128, 3, -128, 4, -128, 6, -128, 7, -128, 9, -128, 10, -128))
-      const b1 = v128.or(i8x16.swizzle(x, i8x16(2, -128, -128, -128, 5, -128, -128, -128, 8, -128, -128, -128, 11, -128, -128, -128)), ONE_HI)
-      const rgo = i16x8.narrow_i32x4_u(sepiaChannel(rg, b1, SEPIA_RG_R, SEPIA_B1_R), sepiaChannel(rg, b1, SEPIA_RG_G, SEPIA_B1_G))
-      const bo = i16x8.narrow_i32x4_u(sepiaChannel(rg, b1, SEPIA_RG_B, SEPIA_B1_B), zero)
-      v128.store(dst + <usize>i * 3, i8x16.swizzle(i8x16.narrow_i16x8_u(rgo, bo), i8x16(0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, -128, -128, -128, -128)))
+    const mrg = v128.load(RG3)
+    const mb = v128.load(B3)
+    const mo = v128.load(OUT3)
+    for (; i + 10 <= n; i += 8) {
+      const p = src + <usize>i * 3
+      const q = dst + <usize>i * 3
+      const x = v128.load(p)
+      const y = v128.load(p, 12)
+      const ox = i8x16.swizzle(sepia4(i8x16.swizzle(x, mrg), v128.or(i8x16.swizzle(x, mb), ONE_HI), zero), mo)
+      const oy = i8x16.swizzle(sepia4(i8x16.swizzle(y, mrg), v128.or(i8x16.swizzle(y, mb), ONE_HI), zero), mo)
+      v128.store(q, ox)
+      v128.store(q, oy, 12)
     }
   } else if (ch === 4) {
+    const mrg = v128.load(RG4)
+    const mb = v128.load(B4)
+    const mo = v128.load(OUT4)
     for (; i + 4 <= n; i += 4) {
       const x = v128.load(src + (<usize>i << 2))
-      const rg = i8x16.swizzle(x, i8x16(0, -128, 1, -128, 4, -128, 5, -128, 8, -128, 9, -128, 12, -128, 13, -128))
-      const b1 = v128.or(i8x16.swizzle(x, i8x16(2, -128, -128, -128, 6, -128, -128, -128, 10, -128, -128, -128, 14, -128, -128, -128)), ONE_HI)
-      const rgo = i16x8.narrow_i32x4_u(sepiaChannel(rg, b1, SEPIA_RG_R, SEPIA_B1_R), sepiaChannel(rg, b1, SEPIA_RG_G, SEPIA_B1_G))
-      const ba = i16x8.narrow_i32x4_u(sepiaChannel(rg, b1, SEPIA_RG_B, SEPIA_B1_B), i32x4.shr_u(x, 24))
-      v128.store(dst + (<usize>i << 2), i8x16.swizzle(i8x16.narrow_i16x8_u(rgo, ba), i8x16(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15)))
+      v128.store(dst + (<usize>i << 2), i8x16.swizzle(sepia4(i8x16.swizzle(x, mrg), v128.or(i8x16.swizzle(x, mb), ONE_HI), i32x4.shr_u(x, 24)), mo))
     }
   } else if (ch === 1) {
+    const mrg = v128.load(RG1)
+    const mb = v128.load(B1)
+    const mo = v128.load(OUT3)
     for (; i + 16 <= n; i += 4) {
       const x = v128.load(src + <usize>i)
-      const rg = i8x16.swizzle(x, i8x16(0, -128, 0, -128, 1, -128, 1, -128, 2, -128, 2, -128, 3, -128, 3, -128))
-      const b1 = v128.or(i8x16.swizzle(x, i8x16(0, -128, -128, -128, 1, -128, -128, -128, 2, -128, -128, -128, 3, -128, -128, -128)), ONE_HI)
-      const rgo = i16x8.narrow_i32x4_u(sepiaChannel(rg, b1, SEPIA_RG_R, SEPIA_B1_R), sepiaChannel(rg, b1, SEPIA_RG_G, SEPIA_B1_G))
-      const bo = i16x8.narrow_i32x4_u(sepiaChannel(rg, b1, SEPIA_RG_B, SEPIA_B1_B), zero)
-      v128.store(dst + <usize>i * 3, i8x16.swizzle(i8x16.narrow_i16x8_u(rgo, bo), i8x16(0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, -128, -128, -128, -128)))
+      v128.store(dst + <usize>i * 3, i8x16.swizzle(sepia4(i8x16.swizzle(x, mrg), v128.or(i8x16.swizzle(x, mb), ONE_HI), zero), mo))
     }
   } else {
+    const mrg = v128.load(RG2)
+    const mb = v128.load(B2)
+    const ma = v128.load(A2)
+    const mo = v128.load(OUT4)
     for (; i + 8 <= n; i += 4) {
       const x = v128.load(src + (<usize>i << 1))
-      const rg = i8x16.swizzle(x, i8x16(0, -128, 0, -128, 2, -128, 2, -128, 4, -128, 4, -128, 6, -128, 6, -128))
-      const b1 = v128.or(i8x16.swizzle(x, i8x16(0, -128, -128, -128, 2, -128, -128, -128, 4, -128, -128, -128, 6, -128, -128, -128)), ONE_HI)
-      const a = i8x16.swizzle(x, i8x16(1, -128, -128, -128, 3, -128, -128, -128, 5, -128, -128, -128, 7, -128, -128, -128))
-      const rgo = i16x8.narrow_i32x4_u(sepiaChannel(rg, b1, SEPIA_RG_R, SEPIA_B1_R), sepiaChannel(rg, b1, SEPIA_RG_G, SEPIA_B1_G))
-      const ba = i16x8.narrow_i32x4_u(sepiaChannel(rg, b1, SEPIA_RG_B, SEPIA_B1_B), a)
-      v128.store(dst + (<usize>i << 2), i8x16.swizzle(i8x16.narrow_i16x8_u(rgo, ba), i8x16(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15)))
+      v128.store(dst + (<usize>i << 2), i8x16.swizzle(sepia4(i8x16.swizzle(x, mrg), v128.or(i8x16.swizzle(x, mb), ONE_HI), i8x16.swizzle(x, ma)), mo))
     }
   }
   for (; i < n; i++) {
