@@ -224,3 +224,12 @@ export function installCleanupHandlers (): void {
   process.on('SIGTERM', onSignal)
   process.on('SIGHUP', onSignal)
 }
+
+/** Resolves when the process prints a stdout line containing `text`; rejects if it exits first or after timeoutMs. */
+export async function waitForLine (p: Proc, text: string, timeoutMs: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error(`${p.name}: no "${text}" within ${timeoutMs} ms; ${p.stderrTail.slice(-5).join(' | ')}`)) }, timeoutMs)
+    p.onLine((l) => { if (l.includes(text)) { clearTimeout(timer); resolve() } })
+    void p.exited.then(() => { clearTimeout(timer); reject(new Error(`${p.name} exited: ${p.stderrTail.slice(-5).join(' | ')}`)) })
+  })
+}

@@ -30,7 +30,7 @@ export async function ensureRedis (log: (m: string) => void): Promise<{ bin: str
   return { bin, installed: true }
 }
 
-export async function startRedis (scope: Scope, bin: string): Promise<{ port: number, version: string }> {
+export async function startRedis (scope: Scope, bin: string): Promise<{ port: number, version: string, pid: number }> {
   const port = await freePort()
   const dir = await tempDir(scope, 'redis')
   const p = scope.spawn('redis-server', bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--loglevel', 'warning'])
@@ -43,7 +43,7 @@ export async function startRedis (scope: Scope, bin: string): Promise<{ port: nu
     await sleep(100)
   }
   const v = await runCommand(bin, ['--version'], 10_000)
-  return { port, version: /v=(\S+)/.exec(v.stdout)?.[1] ?? 'unknown' }
+  return { port, version: /v=(\S+)/.exec(v.stdout)?.[1] ?? 'unknown', pid: p.pid }
 }
 
 async function ping (port: number): Promise<boolean> {

@@ -43,6 +43,8 @@ export interface PeerStartOptions {
   extraArgs?: string[]
   /** Parent for the data dir (a fresh temp dir under it, removed with the scope). */
   tmpRoot?: string
+  /** The peer process's environment (default: the bench's), e.g. NODE_OPTIONS=--cpu-prof to profile it. */
+  env?: NodeJS.ProcessEnv
 }
 
 /** A temp dir removed when the scope closes. */
@@ -58,7 +60,7 @@ export async function startPeer (scope: Scope, o: PeerStartOptions): Promise<Pee
   const args = [SWARM_BIN, 'start', '--no-mdns', '--listen', `/ip4/127.0.0.1/tcp/${port}`, '--data-dir', dataDir,
     '--log-json', '--slots', String(o.slots ?? 1), '--name', o.name, ...(o.extraArgs ?? [])]
   for (const b of o.bootstrap ?? []) args.push('--peer', b)
-  const proc = scope.spawn(o.name, NODE, args)
+  const proc = scope.spawn(o.name, NODE, args, { env: o.env })
   const events: LogEvent[] = []
   const waiters = new Set<{ pred: (e: LogEvent) => boolean, resolve: (e: LogEvent) => void }>()
   const logDir = process.env.BENCH_LOG_DIR
@@ -140,12 +142,12 @@ export async function waitFormed (peers: PeerProc[], timeoutMs: number): Promise
  * n peers: the first starts alone and becomes master (after its 1.5 s listening grace), then the others
  * join it with --peer. Returns them with the master first.
  */
-export async function startSwarm (scope: Scope, n: number, o: { prefix: string, slots?: number, extraArgs?: string[] }): Promise<PeerProc[]> {
+export async function startSwarm (scope: Scope, n: number, o: { prefix: string, slots?: number, extraArgs?: string[], env?: NodeJS.ProcessEnv }): Promise<PeerProc[]> {
   const root = await tempDir(scope, o.prefix)
-  const first = await startPeer(scope, { name: `${o.prefix}-0`, slots: o.slots, extraArgs: o.extraArgs, tmpRoot: root })
+  const first = await startPeer(scope, { name: `${o.prefix}-0`, slots: o.slots, extraArgs: o.extraArgs, tmpRoot: root, env: o.env })
   await first.waitEvent(e => e.event === 'master' && e.self === true, 30_000, 'election as master')
   const rest = await Promise.all(Array.from({ length: n - 1 }, async (_, i) =>
-    await startPeer(scope, { name: `${o.prefix}-${i + 1}`, slots: o.slots, extraArgs: o.extraArgs, bootstrap: [first.addr], tmpRoot: root })))
+    await startPeer(scope, { name: `${o.prefix}-${i + 1}`, slots: o.slots, extraArgs: o.extraArgs, bootstrap: [first.addr], tmpRoot: root, env: o.env })))
   const peers = [first, ...rest]
   await waitFormed(peers, 30_000 + 3000 * n)
   return peers
