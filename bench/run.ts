@@ -5,7 +5,7 @@
 //
 //   node bench/run.ts [--quick] [--only <case>[,<case>...]]
 //
-// Cases: overhead, scaling, broker, failover, transfer, memory, ops.
+// Cases: overhead, scaling, broker, failover, transfer, memory, ops, small-jobs, growth.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism, totalmem, loadavg, release } from 'node:os'
 import { execFileSync } from 'node:child_process'
@@ -21,8 +21,10 @@ import { failoverCase } from './cases/failover.ts'
 import { transferCase } from './cases/transfer.ts'
 import { memoryCase } from './cases/memory.ts'
 import { opsCase } from './cases/ops.ts'
+import { smallJobsCase } from './cases/small-jobs.ts'
+import { growthCase } from './cases/growth.ts'
 
-const CASES: BenchCase[] = [overheadCase, scalingCase, brokerCase, failoverCase, transferCase, memoryCase, opsCase]
+const CASES: BenchCase[] = [overheadCase, scalingCase, brokerCase, failoverCase, transferCase, memoryCase, opsCase, smallJobsCase, growthCase]
 
 interface Args { quick: boolean, only: string[] | null }
 
