@@ -6,6 +6,10 @@ import { checkOp, META_KEY, type PersistOp } from './records.ts'
 
 type JsonDb = ReturnType<SwarmDb['sublevel']>
 
+/** Job records are keyed j/<seq>; '0' sorts right after '/', so this range holds them and nothing else. */
+const JOB_RANGE_START = 'j/'
+const JOB_RANGE_END = 'j0'
+
 export class QueueReplica {
   private readonly db: JsonDb
 
@@ -17,6 +21,18 @@ export class QueueReplica {
     const out: Array<[string, unknown]> = []
     for await (const [k, v] of (this.db as unknown as { iterator: () => AsyncIterable<[string, unknown]> }).iterator()) out.push([k, v])
     return out
+  }
+
+  /**
+   * The replicated record of one job, or undefined. Reads only the job records (tile records, many per
+   * running job, are skipped by the key range) and stops at the match.
+   */
+  async job (jobId: string): Promise<{ id: string, state?: string } | undefined> {
+    const range = { gte: JOB_RANGE_START, lt: JOB_RANGE_END }
+    for await (const [, v] of (this.db as unknown as { iterator: (o: object) => AsyncIterable<[string, unknown]> }).iterator(range)) {
+      if ((v as { id?: string }).id === jobId) return v as { id: string, state?: string }
+    }
+    return undefined
   }
 
   async position (): Promise<number> {

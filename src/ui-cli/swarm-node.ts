@@ -166,7 +166,7 @@ export class SwarmNode {
   private async onDrop (jobId: string, replica: QueueReplica): Promise<void> {
     this.worker.forget(jobId)
     if (this.master.active) return // a master drops its own copies when it has stored the output
-    const job = (await replica.records()).find(([k, v]) => k.startsWith('j/') && (v as { id?: string }).id === jobId)?.[1] as { state?: string } | undefined
+    const job = await replica.job(jobId)
     if (job?.state === 'done') await this.master.files.dropTiles(jobId)
     else this.pendingDrops.add(jobId)
   }
