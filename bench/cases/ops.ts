@@ -39,8 +39,8 @@ interface Bench { label: string, op: string, params: Params, sharp?: { fn: Sharp
 const LIMITS: Record<string, string> = {
   grayscale: 'two swizzles and two dot products per 4 pixels; OpenCV does 16-32 pixels per AVX-512 step',
   threshold: 'the luma kernel (as grayscale) plus one compare',
-  sepia: 'six 4-lane dot products per 4 pixels; OpenCV transforms in 16-lane float registers',
-  adjust: '4-lane i32 arithmetic (i16 lanes would overflow at contrast up to 10)',
+  sepia: '1.5 multiply-add instructions per pixel in 16-byte wasm vectors; OpenCV runs the same fixed-point dot products in AVX2/AVX-512 registers, 2-4x wider',
+  adjust: '8 i16 lanes per 16-byte wasm vector against OpenCV\'s AVX2/AVX-512 convertScaleAbs',
   invert: 'one xor per 16 bytes: memory speed, so at 2 MP the timing noise decides',
   median: 'sorting networks: about 35 (3x3) and 180 (5x5) instructions per 16 bytes, OpenCV does 32 per step',
   erode: 'min per tap over 16-byte vectors; OpenCV uses 32- or 64-byte ones',
