@@ -14,7 +14,7 @@ const PURE: RegExp[] = [
   /^ops\/(?!(image-io|pool|kernel-worker|local|index)\.ts$)[^/]+\.ts$/,
   /^ops\/kernels\//,
   /^ops\/wasm\/(?!as\/)/,
-  /^node\/(membership|election)\.ts$/,
+  /^node\/(membership|election|heartbeat-routing)\.ts$/,
   /^scheduler\/(queue-machine|records|master-planner)\.ts$/
 ]
 const IO_MODULES = /^(libp2p|@libp2p\/|@chainsafe\/|@multiformats\/|level|classic-level|sharp|pino|(node:)?(fs|fs\/promises|timers|timers\/promises|net|dgram|child_process|worker_threads|os|http|https|crypto|perf_hooks))$/

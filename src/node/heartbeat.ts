@@ -1,8 +1,7 @@
-// The heartbeat a peer gossips every interval. Everything another peer knows about it (liveness, role,
-// load, which master it follows) comes from here, so the schema is checked strictly on receipt.
+// The heartbeat a peer sends every interval (heartbeat-protocol.ts carries it, heartbeat-routing.ts says
+// to whom). Everything another peer knows about it (liveness, role, load, which master it follows) comes
+// from here, so the schema is checked strictly on receipt.
 import { z } from 'zod'
-
-export const HEARTBEAT_TOPIC = '/swarm/heartbeat/1'
 
 export const roles = ['joining', 'follower', 'master', 'leaving'] as const
 export type Role = typeof roles[number]
@@ -47,13 +46,10 @@ export class InvalidHeartbeatError extends Error {
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
-export function encodeHeartbeat (hb: Heartbeat): Uint8Array {
-  return encoder.encode(JSON.stringify(hb))
-}
-
 /**
- * Parses and checks a received heartbeat. `signer` is the PeerId that signed the gossip message: a
- * heartbeat speaking for another peer is refused, so nobody can make a peer look alive, dead or master.
+ * Parses and checks a received heartbeat. `signer` is the PeerId that sent it (the connection's peer) or
+ * signed it (a relayed one): a heartbeat speaking for another peer is refused, so nobody can make a peer
+ * look alive, dead or master.
  */
 export function decodeHeartbeat (data: Uint8Array, signer: string): Heartbeat {
   if (data.byteLength > 16 * 1024) throw new InvalidHeartbeatError(`heartbeat from ${signer} is ${data.byteLength} bytes, expected at most 16384`)
@@ -67,4 +63,50 @@ export function decodeHeartbeat (data: Uint8Array, signer: string): Heartbeat {
   if (!parsed.success) throw new InvalidHeartbeatError(`heartbeat from ${signer} is malformed: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`)
   if (parsed.data.peerId !== signer) throw new InvalidHeartbeatError(`heartbeat signed by ${signer} claims to be from ${parsed.data.peerId}`)
   return parsed.data
+}
+
+/** A heartbeat's JSON text with its sender's signature over it (base64), so another peer can relay it unaltered. */
+export interface SignedHeartbeat {
+  text: string
+  sig: string
+}
+
+/** Heartbeats one frame may relay: a master's digest names every live member, and a swarm of a few hundred is far beyond a lab. */
+export const MAX_RELAYED = 256
+/** A heartbeat is under 2 KiB in practice; decodeHeartbeat refuses more than 16 KiB. */
+const MAX_HEARTBEAT_CHARS = 16 * 1024
+/** An Ed25519 signature is 64 bytes: 88 base64 characters. */
+const MAX_SIG_CHARS = 128
+
+const SignedSchema = { hb: z.string().min(2).max(MAX_HEARTBEAT_CHARS), sig: z.string().min(1).max(MAX_SIG_CHARS) }
+
+/**
+ * What travels on the heartbeat protocol: the sender's own heartbeat, and heartbeats of others it vouches
+ * were heard `ageMs` ago (a master's digest, or the master's heartbeat given to a peer outside the star).
+ */
+export const HeartbeatFrameSchema = z.object({
+  v: z.literal(1),
+  ...SignedSchema,
+  relayed: z.array(z.object({ ...SignedSchema, ageMs: z.number().int().min(0).max(600_000) }).strict()).max(MAX_RELAYED).optional()
+}).strict()
+export type HeartbeatFrame = z.infer<typeof HeartbeatFrameSchema>
+
+export function heartbeatText (hb: Heartbeat): string {
+  return JSON.stringify(hb)
+}
+
+/** Parses a heartbeat's text and checks it comes from `signer` (the connection's peer, or the key that signed it). */
+export function parseHeartbeat (text: string, signer: string): Heartbeat {
+  return decodeHeartbeat(encoder.encode(text), signer)
+}
+
+/** The peerId a heartbeat text claims, cheaply (before it is worth a schema check and a signature check); undefined if unreadable. */
+export function claimedPeer (text: string): { peerId: string, incarnation: number, seq: number } | undefined {
+  try {
+    const v = JSON.parse(text) as { peerId?: unknown, incarnation?: unknown, seq?: unknown }
+    if (typeof v.peerId !== 'string' || typeof v.incarnation !== 'number' || typeof v.seq !== 'number') return undefined
+    return { peerId: v.peerId, incarnation: v.incarnation, seq: v.seq }
+  } catch {
+    return undefined
+  }
 }

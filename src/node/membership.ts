@@ -32,6 +32,8 @@ export interface Member {
   /** `stalledMs` of the state when this member was last heard. */
   stalledAtSeen: number
   alive: boolean
+  /** Last heard through another peer's relay (the master's digest), not from the member itself. */
+  relayed: boolean
 }
 
 export interface MembershipState {
@@ -44,8 +46,14 @@ export interface MembershipState {
 }
 
 export type MembershipEvent =
-  | { type: 'heartbeat', hb: Heartbeat, now: number }
+  /** `relayed`: another peer vouched for this heartbeat, heard `now` by that peer's clock as we reckon it. */
+  | { type: 'heartbeat', hb: Heartbeat, now: number, relayed?: boolean }
   | { type: 'tick', now: number }
+  /**
+   * The relay went quiet (the master this peer followed is late), so members known only through it have not
+   * been silent: the relay was. Each is taken as heard at `heardAt` and now has its own time to speak up directly.
+   */
+  | { type: 'relay-lost', heardAt: number }
 
 export type MembershipEffect =
   | { type: 'joined', peer: string, hb: Heartbeat }
@@ -56,25 +64,39 @@ export function initMembership (config: MembershipConfig): MembershipState {
 }
 
 export function stepMembership (state: MembershipState, event: MembershipEvent): { state: MembershipState, effects: MembershipEffect[] } {
-  return event.type === 'heartbeat' ? onHeartbeat(state, event.hb, event.now) : onTick(state, event.now)
+  switch (event.type) {
+    case 'heartbeat': return onHeartbeat(state, event.hb, event.now, event.relayed === true)
+    case 'tick': return onTick(state, event.now)
+    case 'relay-lost': return onRelayLost(state, event.heardAt)
+  }
 }
 
-function onHeartbeat (state: MembershipState, hb: Heartbeat, now: number): { state: MembershipState, effects: MembershipEffect[] } {
+function onRelayLost (state: MembershipState, heardAt: number): { state: MembershipState, effects: MembershipEffect[] } {
+  let members: Map<string, Member> | undefined
+  for (const [id, m] of state.members) {
+    if (!m.alive || !m.relayed || m.lastSeen >= heardAt) continue
+    members ??= new Map(state.members)
+    members.set(id, { ...m, lastSeen: heardAt, stalledAtSeen: state.stalledMs })
+  }
+  return { state: members == null ? state : { ...state, members }, effects: [] }
+}
+
+function onHeartbeat (state: MembershipState, hb: Heartbeat, now: number, relayed: boolean): { state: MembershipState, effects: MembershipEffect[] } {
   if (hb.peerId === state.config.self) return { state, effects: [] }
   const prev = state.members.get(hb.peerId)
-  // Gossip can reorder and replay: only a newer (incarnation, seq) counts.
+  // Relays and reconnections can reorder and replay: only a newer (incarnation, seq) counts.
   if (prev != null && (hb.incarnation < prev.hb.incarnation || (hb.incarnation === prev.hb.incarnation && hb.seq <= prev.hb.seq))) {
     return { state, effects: [] }
   }
   const members = new Map(state.members)
   const effects: MembershipEffect[] = []
   if (hb.role === 'leaving') {
-    members.set(hb.peerId, { hb, firstSeen: prev?.firstSeen ?? now, lastSeen: now, stalledAtSeen: state.stalledMs, alive: false })
+    members.set(hb.peerId, { hb, firstSeen: prev?.firstSeen ?? now, lastSeen: now, stalledAtSeen: state.stalledMs, alive: false, relayed })
     if (prev?.alive === true) effects.push({ type: 'left', peer: hb.peerId, reason: 'leaving' })
     return { state: { ...state, members }, effects }
   }
   const rejoined = prev == null || !prev.alive
-  members.set(hb.peerId, { hb, firstSeen: rejoined ? now : prev.firstSeen, lastSeen: now, stalledAtSeen: state.stalledMs, alive: true })
+  members.set(hb.peerId, { hb, firstSeen: rejoined ? now : prev.firstSeen, lastSeen: now, stalledAtSeen: state.stalledMs, alive: true, relayed })
   if (rejoined) effects.push({ type: 'joined', peer: hb.peerId, hb })
   return { state: { ...state, members }, effects }
 }

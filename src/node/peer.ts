@@ -1,19 +1,21 @@
 // SwarmPeer: the thin shell around the membership and election state machines. It owns the timers,
-// libp2p, the LevelDB store and the gossip; every decision is taken by the pure machines.
+// libp2p, the LevelDB store and the heartbeat streams; every decision is taken by the pure machines
+// (who hears a heartbeat: heartbeat-routing.ts).
 import { EventEmitter } from 'node:events'
+import { createPublicKey, verify, type KeyObject } from 'node:crypto'
 import { arch, availableParallelism, freemem, platform } from 'node:os'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import type { ConnectionGater, PeerId } from '@libp2p/interface'
-import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
+import type { ConnectionGater, PeerId, PrivateKey } from '@libp2p/interface'
 import { candidateFromHeartbeat, type PeerEvents, type PeerOptions, resolvePeerOptions, type ResolvedPeerOptions } from './peer-options.ts'
-import { decodeHeartbeat, encodeHeartbeat, HEARTBEAT_TOPIC, type Heartbeat, type Load } from './heartbeat.ts'
+import { claimedPeer, heartbeatText, MAX_RELAYED, parseHeartbeat, type Heartbeat, type HeartbeatFrame, type Load, type SignedHeartbeat } from './heartbeat.ts'
+import { HeartbeatService } from './heartbeat-protocol.ts'
+import { lateAfterMs, routeHeartbeat, type RoutePeer } from './heartbeat-routing.ts'
 import { initMembership, liveMembers, stepMembership, type MembershipEffect, type MembershipState } from './membership.ts'
 import { initElection, stepElection, type ElectionEffect, type ElectionEvent, type ElectionState } from './election.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { openStore, readEpoch, writeEpoch, type SwarmDb } from './store.ts'
 import { createSwarmLibp2p, type SwarmLibp2p } from './libp2p.ts'
-import { GossipLinks } from './gossip-links.ts'
 import { STATUS_PROTOCOL, StatusService, type PeerRow, type StatusSnapshot } from '../transfer/status.ts'
 import { version } from './version.ts'
 
@@ -32,12 +34,22 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
   /** Peers to keep connected, with when we last had news of them. */
   private readonly known = new Map<string, { id: PeerId, since: number }>()
   private readonly dialing = new Set<string>()
-  /** Heartbeats the gossip validator already parsed, so the handler does not parse them again. */
-  private readonly checked = new WeakMap<Uint8Array, Heartbeat>()
+  /** The newest signed heartbeat of each member, as heard: what this peer relays when it is master. */
+  private readonly signed = new Map<string, SignedHeartbeat & { incarnation: number, seq: number }>()
+  /** Parsed PeerIds, by string. */
+  private readonly peerIds = new Map<string, PeerId>()
+  /**
+   * Each member's public key as a node KeyObject, to check relayed heartbeats. @libp2p/crypto imports the key
+   * anew on every verify, which was most of a follower's idle CPU; a cached key verifies about 5x faster.
+   */
+  private readonly keys = new Map<string, KeyObject | null>()
+  private privateKey?: PrivateKey
+  private heartbeats?: HeartbeatService
+  /** This peer's heartbeats went to its master alone at the last send: the master is the relay of everyone else's. */
+  private inStar = false
   /** What identify said of each connected peer: a swarm member, or a client. */
   private readonly identified = new Map<string, 'member' | 'client'>()
   private running = false
-  private links?: GossipLinks
   /** Answers the status protocol (what `swarm status` and other peers ask) while running. */
   private status?: StatusService
   /** Set by the job layer as work starts and ends; the heartbeat reports it. */
@@ -82,7 +94,7 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
 
   async start (gater?: ConnectionGater): Promise<void> {
     const o = this.opts
-    const privateKey = await loadOrCreateIdentity(o.dataDir)
+    const privateKey = this.privateKey = await loadOrCreateIdentity(o.dataDir)
     this.db = await openStore(o.dataDir)
     try {
       const epoch = await readEpoch(this.db)
@@ -91,26 +103,30 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
       this.membership = initMembership({ self, deadAfterMs: o.deadAfterMs, forgetAfterMs: o.forgetAfterMs, tickMs: o.tickMs })
       this.election = initElection({ self, eligible: o.eligible, graceMs: o.graceMs }, epoch, o.now())
 
-      const pubsub = this.node.services.pubsub
-      pubsub.topicValidators.set(HEARTBEAT_TOPIC, (_from, msg) => this.validate(msg))
-      pubsub.addEventListener('message', (evt) => { this.onMessage(evt.detail) })
-      pubsub.subscribe(HEARTBEAT_TOPIC)
-      this.node.addEventListener('peer:identify', (evt) => {
-        this.identified.set(evt.detail.peerId.toString(), evt.detail.protocols.includes(STATUS_PROTOCOL) ? 'member' : 'client')
+      this.heartbeats = new HeartbeatService({ libp2p: this.node }, {
+        onFrame: (frame, from) => { this.onFrame(frame, from) },
+        onError: (message, from) => { this.emit('warning', { message: `heartbeat from ${from} refused: ${message}` }) }
       })
-      this.node.addEventListener('peer:disconnect', (evt) => { this.identified.delete(evt.detail.toString()) })
+      await this.heartbeats.start()
+      this.node.addEventListener('peer:identify', (evt) => {
+        const key = evt.detail.peerId.toString()
+        const kind = evt.detail.protocols.includes(STATUS_PROTOCOL) ? 'member' : 'client'
+        const first = this.identified.get(key) == null
+        this.identified.set(key, kind)
+        // A new member hears from us at once, not an interval later: its election waits until it has heard
+        // every peer it is connected to.
+        if (kind === 'member' && first) this.publish(this.role, key)
+      })
+      this.node.addEventListener('peer:disconnect', (evt) => {
+        this.identified.delete(evt.detail.toString())
+        this.heartbeats?.drop(evt.detail.toString())
+      })
       this.node.addEventListener('peer:discovery', (evt) => {
         this.remember(evt.detail.id)
         void this.dial(evt.detail.id)
       })
       this.status = new StatusService({ libp2p: this.node }, { snapshot: () => this.snapshot() })
       await this.status.start()
-      this.links = new GossipLinks(this.node, {
-        isMember: (peer) => this.identified.get(peer) === 'member',
-        now: o.now,
-        minAgeMs: o.redialMs
-      })
-      this.links.start()
       this.running = true
       this.timers.push(setInterval(() => { this.publish() }, o.heartbeatMs))
       this.timers.push(setInterval(() => { this.tick() }, o.tickMs))
@@ -142,7 +158,8 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
     this.running = false
     for (const t of this.timers) clearInterval(t)
     this.timers = []
-    this.links?.stop()
+    await this.heartbeats?.stop().catch(() => {})
+    this.heartbeats = undefined
     await this.status?.stop().catch(() => {})
     this.status = undefined
     await Promise.resolve(this.node?.stop()).catch(() => {})
@@ -170,6 +187,12 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
   }
 
   liveView (): Heartbeat[] { return liveMembers(this.membership) }
+
+  /** How this peer last heard a member: from the member itself, or through the master's relay (the star). */
+  heardVia (peer: string): 'direct' | 'relay' | undefined {
+    const m = this.membership.members.get(peer)
+    return m?.alive !== true ? undefined : m.relayed ? 'relay' : 'direct'
+  }
 
   snapshot (): StatusSnapshot {
     const now = this.opts.now()
@@ -204,39 +227,126 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
     }
   }
 
-  private publish (role: Heartbeat['role'] = this.role): void {
-    if (this.node == null || !this.running) return
-    const data = encodeHeartbeat(this.heartbeat(role))
-    this.node.services.pubsub.publish(HEARTBEAT_TOPIC, data).catch((err: Error) => {
-      this.emit('warning', { message: `heartbeat not sent: ${err.message}` })
-    })
-  }
-
-  /** Invalid heartbeats are rejected at the gossip layer, so they are not relayed either. */
-  private validate (msg: Message): TopicValidatorResult {
-    if (msg.type !== 'signed') return TopicValidatorResult.Reject
-    try {
-      this.checked.set(msg.data, decodeHeartbeat(msg.data, msg.from.toString()))
-      return TopicValidatorResult.Accept
-    } catch {
-      return TopicValidatorResult.Reject
+  /**
+   * Sends this interval's heartbeat where routeHeartbeat says (or to `only`, a peer just identified), with the
+   * heartbeats it relays: every live member's for a master, the master's for a peer outside the star.
+   */
+  private publish (role: Heartbeat['role'] = this.role, only?: string): void {
+    const node = this.node
+    const service = this.heartbeats
+    const key = this.privateKey
+    if (node == null || service == null || key == null || !this.running) return
+    const now = this.opts.now()
+    const master = this.master
+    const members: RoutePeer[] = []
+    // Connected peers not yet identified count as members: a slow identify must not delay the heartbeats
+    // an election waits for. Clients (no status protocol) are left out.
+    const seen = new Set<string>()
+    for (const conn of node.getConnections()) {
+      const peer = conn.remotePeer.toString()
+      if (seen.has(peer) || this.identified.get(peer) === 'client' || (only != null && peer !== only)) continue
+      seen.add(peer)
+      const m = this.membership.members.get(peer)
+      members.push({ peer, follows: m?.alive === true ? m.hb.master : undefined })
     }
+    const mm = master == null ? undefined : this.membership.members.get(master)
+    const route = routeHeartbeat({
+      isMaster: this.isMaster,
+      master,
+      masterSilentMs: mm == null ? undefined : now - mm.lastSeen,
+      lateAfterMs: lateAfterMs(this.opts.heartbeatMs),
+      leaving: role === 'leaving'
+    }, members)
+    if (only == null) this.inStar = route.star
+    const text = heartbeatText(this.heartbeat(role))
+    const signature = key.sign(new TextEncoder().encode(text))
+    const send = (sig: Uint8Array): void => {
+      const own: HeartbeatFrame = { v: 1, hb: text, sig: Buffer.from(sig).toString('base64') }
+      const relayed = route.relay === 'none' ? undefined : this.relayed(route.relay === 'all' ? undefined : master, now)
+      const withRelay: HeartbeatFrame = relayed == null || relayed.length === 0 ? own : { ...own, relayed }
+      const relayTo = new Set(route.relayTo)
+      for (const peer of route.to) service.send(this.peerIdOf(peer), relayTo.has(peer) ? withRelay : own)
+    }
+    if (signature instanceof Uint8Array) send(signature)
+    else void signature.then(send, (err: Error) => { this.emit('warning', { message: `heartbeat not signed: ${err.message}` }) })
   }
 
-  private onMessage (msg: Message): void {
-    if (msg.topic !== HEARTBEAT_TOPIC || msg.type !== 'signed') return
-    let hb: Heartbeat
+  /** The signed heartbeats to relay: of one peer (the master), or of every live member (a digest), with their ages. */
+  private relayed (one: string | null | undefined, now: number): NonNullable<HeartbeatFrame['relayed']> {
+    const out: NonNullable<HeartbeatFrame['relayed']> = []
+    for (const [peer, m] of this.membership.members) {
+      if (!m.alive || (one != null && peer !== one)) continue
+      const sh = this.signed.get(peer)
+      if (sh == null || sh.seq !== m.hb.seq || sh.incarnation !== m.hb.incarnation) continue
+      out.push({ hb: sh.text, sig: sh.sig, ageMs: Math.min(600_000, Math.max(0, Math.round(now - m.lastSeen))) })
+      if (out.length >= MAX_RELAYED) break
+    }
+    return out
+  }
+
+  private peerIdOf (peer: string): PeerId {
+    let id = this.peerIds.get(peer)
+    if (id == null) {
+      id = peerIdFromString(peer)
+      this.peerIds.set(peer, id)
+    }
+    return id
+  }
+
+  /** The Ed25519 key a PeerId embeds (swarm identities are Ed25519); null for any other kind, whose relays are not taken. */
+  private keyOf (peer: string): KeyObject | null {
+    let key = this.keys.get(peer)
+    if (key === undefined) {
+      const pk = this.peerIdOf(peer).publicKey
+      key = pk?.type === 'Ed25519' ? createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, pk.raw]), format: 'der', type: 'spki' }) : null
+      if (this.keys.size >= MAX_CACHED_KEYS) this.keys.clear()
+      this.keys.set(peer, key)
+    }
+    return key
+  }
+
+  /** Newer than what the membership holds of that peer (so worth checking and stepping). */
+  private isNewer (peer: string, incarnation: number, seq: number): boolean {
+    const prev = this.membership.members.get(peer)?.hb
+    return prev == null || incarnation > prev.incarnation || (incarnation === prev.incarnation && seq > prev.seq)
+  }
+
+  /**
+   * A frame from peer `from`: its own heartbeat (the connection proves who sent it), then what it relays. A
+   * relayed heartbeat counts only with a valid signature of the peer it speaks for, so no peer can make another
+   * look alive, dead or master; it is taken as heard `ageMs` before now.
+   */
+  private onFrame (frame: HeartbeatFrame, from: string): void {
+    if (!this.running) return
+    const now = this.opts.now()
+    let react = false
+    const take = (hb: Heartbeat, sh: SignedHeartbeat, heardAt: number, relayed: boolean): void => {
+      const r = stepMembership(this.membership, { type: 'heartbeat', hb, now: heardAt, relayed })
+      if (r.state === this.membership) return
+      this.membership = r.state
+      this.signed.set(hb.peerId, { ...sh, incarnation: hb.incarnation, seq: hb.seq })
+      this.onMembershipEffects(r.effects)
+      // React at once to a master's claim or departure instead of waiting for the next tick.
+      if (hb.role !== 'follower' || hb.master !== this.master) react = true
+    }
     try {
-      hb = this.checked.get(msg.data) ?? decodeHeartbeat(msg.data, msg.from.toString())
+      take(parseHeartbeat(frame.hb, from), { text: frame.hb, sig: frame.sig }, now, false)
     } catch (err) {
       this.emit('warning', { message: (err as Error).message })
       return
     }
-    const r = stepMembership(this.membership, { type: 'heartbeat', hb, now: this.opts.now() })
-    this.membership = r.state
-    this.onMembershipEffects(r.effects)
-    // React at once to a master's claim or departure instead of waiting for the next tick.
-    if (hb.role !== 'follower' || hb.master !== this.master) this.runElection()
+    for (const r of frame.relayed ?? []) {
+      const claim = claimedPeer(r.hb)
+      if (claim == null || claim.peerId === from || claim.peerId === this.peerId || !this.isNewer(claim.peerId, claim.incarnation, claim.seq)) continue
+      try {
+        const key = this.keyOf(claim.peerId)
+        if (key == null || !verify(null, Buffer.from(r.hb), key, Buffer.from(r.sig, 'base64'))) continue
+        take(parseHeartbeat(r.hb, claim.peerId), { text: r.hb, sig: r.sig }, now - Math.min(r.ageMs, this.opts.deadAfterMs), true)
+      } catch (err) {
+        this.emit('warning', { message: `heartbeat relayed by ${from} refused: ${(err as Error).message}` })
+      }
+    }
+    if (react) this.runElection()
   }
 
   private tick (): void {
@@ -244,6 +354,14 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
     const now = this.opts.now()
     this.lag.record(now, this.lastTickAt == null ? 0 : now - this.lastTickAt - this.opts.tickMs)
     this.lastTickAt = now
+    const master = this.master
+    const mm = master == null ? undefined : this.membership.members.get(master)
+    if (this.inStar && (mm == null || now - mm.lastSeen > lateAfterMs(this.opts.heartbeatMs))) {
+      // The master went quiet: the members heard only through it are as fresh as the master's last relay,
+      // which is at most a heartbeat old. Speak to everyone directly now, so they hear us before that runs out.
+      this.membership = stepMembership(this.membership, { type: 'relay-lost', heardAt: now - this.opts.heartbeatMs }).state
+      this.publish()
+    }
     const r = stepMembership(this.membership, { type: 'tick', now })
     this.membership = r.state
     this.onMembershipEffects(r.effects)
@@ -253,8 +371,8 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
   private onMembershipEffects (effects: MembershipEffect[]): void {
     for (const e of effects) {
       if (e.type === 'joined') {
-        // Heard through gossip, perhaps relayed by a third peer: connect directly too, so the swarm
-        // stays connected when that peer goes (a --peer bootstrap, without mDNS, knows only one).
+        // Perhaps heard through the master's relay: connect directly too, so the survivors can speak to
+        // each other when the master goes (a --peer bootstrap, without mDNS, knows only one peer).
         this.connectTo(e.peer, e.hb.addrs)
         this.emit('peer:joined', { peerId: e.peer, hb: e.hb })
       } else {
@@ -274,9 +392,8 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
   }
 
   /**
-   * Swarm peers we are connected to but have not heard yet: subscribed to the heartbeats, or, before
-   * gossip has even exchanged subscriptions, serving the status protocol (every peer does; clients such
-   * as `swarm status` do not), or not yet identified at all. Our view is incomplete while any exist.
+   * Swarm peers we are connected to but have not heard yet: serving the status protocol (every peer does;
+   * clients such as `swarm status` do not), or not yet identified at all. Our view is incomplete while any exist.
    * A connection older than the failure timeout no longer counts: such a peer is silent, not late,
    * and must not hold up an election for ever.
    */
@@ -284,7 +401,6 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
     const node = this.node
     if (node == null) return 0
     const now = this.opts.now()
-    const subscribers = new Set(node.services.pubsub.getSubscribers(HEARTBEAT_TOPIC).map(String))
     const seen = new Set<string>()
     let n = 0
     for (const conn of node.getConnections()) {
@@ -293,7 +409,7 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
       seen.add(key)
       if (this.membership.members.get(key)?.alive === true) continue
       const kind = this.identified.get(key)
-      if (subscribers.has(key) || kind === undefined || kind === 'member') n++
+      if (kind === undefined || kind === 'member') n++
     }
     return n
   }
@@ -331,7 +447,6 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
    */
   private redial (): void {
     if (this.node == null || !this.running) return
-    this.links?.checkAll()
     const connected = new Set(this.connectedPeers())
     const now = this.opts.now()
     for (const [key, k] of this.known) {
@@ -362,6 +477,11 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
     }
   }
 }
+
+/** DER SubjectPublicKeyInfo header of an Ed25519 key (RFC 8410): the raw 32 bytes follow it. */
+const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
+/** Keys kept for relayed heartbeats; a swarm has far fewer members, and peers that come and go over weeks are let go. */
+const MAX_CACHED_KEYS = 4096
 
 /** Over this window a peer reports its longest event-loop delay (a few heartbeats' worth). */
 const LAG_WINDOW_MS = 5000

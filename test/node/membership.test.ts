@@ -55,6 +55,38 @@ describe('membership', () => {
   })
 })
 
+describe('membership through a relay (the star)', () => {
+  it('a relayed heartbeat counts as heard when the relay says, and is marked relayed', () => {
+    const r = stepMembership(start(), { type: 'heartbeat', hb: hb('A', 1), now: 700, relayed: true })
+    expect(r.effects.map(e => e.type)).toEqual(['joined'])
+    expect(r.state.members.get('A')).toMatchObject({ lastSeen: 700, relayed: true, alive: true })
+    const direct = stepMembership(r.state, { type: 'heartbeat', hb: hb('A', 2), now: 900 })
+    expect(direct.state.members.get('A')?.relayed).toBe(false)
+  })
+
+  it('when the relay goes quiet, members known only through it get their own time to speak, not the relay\'s silence', () => {
+    let s = stepMembership(start(), { type: 'heartbeat', hb: hb('A', 1), now: 0, relayed: true }).state
+    s = stepMembership(s, { type: 'heartbeat', hb: hb('B', 1), now: 0 }).state
+    s = stepMembership(s, { type: 'relay-lost', heardAt: 1500 }).state
+    expect(s.members.get('A')?.lastSeen).toBe(1500)
+    expect(s.members.get('B')?.lastSeen).toBe(0) // heard directly: its silence is its own
+    const r = stepMembership(s, { type: 'tick', now: 2500 })
+    expect(r.effects).toEqual([{ type: 'left', peer: 'B', reason: 'timeout' }])
+    // A that never speaks up directly is still found dead, deadAfterMs after the relay's last word.
+    expect(stepMembership(r.state, { type: 'tick', now: 3501 }).effects).toEqual([{ type: 'left', peer: 'A', reason: 'timeout' }])
+  })
+
+  it('relay-lost never makes a member older, and leaves the dead dead', () => {
+    let s = stepMembership(start(), { type: 'heartbeat', hb: hb('A', 1), now: 2000, relayed: true }).state
+    s = stepMembership(s, { type: 'heartbeat', hb: hb('C', 1), now: 0, relayed: true }).state
+    s = stepMembership(s, { type: 'tick', now: 2500 }).state
+    expect(s.members.get('C')?.alive).toBe(false)
+    const after = stepMembership(s, { type: 'relay-lost', heardAt: 1000 }).state
+    expect(after.members.get('A')?.lastSeen).toBe(2000)
+    expect(after.members.get('C')).toMatchObject({ alive: false, lastSeen: 0 })
+  })
+})
+
 describe('membership under load: a slow peer is not a dead one', () => {
   const ticking = (): MembershipState => initMembership({ self: 'S', deadAfterMs: 2000, forgetAfterMs: 60_000, tickMs: 100 })
   const tick = (s: MembershipState, now: number) => stepMembership(s, { type: 'tick', now })
