@@ -16,11 +16,16 @@ export const CPU_SHARE = 0.2
 export const PERIOD_US = Number(process.env.BENCH_CFS_PERIOD_US ?? 10_000)
 // BENCH_SCALING_SIZES=1,8 measures only those sizes (while working on one of them).
 const SIZES = (process.env.BENCH_SCALING_SIZES ?? '1,2,4,8').split(',').map(Number)
-const OPS = ['blur', 'canny']
+// A heavy pipeline (issue 13's target is stated for one): with the wasm kernels, blur + canny on 16 MP is
+// about 0.1 CPU-s, less than decoding the input, so it measured the swarm's fixed costs rather than its
+// scaling. Two rank filters and canny take about 2.3 CPU-s on one peer. BENCH_SCALING_OPS=a,b,c overrides.
+const OPS = (process.env.BENCH_SCALING_OPS ?? 'median:radius=3,median:radius=5,canny').split(',')
+/** Idle CPU is sampled over this long before the timed jobs (heartbeats every 500 ms: ten of them). */
+const IDLE_MS = 5000
 
 export const scalingCase: BenchCase = {
   name: 'scaling',
-  title: `Scaling: 1-8 peers at ${CPU_SHARE} CPU each (cgroup v1 cfs quota), blur + canny -> PNG`,
+  title: `Scaling: 1-8 peers at ${CPU_SHARE} CPU each (cgroup v1 cfs quota), ${OPS.join(' + ')} -> PNG`,
   budgetMs: quick => quick ? 150_000 : 600_000,
   run: async (ctx: Ctx) => {
     const [width, height] = ctx.quick ? [3072, 2048] : [4096, 4096]
@@ -38,6 +43,8 @@ export const scalingCase: BenchCase = {
     ctx.log(`scaling: cgroups under ${g.parent}; ${width}x${height} input, ${runs} run(s) per size`)
 
     const times = new Map<number, number[]>()
+    const idleOf = new Map<number, number[]>()
+    const masterPerTile = new Map<number, number>()
     const notes: string[] = []
     for (const n of SIZES) {
       ctx.check()
@@ -55,8 +62,9 @@ export const scalingCase: BenchCase = {
         })
         // Idle cost of being a member (heartbeats, gossip) under the cap.
         const idle0 = peers.map(p => cpuMsOf(p.pid))
-        await sleep(2000)
-        const idle = peers.map((p, i) => (cpuMsOf(p.pid) - idle0[i]) / 2000)
+        await sleep(IDLE_MS)
+        const idle = peers.map((p, i) => (cpuMsOf(p.pid) - idle0[i]) / IDLE_MS)
+        idleOf.set(n, idle)
         const list: number[] = []
         for (let r = 0; r < runs; r++) {
           ctx.check()
@@ -70,6 +78,7 @@ export const scalingCase: BenchCase = {
           ctx.log(`scaling n=${n} #${r + 1}: ${fmtMs(t.totalMs)} (${t.tiles} tiles; CPU used per peer ${used.map(u => fmtNum(u)).join(' ')}${t.retries > 0 ? `; the client followed the job to a new master ${t.retries}x` : ''})`)
           if (r === 0) {
             const workerCpu = cpuMs.slice(1).reduce((a, b) => a + b, 0)
+            masterPerTile.set(n, cpuMs[0] / t.tiles)
             if (n > 1 && used[0] >= 0.95 * CPU_SHARE) notes.push(`n=${n}: the master ran at its cap (${fmtNum(used[0])} CPU) for the whole job while the workers averaged ${fmtNum(used.slice(1).reduce((a, b) => a + b, 0) / (n - 1))}: the job was bound by the master's CPU (dispatching, transfers, result files and copies to the standby, queue replication, and its own share of the tiles).`)
             const idleShare = idle.reduce((a, b) => a + b, 0) / n / CPU_SHARE
             if (n > 1) notes.push(`n=${n}: with no job, heartbeats and gossip alone took ${fmtNum(idleShare * 100, 0)}% of each peer's ${CPU_SHARE} CPU cap (it grows with the number of peers each one hears).`)
@@ -93,7 +102,7 @@ export const scalingCase: BenchCase = {
       }
       const speedup = t1 / tn
       const eff = speedup / n
-      const target = n === 8 ? '>= 0.85' : ''
+      const target = n === 8 ? '>= 0.85' : n === 2 || n === 4 ? '>= 0.90' : ''
       rows.push({
         case: 'scaling',
         measure: `${n} peers x ${CPU_SHARE} CPU: efficiency = speedup (x${fmtNum(speedup)}) / ${n}`,
@@ -103,6 +112,28 @@ export const scalingCase: BenchCase = {
         target,
         met: target === '' ? null : check(eff, target),
         runs: times.get(n)?.length ?? 0
+      })
+    }
+    for (const n of SIZES) {
+      const idle = idleOf.get(n)
+      if (idle == null || n === 1) continue
+      const mean = idle.reduce((a, b) => a + b, 0) / idle.length
+      const followers = idle.slice(1)
+      const target = n === 8 ? '<= 0.01' : ''
+      rows.push({
+        case: 'scaling',
+        measure: `idle CPU per peer in a swarm of ${n}, mean (cores; master ${fmtNum(idle[0], 3)}, followers ${fmtNum(Math.min(...followers), 3)}-${fmtNum(Math.max(...followers), 3)})`,
+        value: fmtNum(mean, 3), baseline: '', ratio: mean, target, met: target === '' ? null : check(mean, target), runs: 1
+      })
+    }
+    for (const n of SIZES) {
+      const perTile = masterPerTile.get(n)
+      if (perTile == null) continue
+      const target = n === 8 ? '<= 5' : ''
+      rows.push({
+        case: 'scaling',
+        measure: `${n} peer${n === 1 ? '' : 's'}: the master's CPU-ms per tile (all its work for the job / tiles)`,
+        value: `${fmtNum(perTile, 1)} ms`, baseline: '', ratio: perTile, target, met: target === '' ? null : check(perTile, target), runs: 1
       })
     }
     for (const n of SIZES) notes.push(`n=${n}: ${spread(times.get(n) ?? [], fmtMs)}.`)

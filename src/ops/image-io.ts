@@ -123,6 +123,31 @@ export async function decodeImage (input: Input, options: DecodeOptions = {}): P
   }
 }
 
+/**
+ * Checks that the whole image decodes, as decodeImage would decode it, without holding its pixels: libvips
+ * decodes it in strips that are let go as they come, so a 100 MP file costs a few MiB here, not 286. What a
+ * master needs at submit: a truncated or corrupt file is refused before it enters the queue, and the
+ * workers decode what they need themselves.
+ */
+export async function checkImage (input: Input, options: DecodeOptions = {}): Promise<ImageInfo> {
+  const label = labelOf(input, options)
+  const info = await probeImage(input, options)
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS
+  const bands = info.channels === 2 || info.channels === 4 ? 4 : 3
+  let bytes = 0
+  try {
+    const s = sharp(input, { failOn: 'error', limitInputPixels: maxPixels, autoOrient: true, sequentialRead: true }).toColourspace('srgb').raw({ depth: 'uchar' })
+    for await (const chunk of s) bytes += (chunk as Uint8Array).byteLength
+  } catch (err) {
+    const msg = messageOf(err)
+    if (/pixel limit/i.test(msg)) throw new ImageInputError(label, `over the pixel limit of ${maxPixels}`)
+    throw new ImageInputError(label, `truncated or corrupt image data: ${msg}`)
+  }
+  const want = info.width * info.height * bands
+  if (bytes !== want) throw new ImageInputError(label, `truncated or corrupt image data: decoded ${bytes} bytes, expected ${want}`)
+  return info
+}
+
 /** In place, RGBA -> grey + alpha: pixel i's bytes 4i and 4i+3 go to 2i and 2i+1, never ahead of a read. */
 function packGreyAlpha (rgba: Uint8Array, pixels: number): void {
   for (let i = 0, s = 0; i < pixels; i++, s += 4) {

@@ -17,7 +17,7 @@ export type { Tile } from './tiling.ts'
 export { KernelPool, createPool } from './pool.ts'
 export type { PoolOptions, RunOptions } from './pool.ts'
 export {
-  DEFAULT_MAX_PIXELS, INPUT_FORMATS, decodeImage, encodeImage, encodeImageToBuffer, outputFormatFor, probeImage
+  DEFAULT_MAX_PIXELS, INPUT_FORMATS, checkImage, decodeImage, encodeImage, encodeImageToBuffer, outputFormatFor, probeImage
 } from './image-io.ts'
 export type { DecodeOptions, ImageInfo, InputFormat, OutputFormat } from './image-io.ts'
 export { runImage, runLocal, runTiledInProcess, runWholeInProcess } from './local.ts'

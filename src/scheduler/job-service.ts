@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import {
-  decodeImage, ImageInputError, outputChannels, phaseCount, pipelineHalo, planTiles, validatePipeline, type Pipeline
+  checkImage, ImageInputError, outputChannels, phaseCount, pipelineHalo, planTiles, validatePipeline, type Pipeline
 } from '../ops/index.ts'
 import { formatPipeline } from '../ops/pipeline.ts'
 import { systemClock, type Clock } from '../transfer/clock.ts'
@@ -57,7 +57,7 @@ export class JobService implements JobHandler, HandoverHandler {
     await files.create(req.jobId)
     const sink = await files.openInput(req.jobId)
     try { await input.read(sink.write) } finally { await sink.close() }
-    const raw = await decodeImage(files.inputPath(req.jobId), { maxPixels: this.master.opts.maxPixels, name: String(meta.name) })
+    const raw = await checkImage(files.inputPath(req.jobId), { maxPixels: this.master.opts.maxPixels, name: String(meta.name) })
     const tileSize = Number(meta.tileSize)
     const halo = pipelineHalo(pipeline)
     const standbys = await this.master.replicateInput(req.jobId, this.master.opts.standbys)
@@ -71,7 +71,6 @@ export class JobService implements JobHandler, HandoverHandler {
       outChannels: outputChannels(pipeline, raw.channels), tileSize, halo, pipeline, format: OutputFormatSchema.parse(meta.format), standbys,
       inputSha256: await files.sha256(req.jobId, 'input')
     }
-    this.master.remember(req.jobId, raw)
     await this.master.step({ type: 'submit', job: { id: req.jobId, tileCount: planTiles(raw.width, raw.height, tileSize, halo).length, phaseCount: phaseCount(pipeline), meta: fresh }, now: this.clock.now() })
     return 'taken'
   }
@@ -95,10 +94,11 @@ export class JobService implements JobHandler, HandoverHandler {
       } finally {
         await sink.close()
       }
-      // The whole file is decoded before it is queued: a bad or truncated image never enters the queue.
+      // The whole file is decoded before it is queued (a bad or truncated image never enters the queue), in
+      // strips that are not kept: the workers decode what they need themselves.
       let raw
       try {
-        raw = await decodeImage(files.inputPath(jobId), { maxPixels: opts.maxPixels, name: req.name })
+        raw = await checkImage(files.inputPath(jobId), { maxPixels: opts.maxPixels, name: req.name })
       } catch (err) {
         throw new JobRefusal(ErrorCodes.badInput, err instanceof ImageInputError ? err.message : `${req.name}: ${(err as Error).message}`)
       }
@@ -114,7 +114,6 @@ export class JobService implements JobHandler, HandoverHandler {
         inputSha256: await files.sha256(jobId, 'input')
       }
       const tiles = planTiles(raw.width, raw.height, tileSize, halo).length
-      this.master.remember(jobId, raw)
       return {
         accepted: { type: 'accepted', jobId, tiles, phases: phaseCount(pipeline), width: raw.width, height: raw.height, copies: 1 + standbys.length },
         enqueue: async () => {

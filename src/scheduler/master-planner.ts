@@ -375,11 +375,16 @@ function copyTo (plan: MasterPlan, lease: Lease, meta: JobMeta): { copyTo?: stri
  * hashes.
  */
 function source (plan: MasterPlan, lease: Lease, meta: JobMeta, tile: Tile): { source?: NonNullable<TileRequest['source']> } {
-  if (lease.peer === plan.cfg.self || meta.inputSha256 == null) return {}
-  const freeMem = plan.view.find(v => v.peer === lease.peer)?.freeMem ?? 0
-  const decoded = meta.width * meta.height * meta.channels
-  const need = decoded <= WHOLE_INPUT_MAX_BYTES ? decoded : tile.halo.width * tile.halo.height * meta.channels
-  if (need > freeMem * INPUT_MEMORY_SHARE) return {}
+  if (meta.inputSha256 == null) return {}
+  // The master's own tiles too: cutting them from a decoded copy held here would keep the whole input in
+  // the master's memory for as long as the job runs; its own worker decodes what it needs, as any worker
+  // does, from the file it already has.
+  if (lease.peer !== plan.cfg.self) {
+    const freeMem = plan.view.find(v => v.peer === lease.peer)?.freeMem ?? 0
+    const decoded = meta.width * meta.height * meta.channels
+    const need = decoded <= WHOLE_INPUT_MAX_BYTES ? decoded : tile.halo.width * tile.halo.height * meta.channels
+    if (need > freeMem * INPUT_MEMORY_SHARE) return {}
+  }
   const holders = [...meta.standbys.filter(p => p !== plan.cfg.self), plan.cfg.self].slice(0, 8)
   return { source: { sha256: meta.inputSha256, holders, x: tile.halo.x, y: tile.halo.y } }
 }

@@ -269,7 +269,10 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     return meta
   }
 
-  /** The decoded input: one decode per job, kept while its tiles are being handed out. */
+  /**
+   * The decoded input, for a tile sent with its pixels (a peer without the memory to cut its own, or a job from
+   * before input hashes): one decode per job, kept while its tiles are being handed out.
+   */
   input (jobId: string, meta: JobMeta): Promise<RawImage> {
     let p = this.inputs.get(jobId)
     if (p == null) {
@@ -280,18 +283,19 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     return p
   }
 
-  remember (jobId: string, raw: RawImage): void {
-    this.inputs.set(jobId, Promise.resolve(raw))
-  }
-
   private async dispatch ({ lease: a, tile, request, readTimeoutMs }: Extract<MasterCommand, { type: 'send' }>): Promise<void> {
     const ac = new AbortController()
     this.inflight.set(a.leaseId, ac)
     this.emit('dispatched', { jobId: a.jobId, phase: a.phase, index: a.index, peer: a.peer, attempt: a.attempt, speculative: a.speculative === true })
     try {
-      // A worker that cuts its own tile (request.source) gets no pixels from here.
+      // A worker that cuts its own tile (request.source) gets no pixels from here; this peer's own worker cuts
+      // it here, from the file, as a remote one would.
+      const self = a.peer === this.peer.peerId
       const pixels = async (): Promise<Uint8Array> => {
-        if (request.source != null) return new Uint8Array(0)
+        if (request.source != null) {
+          if (!self) return new Uint8Array(0)
+          return await this.worker.cut(request).catch((err: Error) => { throw new InputUnavailableError(err.message) })
+        }
         const raw = await this.input(a.jobId, this.meta(a.jobId)).catch((err: Error) => { throw new InputUnavailableError(err.message) })
         return sliceTile(raw, tile).data
       }
@@ -301,7 +305,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
         if (ac.signal.aborted) return
         await this.run({ type: 'delivered', lease: a, result: shapeOf(result), kept: result.kept, now: this.clock.now() }, result)
       }
-      if (a.peer === this.peer.peerId) {
+      if (self) {
         const t = this.clock.every(request.renewMs, renew)
         let result: SentTileResult
         try {

@@ -169,7 +169,7 @@ export class WorkerRuntime implements TileHandler {
    * The tile's pixels cut from the job's input, which is fetched and decoded once per job. Not having
    * the input is not the tile's fault: the master hears input-unavailable and tries again later.
    */
-  private async cut (req: TileRequest): Promise<Uint8Array> {
+  async cut (req: TileRequest): Promise<Uint8Array> {
     const src = req.source
     if (src == null) throw new BadTileError('a tile with neither pixels nor a source')
     let input = this.inputs.get(req.jobId)

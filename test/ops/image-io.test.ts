@@ -7,7 +7,7 @@ import sharp from 'sharp'
 import type { Sharp } from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ImageInputError, ImageOutputError } from '../../src/ops/errors.ts'
-import { decodeImage, encodeImage, outputFormatFor, probeImage } from '../../src/ops/image-io.ts'
+import { checkImage, decodeImage, encodeImage, outputFormatFor, probeImage } from '../../src/ops/image-io.ts'
 import type { Channels, RawImage } from '../../src/ops/raw.ts'
 import { runWholeInProcess } from '../../src/ops/local.ts'
 import { parsePipeline } from '../../src/ops/pipeline.ts'
@@ -169,6 +169,28 @@ describe('decodeImage', () => {
       expect(e.name).toBe('ImageInputError')
       expect(e.message).toMatch(new RegExp(`^${path.replace(/[.\\]/g, '\\$&')}: truncated or corrupt`))
     }
+  })
+
+  it('checkImage decodes the whole file without keeping it: what decodeImage refuses it refuses, what it reads it sizes', async () => {
+    const img = photoLike(200, 150, 3, 4)
+    for (const [name, s] of [['check.png', rawInput(img).png()], ['check.jpg', rawInput(img).jpeg()]] as const) {
+      const full = await s.toBuffer()
+      const good = await write(name, full)
+      expect(await checkImage(good)).toMatchObject({ width: 200, height: 150, channels: 3 })
+      const cut = await write(`cut-${name}`, full.subarray(0, Math.floor(full.length * 0.6)))
+      const e = await rejection(checkImage(cut))
+      expect(e).toBeInstanceOf(ImageInputError)
+      expect(e.message).toMatch(new RegExp(`^${cut.replace(/[.\\]/g, '\\$&')}: truncated or corrupt`))
+    }
+    for (const ch of [1, 2, 4] as Channels[]) {
+      let grey = rawInput(photoLike(31, 17, ch, 5))
+      if (ch <= 2) grey = grey.toColourspace('b-w')
+      const path = await write(`check-${ch}.png`, grey.png())
+      expect(await checkImage(path)).toMatchObject({ width: 31, height: 17, channels: ch })
+    }
+    const big = await write('check-big.png', rawInput(photoLike(100, 80, 3)).png())
+    expect((await rejection(checkImage(big, { maxPixels: 7999 }))).message).toBe(`${big}: 100x80 is 8000 pixels, over the pixel limit of 7999`)
+    expect((await rejection(checkImage(await write('check.txt.png', new TextEncoder().encode('not an image'))))).message).toMatch(/not an image/)
   })
 
   it('a text file, an SVG, an empty file and a missing file are refused', async () => {
