@@ -188,14 +188,18 @@ export class WorkerRuntime implements TileHandler {
     }
     const halo = { x: src.x, y: src.y, width: req.width, height: req.height }
     let raw: RawImage
+    let cached = false
     try {
       const got = await input
+      cached = 'whole' in got
       raw = 'whole' in got ? got.whole : await decodeImage(got.path, { maxPixels: this.opts.maxPixels ?? DEFAULT_MAX_PIXELS, region: halo, name: `the input of ${req.jobId}` })
     } catch (err) {
       throw new TileRefusal(ErrorCodes.inputUnavailable, `cannot get the input of ${req.jobId}: ${(err as Error).message}`)
     }
     if (raw.channels !== req.channels) throw new BadTileError(`the input of ${req.jobId} has ${raw.channels} channels, the tile ${req.channels}`)
-    if (raw.width === halo.width && raw.height === halo.height) return raw.data
+    // The pool transfers a tile's buffer to its thread, detaching it here: a tile that is the whole cached
+    // input is a copy, or the job's next tile (its next phase) would find the input 0 bytes long.
+    if (raw.width === halo.width && raw.height === halo.height) return cached ? raw.data.slice() : raw.data
     return sliceTile(raw, { index: req.index, core: halo, halo }).data
   }
 
