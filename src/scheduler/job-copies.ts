@@ -53,6 +53,36 @@ export class JobCopies {
   }
 
   /**
+   * Makes up to `want` more peers a job's standbys, none of `exclude`: each gets every file this peer holds
+   * for the job (its input, the results and statistics stored here, its output), in the order placeInput
+   * ranks them. Returns the peers that took all of them. Used when a job's standbys died or became its
+   * master, so what was accepted stays on two live peers. `only`: just these files (a stitched output,
+   * whose tiles are about to go).
+   */
+  async addStandbys (jobId: string, want: number, exclude: string[], only?: string[]): Promise<string[]> {
+    const names = only ?? await this.files.names(jobId)
+    if (names.length === 0 || want <= 0) return []
+    const skip = new Set(exclude)
+    const peers = this.peer.liveView().filter(h => !skip.has(h.peerId))
+    peers.sort((a, b) => a.eligible !== b.eligible ? (a.eligible ? -1 : 1) : candidateBeats(a, b) ? -1 : 1)
+    const got: string[] = []
+    for (const h of peers) {
+      if (got.length >= want) break
+      try {
+        for (const name of names) {
+          // A file dropped meanwhile (the job finished and its tiles went) is not needed any more.
+          const data = await this.files.readBlob(jobId, name).catch(() => undefined)
+          if (data != null) await putBlob(this.peer.libp2p, peerIdFromString(h.peerId), jobId, name, data, this.epoch())
+        }
+        got.push(h.peerId)
+      } catch (err) {
+        this.warn(`${h.peerId.slice(-8)} did not take the files of ${jobId} as a new standby: ${(err as Error).message}`)
+      }
+    }
+    return got
+  }
+
+  /**
    * Copies one file to the job's live standbys. A standby that fails is skipped (logged): the job goes
    * on with fewer copies rather than stalling.
    */

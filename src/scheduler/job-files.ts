@@ -3,7 +3,7 @@
 // has it), the per-tile statistics, and the stitched output.
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { access, mkdir, readFile, rename, rm, writeFile, open } from 'node:fs/promises'
+import { access, mkdir, readdir, readFile, rename, rm, writeFile, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as zlib from 'node:zlib'
 import type { Channels, RawImage } from '../ops/index.ts'
@@ -52,6 +52,13 @@ export class JobFiles {
   pathOf (jobId: string, name: string): string {
     if (!BLOB_NAME.test(name)) throw new Error(`invalid blob name ${JSON.stringify(name)}`)
     return join(this.dir(jobId), name)
+  }
+
+  /** The names (as pathOf takes them) of the files held here for a job; none when it has no directory here. */
+  async names (jobId: string): Promise<string[]> {
+    const top = await readdir(this.dir(jobId)).catch(() => [] as string[])
+    const tiles = top.includes('tiles') ? (await readdir(join(this.dir(jobId), 'tiles')).catch(() => [] as string[])).map(n => `tiles/${n}`) : []
+    return [...top, ...tiles].filter(n => BLOB_NAME.test(n))
   }
 
   async has (jobId: string, name: string): Promise<boolean> {

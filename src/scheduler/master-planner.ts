@@ -9,7 +9,7 @@ import { autoTileSize, coreInTile, mergeStats, planTiles, type OutputFormat, typ
 import type { JobEvent, TileRequest } from '../transfer/messages.ts'
 import type { TileNotice } from '../transfer/tile-done.ts'
 import {
-  getJob, leaseEpoch, leasesOf, listJobs, phaseData, type QueueEffect, type QueueEvent, type QueueState, type TileAddress
+  getJob, leaseEpoch, leasesOf, listJobs, phaseData, type JobState, type QueueEffect, type QueueEvent, type QueueState, type TileAddress
 } from './queue-machine.ts'
 
 /**
@@ -20,6 +20,11 @@ export const UNREACHABLE_MS = 1000
 
 /** How often work that waits on files this master lacks (an output, a phase's statistics) is retried. */
 export const REPAIR_MS = 2000
+/**
+ * A job no peer took as a new standby (none other is alive, or those alive refused) is asked about again
+ * this much later, not at every repair: each try lists the job's files, and a swarm of one has many jobs.
+ */
+export const RESTANDBY_RETRY_MS = 10_000
 
 /** A worker that computes says "working" this often per lease: four chances before the lease runs out. */
 export const renewMsFor = (leaseMs: number): number => Math.max(10, Math.floor(leaseMs / 4))
@@ -61,6 +66,8 @@ export interface PlannerConfig {
   masterWorkLimit: number
   /** Tile edge for jobs that name none; undefined: fitted to each image and the swarm (autoTileSize). */
   tileSize?: number
+  /** Live peers besides this one that should hold each job's files (default 1). */
+  standbys?: number
 }
 
 /** A live peer's load, from its last heartbeat (freeMem: bytes of free memory on its device). */
@@ -135,6 +142,14 @@ export interface MasterPlan {
   lastRepair: number
   /** each job's tiles (planTiles is deterministic: cached, not persisted) */
   readonly tiles: Map<string, Tile[]>
+  /**
+   * Standbys this master added to jobs (those chosen at submit died, or one of them is this master), and jobs
+   * being given new ones. Not persisted: a later master checks again and adds its own.
+   */
+  readonly addedStandbys: Map<string, string[]>
+  readonly restandbying: Set<string>
+  /** jobs no peer took as a new standby, and when to ask again */
+  readonly restandbyAfter: Map<string, number>
 }
 
 export type MasterEvent =
@@ -160,6 +175,8 @@ export type MasterEvent =
   | { type: 'statsLoaded', jobId: string, phase: number, stats?: unknown[], message?: string, now: number }
   /** a job's output, built or found, or why not yet */
   | { type: 'stitched', jobId: string, bytes?: number, existed?: boolean, message?: string, now: number }
+  /** peers that took a copy of a job's files as its new standbys (none: try again at the next repair) */
+  | { type: 'standbys', jobId: string, peers: string[], now: number }
 
 export type MasterCommand =
   /**
@@ -181,6 +198,8 @@ export type MasterCommand =
   | { type: 'loadStats', jobId: string, phase: number, count: number }
   /** build the job's output from its tiles, or fetch it if a peer has it already */
   | { type: 'stitch', jobId: string, tiles: Tile[] }
+  /** give a job `want` more standbys, none of `exclude`: copy it every file of the job this peer holds */
+  | { type: 'restandby', jobId: string, want: number, exclude: string[] }
   /** drop what this peer keeps for a job that will not finish */
   | { type: 'forget', jobId: string }
   /** answer the event's sender directly */
@@ -190,7 +209,8 @@ export type MasterCommand =
 
 export function newPlan (cfg: PlannerConfig, queue: QueueState, epoch: number): MasterPlan {
   return {
-    cfg, queue, epoch, view: [], unreachable: new Map(), merging: new Set(), finishing: new Set(), stitched: new Set(), lastRepair: 0, tiles: new Map()
+    cfg, queue, epoch, view: [], unreachable: new Map(), merging: new Set(), finishing: new Set(), stitched: new Set(), lastRepair: 0, tiles: new Map(),
+    addedStandbys: new Map(), restandbying: new Set(), restandbyAfter: new Map()
   }
 }
 
@@ -213,6 +233,12 @@ export function capacity (plan: MasterPlan, now: number): Array<{ peer: string, 
 export function tileSizeFor (plan: MasterPlan, width: number, height: number, now: number): number {
   if (plan.cfg.tileSize != null) return plan.cfg.tileSize
   return autoTileSize(width, height, capacity(plan, now).reduce((n, v) => n + v.freeSlots, 0))
+}
+
+/** A job's standbys: those chosen at submit, then those this master added. */
+export function standbysOf (plan: MasterPlan, jobId: string): string[] {
+  const meta = metaOf(plan, jobId)
+  return [...new Set([...(meta?.standbys ?? []), ...(plan.addedStandbys.get(jobId) ?? [])])]
 }
 
 export function metaOf (plan: MasterPlan, jobId: string): JobMeta | undefined {
@@ -251,6 +277,16 @@ export function stepMaster (plan: MasterPlan, event: MasterEvent): MasterCommand
     case 'fetched': return fetched(plan, event)
     case 'statsLoaded': return statsLoaded(plan, event)
     case 'stitched': return stitched(plan, event)
+    case 'standbys': {
+      plan.restandbying.delete(event.jobId)
+      if (event.peers.length === 0) {
+        plan.restandbyAfter.set(event.jobId, event.now + RESTANDBY_RETRY_MS)
+        return []
+      }
+      plan.restandbyAfter.delete(event.jobId)
+      plan.addedStandbys.set(event.jobId, [...plan.addedStandbys.get(event.jobId) ?? [], ...event.peers])
+      return [{ type: 'log', level: 'info', msg: `job ${event.jobId}: new standby ${event.peers.map(short).join(', ')}` }]
+    }
   }
 }
 
@@ -285,8 +321,27 @@ function repair (plan: MasterPlan, now: number): MasterCommand[] {
   for (const job of listJobs(plan.queue)) {
     if (job.state === 'done') out.push(...stitch(plan, job.id))
     else if (getJob(plan.queue, job.id)?.awaitingMerge === true) out.push(...merge(plan, job.id, job.phase))
+    out.push(...restandby(plan, job.id, job.state, now))
   }
   return out
+}
+
+/**
+ * Durability after a failover: a job keeps its files on `standbys` live peers besides this master, as soon
+ * as the swarm has them. The standby chosen at submit is the likeliest next master, so when it takes over
+ * (or dies) the job would be on one peer only; another is made its standby, with every file of the job.
+ * A finished job counts once its output is stored here (its input and tiles then go everywhere).
+ */
+function restandby (plan: MasterPlan, jobId: string, state: JobState, now: number): MasterCommand[] {
+  if (state === 'failed' || state === 'cancelled' || plan.restandbying.has(jobId)) return []
+  if ((plan.restandbyAfter.get(jobId) ?? 0) > now) return []
+  if (state === 'done' && !plan.stitched.has(jobId)) return []
+  const live = new Set(plan.view.map(v => v.peer).filter(p => p !== plan.cfg.self))
+  const have = standbysOf(plan, jobId).filter(p => live.has(p))
+  const want = Math.min(plan.cfg.standbys ?? 1, live.size) - have.length
+  if (want <= 0) return []
+  plan.restandbying.add(jobId)
+  return [{ type: 'restandby', jobId, want, exclude: [plan.cfg.self, ...standbysOf(plan, jobId)] }]
 }
 
 function stitch (plan: MasterPlan, jobId: string): MasterCommand[] {
@@ -364,7 +419,7 @@ function send (plan: MasterPlan, a: Extract<QueueEffect, { type: 'assign' }>, no
  */
 function copyTo (plan: MasterPlan, lease: Lease, meta: JobMeta): { copyTo?: string[] } {
   if (lease.peer === plan.cfg.self || !isLastPhase(plan, lease.jobId, lease.phase)) return {}
-  const peers = meta.standbys.filter(p => p !== lease.peer && p !== plan.cfg.self)
+  const peers = standbysOf(plan, lease.jobId).filter(p => p !== lease.peer && p !== plan.cfg.self)
   return peers.length > 0 ? { copyTo: peers } : {}
 }
 
@@ -385,7 +440,7 @@ function source (plan: MasterPlan, lease: Lease, meta: JobMeta, tile: Tile): { s
     const need = decoded <= WHOLE_INPUT_MAX_BYTES ? decoded : tile.halo.width * tile.halo.height * meta.channels
     if (need > freeMem * INPUT_MEMORY_SHARE) return {}
   }
-  const holders = [...meta.standbys.filter(p => p !== plan.cfg.self), plan.cfg.self].slice(0, 8)
+  const holders = [...standbysOf(plan, lease.jobId).filter(p => p !== plan.cfg.self), plan.cfg.self].slice(0, 8)
   return { source: { sha256: meta.inputSha256, holders, x: tile.halo.x, y: tile.halo.y } }
 }
 

@@ -14,7 +14,7 @@ import { MalformedFrameError, RemoteError, StreamEndedError } from '../transfer/
 import type { TileNotice } from '../transfer/tile-done.ts'
 import type { QueueEffect, QueueEvent } from './queue-machine.ts'
 import {
-  metaOf, newPlan, progressOf, stepMaster, tickMsFor, tileSizeFor,
+  metaOf, newPlan, progressOf, standbysOf, stepMaster, tickMsFor, tileSizeFor,
   type FailureKind, type JobMeta, type Lease, type MasterCommand, type MasterEvent, type MasterPlan, type PeerLoad, type ResultShape
 } from './master-planner.ts'
 import { StaleEpochError } from './errors.ts'
@@ -146,7 +146,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       this.store = store
       this.epoch = epoch
       this.plan = newPlan({
-        self: this.peer.peerId, slots: this.worker.opts.slots, leaseMs: this.opts.leaseMs, masterWorkLimit: this.opts.masterWorkLimit, tileSize: this.opts.tileSize
+        self: this.peer.peerId, slots: this.worker.opts.slots, leaseMs: this.opts.leaseMs, masterWorkLimit: this.opts.masterWorkLimit, tileSize: this.opts.tileSize, standbys: this.opts.standbys
       }, store.state, epoch)
       this.timer = this.clock.every(tickMsFor(this.opts.leaseMs), () => { void this.refreshPeers() })
       await this.run({ type: 'activated', now: this.clock.now(), view: this.loads() })
@@ -215,6 +215,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       case 'fetch': return await this.fetchKept(c.lease)
       case 'loadStats': void this.loadStats(c.jobId, c.phase, c.count); return undefined
       case 'stitch': void this.stitch(c.jobId, c.tiles); return undefined
+      case 'restandby': void this.restandby(c.jobId, c.want, c.exclude); return undefined
       case 'forget':
         this.inputs.delete(c.jobId)
         void this.files.dropTiles(c.jobId).catch(() => {})
@@ -327,14 +328,13 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
   private async storeResult (a: Lease, result: SentTileResult): Promise<void> {
     // On the worker and on standbys already: the stitch fetches it from them.
     if ('stored' in result) return
-    const meta = this.meta(a.jobId)
     if ('stats' in result) {
       await this.files.writeStats(a.jobId, a.phase, a.index, result.stats)
-      if (!result.kept) await this.copies.toStandbys(a.jobId, meta.standbys, statsName(a.phase, a.index))
+      if (!result.kept) await this.copies.toStandbys(a.jobId, this.standbysOf(a.jobId), statsName(a.phase, a.index))
       return
     }
     await this.files.writeTile(a.jobId, a.index, result.image)
-    if (!result.kept) await this.copies.toStandbys(a.jobId, meta.standbys, tileName(a.index))
+    if (!result.kept) await this.copies.toStandbys(a.jobId, this.standbysOf(a.jobId), tileName(a.index))
   }
 
   /**
@@ -386,8 +386,19 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     return await this.copies.placeInput(jobId, want)
   }
 
-  async ensureLocal (jobId: string, meta: JobMeta, name: string): Promise<void> {
-    await this.copies.ensureLocal(jobId, meta.standbys, name)
+  async ensureLocal (jobId: string, _meta: JobMeta, name: string): Promise<void> {
+    await this.copies.ensureLocal(jobId, this.standbysOf(jobId), name)
+  }
+
+  /** The job's standbys: those chosen at submit and those this master added (planner's standbysOf). */
+  private standbysOf (jobId: string): string[] {
+    return this.plan == null ? this.meta(jobId).standbys : standbysOf(this.plan, jobId)
+  }
+
+  /** New standbys for a job that has too few live ones: every file of the job held here goes to them. */
+  private async restandby (jobId: string, want: number, exclude: string[]): Promise<void> {
+    const peers = await this.copies.addStandbys(jobId, want, exclude).catch(() => [] as string[])
+    await this.run({ type: 'standbys', jobId, peers, now: this.clock.now() }).catch(() => {})
   }
 
   private async loadStats (jobId: string, phase: number, count: number): Promise<void> {
@@ -425,11 +436,18 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       }
       const data = await encodeImageToBuffer(out, meta.format)
       await this.files.writeOutput(jobId, extensionOf(meta.format), data)
-      // The output on a second peer too, so `swarm result` still works if this one goes.
-      await this.copies.toStandbys(jobId, meta.standbys, outName)
+      // The output on a second peer too, so `swarm result` still works if this one goes: the job's standbys,
+      // or, when none of them is alive (or the only one is this master), another peer made its standby.
+      let copies = await this.copies.toStandbys(jobId, this.standbysOf(jobId), outName)
+      if (copies === 0) {
+        const added = await this.copies.addStandbys(jobId, 1, [this.peer.peerId, ...this.standbysOf(jobId)], [outName])
+        if (added.length > 0) await this.run({ type: 'standbys', jobId, peers: added, now: this.clock.now() }).catch(() => {})
+        copies = added.length
+      }
       await this.files.dropTiles(jobId)
-      // Only now may the other peers drop their copies of the input and tiles.
-      this.copies.dropEverywhere(jobId)
+      // Only now may the other peers drop their copies of the input and tiles; with no second copy of the
+      // output anywhere (no other peer took one) they keep them, so the job can still be redone.
+      if (copies > 0) this.copies.dropEverywhere(jobId)
       await report({ bytes: data.byteLength })
     } catch (err) {
       await report({ message: (err as Error).message })

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import { createRaw, outputChannels, parsePipeline, phaseCount, pipelineHalo, planTiles, runTile, type Pipeline } from '../../src/ops/index.ts'
 import {
-  capacity, isTransient, newPlan, REPAIR_MS, stepMaster, tileSizeFor, UNREACHABLE_MS,
+  capacity, isTransient, newPlan, REPAIR_MS, RESTANDBY_RETRY_MS, standbysOf, stepMaster, tileSizeFor, UNREACHABLE_MS,
   type FailureKind, type JobMeta, type Lease, type MasterCommand, type MasterEvent, type MasterPlan, type PeerLoad
 } from '../../src/scheduler/master-planner.ts'
 import { createQueueState, getJob, leasesOf, step, type QueueState } from '../../src/scheduler/queue-machine.ts'
@@ -315,6 +315,70 @@ describe('master planner: merging and stitching', () => {
     expect(types(last).filter(t => t === 'emit' || t === 'forget')).toEqual(['emit', 'forget'])
     expect(last.find(c => c.type === 'emit')).toMatchObject({ event: { type: 'failed', jobId: 'j1', reason: expect.stringContaining('try 2') } })
     expect(l.plan.tiles.has('j1')).toBe(false)
+  })
+})
+
+describe('master planner: standbys after a failover', () => {
+  const restandbys = (cmds: MasterCommand[]): Array<Extract<MasterCommand, { type: 'restandby' }>> => cmds.filter((c): c is Extract<MasterCommand, { type: 'restandby' }> => c.type === 'restandby')
+  const C = 'peer-cccccccc'
+  const table: Array<{ name: string, standbys: string[], live: string[], want: number, exclude?: string[] }> = [
+    { name: 'its standby is alive: nothing to do', standbys: [A], live: [A, B], want: 0 },
+    { name: 'its standby is this master (it took over): another peer is made one', standbys: [SELF], live: [A, B], want: 1, exclude: [SELF, SELF] },
+    { name: 'its standby died: another peer is made one', standbys: [A], live: [B], want: 1, exclude: [SELF, A] },
+    { name: 'submitted alone (no standby): the first peer that comes is made one', standbys: [], live: [B], want: 1, exclude: [SELF] },
+    { name: 'alone, and no standby alive: nothing to ask for', standbys: [A], live: [], want: 0 }
+  ]
+  for (const c of table) {
+    it(c.name, () => {
+      const l = loop({ masterWorkLimit: 99 })
+      submit(l, 'j1', { ...meta(['invert'], 64, 64, 16), standbys: c.standbys })
+      const cmds = stepMaster(l.plan, { type: 'tick', now: l.now + REPAIR_MS + 1, view: view(...c.live.map((p): [string, number] => [p, 0])) })
+      const r = restandbys(cmds)
+      if (c.want === 0) { expect(r).toEqual([]); return }
+      expect(r).toEqual([{ type: 'restandby', jobId: 'j1', want: c.want, exclude: c.exclude }])
+    })
+  }
+
+  it('asks once at a time; peers that took the files count from then on, and a refusal waits before asking again', () => {
+    const l = loop({ masterWorkLimit: 99 })
+    submit(l, 'j1', { ...meta(['invert'], 64, 64, 16), standbys: [A] })
+    const live = view([B, 0], [C, 0])
+    let t = l.now + REPAIR_MS + 1
+    expect(restandbys(stepMaster(l.plan, { type: 'tick', now: t, view: live }))).toHaveLength(1)
+    // Still copying: the next repair does not ask again.
+    t += REPAIR_MS + 1
+    expect(restandbys(stepMaster(l.plan, { type: 'tick', now: t, view: live }))).toEqual([])
+    // Nobody took it: not asked again until the retry is due.
+    stepMaster(l.plan, { type: 'standbys', jobId: 'j1', peers: [], now: t })
+    t += REPAIR_MS + 1
+    expect(restandbys(stepMaster(l.plan, { type: 'tick', now: t, view: live }))).toEqual([])
+    t += RESTANDBY_RETRY_MS
+    expect(restandbys(stepMaster(l.plan, { type: 'tick', now: t, view: live }))).toHaveLength(1)
+    // B took it: B is a standby now, a tile's final pixels go to it, and no more are asked for.
+    expect(types(stepMaster(l.plan, { type: 'standbys', jobId: 'j1', peers: [B], now: t }))).toEqual(['log'])
+    expect(standbysOf(l.plan, 'j1')).toEqual([A, B])
+    t += REPAIR_MS + 1
+    expect(restandbys(stepMaster(l.plan, { type: 'tick', now: t, view: live }))).toEqual([])
+  })
+
+  it('a finished job asks only once its output is stored here; a failed one never', () => {
+    const l = loop({ masterWorkLimit: 99 })
+    const lease = sends(submit(l, 'j1', { ...meta(['invert'], 16, 16, 16), standbys: [A] }))[0].lease
+    l.feed({ type: 'stored', lease, now: l.now })
+    let t = l.now + REPAIR_MS + 1
+    expect(restandbys(stepMaster(l.plan, { type: 'tick', now: t, view: view([B, 0]) }))).toEqual([])
+    stepMaster(l.plan, { type: 'stitched', jobId: 'j1', bytes: 10, now: t })
+    t += REPAIR_MS + 1
+    expect(restandbys(stepMaster(l.plan, { type: 'tick', now: t, view: view([B, 0]) }))).toHaveLength(1)
+
+    const f = loop({ masterWorkLimit: 99 })
+    let fl = sends(submit(f, 'j2', { ...meta(['invert'], 16, 16, 16), standbys: [A] }))[0].lease
+    for (let i = 0; i < 3; i++) {
+      const again = sends(f.feed({ type: 'undelivered', lease: fl, failure: 'workerError', message: 'x', now: f.now }))
+      if (i < 2) fl = again[0].lease
+    }
+    expect(getJob(f.q, 'j2')?.state).toBe('failed')
+    expect(restandbys(stepMaster(f.plan, { type: 'tick', now: f.now + REPAIR_MS + 1, view: view([B, 0]) }))).toEqual([])
   })
 })
 

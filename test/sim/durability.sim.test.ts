@@ -1,0 +1,103 @@
+// Durability after failovers: what the swarm accepted stays on two live peers while two are alive. The
+// standby chosen at submit is the likeliest next master, so once it takes over the job would be on one
+// peer only unless the new master makes another peer its standby; these tests kill masters in turn and
+// check the job's output is still on two peers, and that `swarm result` still gives it from the last one.
+import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { parsePipeline } from '../../src/ops/index.ts'
+import { findMaster, watchJob } from '../../src/transfer/job-protocol.ts'
+import type { JobEvent } from '../../src/transfer/messages.ts'
+import { runSubmit } from '../../src/ui-cli/job-session.ts'
+import { SimSwarm, type SimPeer } from './harness.ts'
+import { clientFor, expectReference, makeImage, startSwarm } from './jobs.ts'
+
+let dir: string
+let sim: SimSwarm | undefined
+beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'swarm-durability-')) })
+afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
+afterEach(async () => { await sim?.close(); sim = undefined })
+
+/** Live peers that hold the job's output file, polled until at least `n` do (bounded: 60 polls, 30 s). */
+async function holders (s: SimSwarm, jobId: string, n: number): Promise<SimPeer[]> {
+  let have: SimPeer[] = []
+  const until = Date.now() + 30_000
+  for (let i = 0; i < 60 && Date.now() < until; i++) {
+    have = []
+    for (const p of s.running()) if (await p.node!.master.files.has(jobId, 'output.png')) have.push(p)
+    if (have.length >= n) return have
+    await new Promise(resolve => setTimeout(resolve, 500))
+  }
+  return have
+}
+
+describe('sim: durability after failovers', () => {
+  it('the master killed mid-job: the output ends on two live peers, and after the next master dies too the last peer still serves it', async () => {
+    const started = await startSwarm(3, { heartbeatMs: 200, deadAfterMs: 800, leaseMs: 3000 })
+    sim = started.s
+    const s = started.s
+    const specs = ['invert', 'blur:sigma=1']
+    const img = await makeImage(dir, 'durable.png', 240, 160, 7)
+    const via = s.peers.find(p => p !== started.master)!
+    const client = await clientFor(s, via.index)
+    let jobId = ''
+    let killed = false
+    let out: { data?: Uint8Array, failure?: string }
+    try {
+      out = await runSubmit({ path: img, name: 'durable.png', bytes: (await stat(img)).size, pipeline: parsePipeline(specs), format: 'png', tileSize: 40, watch: true }, {
+        node: client.node,
+        targets: client.targets,
+        masterTimeoutMs: 20_000,
+        onEvent: (e: JobEvent) => {
+          if (e.type === 'accepted') jobId = e.jobId
+          if (e.type === 'progress' && !killed && e.done >= e.total * 0.3) { killed = true; void s.kill(started.master.index) }
+        }
+      })
+    } finally { await client.close() }
+    expect(killed, 'the master was killed mid-job').toBe(true)
+    expect(out.failure).toBeUndefined()
+    await expectReference(out.data, img, specs)
+
+    // Two peers are left, the new master one of them: both hold the output.
+    const { value: second } = await s.waitFor('a new master', () => s.agreedMaster(), 20_000)
+    const both = await holders(s, jobId, 2)
+    expect(both.map(p => p.index).sort(), 'live peers holding the output').toEqual(s.running().map(p => p.index).sort())
+
+    // The second master dies too: the one peer left is master and still gives the result.
+    await s.kill(second.index)
+    const last = s.running()
+    expect(last).toHaveLength(1)
+    await s.waitFor('the last peer is master', () => s.agreedMaster() === last[0] ? last[0] : null, 20_000)
+    const c2 = await clientFor(s, last[0].index)
+    try {
+      const master = await findMaster(c2.node, c2.targets, 20_000)
+      const again = await watchJob(c2.node, master, jobId, true, () => {})
+      expect(again.failure).toBeUndefined()
+      await expectReference(again.data, img, specs)
+    } finally { await c2.close() }
+  })
+
+  it('a job done by a lone peer gets a second copy of its output once another peer joins', async () => {
+    const started = await startSwarm(1, { heartbeatMs: 200, deadAfterMs: 800, leaseMs: 3000 })
+    sim = started.s
+    const s = started.s
+    const specs = ['invert']
+    const img = await makeImage(dir, 'lone.png', 240, 160, 8)
+    const client = await clientFor(s, 0)
+    let accepted: Extract<JobEvent, { type: 'accepted' }> | undefined
+    let out: { data?: Uint8Array, failure?: string }
+    try {
+      out = await runSubmit({ path: img, name: 'lone.png', bytes: (await stat(img)).size, pipeline: parsePipeline(specs), format: 'png', tileSize: 40, watch: true }, {
+        node: client.node, targets: client.targets, masterTimeoutMs: 20_000, onEvent: (e: JobEvent) => { if (e.type === 'accepted') accepted = e }
+      })
+    } finally { await client.close() }
+    expect(out.failure).toBeUndefined()
+    // Alone at submit: its only copy is here.
+    expect(accepted?.copies).toBe(1)
+    expect(await holders(s, accepted!.jobId, 1)).toHaveLength(1)
+    await s.add(1)
+    const both = await holders(s, accepted!.jobId, 2)
+    expect(both).toHaveLength(2)
+  })
+})
