@@ -2,6 +2,7 @@
 // says "accepted"), its tile results and its output on a standby; a newly elected master gets what it
 // lacks from whoever has it. Both halves are here: putBlob/getBlob/dropBlobs (the master's) and
 // BlobService (every peer runs one, over its job files).
+import { createHash } from 'node:crypto'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { z } from 'zod'
 import { systemClock, timeoutSignal, type Clock } from './clock.ts'
@@ -32,7 +33,15 @@ export interface BlobStore {
   pathOf: (jobId: string, name: string) => string
   writeBlob: (jobId: string, name: string, data: Uint8Array) => Promise<void>
   readBlob: (jobId: string, name: string) => Promise<Uint8Array>
+  /** The SHA-256 (hex) of a stored file, read as a stream; rejects when there is none. */
+  sha256: (jobId: string, name: string) => Promise<string>
 }
+
+/**
+ * Files only the master may write: a job's input and its output. A tile's pixels and statistics may also
+ * come from the worker that computed them (copyTo), which any keyed peer can claim to be.
+ */
+const MASTER_ONLY = /^(input|output\..+)$/
 
 const name = z.string().min(1).max(MAX_NAME_CHARS)
 const BlobRequestSchema = z.discriminatedUnion('op', [
@@ -53,6 +62,13 @@ export interface BlobInit {
   epoch: () => number
   /** Decides on a drop (only a job done in this peer's own queue may go). */
   onDrop: (jobId: string) => Promise<void>
+  /**
+   * The master this peer follows (null: none). Given, a put of an input or output from any other peer is
+   * refused, and so is a tile's from another at an epoch other than the current one.
+   */
+  master?: () => string | null
+  /** Told every refused put, with the peer that tried. */
+  onRefused?: (message: string) => void
   /** Read deadlines run on this clock (default: the system's). */
   clock?: Clock
 }
@@ -72,10 +88,10 @@ export class BlobService {
 
   async start (): Promise<void> {
     if (this.#started) return
-    await this.#components.libp2p.handle(BLOB_PROTOCOL, async (stream) => {
+    await this.#components.libp2p.handle(BLOB_PROTOCOL, async (stream, connection) => {
       const fs = new FrameStream(stream, { maxFrameBytes: MAX_FRAME_BYTES, readTimeoutMs: TIMEOUT_MS, clock: this.#clock })
       try {
-        await this.#serve(fs)
+        await this.#serve(fs, connection.remotePeer.toString())
         await fs.close()
       } catch (err) {
         fs.abort(err as Error)
@@ -90,7 +106,7 @@ export class BlobService {
     this.#started = false
   }
 
-  async #serve (fs: FrameStream): Promise<void> {
+  async #serve (fs: FrameStream, from: string): Promise<void> {
     const { files, epoch } = this.#init
     const req = await fs.readJson(BlobRequestSchema)
     if (req.op === 'drop') {
@@ -102,8 +118,30 @@ export class BlobService {
         return
       }
       files.pathOf(req.jobId, req.name) // validates the name before any byte is stored
+      const refuse = async (why: string): Promise<void> => {
+        const message = `put of ${req.jobId}/${req.name} from ${from} refused: ${why}`
+        this.#init.onRefused?.(message)
+        await fs.writeError(ErrorCodes.forbidden, message)
+      }
+      const master = this.#init.master?.()
+      if (master !== undefined && from !== master && (MASTER_ONLY.test(req.name) || req.epoch !== epoch())) {
+        await refuse(master == null ? 'this peer follows no master' : `only the master (${master}) writes ${MASTER_ONLY.test(req.name) ? 'a job\'s input and output' : 'at another epoch'}`)
+        return
+      }
       const data = await fs.readBinary(req.bytes) as Uint8Array
-      await files.writeBlob(req.jobId, req.name, data)
+      // A stored file is never replaced. An input or output came from a master: the copy here stays (an
+      // output stitched again on another CPU may differ in its compressed bytes, not in its pixels). A
+      // tile's bytes are the contract: the same again (redone after a failover) is taken as it is, others
+      // are refused.
+      const stored = await files.sha256(req.jobId, req.name).catch(() => undefined)
+      if (stored != null) {
+        if (!MASTER_ONLY.test(req.name) && stored !== createHash('sha256').update(data).digest('hex')) {
+          await refuse('a different copy is stored here already')
+          return
+        }
+      } else {
+        await files.writeBlob(req.jobId, req.name, data)
+      }
       await fs.writeJson({ ok: true, bytes: data.byteLength })
     } else {
       let data: Uint8Array

@@ -121,5 +121,7 @@ export const ErrorCodes = {
   busy: 'busy',
   /** the worker could not get the job's input now (no holder answered): not the tile's fault */
   inputUnavailable: 'input-unavailable',
+  /** the sender may not write that file here (not the master followed, or a stored file with other bytes) */
+  forbidden: 'forbidden',
   internal: 'internal'
 } as const

@@ -145,7 +145,7 @@ export class SwarmNode {
       tileDone: new TileDoneService({ libp2p }, { onNotice: async (n, from) => await this.master.onTileNotice(n, from), clock }),
       jobs: new JobProtocolService({ libp2p }, { handler: jobs, clock }),
       handover: new HandoverService({ libp2p }, { handler: jobs, clock }),
-      blobs: new BlobService({ libp2p }, { files: this.master.files, epoch: () => this.peer.epoch, onDrop: async (jobId) => { await this.onDrop(jobId, replica) }, clock })
+      blobs: new BlobService({ libp2p }, { files: this.master.files, epoch: () => this.peer.epoch, onDrop: async (jobId) => { await this.onDrop(jobId, replica) }, master: () => this.peer.master, onRefused: (message) => { this.master.emit('log', { level: 'warn', msg: message }) }, clock })
     }
     for (const service of Object.values(this.services)) await service.start()
     await this.master.replication.start({ libp2p })

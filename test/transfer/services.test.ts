@@ -1,5 +1,6 @@
 // The small protocol services between real libp2p nodes on 127.0.0.1: each answers once started and is
 // gone once stopped (start/stop register and unregister its handler), and the blob server's epoch rule.
+import { createHash } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
 import { BlobService, dropBlobs, getBlob, putBlob, type BlobStore } from '../../src/transfer/blob.ts'
 import { RemoteError } from '../../src/transfer/errors.ts'
@@ -31,6 +32,8 @@ class MemoryFiles implements BlobStore {
     if (b == null) throw new Error('ENOENT')
     return b
   }
+
+  sha256 = async (jobId: string, name: string): Promise<string> => createHash('sha256').update(await this.readBlob(jobId, name)).digest('hex')
 }
 
 describe('protocol services start and stop', () => {
@@ -67,6 +70,37 @@ describe('protocol services start and stop', () => {
     expect(dropped).toEqual(['j1'])
     await service.stop()
     await expect(getBlob(master, standby.peerId, 'j1', 'input')).rejects.not.toBeInstanceOf(RemoteError)
+  })
+
+  it('blob: only the master followed writes an input or output, a worker its tile at the current epoch; nothing stored is replaced; each refusal names the peer', async () => {
+    const [master, standby] = await pair()
+    const rogue = await nodes.start()
+    await rogue.dial(standby.getMultiaddrs()[0])
+    const files = new MemoryFiles()
+    const refused: string[] = []
+    const service = new BlobService({ libp2p: standby }, {
+      files, epoch: () => 3, onDrop: async () => {}, master: () => master.peerId.toString(), onRefused: (m) => { refused.push(m) }
+    })
+    await service.start()
+    const code = async (p: Promise<unknown>): Promise<string | undefined> => await p.then(() => undefined, (e: Error) => e instanceof RemoteError ? e.code : e.message)
+    // Another keyed peer cannot write a job's output or input, even at the current epoch.
+    expect(await code(putBlob(rogue, standby.peerId, 'j1', 'output.png', bytes(100, 1), 3))).toBe(ErrorCodes.forbidden)
+    expect(await code(putBlob(rogue, standby.peerId, 'j1', 'input', bytes(100, 1), 3))).toBe(ErrorCodes.forbidden)
+    expect(files.blobs.size).toBe(0)
+    expect(refused[0]).toContain(rogue.peerId.toString())
+    // A worker's tile at the current epoch is taken; at a later one it is not (no lease of this master's).
+    expect(await code(putBlob(rogue, standby.peerId, 'j1', 'tiles/0.raw', bytes(64, 2), 3))).toBeUndefined()
+    expect(await code(putBlob(rogue, standby.peerId, 'j1', 'tiles/1.raw', bytes(64, 2), 9))).toBe(ErrorCodes.forbidden)
+    // The same tile again is fine; other bytes over it are refused, even from the master.
+    expect(await code(putBlob(master, standby.peerId, 'j1', 'tiles/0.raw', bytes(64, 2), 3))).toBeUndefined()
+    expect(await code(putBlob(master, standby.peerId, 'j1', 'tiles/0.raw', bytes(64, 7), 3))).toBe(ErrorCodes.forbidden)
+    expect(Buffer.from(files.blobs.get('j1/tiles/0.raw')!).equals(bytes(64, 2))).toBe(true)
+    // The master writes the output; a second output does not replace the first.
+    expect(await code(putBlob(master, standby.peerId, 'j1', 'output.png', bytes(100, 3), 3))).toBeUndefined()
+    expect(await code(putBlob(master, standby.peerId, 'j1', 'output.png', bytes(100, 4), 3))).toBeUndefined()
+    expect(Buffer.from(files.blobs.get('j1/output.png')!).equals(bytes(100, 3))).toBe(true)
+    expect(refused).toHaveLength(4)
+    await service.stop()
   })
 
   it('tile-done: a notice reaches the master with its sender, and its answer comes back; not after stop', async () => {
