@@ -83,7 +83,7 @@ export function resolvePeerOptions (o: PeerOptions): ResolvedPeerOptions {
 }
 
 export function candidateFromHeartbeat (hb: Heartbeat): Candidate {
-  return { peerId: hb.peerId, role: hb.role, epoch: hb.epoch, eligible: hb.eligible, replicaPos: hb.replicaPos }
+  return { peerId: hb.peerId, role: hb.role, epoch: hb.epoch, eligible: hb.eligible, replicaPos: hb.replicaPos, master: hb.master }
 }
 
 export interface PeerEvents {

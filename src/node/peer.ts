@@ -432,6 +432,10 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
       }).catch((err: Error) => { this.emit('warning', { message: `cannot persist epoch ${e.epoch}: ${err.message}` }) })
       return
     }
+    if (e.type === 'epoch-refused') {
+      this.emit('warning', { message: `peer ${e.peer} claims epoch ${e.epoch}, out of reach of this peer's ${e.own} and not backed by most peers: ignored` })
+      return
+    }
     this.emit('master', { master: e.master, epoch: e.epoch, self: e.self, previous: e.previous })
     this.publish()
   }

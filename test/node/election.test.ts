@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { initElection, stepElection, type Candidate, type ElectionEffect, type ElectionState } from '../../src/node/election.ts'
+import { epochBacked, initElection, masterWins, MAX_EPOCH, MAX_EPOCH_STEP, stepElection, type Candidate, type ElectionEffect, type ElectionState } from '../../src/node/election.ts'
 
 const cfg = (self: string, eligible = true) => ({ self, eligible, graceMs: 1000 })
 const peer = (peerId: string, over: Partial<Candidate> = {}): Candidate => ({ peerId, role: 'follower', epoch: 0, eligible: true, replicaPos: 0, ...over })
@@ -120,5 +120,81 @@ describe('election', () => {
     expect(r.s.master).toBeNull()
     // A is still the better candidate: B waits for it.
     expect(r.fx.some(e => e.type === 'persist-epoch' && e.claim)).toBe(false)
+  })
+
+  describe('epochs are believed in bounded steps', () => {
+    const big = Number.MAX_SAFE_INTEGER
+    const table: Array<{ name: string, own: number, epoch: number, others: number[], want: boolean }> = [
+      { name: 'a step within reach, alone', own: 5, epoch: 5 + MAX_EPOCH_STEP, others: [5 + MAX_EPOCH_STEP], want: true },
+      { name: 'one step too far, from one of two peers', own: 5, epoch: 6 + MAX_EPOCH_STEP, others: [6 + MAX_EPOCH_STEP, 5], want: false },
+      { name: 'a peer back after a long absence: the whole swarm is ahead', own: 0, epoch: 500, others: [500, 499, 500], want: true },
+      { name: 'the only other peer is ahead (a two-peer swarm)', own: 0, epoch: 500, others: [500], want: true },
+      { name: 'half the others is not most of them', own: 0, epoch: 500, others: [500, 3], want: false },
+      { name: 'above the largest epoch, whoever backs it', own: 0, epoch: MAX_EPOCH + 1, others: [MAX_EPOCH + 1, MAX_EPOCH + 1, MAX_EPOCH + 1], want: false },
+      { name: '2^53 - 1 from a rogue among real peers', own: 3, epoch: big, others: [big, 3, 3], want: false }
+    ]
+    for (const c of table) {
+      it(c.name, () => {
+        expect(epochBacked(c.epoch, c.own, c.others.map((epoch, i) => peer(`P${i}`, { epoch })))).toBe(c.want)
+      })
+    }
+
+    it('a rogue master at 2^53 - 1 is neither followed nor learnt from, and is reported once; the real master is kept', () => {
+      let r = tick(initElection(cfg('A'), 3, 0), 100, [peer('M', { role: 'master', epoch: 3 }), peer('B', { epoch: 3 })])
+      expect(r.s.master).toBe('M')
+      const rogue = peer('R', { role: 'master', epoch: big })
+      r = tick(r.s, 200, [peer('M', { role: 'master', epoch: 3 }), peer('B', { epoch: 3 }), rogue])
+      expect(r.fx).toEqual([{ type: 'epoch-refused', peer: 'R', epoch: big, own: 3 }])
+      expect([r.s.master, r.s.masterEpoch, r.s.epoch]).toEqual(['M', 3, 3])
+      r = tick(r.s, 300, [peer('M', { role: 'master', epoch: 3 }), peer('B', { epoch: 3 }), rogue])
+      expect(r.fx).toEqual([])
+      // The real master dies: the claim is above the real epochs, not above the rogue's.
+      r = tick(r.s, 400, [peer('B', { epoch: 3 }), rogue])
+      expect(r.fx).toContainEqual({ type: 'persist-epoch', epoch: 4, claim: true })
+    })
+
+    it('a master whose epoch is refused does not depose this one', () => {
+      let s = initElection(cfg('A'), 0, 0)
+      s = tick(s, 2000, []).s
+      s = stepElection(s, { type: 'persisted', epoch: 1, live: [] }).state
+      expect(s.role).toBe('master')
+      const r = tick(s, 2100, [peer('R', { role: 'master', epoch: 1 + MAX_EPOCH_STEP + 1 }), peer('B', { epoch: 1 })])
+      expect(r.s.role).toBe('master')
+      expect(r.fx).toEqual([{ type: 'epoch-refused', peer: 'R', epoch: 2 + MAX_EPOCH_STEP, own: 1 }])
+    })
+  })
+
+  describe('stickiness on heal: the master more peers follow wins, then the higher epoch', () => {
+    const m = (peerId: string, epoch: number): Candidate => peer(peerId, { role: 'master', epoch, master: peerId })
+    const f = (peerId: string, master: string, epoch: number): Candidate => peer(peerId, { epoch, master })
+    const table: Array<{ name: string, live: Candidate[], winner: string }> = [
+      { name: 'a lone peer at a higher epoch against a master followed by two', live: [m('A', 1), f('B', 'A', 1), f('D', 'A', 1), m('C', 2)], winner: 'A' },
+      { name: '3/2: the side of three wins though the other claimed later', live: [m('A', 1), f('B', 'A', 1), f('D', 'A', 1), m('C', 2), f('E', 'C', 2)], winner: 'A' },
+      { name: '2/2: the same support, the higher epoch wins', live: [m('A', 1), f('B', 'A', 1), m('C', 2), f('E', 'C', 2)], winner: 'C' },
+      { name: 'a forged master heartbeat at a higher epoch has no followers', live: [m('A', 3), f('B', 'A', 3), f('D', 'A', 3), m('R', 9)], winner: 'A' }
+    ]
+    for (const c of table) {
+      it(c.name, () => {
+        const masters = c.live.filter(x => x.role === 'master')
+        const [x, y] = masters
+        expect(masterWins(x, y, c.live) ? x.peerId : y.peerId).toBe(c.winner)
+        expect(masterWins(y, x, c.live) ? y.peerId : x.peerId).toBe(c.winner)
+        // Every follower, on either side, and both masters pick the same one.
+        for (const self of c.live) {
+          let s = initElection(cfg(self.peerId), self.role === 'master' ? self.epoch - 1 : self.epoch, 0)
+          if (self.role === 'master') {
+            s = tick(s, 2000, []).s
+            s = stepElection(s, { type: 'persisted', epoch: self.epoch, live: [] }).state
+            expect(s.role).toBe('master')
+          } else {
+            // Before the heal it follows its own side's master.
+            s = tick(s, 2500, c.live.filter(p => p.peerId === self.master)).s
+            expect(s.master).toBe(self.master)
+          }
+          const r = tick(s, 3000, c.live.filter(p => p.peerId !== self.peerId))
+          expect(r.s.master, `as seen by ${self.peerId}`).toBe(c.winner)
+        }
+      })
+    }
   })
 })

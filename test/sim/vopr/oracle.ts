@@ -132,6 +132,12 @@ export class Oracle {
   /** `loser` was master and now follows `winner`: was the winner elected alone behind a cut? */
   deposed (loser: VPeer, winner: string, epoch: number): void {
     if (!this.lone.has(`${winner}@${epoch}`)) return
+    // Elected alone, but a side's master since (the old master was cut off in turn and the others came
+    // to it): a peer besides the loser follows it, so it is not the lone peer taking the swarm back.
+    const followers = (id: string): number => this.w.peers.filter(q => (q as VPeer).up && q !== loser && q.id !== id && (q as VPeer).election.role === 'follower' && (q as VPeer).election.master === id).length
+    if (followers(winner) > 0) return
+    // Both alone (the loser's followers died or were cut off too): a tie, broken by rank, is no takeover.
+    if (this.w.peers.filter(q => (q as VPeer).up && q.id !== winner && q !== loser && (q as VPeer).election.master === loser.id).length === 0) return
     this.stats.loneTakeovers++
     this.w.trace(`${winner} (elected alone at epoch ${epoch}) deposes ${loser.id}`)
     if (this.w.cfg.strictSticky) this.fail(`${winner}, elected at epoch ${epoch} while cut off alone, took the swarm over from ${loser.id} on heal (design: "a healed peer that was alone does not take the swarm over")`)

@@ -19,7 +19,7 @@ export interface Disk {
   inputs: Set<string>
 }
 
-const candidate = (hb: Heartbeat): Candidate => ({ peerId: hb.peerId, role: hb.role, epoch: hb.epoch, eligible: hb.eligible, replicaPos: hb.replicaPos })
+const candidate = (hb: Heartbeat): Candidate => ({ peerId: hb.peerId, role: hb.role, epoch: hb.epoch, eligible: hb.eligible, replicaPos: hb.replicaPos, master: hb.master })
 
 export class VPeer implements Endpoint {
   readonly w: World
@@ -188,6 +188,7 @@ export class VPeer implements Endpoint {
       })
       return
     }
+    if (e.type === 'epoch-refused') { w.trace(`${this.id} epoch-refused peer=${e.peer} epoch=${e.epoch}`); return }
     w.trace(`${this.id} master-changed master=${e.master ?? '-'} epoch=${e.epoch} self=${e.self}`)
     if (e.self) {
       this.sink.stop()
