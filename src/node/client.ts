@@ -12,10 +12,25 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { PeerId } from '@libp2p/interface'
 import { DEFAULT_MDNS_TAG } from './libp2p.ts'
+import { keyMismatchMessage, looksLikeKeyMismatch } from './swarm-key.ts'
+
+export { keyMismatchMessage, looksLikeKeyMismatch }
 
 export class NoPeerFoundError extends Error {
   override name = 'NoPeerFoundError'
 }
+
+/** Every peer found failed the handshake the way a peer with another swarm key (or none) does. */
+export class SwarmKeyMismatchError extends Error {
+  override name = 'SwarmKeyMismatchError'
+}
+
+/**
+ * How long a first connection may take before the peer is taken as not sharing this client's key. A LAN
+ * handshake takes milliseconds; a peer with another key resets it or never answers the way ours expects,
+ * and waiting for the protocol timeouts behind it took 7-21 s and said nothing about keys.
+ */
+export const HANDSHAKE_TIMEOUT_MS = 3000
 
 export interface ClientOptions {
   psk?: Uint8Array
@@ -49,7 +64,10 @@ export async function connectClient (opts: ClientOptions): Promise<SwarmClient> 
     services: { identify: identify() }
   })
   const close = async (): Promise<void> => { await node.stop() }
-  if (!useMdns) return { node, targets: peers, close }
+  if (!useMdns) {
+    await probe(node, peers, opts.psk != null, close)
+    return { node, targets: peers, close }
+  }
 
   const timeoutMs = opts.timeoutMs ?? 5000
   const found: PeerId[] = []
@@ -66,5 +84,20 @@ export async function connectClient (opts: ClientOptions): Promise<SwarmClient> 
     await close()
     throw new NoPeerFoundError(`no swarm peer answered on the LAN within ${timeoutMs} ms (is \`swarm start\` running? without multicast, pass --peer <multiaddr>)`)
   }
+  await probe(node, found, opts.psk != null, close)
   return { node, targets: found, close }
+}
+
+/**
+ * Connects to every target at once, within HANDSHAKE_TIMEOUT_MS. When none connects and one failed as a
+ * key mismatch does, says so (and closes the client) instead of letting every command time out on it;
+ * other failures (a peer down) are left to the command, which tries its targets in turn.
+ */
+async function probe (node: Libp2p, targets: Array<PeerId | Multiaddr>, hasKey: boolean, close: () => Promise<void>): Promise<void> {
+  const results = await Promise.allSettled(targets.map(async t => await node.dial(t, { signal: AbortSignal.timeout(HANDSHAKE_TIMEOUT_MS) })))
+  if (results.some(r => r.status === 'fulfilled')) return
+  const i = results.findIndex(r => r.status === 'rejected' && looksLikeKeyMismatch(r.reason, { stalls: true }))
+  if (i < 0) return
+  await close()
+  throw new SwarmKeyMismatchError(keyMismatchMessage(targets[i].toString(), hasKey))
 }

@@ -7,6 +7,7 @@ import { arch, availableParallelism, freemem, platform } from 'node:os'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { ConnectionGater, PeerId, PrivateKey } from '@libp2p/interface'
+import { keyMismatchMessage, looksLikeKeyMismatch } from './swarm-key.ts'
 import { candidateFromHeartbeat, type PeerEvents, type PeerOptions, resolvePeerOptions, type ResolvedPeerOptions } from './peer-options.ts'
 import { claimedPeer, heartbeatText, MAX_RELAYED, parseHeartbeat, type Heartbeat, type HeartbeatFrame, type Load, type SignedHeartbeat } from './heartbeat.ts'
 import { HeartbeatService } from './heartbeat-protocol.ts'
@@ -34,6 +35,8 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
   /** Peers to keep connected, with when we last had news of them. */
   private readonly known = new Map<string, { id: PeerId, since: number }>()
   private readonly dialing = new Set<string>()
+  /** Targets already reported as using another swarm key (bounded by the peers known). */
+  private readonly keyWarned = new Set<string>()
   /** The newest signed heartbeat of each member, as heard: what this peer relays when it is master. */
   private readonly signed = new Map<string, SignedHeartbeat & { incarnation: number, seq: number }>()
   /** Parsed PeerIds, by string. */
@@ -474,8 +477,13 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
     this.dialing.add(key)
     try {
       await node.dial(target, { signal: AbortSignal.timeout(this.opts.dialTimeoutMs) })
-    } catch {
-      // Expected while a peer is down or partitioned away; the redial loop tries again.
+    } catch (err) {
+      // Expected while a peer is down or partitioned away; the redial loop tries again. A peer with
+      // another swarm key (or none) is said once, by name: it will never connect.
+      if (looksLikeKeyMismatch(err) && !this.keyWarned.has(key)) {
+        this.keyWarned.add(key)
+        this.emit('warning', { message: keyMismatchMessage(key, this.opts.psk != null) })
+      }
     } finally {
       this.dialing.delete(key)
     }

@@ -44,3 +44,25 @@ async function readKeyFile (path: string): Promise<string> {
     throw new SwarmKeyError(`cannot read swarm key ${path}: ${(err as Error).message}`)
   }
 }
+
+/**
+ * Whether a failed dial looks like a swarm-key mismatch: the private-network layer decrypts the other
+ * side's bytes to garbage (EncryptionFailedError, a reset, a stalled handshake). A refused or unreachable
+ * address is not one. `stalls`: a handshake that timed out counts too (a client dialling one address it
+ * was given; a peer redialling a partitioned one must not take it for a key).
+ */
+export function looksLikeKeyMismatch (err: unknown, opts: { stalls?: boolean } = {}): boolean {
+  const e = err as { name?: string, code?: string, message?: string, cause?: unknown } | undefined
+  if (e == null) return false
+  if (e.name === 'EncryptionFailedError' || e.name === 'InvalidCryptoExchangeError' || e.name === 'UnexpectedEOFError') return true
+  if (e.code === 'ECONNRESET' || /ECONNRESET|Message length|Missing newline|stream ended before/i.test(e.message ?? '')) return true
+  if (opts.stalls === true && (e.name === 'TimeoutError' || e.name === 'AbortError')) return true
+  return e.cause != null && e.cause !== err && looksLikeKeyMismatch(e.cause, opts)
+}
+
+/** The sentence for a key mismatch, from the side of one who has (or has not) a key. */
+export function keyMismatchMessage (target: string, hasKey: boolean): string {
+  return hasKey
+    ? `${target} did not complete the handshake with this swarm key: it uses another key, or none (check --key / $SWARM_KEY on both)`
+    : `${target} did not complete the handshake: it uses a swarm key; pass it with --key <file> or $SWARM_KEY`
+}

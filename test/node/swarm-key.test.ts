@@ -3,15 +3,19 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SwarmPeer } from '../../src/node/peer.ts'
-import { connectClient } from '../../src/node/client.ts'
+import { connectClient, SwarmKeyMismatchError } from '../../src/node/client.ts'
 import { queryStatus } from '../../src/transfer/status.ts'
 import { generateSwarmKey, parseSwarmKey, resolveSwarmKey, SwarmKeyError } from '../../src/node/swarm-key.ts'
 
 let root: string
 const peers: SwarmPeer[] = []
+const warnings = new Map<SwarmPeer, string[]>()
 
 async function peer (name: string, key?: string): Promise<SwarmPeer> {
   const p = new SwarmPeer({ dataDir: join(root, name), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, psk: key == null ? undefined : parseSwarmKey(key, name), heartbeatMs: 100, deadAfterMs: 400 })
+  const said: string[] = []
+  warnings.set(p, said)
+  p.on('warning', (w) => { said.push(w.message) })
   await p.start()
   peers.push(p)
   return p
@@ -49,6 +53,8 @@ describe('swarm key (private network)', () => {
     // Nor can they read: no heartbeat of a keyed peer ever reached them.
     expect(open.liveView()).toEqual([])
     expect(other.liveView()).toEqual([])
+    // The open peer is told once, by name, that the peer it dials uses a key.
+    expect(warnings.get(open)?.filter(m => m.includes(a.peerId) && m.includes('uses a swarm key'))).toHaveLength(1)
   })
 
   it('status needs the key too', async () => {
@@ -60,10 +66,24 @@ describe('swarm key (private network)', () => {
       const snap = await queryStatus(withKey.node, withKey.targets[0], 3000)
       expect(snap.respondent).toBe(a.peerId)
     } finally { await withKey.close() }
-    const without = await connectClient({ peers: [target] })
+    // Without the key, or with another, the client is told so at connect, naming the peer and the key.
+    await expect(connectClient({ peers: [target] })).rejects.toThrow(SwarmKeyMismatchError)
+    await expect(connectClient({ peers: [target] })).rejects.toThrow(new RegExp(`${a.peerId}.*uses a swarm key; pass it with --key`))
+    await expect(connectClient({ psk: parseSwarmKey(generateSwarmKey(), 'o'), peers: [target] })).rejects.toThrow(/uses another key, or none/)
+    // A key against an open swarm.
+    const open = await peer('s-open')
+    await expect(connectClient({ psk: parseSwarmKey(key, 'k'), peers: [open.addrs()[0].toString()] })).rejects.toThrow(/uses another key, or none/)
+  })
+
+  it('a peer that is down is not taken for a key mismatch: the client connects and the command reports it', async () => {
+    const a = await peer('gone')
+    const target = a.addrs()[0].toString()
+    await a.kill()
+    peers.splice(peers.indexOf(a), 1)
+    const c = await connectClient({ peers: [target] })
     try {
-      await expect(queryStatus(without.node, without.targets[0], 3000)).rejects.toThrow()
-    } finally { await without.close() }
+      await expect(queryStatus(c.node, c.targets[0], 3000)).rejects.not.toThrow(SwarmKeyMismatchError)
+    } finally { await c.close() }
   })
 
   it('refuses a malformed key file with a message naming it', async () => {
