@@ -3,9 +3,10 @@
 // entry, its events and its output; and for the handover protocol (src/transfer/handover-protocol.ts),
 // whether a job given over by the loser of a partition is taken.
 import { randomBytes } from 'node:crypto'
+import { z } from 'zod'
 import { readFile } from 'node:fs/promises'
 import {
-  checkImage, ImageInputError, outputChannels, phaseCount, pipelineHalo, planTiles, validatePipeline, type Pipeline
+  checkImage, ImageInputError, outputChannels, type Channels, phaseCount, pipelineHalo, planTiles, validatePipeline, type Pipeline
 } from '../ops/index.ts'
 import { formatPipeline } from '../ops/pipeline.ts'
 import { systemClock, type Clock } from '../transfer/clock.ts'
@@ -13,13 +14,21 @@ import {
   JobRefusal, type AdmittedJob, type JobFollower, type JobHandler, type JobOutput, type Upload
 } from '../transfer/job-protocol.ts'
 import {
-  ErrorCodes, OutputFormatSchema, type JobEvent, type JobsReply, type JobSummary, type SubmitRequest
+  ErrorCodes, OutputFormatSchema, SubmitRequestSchema, type JobEvent, type JobsReply, type JobSummary, type SubmitRequest
 } from '../transfer/messages.ts'
 import { extensionOf, type JobMeta, type MasterRuntime } from './master.ts'
 import { getJob, listJobs } from './queue-machine.ts'
 import type { HandoverHandler, HandoverInput, HandoverRequest } from '../transfer/handover-protocol.ts'
 
 const TERMINAL = new Set(['done', 'failed', 'cancelled'])
+
+/** What a handed-over job's meta must hold (the rest is recomputed here from its input). */
+const HandoverMetaSchema = z.object({
+  name: z.string().min(1).max(256),
+  tileSize: SubmitRequestSchema.shape.tileSize.unwrap(),
+  format: OutputFormatSchema,
+  pipeline: z.unknown()
+}).passthrough()
 
 export interface JobServiceOptions {
   master: MasterRuntime
@@ -42,23 +51,37 @@ export class JobService implements JobHandler, HandoverHandler {
 
   serving (): boolean { return this.master.active }
 
-  /** A job handed over by the loser of a partition: queued here under its own id, unless known. */
+  /**
+   * A job handed over by the loser of a partition: queued here under its own id, unless known. Checked as a
+   * submit is (any keyed peer can call this): its meta, its size against maxInputBytes, and an input that
+   * decodes; a refused one leaves nothing behind.
+   */
   async take (req: HandoverRequest, input: HandoverInput): Promise<'known' | 'taken'> {
     const queue = this.master.queue
     if (queue != null && getJob(queue.state, req.jobId) != null) return 'known'
-    const meta = req.meta as JobMeta
+    const parsed = HandoverMetaSchema.safeParse(req.meta)
+    if (!parsed.success) throw new JobRefusal(ErrorCodes.badInput, `the meta of handed-over job ${req.jobId} is not valid: ${parsed.error.issues.map(i => `${i.path.join('.') || 'meta'}: ${i.message}`).join('; ')}`)
+    const meta = parsed.data
     let pipeline: Pipeline
     try {
-      pipeline = validatePipeline(meta?.pipeline)
+      pipeline = validatePipeline(meta.pipeline)
     } catch (err) {
       throw new JobRefusal(ErrorCodes.badPipeline, (err as Error).message)
     }
+    if (req.bytes > this.master.opts.maxInputBytes) throw new JobRefusal(ErrorCodes.badInput, `handed-over job ${req.jobId}: ${req.bytes} bytes, the limit is ${this.master.opts.maxInputBytes}`)
     const files = this.master.files
     await files.create(req.jobId)
-    const sink = await files.openInput(req.jobId)
-    try { await input.read(sink.write) } finally { await sink.close() }
-    const raw = await checkImage(files.inputPath(req.jobId), { maxPixels: this.master.opts.maxPixels, name: String(meta.name) })
-    const tileSize = Number(meta.tileSize)
+    let raw: { width: number, height: number, channels: Channels }
+    try {
+      const sink = await files.openInput(req.jobId)
+      try { await input.read(sink.write) } finally { await sink.close() }
+      raw = await checkImage(files.inputPath(req.jobId), { maxPixels: this.master.opts.maxPixels, name: meta.name })
+    } catch (err) {
+      await files.remove(req.jobId).catch(() => {})
+      if (err instanceof ImageInputError) throw new JobRefusal(ErrorCodes.badInput, err.message)
+      throw err
+    }
+    const tileSize = meta.tileSize
     const halo = pipelineHalo(pipeline)
     const standbys = await this.master.replicateInput(req.jobId, this.master.opts.standbys)
     if (this.master.livePeers().length > 0 && standbys.length === 0) {
@@ -68,7 +91,7 @@ export class JobService implements JobHandler, HandoverHandler {
     }
     const fresh: JobMeta = {
       name: String(meta.name), width: raw.width, height: raw.height, channels: raw.channels,
-      outChannels: outputChannels(pipeline, raw.channels), tileSize, halo, pipeline, format: OutputFormatSchema.parse(meta.format), standbys,
+      outChannels: outputChannels(pipeline, raw.channels), tileSize, halo, pipeline, format: meta.format, standbys,
       inputSha256: await files.sha256(req.jobId, 'input')
     }
     await this.master.step({ type: 'submit', job: { id: req.jobId, tileCount: planTiles(raw.width, raw.height, tileSize, halo).length, phaseCount: phaseCount(pipeline), meta: fresh }, now: this.clock.now() })

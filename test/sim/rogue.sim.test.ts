@@ -1,0 +1,55 @@
+// A keyed peer that does not play by the rules, against a real sim swarm: hand-overs of garbage (a bad
+// meta, an input that is no image, one over the size limit) are refused with a reason and leave nothing on
+// the master; a well-formed one is still taken (the control). Blob puts from a non-master are refused by
+// the blob server (test/transfer/services.test.ts), forged epochs by the election (test/node/election.test.ts).
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { parsePipeline } from '../../src/ops/index.ts'
+import { getJob } from '../../src/scheduler/queue-machine.ts'
+import { RemoteError } from '../../src/transfer/errors.ts'
+import { handOver } from '../../src/transfer/handover-protocol.ts'
+import { ErrorCodes } from '../../src/transfer/messages.ts'
+import type { SimSwarm } from './harness.ts'
+import { clientFor, makeImage, startSwarm } from './jobs.ts'
+
+let dir: string
+let sim: SimSwarm | undefined
+beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'swarm-rogue-')) })
+afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
+afterEach(async () => { await sim?.close(); sim = undefined })
+
+describe('sim: a rogue keyed peer', () => {
+  it('hand-overs of garbage are refused with the reason and leave no file; a well-formed one is taken', async () => {
+    const { s, master } = await startSwarm(2, { heartbeatMs: 200, deadAfterMs: 800, maxInputBytes: 200_000 })
+    sim = s
+    const png = new Uint8Array(await readFile(await makeImage(dir, 'given.png', 64, 48, 3)))
+    const good = { name: 'given.png', tileSize: 32, format: 'png', pipeline: parsePipeline(['invert']) }
+    const client = await clientFor(s, master.index)
+    const to = peerIdFromString(master.peerId)
+    try {
+      const table: Array<{ name: string, meta: unknown, input: Uint8Array, code: string, says: RegExp }> = [
+        { name: 'tile size 0', meta: { ...good, tileSize: 0 }, input: png, code: ErrorCodes.badInput, says: /tileSize/ },
+        { name: 'no meta at all', meta: null, input: png, code: ErrorCodes.badInput, says: /meta of handed-over job/ },
+        { name: 'an unknown format', meta: { ...good, format: 'bmp' }, input: png, code: ErrorCodes.badInput, says: /format/ },
+        { name: 'a pipeline that is not one', meta: { ...good, pipeline: [{ op: 'rm -rf' }] }, input: png, code: ErrorCodes.badPipeline, says: /./ },
+        { name: 'an input that is no image', meta: good, input: new Uint8Array(5000).fill(7), code: ErrorCodes.badInput, says: /./ },
+        { name: 'an input over the size limit', meta: good, input: new Uint8Array(200_001), code: ErrorCodes.badInput, says: /the limit is 200000/ }
+      ]
+      for (const [i, c] of table.entries()) {
+        const jobId = `rogue-${i}`
+        const err = await handOver(client.node, to, jobId, c.meta, c.input).then(() => undefined, (e: Error) => e)
+        expect(err, c.name).toBeInstanceOf(RemoteError)
+        expect((err as RemoteError).code, c.name).toBe(c.code)
+        expect((err as RemoteError).message, c.name).toMatch(c.says)
+        expect(await master.node!.master.files.names(jobId), `${c.name}: files left on the master`).toEqual([])
+        expect(getJob(master.node!.master.queue!.state, jobId), c.name).toBeUndefined()
+      }
+      // The control: the same path takes a well-formed job.
+      expect(await handOver(client.node, to, 'given-1', good, png)).toBe(true)
+      expect(getJob(master.node!.master.queue!.state, 'given-1')).toBeDefined()
+    } finally { await client.close() }
+  })
+})
