@@ -157,9 +157,10 @@ export interface SinkEvents {
   position: (pos: number) => void
   /**
    * Before a snapshot replaces the local queue: jobs we hold that the new master lacks. Returns how
-   * many of those we should have handed over (we hold their input) but could not.
+   * many of those we should have handed over (we hold their input) but could not, and the ids of those
+   * the master said it took (or knew).
    */
-  handover: (missing: Array<[string, unknown]>, master: PeerId) => Promise<number>
+  handover: (missing: Array<[string, unknown]>, master: PeerId) => Promise<{ failed: number, taken: string[] }>
   /** A job reached an end state in the master's queue (as replicated here). */
   finished: (jobId: string) => void
   log: (msg: string) => void
@@ -173,6 +174,9 @@ export class ReplicationSink {
   private readonly epoch: () => number
   private readonly clock: Clock
   private target?: { master: PeerId, abort: AbortController, done: Promise<void> }
+  /** Jobs each master (by id) said it took from this peer: its snapshots must hold them from then on. */
+  private readonly handed = new Map<string, Set<string>>()
+  private readonly refusedLogged = new Set<string>()
 
   constructor (node: Libp2p, replica: QueueReplica, epoch: () => number, events: SinkEvents, clock: Clock = systemClock) {
     this.node = node
@@ -248,13 +252,36 @@ export class ReplicationSink {
     }
   }
 
-  /** Hands over the jobs only we know, then takes the master's queue as ours. */
+  /**
+   * Hands over the jobs only we know, then takes the master's queue as ours once its snapshot holds the
+   * ones it took. A master whose snapshot lacks a job it said it took (a peer answering hand-overs with
+   * "taken" and replicating an empty queue would otherwise wipe every replica) is refused: this peer keeps
+   * its queue and says so each time it tries again.
+   */
   private async adopt (records: Array<[string, unknown]>, master: PeerId): Promise<void> {
-    const theirs = new Set(records.filter(([k]) => k.startsWith('j/')).map(([, v]) => (v as { id: string }).id))
-    const ours = (await this.replica.records()).filter(([k, v]) => k.startsWith('j/') && !theirs.has((v as { id: string }).id))
-    // Our queue is replaced only once every job we can hand over is in the new master's hands: a
-    // failed hand-over keeps it, and the subscription (and the hand-over) is tried again.
-    if (ours.length > 0 && await this.events.handover(ours, master) > 0) throw new Error('some jobs could not be handed over yet')
+    const idOf = (v: unknown): string => (v as { id: string }).id
+    const theirs = new Set(records.filter(([k]) => k.startsWith('j/')).map(([, v]) => idOf(v)))
+    const ours = (await this.replica.records()).filter(([k, v]) => k.startsWith('j/') && !theirs.has(idOf(v)))
+    const key = master.toString()
+    const promised = this.handed.get(key) ?? new Set<string>()
+    for (const id of promised) if (theirs.has(id)) promised.delete(id)
+    const dropped = ours.map(([, v]) => idOf(v)).filter(id => promised.has(id))
+    if (dropped.length > 0) {
+      const why = `refused: the queue of ${key} lacks ${dropped.length} job(s) it took over from this peer (${dropped.slice(0, 3).join(', ')}${dropped.length > 3 ? ', ...' : ''}); this peer keeps its own`
+      // Said at once, the first time; the retry loop repeats it every 20 tries.
+      if (!this.refusedLogged.has(key)) { this.refusedLogged.add(key); this.events.log(why) }
+      throw new Error(why)
+    }
+    if (ours.length > 0) {
+      // Our queue is replaced only once every job we can hand over is in the new master's queue: a failed
+      // hand-over keeps it, and the subscription (and the hand-over) is tried again.
+      const { failed, taken } = await this.events.handover(ours, master)
+      for (const id of taken) promised.add(id)
+      if (promised.size > 0) this.handed.set(key, promised)
+      if (failed > 0) throw new Error('some jobs could not be handed over yet')
+      if (taken.length > 0) throw new Error(`handed ${taken.length} job(s) over; the queue is taken once its snapshot holds them`)
+    }
+    if (promised.size === 0) this.handed.delete(key)
     await this.replica.replace(records)
   }
 }

@@ -172,8 +172,9 @@ export class SwarmNode {
   }
 
   /** Jobs this peer knows and the new master does not (a healed partition): give them over. */
-  private async handOver (missing: Array<[string, unknown]>, master: ReturnType<typeof peerIdFromString>): Promise<number> {
+  private async handOver (missing: Array<[string, unknown]>, master: ReturnType<typeof peerIdFromString>): Promise<{ failed: number, taken: string[] }> {
     let failed = 0
+    const taken: string[] = []
     for (const [, value] of missing) {
       const job = value as { id: string, state: string, meta?: JobMeta }
       if (job.meta == null || job.state === 'failed' || job.state === 'cancelled') continue
@@ -181,12 +182,13 @@ export class SwarmNode {
       try {
         const input = await this.master.files.readBlob(job.id, 'input')
         if (await handOver(this.peer.libp2p, master, job.id, job.meta, input, this.clock)) this.master.emit('log', { level: 'info', msg: `handed job ${job.id} over to the new master` })
+        taken.push(job.id)
       } catch (err) {
         failed++
         this.master.emit('log', { level: 'warn', msg: `cannot hand job ${job.id} over yet: ${(err as Error).message}` })
       }
     }
-    return failed
+    return { failed, taken }
   }
 
   /** A notice for the master this peer follows; its own master runtime when that is this peer. */
