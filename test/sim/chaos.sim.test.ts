@@ -2,7 +2,8 @@
 // die mid-tile, peers restart, the swarm splits 3/2 or 4/1 and heals, and some peers are slow.
 // Invariants, checked all along and at the end: at most one master per epoch among peers that hear
 // each other (the harness), every accepted job completes, every output equals the reference, no peer
-// stitches a job twice, and after the last fault the swarm converges to one master.
+// stitches a job twice, after the last fault the swarm converges to one master, and every output ends
+// on two live peers.
 // More schedules: SWARM_SIM_SEEDS=500; replay one: SWARM_SIM_SEED=<seed> (the failure prints it);
 // beside CPU hogs: SWARM_SIM_HOGS=2.
 import { mkdtemp, rm, stat } from 'node:fs/promises'
@@ -79,10 +80,11 @@ describe('sim: chaos schedules', () => {
           const client = await connectClient({ peers: targets })
           try {
             const path = join(dir, job.name)
+            let jobId = ''
             const out = await runSubmit({ path, name: job.name, bytes: (await stat(path)).size, pipeline: parsePipeline(job.specs), format: 'png', tileSize: 24, watch: true }, {
-              node: client.node, targets: client.targets, masterTimeoutMs: 30_000, onEvent: () => {}
+              node: client.node, targets: client.targets, masterTimeoutMs: 30_000, onEvent: (e) => { if (e.type === 'accepted') jobId = e.jobId }
             })
-            return { job, out }
+            return { job, out, jobId }
           } finally { await client.close() }
         })
 
@@ -136,6 +138,17 @@ describe('sim: chaos schedules', () => {
         }
         expect(twice).toEqual([])
         await s.waitFor('convergence to one master', () => s.agreedMaster(), 5000)
+        // Durability: with every peer back, each job's output is on two live peers (re-replicated after
+        // the deaths, within a few repair rounds; bounded at 60 polls, 15 s).
+        for (const { job, jobId } of results) {
+          let holders = 0
+          for (let i = 0; i < 60 && holders < 2; i++) {
+            holders = 0
+            for (const p of s.running()) if (await p.node!.master.files.has(jobId, 'output.png')) holders++
+            if (holders < 2) await pause(250)
+          }
+          expect(holders, `${job.name} (${jobId}): live peers holding its output`).toBeGreaterThanOrEqual(2)
+        }
         if (process.env.SWARM_SIM_TRACE != null) console.log(s.trace())
         expect(s.masters()).toHaveLength(1)
       } catch (err) {
