@@ -31,6 +31,8 @@ export interface MasterOptions {
   /** Tile edge for jobs that name none; undefined: fitted to each image and the swarm (autoTileSize). */
   tileSize?: number
   leaseMs: number
+  /** The longest a lease lives however often it is renewed (QueueConfig.maxLeaseMs; default 15 min). */
+  maxLeaseMs?: number
   maxAttempts: number
   prefetch: number
   maxInputBytes: number
@@ -139,7 +141,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       const store = await QueueStore.open({
         db: this.peer.store,
         sublevel: 'queue',
-        config: { leaseMs: this.opts.leaseMs, prefetch: this.opts.prefetch, maxAttempts: this.opts.maxAttempts },
+        config: { leaseMs: this.opts.leaseMs, prefetch: this.opts.prefetch, maxAttempts: this.opts.maxAttempts, ...(this.opts.maxLeaseMs != null ? { maxLeaseMs: this.opts.maxLeaseMs } : {}) },
         now: this.clock.now(),
         onPersist: (ops, pos) => { this.replication.publish(ops, pos) }
       })

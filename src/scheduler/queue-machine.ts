@@ -65,6 +65,9 @@ export interface QueueConfig {
   /** a tile whose lease lapsed this many times on live peers fails its job (bounds the retries of a
    * tile no peer can finish within its lease; one slow peer's lapses cost only time) */
   maxLapses: number
+  /** the longest a lease lives however often it is renewed: a peer that says "working" forever on a
+   * tile loses it after this long (it lapses, uncounted, and goes to another peer) */
+  maxLeaseMs: number
   /** give idle peers copies of a job's slowest in-flight tiles once nothing of it is queued */
   speculate: boolean
   /** speculative copies running at once, over all jobs */
@@ -76,6 +79,9 @@ export const DEFAULT_QUEUE_CONFIG: Readonly<QueueConfig> = Object.freeze({
   prefetch: 1,
   maxAttempts: 3,
   maxLapses: 12,
+  // A tile is a few hundred pixels square (autoTileSize): seconds on a laptop, under a minute on a Pi
+  // for the heaviest pipeline. Fifteen minutes is far beyond any honest tile and still ends a stall.
+  maxLeaseMs: 15 * 60_000,
   speculate: true,
   // Each copy is another tile the master cuts, sends and maybe stores while it is also stitching the
   // job's end. Four covers every lease of one slow peer (a 4-core Pi: 4 slots, or 3 + prefetch), the
@@ -85,12 +91,13 @@ export const DEFAULT_QUEUE_CONFIG: Readonly<QueueConfig> = Object.freeze({
 
 export function makeQueueConfig (partial: Partial<QueueConfig> = {}): QueueConfig {
   const c: QueueConfig = { ...DEFAULT_QUEUE_CONFIG }
-  for (const k of ['leaseMs', 'prefetch', 'maxAttempts', 'maxLapses', 'maxSpeculative'] as const) {
+  for (const k of ['leaseMs', 'maxLeaseMs', 'prefetch', 'maxAttempts', 'maxLapses', 'maxSpeculative'] as const) {
     const v = partial[k]
     if (v !== undefined) c[k] = v
   }
   if (partial.speculate !== undefined) c.speculate = partial.speculate
   if (!Number.isFinite(c.leaseMs) || c.leaseMs <= 0) throw new InvalidConfigError(`leaseMs must be a positive number, got ${c.leaseMs}`)
+  if (!Number.isFinite(c.maxLeaseMs) || c.maxLeaseMs < c.leaseMs) throw new InvalidConfigError(`maxLeaseMs must be a number >= leaseMs (${c.leaseMs}), got ${c.maxLeaseMs}`)
   if (!Number.isInteger(c.prefetch) || c.prefetch < 0) throw new InvalidConfigError(`prefetch must be an integer >= 0, got ${c.prefetch}`)
   if (!Number.isInteger(c.maxAttempts) || c.maxAttempts < 1) throw new InvalidConfigError(`maxAttempts must be an integer >= 1, got ${c.maxAttempts}`)
   if (!Number.isInteger(c.maxLapses) || c.maxLapses < 1) throw new InvalidConfigError(`maxLapses must be an integer >= 1, got ${c.maxLapses}`)
@@ -188,6 +195,9 @@ export interface Lease {
   leaseId: string
   deadline: number
   attempt: number
+  /** when it was given (or restored, or first renewed after a restore); renewals stop extending it
+   * maxLeaseMs later. Not persisted, and left out of leasesOf (it is the machine's bookkeeping). */
+  grantedAt?: number
 }
 
 export type TileState = 'queued' | 'leased' | 'done' | 'failed'
@@ -408,6 +418,12 @@ function matchLease (c: Ctx, ev: LeaseEvent): Lease | undefined {
 function onRenew (c: Ctx, ev: LeaseEvent & { now: number }): void {
   const lease = matchLease(c, ev)
   if (lease === undefined) return
+  lease.grantedAt ??= ev.now
+  if (ev.now + c.s.config.leaseMs > lease.grantedAt + c.s.config.maxLeaseMs) {
+    // At its bound: not extended, so it lapses at its deadline whatever the peer says.
+    c.effects.push({ type: 'ignored', event: ev.type, reason: `lease at its bound of ${c.s.config.maxLeaseMs} ms`, jobId: ev.jobId, phase: ev.phase, index: ev.index, leaseId: ev.leaseId })
+    return
+  }
   // Not persisted on purpose: a restored lease gets a fresh deadline anyway (rebuild/elected).
   lease.deadline = Math.max(lease.deadline, ev.now + c.s.config.leaseMs)
   c.effects.push({ type: 'renewed', jobId: lease.jobId, phase: lease.phase, index: lease.index, peer: lease.peer, leaseId: lease.leaseId, deadline: lease.deadline })
@@ -809,6 +825,7 @@ function grant (c: Ctx, job: JobRec, index: number, tile: TileRec, peer: string,
     peer,
     leaseId: `${s.epoch}:${s.nextLease++}`,
     deadline: now + s.config.leaseMs,
+    grantedAt: now,
     // a copy runs beside the lease that is attempt attempts.length + 1
     attempt: tile.attempts.length + (speculative ? 2 : 1)
   }
@@ -987,7 +1004,7 @@ export function rebuildQueueState (records: Iterable<readonly [string, unknown]>
       if (t.rec.copy !== undefined && t.rec.copy.peer === l.peer) throw new CorruptRecordError(t.key, 'a tile leased twice to one peer')
       const restore = (r: LeaseRecord): Lease => {
         if (s.leases.has(r.leaseId)) throw new CorruptRecordError(t.key, `lease ${r.leaseId} on two tiles`)
-        const lease: Lease = { jobId: job.id, phase: t.phase, index: t.index, peer: r.peer, leaseId: r.leaseId, deadline: opts.now !== undefined ? opts.now + s.config.leaseMs : r.deadline, attempt: r.attempt }
+        const lease: Lease = { jobId: job.id, phase: t.phase, index: t.index, peer: r.peer, leaseId: r.leaseId, deadline: opts.now !== undefined ? opts.now + s.config.leaseMs : r.deadline, attempt: r.attempt, ...(opts.now !== undefined ? { grantedAt: opts.now } : {}) }
         s.leases.set(lease.leaseId, lease)
         let ids = s.held.get(lease.peer)
         if (ids === undefined) s.held.set(lease.peer, ids = new Set())
@@ -1124,6 +1141,12 @@ export interface TileView {
 }
 
 /** one tile of the job's CURRENT phase (finished jobs keep no tiles: undefined) */
+/** A copy of a lease without the machine's own bookkeeping. */
+function publicLease (l: Lease): Lease {
+  const { grantedAt: _internal, ...lease } = l
+  return lease
+}
+
 export function tileInfo (s: QueueState, jobId: string, index: number): TileView | undefined {
   const job = s.jobs.get(jobId)
   const tiles = job?.tiles
@@ -1131,8 +1154,8 @@ export function tileInfo (s: QueueState, jobId: string, index: number): TileView
   const tile = tiles.touched.get(index)
   if (tile === undefined) return { state: 'queued', attempts: [] }
   const v: TileView = { state: tile.state, attempts: tile.attempts.map(a => ({ ...a })) }
-  if (tile.lease !== undefined) v.lease = { ...tile.lease }
-  if (tile.copy !== undefined) v.copy = { ...tile.copy }
+  if (tile.lease !== undefined) v.lease = publicLease(tile.lease)
+  if (tile.copy !== undefined) v.copy = publicLease(tile.copy)
   if (tile.peer !== undefined) v.peer = tile.peer
   return v
 }
@@ -1140,7 +1163,10 @@ export function tileInfo (s: QueueState, jobId: string, index: number): TileView
 /** the outstanding leases, optionally of one peer */
 export function leasesOf (s: QueueState, peer?: string): Lease[] {
   const out: Lease[] = []
-  for (const l of s.leases.values()) if (peer === undefined || l.peer === peer) out.push({ ...l })
+  for (const l of s.leases.values()) {
+    if (peer !== undefined && l.peer !== peer) continue
+    out.push(publicLease(l))
+  }
   return out
 }
 

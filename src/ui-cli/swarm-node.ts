@@ -27,6 +27,7 @@ export interface SwarmNodeOptions extends PeerOptions {
   /** Tile edge in pixels, for jobs that do not choose one (default: fitted to the image and the swarm). */
   tileSize?: number
   leaseMs?: number
+  maxLeaseMs?: number
   maxAttempts?: number
   prefetch?: number
   maxInputBytes?: number
@@ -87,6 +88,7 @@ export class SwarmNode {
       dataDir: opts.dataDir,
       tileSize: opts.tileSize,
       leaseMs: opts.leaseMs ?? 10_000,
+      maxLeaseMs: opts.maxLeaseMs,
       maxAttempts: opts.maxAttempts ?? 3,
       prefetch: opts.prefetch ?? 1,
       maxInputBytes: opts.maxInputBytes ?? 2 * 1024 ** 3,

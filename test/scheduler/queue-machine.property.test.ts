@@ -17,7 +17,7 @@ interface Outcome { done: number, failed: number, cancelled: number, restarts: n
 
 function runSeed (seed: number): Outcome {
   const r = prng(seed)
-  const config: QueueConfig = { leaseMs: 1000, prefetch: r.int(0, 2), maxAttempts: r.int(2, 3), maxLapses: r.int(2, 6), speculate: seed % 5 !== 0, maxSpeculative: r.int(1, 3) }
+  const config: QueueConfig = { leaseMs: 1000, maxLeaseMs: seed % 3 === 0 ? 3000 : 1e9, prefetch: r.int(0, 2), maxAttempts: r.int(2, 3), maxLapses: r.int(2, 6), speculate: seed % 5 !== 0, maxSpeculative: r.int(1, 3) }
   const d = new Driver(config)
   d.checkKv = false // checked every few steps below (it is O(records))
   const peers = ['p1', 'p2', 'p3', 'p4', 'p5']

@@ -18,8 +18,9 @@ function only<T> (xs: T[]): T {
 
 describe('config', () => {
   it('has the documented defaults and rejects nonsense', () => {
-    expect(DEFAULT_QUEUE_CONFIG).toEqual({ leaseMs: 10_000, prefetch: 1, maxAttempts: 3, maxLapses: 12, speculate: true, maxSpeculative: 4 })
-    expect(makeQueueConfig({ prefetch: 0, speculate: false })).toEqual({ leaseMs: 10_000, prefetch: 0, maxAttempts: 3, maxLapses: 12, speculate: false, maxSpeculative: 4 })
+    expect(DEFAULT_QUEUE_CONFIG).toEqual({ leaseMs: 10_000, maxLeaseMs: 900_000, prefetch: 1, maxAttempts: 3, maxLapses: 12, speculate: true, maxSpeculative: 4 })
+    expect(makeQueueConfig({ prefetch: 0, speculate: false })).toEqual({ leaseMs: 10_000, maxLeaseMs: 900_000, prefetch: 0, maxAttempts: 3, maxLapses: 12, speculate: false, maxSpeculative: 4 })
+    expect(() => makeQueueConfig({ leaseMs: 5000, maxLeaseMs: 4000 })).toThrow(InvalidConfigError)
     expect(() => makeQueueConfig({ speculate: 'yes' as unknown as boolean })).toThrow(InvalidConfigError)
     expect(() => makeQueueConfig({ maxSpeculative: 0 })).toThrow(InvalidConfigError)
     expect(() => makeQueueConfig({ maxSpeculative: 2.5 })).toThrow(InvalidConfigError)
@@ -135,6 +136,26 @@ describe('leases', () => {
     // The fifth lapse: no peer can finish this tile within its lease, and the reason says so.
     const failed = ofType(d.tick(t += 1000), 'jobFailed')
     expect(failed.map(e => e.reason)).toEqual([expect.stringMatching(/^tile 0 of phase 0 failed on 3 peers \(5 attempts\): .*lease expired/)])
+  })
+
+  it('a lease renewed forever ends at maxLeaseMs: renewals stop extending it, it lapses uncounted, and the tile goes to another peer', () => {
+    const d = new Driver({ leaseMs: 1000, maxLeaseMs: 3000, prefetch: 0, speculate: false })
+    d.peers([['A', 1], ['B', 1]])
+    const [a, b1] = ofType(d.submit('j', 2), 'assign')
+    expect([a?.peer, b1?.peer]).toEqual(['A', 'B'])
+    d.now = 400
+    expect(assigned(d.done(b1!))).toEqual([]) // B is free; tile 0 is A's
+    // "Working" every 500 ms: extended while the lease is younger than its bound.
+    let last: ReturnType<Driver['renew']> = []
+    for (let t = 500; t <= 2000; t += 500) { d.now = t; last = d.renew(a!) }
+    expect(ofType(last, 'renewed')[0]?.deadline).toBe(3000)
+    d.now = 2500
+    expect(ofType(d.renew(a!), 'ignored').map(e => e.reason)).toEqual(['lease at its bound of 3000 ms'])
+    const lapsed = d.tick(3000)
+    expect(ofType(lapsed, 'requeued').map(e => [e.index, e.peer])).toEqual([[0, 'A']])
+    expect(tileInfo(d.state, 'j', 0)?.attempts).toEqual([{ peer: 'A', reason: 'lease expired', at: 3000, counted: false, lapsed: true }])
+    // A is not offered tile 0 again while B exists: B, free, takes it at once.
+    expect(assigned(lapsed)).toEqual(['j/0/0@B'])
   })
 
   it('renew keeps a lease alive; a renew of an unknown lease is ignored', () => {

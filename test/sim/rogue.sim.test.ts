@@ -1,6 +1,7 @@
 // A keyed peer that does not play by the rules, against a real sim swarm: hand-overs of garbage (a bad
 // meta, an input that is no image, one over the size limit) are refused with a reason and leave nothing on
-// the master; a well-formed one is still taken (the control). Blob puts from a non-master are refused by
+// the master; a well-formed one is still taken (the control). A worker that renews forever without
+// answering does not hold a job. Blob puts from a non-master are refused by
 // the blob server (test/transfer/services.test.ts), forged epochs by the election (test/node/election.test.ts).
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -13,7 +14,7 @@ import { RemoteError } from '../../src/transfer/errors.ts'
 import { handOver } from '../../src/transfer/handover-protocol.ts'
 import { ErrorCodes } from '../../src/transfer/messages.ts'
 import type { SimSwarm } from './harness.ts'
-import { clientFor, makeImage, startSwarm } from './jobs.ts'
+import { clientFor, expectReference, makeImage, startSwarm, submit } from './jobs.ts'
 
 let dir: string
 let sim: SimSwarm | undefined
@@ -51,5 +52,23 @@ describe('sim: a rogue keyed peer', () => {
       expect(await handOver(client.node, to, 'given-1', good, png)).toBe(true)
       expect(getJob(master.node!.master.queue!.state, 'given-1')).toBeDefined()
     } finally { await client.close() }
+  })
+
+  // Here speculation at the job's end also rescues the staller's tiles (the queue's lease bound alone is
+  // tested in queue-machine.test.ts); this checks that together they end the job with the right bytes.
+  it('a worker that says "working" forever does not hold the job: it ends, equal to the reference', { timeout: 90_000 }, async () => {
+    const { s, master } = await startSwarm(3, { heartbeatMs: 200, deadAfterMs: 800, leaseMs: 1000, maxLeaseMs: 3000 })
+    sim = s
+    const staller = s.peers.find(p => p !== master)!
+    // It computes, then sleeps for two minutes while its renewals keep saying "working".
+    staller.node!.worker.opts.slowdownMs = 120_000
+    let stalled = 0
+    master.node!.master.on('dispatched', (d) => { if (d.peer === staller.peerId) stalled++ })
+    const specs = ['invert']
+    const img = await makeImage(dir, 'stalled.png', 160, 120, 5)
+    const out = await submit(s, img, specs, { tileSize: 40 })
+    expect(stalled, 'tiles given to the staller').toBeGreaterThan(0)
+    expect(out.failure).toBeUndefined()
+    await expectReference(out.data, img, specs)
   })
 })
