@@ -3,7 +3,8 @@
 // statistics or the pixels. It refuses tiles of an epoch older than the master it follows. The wire is
 // src/transfer/tile-protocol.ts's TileService; this decides: the work, the leases it holds, when the
 // leasing master counts as gone, and offering a kept result to the master it follows instead.
-import { createPool, decodeImage, DEFAULT_MAX_PIXELS, probeImage, sliceTile, type KernelPool, type RawImage, type TileResult, validatePipeline } from '../ops/index.ts'
+import { unlink } from 'node:fs/promises'
+import { createPool, decodeImage, decodeToFile, DEFAULT_MAX_PIXELS, probeImage, readRect, sliceTile, type DecodedFile, type KernelPool, type RawImage, type TileResult, validatePipeline } from '../ops/index.ts'
 import { systemClock, type Clock } from '../transfer/clock.ts'
 import { ErrorCodes, type TileRequest } from '../transfer/messages.ts'
 import type { TileNotice } from '../transfer/tile-done.ts'
@@ -80,10 +81,10 @@ export class WorkerRuntime implements TileHandler {
   private readonly startedAt: number
   private recent: number[] = []
   /**
-   * Inputs of jobs whose tiles this worker cuts itself, oldest first: decoded whole when small, else
-   * the file to decode each tile's rectangle from.
+   * Inputs of jobs whose tiles this worker cuts itself, oldest first: decoded whole in memory when small,
+   * else decoded once into a file beside the input, from which each tile's rectangle is read.
    */
-  private readonly inputs = new Map<string, Promise<{ whole: RawImage } | { path: string }>>()
+  private readonly inputs = new Map<string, Promise<{ whole: RawImage } | { file: DecodedFile }>>()
 
   constructor (opts: WorkerOptions) {
     this.opts = opts
@@ -179,12 +180,13 @@ export class WorkerRuntime implements TileHandler {
       const maxPixels = this.opts.maxPixels ?? DEFAULT_MAX_PIXELS
       input = fetch(req).then(async path => {
         const info = await probeImage(path, { maxPixels })
-        if (info.width * info.height * info.channels > (this.opts.wholeInputMaxBytes ?? WHOLE_INPUT_MAX_BYTES)) return { path }
-        return { whole: await decodeImage(path, { maxPixels, name: `the input of ${req.jobId}` }) }
+        const name = `the input of ${req.jobId}`
+        if (info.width * info.height * info.channels > (this.opts.wholeInputMaxBytes ?? WHOLE_INPUT_MAX_BYTES)) return { file: await decodeToFile(path, `${path}.decoded`, { maxPixels, name }) }
+        return { whole: await decodeImage(path, { maxPixels, name }) }
       })
       this.inputs.set(req.jobId, input)
       input.catch(() => { if (this.inputs.get(req.jobId) === input) this.inputs.delete(req.jobId) })
-      for (const jobId of this.inputs.keys()) if (this.inputs.size > MAX_INPUTS) this.inputs.delete(jobId)
+      for (const jobId of this.inputs.keys()) if (this.inputs.size > MAX_INPUTS) this.forget(jobId)
     }
     const halo = { x: src.x, y: src.y, width: req.width, height: req.height }
     let raw: RawImage
@@ -192,7 +194,7 @@ export class WorkerRuntime implements TileHandler {
     try {
       const got = await input
       cached = 'whole' in got
-      raw = 'whole' in got ? got.whole : await decodeImage(got.path, { maxPixels: this.opts.maxPixels ?? DEFAULT_MAX_PIXELS, region: halo, name: `the input of ${req.jobId}` })
+      raw = 'whole' in got ? got.whole : await readRect(got.file, halo)
     } catch (err) {
       throw new TileRefusal(ErrorCodes.inputUnavailable, `cannot get the input of ${req.jobId}: ${(err as Error).message}`)
     }
@@ -205,7 +207,10 @@ export class WorkerRuntime implements TileHandler {
 
   /** A job is over (its files dropped): its decoded input goes. */
   forget (jobId: string): void {
+    const input = this.inputs.get(jobId)
     this.inputs.delete(jobId)
+    // A decoded file goes with it (it is as large as the decoded image).
+    void input?.then(got => { if ('file' in got) return unlink(got.file.path) }).catch(() => {})
   }
 
   /** Runs one tile; the master calls this directly for tiles it leases to itself. */
