@@ -11,10 +11,19 @@ import { rectInside, type Channels, type RawImage, type Rect } from './raw.ts'
 
 export interface DecodedFile {
   path: string
+  /** where the pixels start in the file (after libvips' header) */
+  offset: number
   width: number
   height: number
   channels: Channels
 }
+
+/** libvips' own image format (.v): a 64-byte header, then the pixels as they are in memory. */
+const VIPS_HEADER_BYTES = 64
+const VIPS_MAGIC = [0x08f2a6b6, 0xb6a6f208]
+
+/** Bytes read at once when cutting a rectangle: whole rows, up to this many (then copied out). */
+const READ_BYTES = 4 << 20
 
 /** Bytes written per write call: strips come from libvips in small chunks; fewer, larger writes. */
 const WRITE_BYTES = 4 << 20
@@ -33,6 +42,22 @@ export async function decodeToFile (input: string, out: string, options: Omit<De
   if (info.channels === 2) s = s.ensureAlpha()
   const bands = info.channels === 2 ? 4 : info.channels
   const part = `${out}.part`
+  if (info.channels !== 2) {
+    // libvips writes its own format strip by strip (sequential, a few strips in memory), faster than
+    // streaming the pixels through JavaScript; the header is checked, not assumed.
+    try {
+      // The sRGB conversion already gives 8-bit samples (16-bit ones as v >> 8); the header says so.
+      await s.toFile(`${part}.v`)
+      await rename(`${part}.v`, out)
+    } catch (err) {
+      await unlink(`${part}.v`).catch(() => {})
+      const msg = (err instanceof Error ? err.message : String(err)).trim().split('\n')[0]
+      if (/pixel limit/i.test(msg)) throw new ImageInputError(label, `over the pixel limit of ${maxPixels}`)
+      throw new ImageInputError(label, `truncated or corrupt image data: ${msg}`)
+    }
+    await checkVipsHeader(out, info.width, info.height, bands, label)
+    return { path: out, offset: VIPS_HEADER_BYTES, width: info.width, height: info.height, channels: info.channels }
+  }
   const fh = await open(part, 'w')
   let decoded = 0
   let written = 0
@@ -77,7 +102,27 @@ export async function decodeToFile (input: string, out: string, options: Omit<De
     throw new ImageInputError(label, `truncated or corrupt image data: decoded ${decoded} bytes, expected ${info.width * info.height * bands}`)
   }
   await rename(part, out)
-  return { path: out, width: info.width, height: info.height, channels: info.channels }
+  return { path: out, offset: 0, width: info.width, height: info.height, channels: info.channels }
+}
+
+/** The .v file holds 8-bit pixels of the expected size right after its header; else it is not used. */
+async function checkVipsHeader (path: string, width: number, height: number, bands: number, label: string): Promise<void> {
+  const head = Buffer.alloc(VIPS_HEADER_BYTES)
+  const fh = await open(path, 'r')
+  let size: number
+  try {
+    await fh.read(head, 0, VIPS_HEADER_BYTES, 0)
+    size = (await fh.stat()).size
+  } finally { await fh.close() }
+  const magic = head.readUInt32BE(0)
+  const le = magic === VIPS_MAGIC[1]
+  const int = (at: number): number => le ? head.readInt32LE(at) : head.readInt32BE(at)
+  // Xsize, Ysize, Bands, then (after Bbits) BandFmt, where 0 is 8-bit unsigned.
+  const ok = VIPS_MAGIC.includes(magic) && int(4) === width && int(8) === height && int(12) === bands && int(20) === 0 && size >= VIPS_HEADER_BYTES + width * height * bands
+  if (!ok) {
+    await unlink(path).catch(() => {})
+    throw new ImageInputError(label, `decoded file is not ${width}x${height}x${bands} 8-bit pixels`)
+  }
 }
 
 /** The rectangle `rect` of a decoded file: the same bytes as decodeImage with that region. */
@@ -88,14 +133,21 @@ export async function readRect (file: DecodedFile, rect: Rect): Promise<RawImage
   const ch = file.channels
   const row = rect.width * ch
   const data = new Uint8Array(rect.height * row)
+  const full = file.width * ch
   const fh = await open(file.path, 'r')
   try {
     if (rect.x === 0 && rect.width === file.width) {
       // Whole rows: one read.
-      await fh.read(data, 0, data.byteLength, rect.y * row)
+      await fh.read(data, 0, data.byteLength, file.offset + rect.y * row)
     } else {
-      for (let y = 0; y < rect.height; y++) {
-        await fh.read(data, y * row, row, ((rect.y + y) * file.width + rect.x) * ch)
+      // Bands of whole rows, each read at once, the rectangle's part of each row copied out: one read per
+      // row was a system call per row (a 24 MP photo's 12 tiles: 16,000 reads, 0.9 s).
+      const rows = Math.max(1, Math.floor(READ_BYTES / full))
+      const band = Buffer.alloc(Math.min(rows, rect.height) * full)
+      for (let y = 0; y < rect.height; y += rows) {
+        const n = Math.min(rows, rect.height - y)
+        await fh.read(band, 0, n * full, file.offset + (rect.y + y) * full)
+        for (let k = 0; k < n; k++) data.set(band.subarray(k * full + rect.x * ch, k * full + rect.x * ch + row), (y + k) * row)
       }
     }
   } finally {
