@@ -105,8 +105,18 @@ export async function decodeToFile (input: string, out: string, options: Omit<De
   return { path: out, offset: 0, width: info.width, height: info.height, channels: info.channels }
 }
 
-/** The .v file holds 8-bit pixels of the expected size right after its header; else it is not used. */
-async function checkVipsHeader (path: string, width: number, height: number, bands: number, label: string): Promise<void> {
+/**
+ * The decoded file at `path` when it is a whole one for an image of this size (as decodeToFile leaves it,
+ * in libvips' format), else undefined: a peer that checked an upload by decoding it to a file reuses that
+ * decode for its own tiles. Grey + alpha files carry no header to check and are never reused.
+ */
+export async function openDecodedFile (path: string, info: { width: number, height: number, channels: Channels }): Promise<DecodedFile | undefined> {
+  if (info.channels === 2) return undefined
+  const ok = await vipsHeaderMatches(path, info.width, info.height, info.channels).catch(() => false)
+  return ok ? { path, offset: VIPS_HEADER_BYTES, width: info.width, height: info.height, channels: info.channels } : undefined
+}
+
+async function vipsHeaderMatches (path: string, width: number, height: number, bands: number): Promise<boolean> {
   const head = Buffer.alloc(VIPS_HEADER_BYTES)
   const fh = await open(path, 'r')
   let size: number
@@ -118,11 +128,14 @@ async function checkVipsHeader (path: string, width: number, height: number, ban
   const le = magic === VIPS_MAGIC[1]
   const int = (at: number): number => le ? head.readInt32LE(at) : head.readInt32BE(at)
   // Xsize, Ysize, Bands, then (after Bbits) BandFmt, where 0 is 8-bit unsigned.
-  const ok = VIPS_MAGIC.includes(magic) && int(4) === width && int(8) === height && int(12) === bands && int(20) === 0 && size >= VIPS_HEADER_BYTES + width * height * bands
-  if (!ok) {
-    await unlink(path).catch(() => {})
-    throw new ImageInputError(label, `decoded file is not ${width}x${height}x${bands} 8-bit pixels`)
-  }
+  return VIPS_MAGIC.includes(magic) && int(4) === width && int(8) === height && int(12) === bands && int(20) === 0 && size >= VIPS_HEADER_BYTES + width * height * bands
+}
+
+/** The .v file holds 8-bit pixels of the expected size right after its header; else it is not used. */
+async function checkVipsHeader (path: string, width: number, height: number, bands: number, label: string): Promise<void> {
+  if (await vipsHeaderMatches(path, width, height, bands)) return
+  await unlink(path).catch(() => {})
+  throw new ImageInputError(label, `decoded file is not ${width}x${height}x${bands} 8-bit pixels`)
 }
 
 /** The rectangle `rect` of a decoded file: the same bytes as decodeImage with that region. */

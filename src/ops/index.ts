@@ -20,7 +20,7 @@ export {
   DEFAULT_MAX_PIXELS, INPUT_FORMATS, checkImage, decodeImage, encodeImage, encodeImageToBuffer, outputFormatFor, probeImage
 } from './image-io.ts'
 export type { DecodeOptions, ImageInfo, InputFormat, OutputFormat } from './image-io.ts'
-export { decodeToFile, readRect } from './decoded-file.ts'
+export { decodeToFile, openDecodedFile, readRect } from './decoded-file.ts'
 export type { DecodedFile } from './decoded-file.ts'
 export { runImage, runLocal, runTiledInProcess, runWholeInProcess } from './local.ts'
 export type { RunLocalOptions, RunLocalResult } from './local.ts'

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { z } from 'zod'
 import { readFile } from 'node:fs/promises'
 import {
-  checkImage, ImageInputError, outputChannels, type Channels, phaseCount, pipelineHalo, planTiles, validatePipeline, type Pipeline
+  checkImage, decodeToFile, ImageInputError, outputChannels, probeImage, type Channels, phaseCount, pipelineHalo, planTiles, validatePipeline, type Pipeline
 } from '../ops/index.ts'
 import { formatPipeline } from '../ops/pipeline.ts'
 import { systemClock, type Clock } from '../transfer/clock.ts'
@@ -18,9 +18,22 @@ import {
 } from '../transfer/messages.ts'
 import { extensionOf, type JobMeta, type MasterRuntime } from './master.ts'
 import { getJob, listJobs } from './queue-machine.ts'
+import { WHOLE_INPUT_MAX_BYTES } from './master-planner.ts'
+import { decodedPathOf } from './worker.ts'
 import type { HandoverHandler, HandoverInput, HandoverRequest } from '../transfer/handover-protocol.ts'
 
 const TERMINAL = new Set(['done', 'failed', 'cancelled'])
+
+/**
+ * decodeImage's refusals without holding the pixels: checkImage for an input a worker keeps decoded in
+ * memory, decodeToFile (beside the input, where this peer's worker looks first) for a larger one, so the
+ * master's check is also its own tiles' decode.
+ */
+async function checkInput (path: string, opts: { maxPixels: number, name: string }): Promise<{ width: number, height: number, channels: Channels }> {
+  const info = await probeImage(path, opts)
+  if (info.channels === 2 || info.width * info.height * info.channels <= WHOLE_INPUT_MAX_BYTES) return await checkImage(path, opts)
+  return await decodeToFile(path, decodedPathOf(path), opts)
+}
 
 /** What a handed-over job's meta must hold (the rest is recomputed here from its input). */
 const HandoverMetaSchema = z.object({
@@ -75,7 +88,7 @@ export class JobService implements JobHandler, HandoverHandler {
     try {
       const sink = await files.openInput(req.jobId)
       try { await input.read(sink.write) } finally { await sink.close() }
-      raw = await checkImage(files.inputPath(req.jobId), { maxPixels: this.master.opts.maxPixels, name: meta.name })
+      raw = await checkInput(files.inputPath(req.jobId), { maxPixels: this.master.opts.maxPixels, name: meta.name })
     } catch (err) {
       await files.remove(req.jobId).catch(() => {})
       if (err instanceof ImageInputError) throw new JobRefusal(ErrorCodes.badInput, err.message)
@@ -118,10 +131,11 @@ export class JobService implements JobHandler, HandoverHandler {
         await sink.close()
       }
       // The whole file is decoded before it is queued (a bad or truncated image never enters the queue), in
-      // strips that are not kept: the workers decode what they need themselves.
+      // strips that are not kept in memory: a large one into the decoded file this peer's worker cuts its
+      // own tiles from, a small one only checked (its worker keeps it decoded whole).
       let raw
       try {
-        raw = await checkImage(files.inputPath(jobId), { maxPixels: opts.maxPixels, name: req.name })
+        raw = await checkInput(files.inputPath(jobId), { maxPixels: opts.maxPixels, name: req.name })
       } catch (err) {
         throw new JobRefusal(ErrorCodes.badInput, err instanceof ImageInputError ? err.message : `${req.name}: ${(err as Error).message}`)
       }

@@ -4,7 +4,7 @@
 // src/transfer/tile-protocol.ts's TileService; this decides: the work, the leases it holds, when the
 // leasing master counts as gone, and offering a kept result to the master it follows instead.
 import { unlink } from 'node:fs/promises'
-import { createPool, decodeImage, decodeToFile, DEFAULT_MAX_PIXELS, probeImage, readRect, sliceTile, type DecodedFile, type KernelPool, type RawImage, type TileResult, validatePipeline } from '../ops/index.ts'
+import { createPool, decodeImage, decodeToFile, DEFAULT_MAX_PIXELS, openDecodedFile, probeImage, readRect, sliceTile, type DecodedFile, type KernelPool, type RawImage, type TileResult, validatePipeline } from '../ops/index.ts'
 import { systemClock, type Clock } from '../transfer/clock.ts'
 import { ErrorCodes, type TileRequest } from '../transfer/messages.ts'
 import type { TileNotice } from '../transfer/tile-done.ts'
@@ -181,7 +181,10 @@ export class WorkerRuntime implements TileHandler {
       input = fetch(req).then(async path => {
         const info = await probeImage(path, { maxPixels })
         const name = `the input of ${req.jobId}`
-        if (info.width * info.height * info.channels > (this.opts.wholeInputMaxBytes ?? WHOLE_INPUT_MAX_BYTES)) return { file: await decodeToFile(path, `${path}.decoded`, { maxPixels, name }) }
+        if (info.width * info.height * info.channels > (this.opts.wholeInputMaxBytes ?? WHOLE_INPUT_MAX_BYTES)) {
+          // On the master, the check at submit left this decode beside the input already.
+          return { file: await openDecodedFile(decodedPathOf(path), info) ?? await decodeToFile(path, decodedPathOf(path), { maxPixels, name }) }
+        }
         return { whole: await decodeImage(path, { maxPixels, name }) }
       })
       this.inputs.set(req.jobId, input)
@@ -236,6 +239,9 @@ export class WorkerRuntime implements TileHandler {
     this.pool = undefined
   }
 }
+
+/** Where a large input's decoded file is kept: beside the input (it goes with the job's directory). */
+export const decodedPathOf = (inputPath: string): string => `${inputPath}.decoded`
 
 function noticeOf (req: TileRequest): { jobId: string, phase: number, index: number, leaseId: string, epoch: number } {
   return { jobId: req.jobId, phase: req.phase, index: req.index, leaseId: req.leaseId, epoch: req.epoch }

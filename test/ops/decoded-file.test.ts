@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import sharp from 'sharp'
 import type { Sharp } from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { decodeToFile, readRect } from '../../src/ops/decoded-file.ts'
+import { decodeToFile, openDecodedFile, readRect } from '../../src/ops/decoded-file.ts'
 import { ImageInputError } from '../../src/ops/errors.ts'
 import { decodeImage } from '../../src/ops/image-io.ts'
 import type { RawImage } from '../../src/ops/raw.ts'
@@ -62,5 +62,21 @@ describe('decoded file', () => {
     expect(err).toBeInstanceOf(ImageInputError)
     expect(err?.message).toMatch(/cut\.png.*truncated or corrupt/)
     expect((await readdir(dir)).filter(n => n.startsWith('cut.decoded'))).toEqual([])
+  })
+
+  it('a decoded file left by an earlier decode is found again only when it is whole and of the same size', async () => {
+    const path = join(dir, 'again.jpg')
+    await writeFile(path, await rawInput(photoLike(120, 80, 3, 11)).jpeg().toBuffer())
+    const made = await decodeToFile(path, `${path}.decoded`)
+    const found = await openDecodedFile(`${path}.decoded`, { width: 120, height: 80, channels: 3 })
+    expect(found).toEqual(made)
+    expect(Buffer.from((await readRect(found!, { x: 3, y: 4, width: 50, height: 20 })).data).equals(Buffer.from((await decodeImage(path, { region: { x: 3, y: 4, width: 50, height: 20 } })).data))).toBe(true)
+    expect(await openDecodedFile(`${path}.decoded`, { width: 80, height: 120, channels: 3 })).toBeUndefined()
+    expect(await openDecodedFile(`${path}.decoded`, { width: 120, height: 80, channels: 4 })).toBeUndefined()
+    expect(await openDecodedFile(join(dir, 'none.decoded'), { width: 120, height: 80, channels: 3 })).toBeUndefined()
+    // A file cut short is not whole.
+    const { truncate } = await import('node:fs/promises')
+    await truncate(`${path}.decoded`, 64 + 120 * 80 * 3 - 1)
+    expect(await openDecodedFile(`${path}.decoded`, { width: 120, height: 80, channels: 3 })).toBeUndefined()
   })
 })
