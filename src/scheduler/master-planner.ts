@@ -150,6 +150,8 @@ export interface MasterPlan {
   readonly restandbying: Set<string>
   /** jobs no peer took as a new standby, and when to ask again */
   readonly restandbyAfter: Map<string, number>
+  /** when each peer's recent results were stored (within PROVEN_WINDOW_MS, at most MAX_PROVEN kept) */
+  readonly delivered: Map<string, number[]>
 }
 
 export type MasterEvent =
@@ -210,7 +212,7 @@ export type MasterCommand =
 export function newPlan (cfg: PlannerConfig, queue: QueueState, epoch: number): MasterPlan {
   return {
     cfg, queue, epoch, view: [], unreachable: new Map(), merging: new Set(), finishing: new Set(), stitched: new Set(), lastRepair: 0, tiles: new Map(),
-    addedStandbys: new Map(), restandbying: new Set(), restandbyAfter: new Map()
+    addedStandbys: new Map(), restandbying: new Set(), restandbyAfter: new Map(), delivered: new Map()
   }
 }
 
@@ -218,11 +220,42 @@ const short = (peer: string): string => peer.slice(-8)
 const where = (l: Lease): TileAddress & { leaseId: string, peer: string, epoch: number } =>
   ({ jobId: l.jobId, phase: l.phase, index: l.index, leaseId: l.leaseId, peer: l.peer, epoch: l.epoch })
 
-/** Each live peer's capacity (free + busy slots), this peer's own while few others work. */
-export function capacity (plan: MasterPlan, now: number): Array<{ peer: string, freeSlots: number, alive: true }> {
+/**
+ * Slots a peer is trusted with before it shows it uses them: its capacity is what it claims, but at most
+ * this many plus the results it delivered in the last PROVEN_WINDOW_MS. Found from outside: a peer that
+ * claimed 64 slots took 36 tiles of a 40-tile job and held them. An honest peer reaches its real slots
+ * after as many results (seconds), and a slow one keeps a share that matches its speed.
+ */
+export const UNPROVEN_SLOTS = 2
+export const PROVEN_WINDOW_MS = 60_000
+/** Results remembered per peer: more than any peer's slots, so the cap never binds an honest one. */
+const MAX_PROVEN = 256
+
+function proven (plan: MasterPlan, peer: string, now: number): number {
+  const at = plan.delivered.get(peer)
+  if (at == null) return 0
+  while (at.length > 0 && at[0] <= now - PROVEN_WINDOW_MS) at.shift()
+  return at.length
+}
+
+function noteDelivered (plan: MasterPlan, peer: string, now: number): void {
+  if (peer === plan.cfg.self) return
+  const at = plan.delivered.get(peer) ?? []
+  at.push(now)
+  if (at.length > MAX_PROVEN) at.shift()
+  plan.delivered.set(peer, at)
+}
+
+/**
+ * Each live peer's capacity (free + busy slots, capped by what it has shown: UNPROVEN_SLOTS), this peer's own
+ * while few others work. `claimed`: the slots as the peers say, uncapped (for sizing tiles).
+ */
+export function capacity (plan: MasterPlan, now: number, claimed = false): Array<{ peer: string, freeSlots: number, alive: true }> {
   const view = plan.view.map(hb => {
     const blocked = (plan.unreachable.get(hb.peer) ?? 0) > now
-    return { peer: hb.peer, freeSlots: blocked ? 0 : hb.freeSlots + hb.busyTiles, alive: true as const }
+    const says = hb.freeSlots + hb.busyTiles
+    const slots = claimed ? says : Math.min(says, UNPROVEN_SLOTS + proven(plan, hb.peer, now))
+    return { peer: hb.peer, freeSlots: blocked ? 0 : slots, alive: true as const }
   })
   const workers = view.filter(v => v.freeSlots > 0).length
   view.push({ peer: plan.cfg.self, freeSlots: workers < plan.cfg.masterWorkLimit ? plan.cfg.slots : 0, alive: true })
@@ -232,7 +265,8 @@ export function capacity (plan: MasterPlan, now: number): Array<{ peer: string, 
 /** The tile edge for a new job: the one configured, else one fitted to the image and the swarm's slots. */
 export function tileSizeFor (plan: MasterPlan, width: number, height: number, now: number): number {
   if (plan.cfg.tileSize != null) return plan.cfg.tileSize
-  return autoTileSize(width, height, capacity(plan, now).reduce((n, v) => n + v.freeSlots, 0))
+  // The slots the peers claim: tiles are sized for the swarm they will have once each has shown its slots.
+  return autoTileSize(width, height, capacity(plan, now, true).reduce((n, v) => n + v.freeSlots, 0))
 }
 
 /** A job's standbys: those chosen at submit, then those this master added. */
@@ -271,7 +305,9 @@ export function stepMaster (plan: MasterPlan, event: MasterEvent): MasterCommand
     case 'effects': return onEffects(plan, event.effects, event.now)
     case 'working': return [{ type: 'queue', event: { type: 'renew', ...where(event.lease), now: event.now } }]
     case 'delivered': return judge(plan, event.lease, event.result, event.kept)
-    case 'stored': return [{ type: 'queue', event: { type: 'done', ...where(event.lease), now: event.now }, answer: true }]
+    case 'stored':
+      noteDelivered(plan, event.lease.peer, event.now)
+      return [{ type: 'queue', event: { type: 'done', ...where(event.lease), now: event.now }, answer: true }]
     case 'undelivered': return undelivered(plan, event)
     case 'notice': return notice(plan, event)
     case 'fetched': return fetched(plan, event)

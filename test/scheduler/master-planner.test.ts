@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import { createRaw, outputChannels, parsePipeline, phaseCount, pipelineHalo, planTiles, runTile, type Pipeline } from '../../src/ops/index.ts'
 import {
-  capacity, isTransient, newPlan, REPAIR_MS, RESTANDBY_RETRY_MS, standbysOf, stepMaster, tileSizeFor, UNREACHABLE_MS,
+  capacity, isTransient, newPlan, PROVEN_WINDOW_MS, REPAIR_MS, RESTANDBY_RETRY_MS, UNPROVEN_SLOTS, standbysOf, stepMaster, tileSizeFor, UNREACHABLE_MS,
   type FailureKind, type JobMeta, type Lease, type MasterCommand, type MasterEvent, type MasterPlan, type PeerLoad
 } from '../../src/scheduler/master-planner.ts'
 import { createQueueState, getJob, leasesOf, step, type QueueState } from '../../src/scheduler/queue-machine.ts'
@@ -60,7 +60,7 @@ describe('master planner: capacity', () => {
     { name: 'one worker reaches the limit: the master stops working', loads: view([A, 1]), limit: 1, want: { [A]: 1, [SELF]: 0 } },
     { name: 'busy tiles count as capacity (freeSlots is a capacity)', loads: view([A, 0, 2]), limit: 2, want: { [A]: 2, [SELF]: 2 } },
     { name: 'a peer with no slots is not a worker', loads: view([A, 0], [B, 0]), limit: 1, want: { [A]: 0, [B]: 0, [SELF]: 2 } },
-    { name: 'an unreachable peer gets nothing, and the master works instead', loads: view([A, 3]), unreachable: [A], limit: 1, want: { [A]: 0, [SELF]: 2 } }
+    { name: 'an unreachable peer gets nothing, and the master works instead', loads: view([A, 2]), unreachable: [A], limit: 1, want: { [A]: 0, [SELF]: 2 } }
   ]
   for (const c of table) {
     it(c.name, () => {
@@ -69,9 +69,25 @@ describe('master planner: capacity', () => {
       for (const p of c.unreachable ?? []) l.plan.unreachable.set(p, l.now + UNREACHABLE_MS)
       expect(Object.fromEntries(capacity(l.plan, l.now).map(v => [v.peer, v.freeSlots]))).toEqual(c.want)
       // The block ends on time.
-      if (c.unreachable != null) expect(capacity(l.plan, l.now + UNREACHABLE_MS).find(v => v.peer === A)?.freeSlots).toBe(3)
+      if (c.unreachable != null) expect(capacity(l.plan, l.now + UNREACHABLE_MS).find(v => v.peer === A)?.freeSlots).toBe(2)
     })
   }
+
+  it('a peer is trusted with UNPROVEN_SLOTS more than the results it delivered lately, not with the slots it claims', () => {
+    const l = loop({ slots: 1, masterWorkLimit: 99 })
+    l.feed({ type: 'tick', now: l.now, view: view([A, 64], [B, 1]) })
+    const slotsOf = (peer: string, now = l.now): number | undefined => capacity(l.plan, now).find(v => v.peer === peer)?.freeSlots
+    expect([slotsOf(A), slotsOf(B)]).toEqual([UNPROVEN_SLOTS, 1])
+    // Tiles are still sized for the slots claimed.
+    expect(capacity(l.plan, l.now, true).find(v => v.peer === A)?.freeSlots).toBe(64)
+    // A's results raise its share one by one.
+    const leases = sends(submit(l, 'j1', meta(['invert'], 64, 64, 16))).filter(x => x.lease.peer === A).map(x => x.lease)
+    expect(leases).toHaveLength(UNPROVEN_SLOTS)
+    for (const lease of leases) l.feed({ type: 'stored', lease, now: l.now })
+    expect(slotsOf(A)).toBe(UNPROVEN_SLOTS + leases.length)
+    // Results older than the window no longer count.
+    expect(slotsOf(A, l.now + PROVEN_WINDOW_MS)).toBe(UNPROVEN_SLOTS)
+  })
 
   it('tile size: the configured one, else fitted to the swarm\'s slots (more slots, smaller tiles)', () => {
     const fixed = loop({ tileSize: 96 })
