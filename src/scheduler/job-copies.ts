@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { SwarmPeer } from '../node/peer.ts'
 import { candidateBeats } from '../node/election.ts'
-import { dropBlobs, getBlob, putBlob } from '../transfer/blob.ts'
+import { dropBlobs, getBlob, hasBlob, putBlob } from '../transfer/blob.ts'
 import type { JobFiles } from './job-files.ts'
 
 /** A file of a job that no reachable peer has (yet). */
@@ -80,6 +80,26 @@ export class JobCopies {
       }
     }
     return got
+  }
+
+  /**
+   * Of `peers`, the live ones that hold the file once this returns: each is asked (no bytes move) and
+   * given a copy when it has none. A peer that fails either is left out (logged).
+   */
+  async ensureOn (jobId: string, peers: string[], name: string): Promise<string[]> {
+    const live = new Set(this.live())
+    const held: string[] = []
+    for (const p of peers.filter(p => live.has(p))) {
+      try {
+        if (!await hasBlob(this.peer.libp2p, peerIdFromString(p), jobId, name)) {
+          await putBlob(this.peer.libp2p, peerIdFromString(p), jobId, name, await this.files.readBlob(jobId, name), this.epoch())
+        }
+        held.push(p)
+      } catch (err) {
+        this.warn(`cannot check ${jobId}/${name} on ${p.slice(-8)}: ${(err as Error).message}`)
+      }
+    }
+    return held
   }
 
   /**

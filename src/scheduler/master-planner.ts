@@ -25,6 +25,8 @@ export const REPAIR_MS = 2000
  * this much later, not at every repair: each try lists the job's files, and a swarm of one has many jobs.
  */
 export const RESTANDBY_RETRY_MS = 10_000
+/** Jobs being given standbys (or checked) at once: a new master with a long history asks a few at a time. */
+export const MAX_RESTANDBYS = 4
 
 /** A worker that computes says "working" this often per lease: four chances before the lease runs out. */
 export const renewMsFor = (leaseMs: number): number => Math.max(10, Math.floor(leaseMs / 4))
@@ -150,6 +152,8 @@ export interface MasterPlan {
   readonly restandbying: Set<string>
   /** jobs no peer took as a new standby, and when to ask again */
   readonly restandbyAfter: Map<string, number>
+  /** finished jobs whose output this master has checked is on enough live peers */
+  readonly verifiedCopies: Set<string>
   /** when each peer's recent results were stored (within PROVEN_WINDOW_MS, at most MAX_PROVEN kept) */
   readonly delivered: Map<string, number[]>
 }
@@ -177,8 +181,11 @@ export type MasterEvent =
   | { type: 'statsLoaded', jobId: string, phase: number, stats?: unknown[], message?: string, now: number }
   /** a job's output, built or found, or why not yet */
   | { type: 'stitched', jobId: string, bytes?: number, existed?: boolean, message?: string, now: number }
-  /** peers that took a copy of a job's files as its new standbys (none: try again at the next repair) */
-  | { type: 'standbys', jobId: string, peers: string[], now: number }
+  /**
+   * peers that took a copy of a job's files as its new standbys (none: try again later); verified: a
+   * finished job's output is now on enough live peers (checked on each, not assumed)
+   */
+  | { type: 'standbys', jobId: string, peers: string[], verified?: boolean, now: number }
 
 export type MasterCommand =
   /**
@@ -200,8 +207,11 @@ export type MasterCommand =
   | { type: 'loadStats', jobId: string, phase: number, count: number }
   /** build the job's output from its tiles, or fetch it if a peer has it already */
   | { type: 'stitch', jobId: string, tiles: Tile[] }
-  /** give a job `want` more standbys, none of `exclude`: copy it every file of the job this peer holds */
-  | { type: 'restandby', jobId: string, want: number, exclude: string[] }
+  /**
+   * give a job `want` more standbys, none of `exclude`: copy it every file of the job this peer holds;
+   * verify: a finished job, whose output is to be on `want` live peers besides this one (checked on each)
+   */
+  | { type: 'restandby', jobId: string, want: number, exclude: string[], verify?: true }
   /** drop what this peer keeps for a job that will not finish */
   | { type: 'forget', jobId: string }
   /** answer the event's sender directly */
@@ -212,7 +222,7 @@ export type MasterCommand =
 export function newPlan (cfg: PlannerConfig, queue: QueueState, epoch: number): MasterPlan {
   return {
     cfg, queue, epoch, view: [], unreachable: new Map(), merging: new Set(), finishing: new Set(), stitched: new Set(), lastRepair: 0, tiles: new Map(),
-    addedStandbys: new Map(), restandbying: new Set(), restandbyAfter: new Map(), delivered: new Map()
+    addedStandbys: new Map(), restandbying: new Set(), restandbyAfter: new Map(), delivered: new Map(), verifiedCopies: new Set()
   }
 }
 
@@ -315,7 +325,9 @@ export function stepMaster (plan: MasterPlan, event: MasterEvent): MasterCommand
     case 'stitched': return stitched(plan, event)
     case 'standbys': {
       plan.restandbying.delete(event.jobId)
+      if (event.verified === true) plan.verifiedCopies.add(event.jobId)
       if (event.peers.length === 0) {
+        if (event.verified === true) return []
         plan.restandbyAfter.set(event.jobId, event.now + RESTANDBY_RETRY_MS)
         return []
       }
@@ -370,9 +382,17 @@ function repair (plan: MasterPlan, now: number): MasterCommand[] {
  */
 function restandby (plan: MasterPlan, jobId: string, state: JobState, now: number): MasterCommand[] {
   if (state === 'failed' || state === 'cancelled' || plan.restandbying.has(jobId)) return []
-  if ((plan.restandbyAfter.get(jobId) ?? 0) > now) return []
+  if ((plan.restandbyAfter.get(jobId) ?? 0) > now || plan.restandbying.size >= MAX_RESTANDBYS) return []
   if (state === 'done' && !plan.stitched.has(jobId)) return []
   const live = new Set(plan.view.map(v => v.peer).filter(p => p !== plan.cfg.self))
+  // A finished job, once per master: a standby alive now may have been down when the output was made
+  // (or the peer that took it instead is gone), and who took it was not persisted. Checked, not assumed.
+  if (state === 'done' && !plan.verifiedCopies.has(jobId)) {
+    const want = Math.min(plan.cfg.standbys ?? 1, live.size)
+    if (want <= 0) return []
+    plan.restandbying.add(jobId)
+    return [{ type: 'restandby', jobId, want, exclude: [plan.cfg.self], verify: true }]
+  }
   const have = standbysOf(plan, jobId).filter(p => live.has(p))
   const want = Math.min(plan.cfg.standbys ?? 1, live.size) - have.length
   if (want <= 0) return []

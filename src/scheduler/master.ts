@@ -217,7 +217,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       case 'fetch': return await this.fetchKept(c.lease)
       case 'loadStats': void this.loadStats(c.jobId, c.phase, c.count); return undefined
       case 'stitch': void this.stitch(c.jobId, c.tiles); return undefined
-      case 'restandby': void this.restandby(c.jobId, c.want, c.exclude); return undefined
+      case 'restandby': void this.restandby(c.jobId, c.want, c.exclude, c.verify === true); return undefined
       case 'forget':
         this.inputs.delete(c.jobId)
         void this.files.dropTiles(c.jobId).catch(() => {})
@@ -398,9 +398,23 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
   }
 
   /** New standbys for a job that has too few live ones: every file of the job held here goes to them. */
-  private async restandby (jobId: string, want: number, exclude: string[]): Promise<void> {
-    const peers = await this.copies.addStandbys(jobId, want, exclude).catch(() => [] as string[])
-    await this.run({ type: 'standbys', jobId, peers, now: this.clock.now() }).catch(() => {})
+  /**
+   * New standbys for a job that has too few live ones: every file of the job held here goes to them. With
+   * `verify` (a finished job, once per master): its output is checked on each live standby, copied where it
+   * is missing (a standby that was down when the output was made has none), and another peer made a
+   * standby if that is still too few.
+   */
+  private async restandby (jobId: string, want: number, exclude: string[], verify: boolean): Promise<void> {
+    if (!verify) {
+      const peers = await this.copies.addStandbys(jobId, want, exclude).catch(() => [] as string[])
+      await this.run({ type: 'standbys', jobId, peers, now: this.clock.now() }).catch(() => {})
+      return
+    }
+    const outName = `output.${extensionOf(this.meta(jobId).format)}`
+    const self = this.peer.peerId
+    const held = await this.copies.ensureOn(jobId, this.standbysOf(jobId).filter(p => p !== self), outName).catch(() => [] as string[])
+    const added = held.length >= want ? [] : await this.copies.addStandbys(jobId, want - held.length, [self, ...this.standbysOf(jobId)], [outName]).catch(() => [] as string[])
+    await this.run({ type: 'standbys', jobId, peers: added, verified: held.length + added.length >= want, now: this.clock.now() }).catch(() => {})
   }
 
   private async loadStats (jobId: string, phase: number, count: number): Promise<void> {

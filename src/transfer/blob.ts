@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { z } from 'zod'
 import { systemClock, timeoutSignal, type Clock } from './clock.ts'
+import { RemoteError } from './errors.ts'
 import { FrameStream } from './frames.ts'
 import { ErrorCodes, FRAME_BYTES } from './messages.ts'
 
@@ -35,6 +36,7 @@ export interface BlobStore {
   readBlob: (jobId: string, name: string) => Promise<Uint8Array>
   /** The SHA-256 (hex) of a stored file, read as a stream; rejects when there is none. */
   sha256: (jobId: string, name: string) => Promise<string>
+  has: (jobId: string, name: string) => Promise<boolean>
 }
 
 /**
@@ -47,6 +49,8 @@ const name = z.string().min(1).max(MAX_NAME_CHARS)
 const BlobRequestSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('put'), jobId: name, name, bytes: z.number().int().min(0).max(MAX_BLOB_BYTES), epoch: z.number().int().min(0) }).strict(),
   z.object({ op: z.literal('get'), jobId: name, name }).strict(),
+  /** Whether the file is here (a new master checking a finished job's copies): no bytes move. */
+  z.object({ op: z.literal('has'), jobId: name, name }).strict(),
   /** The job's output is stored: its input and tile copies may go. */
   z.object({ op: z.literal('drop'), jobId: name, epoch: z.number().int().min(0) }).strict()
 ])
@@ -143,6 +147,10 @@ export class BlobService {
         await files.writeBlob(req.jobId, req.name, data)
       }
       await fs.writeJson({ ok: true, bytes: data.byteLength })
+    } else if (req.op === 'has') {
+      files.pathOf(req.jobId, req.name)
+      if (await files.has(req.jobId, req.name)) await fs.writeJson({ ok: true, bytes: 0 })
+      else await fs.writeError(ErrorCodes.unknownJob, `no ${req.name} of job ${req.jobId} here`)
     } else {
       let data: Uint8Array
       try {
@@ -197,6 +205,16 @@ export async function putBlob (node: Dialer, peer: PeerId, jobId: string, name: 
 
 export async function dropBlobs (node: Dialer, peer: PeerId, jobId: string, epoch: number, opts: BlobCallOptions = {}): Promise<void> {
   await call(node, peer, { op: 'drop', jobId, epoch }, undefined, opts, async fs => { await fs.readJson(BlobReplySchema) })
+}
+
+/** Whether `peer` holds the file (false when it answers that it has none; other failures reject). */
+export async function hasBlob (node: Dialer, peer: PeerId, jobId: string, name: string, opts: BlobCallOptions = {}): Promise<boolean> {
+  try {
+    return await call(node, peer, { op: 'has', jobId, name }, undefined, opts, async fs => { await fs.readJson(BlobReplySchema); return true })
+  } catch (err) {
+    if (err instanceof RemoteError && err.code === ErrorCodes.unknownJob) return false
+    throw err
+  }
 }
 
 export async function getBlob (node: Dialer, peer: PeerId, jobId: string, name: string, opts: BlobCallOptions = {}): Promise<Uint8Array> {

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import { createRaw, outputChannels, parsePipeline, phaseCount, pipelineHalo, planTiles, runTile, type Pipeline } from '../../src/ops/index.ts'
 import {
-  capacity, isTransient, newPlan, PROVEN_WINDOW_MS, REPAIR_MS, RESTANDBY_RETRY_MS, UNPROVEN_SLOTS, standbysOf, stepMaster, tileSizeFor, UNREACHABLE_MS,
+  capacity, isTransient, MAX_RESTANDBYS, newPlan, PROVEN_WINDOW_MS, REPAIR_MS, RESTANDBY_RETRY_MS, UNPROVEN_SLOTS, standbysOf, stepMaster, tileSizeFor, UNREACHABLE_MS,
   type FailureKind, type JobMeta, type Lease, type MasterCommand, type MasterEvent, type MasterPlan, type PeerLoad
 } from '../../src/scheduler/master-planner.ts'
 import { createQueueState, getJob, leasesOf, step, type QueueState } from '../../src/scheduler/queue-machine.ts'
@@ -375,6 +375,27 @@ describe('master planner: standbys after a failover', () => {
     expect(standbysOf(l.plan, 'j1')).toEqual([A, B])
     t += REPAIR_MS + 1
     expect(restandbys(stepMaster(l.plan, { type: 'tick', now: t, view: live }))).toEqual([])
+  })
+
+  it('a finished job\'s copies are checked once per master, even with its standby alive; a few jobs at a time', () => {
+    const l = loop({ masterWorkLimit: 99 })
+    const ids = ['j1', 'j2', 'j3', 'j4', 'j5', 'j6']
+    for (const id of ids) {
+      const lease = sends(submit(l, id, { ...meta(['invert'], 16, 16, 16), standbys: [A] }))[0].lease
+      l.feed({ type: 'stored', lease, now: l.now })
+      stepMaster(l.plan, { type: 'stitched', jobId: id, bytes: 10, now: l.now })
+    }
+    let t = l.now + REPAIR_MS + 1
+    const first = restandbys(stepMaster(l.plan, { type: 'tick', now: t, view: view([A, 0]) }))
+    expect(first).toHaveLength(MAX_RESTANDBYS)
+    expect(first[0]).toEqual({ type: 'restandby', jobId: 'j1', want: 1, exclude: [SELF], verify: true })
+    for (const c of first) stepMaster(l.plan, { type: 'standbys', jobId: c.jobId, peers: [], verified: true, now: t })
+    t += REPAIR_MS + 1
+    expect(restandbys(stepMaster(l.plan, { type: 'tick', now: t, view: view([A, 0]) })).map(c => c.jobId)).toEqual(['j5', 'j6'])
+    for (const id of ['j5', 'j6']) stepMaster(l.plan, { type: 'standbys', jobId: id, peers: [], verified: true, now: t })
+    t += REPAIR_MS + 1
+    // Checked: with its standby alive, nothing more is asked.
+    expect(restandbys(stepMaster(l.plan, { type: 'tick', now: t, view: view([A, 0]) }))).toEqual([])
   })
 
   it('a finished job asks only once its output is stored here; a failed one never', () => {

@@ -2,7 +2,7 @@
 // gone once stopped (start/stop register and unregister its handler), and the blob server's epoch rule.
 import { createHash } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
-import { BlobService, dropBlobs, getBlob, putBlob, type BlobStore } from '../../src/transfer/blob.ts'
+import { BlobService, dropBlobs, getBlob, hasBlob, putBlob, type BlobStore } from '../../src/transfer/blob.ts'
 import { RemoteError } from '../../src/transfer/errors.ts'
 import { ErrorCodes } from '../../src/transfer/messages.ts'
 import { queryStatus, StatusService, type StatusSnapshot } from '../../src/transfer/status.ts'
@@ -34,6 +34,7 @@ class MemoryFiles implements BlobStore {
   }
 
   sha256 = async (jobId: string, name: string): Promise<string> => createHash('sha256').update(await this.readBlob(jobId, name)).digest('hex')
+  has = async (jobId: string, name: string): Promise<boolean> => this.blobs.has(this.pathOf(jobId, name))
 }
 
 describe('protocol services start and stop', () => {
@@ -65,6 +66,9 @@ describe('protocol services start and stop', () => {
     expect(files.blobs.has('j1/tiles/0.raw')).toBe(false)
     const missing = await getBlob(master, standby.peerId, 'j1', 'output.png').catch((e: Error) => e)
     expect((missing as RemoteError).code).toBe(ErrorCodes.unknownJob)
+    // Asking whether a file is there moves no bytes.
+    expect(await hasBlob(master, standby.peerId, 'j1', 'input')).toBe(true)
+    expect(await hasBlob(master, standby.peerId, 'j1', 'output.png')).toBe(false)
     await dropBlobs(master, standby.peerId, 'j1', 3) // an older master's word: acknowledged, not acted on
     await dropBlobs(master, standby.peerId, 'j1', 4)
     expect(dropped).toEqual(['j1'])
