@@ -6,7 +6,7 @@
 import { open, rename, unlink } from 'node:fs/promises'
 import sharp from 'sharp'
 import { ImageInputError, InvalidParameterError } from './errors.ts'
-import { DEFAULT_MAX_PIXELS, probeImage, type DecodeOptions } from './image-io.ts'
+import { decodeError, DEFAULT_MAX_PIXELS, packGreyAlpha, probeImage, type DecodeOptions } from './image-io.ts'
 import { rectInside, type Channels, type RawImage, type Rect } from './raw.ts'
 
 export interface DecodedFile {
@@ -51,9 +51,7 @@ export async function decodeToFile (input: string, out: string, options: Omit<De
       await rename(`${part}.v`, out)
     } catch (err) {
       await unlink(`${part}.v`).catch(() => {})
-      const msg = (err instanceof Error ? err.message : String(err)).trim().split('\n')[0]
-      if (/pixel limit/i.test(msg)) throw new ImageInputError(label, `over the pixel limit of ${maxPixels}`)
-      throw new ImageInputError(label, `truncated or corrupt image data: ${msg}`)
+      throw decodeError(label, maxPixels, err)
     }
     await checkVipsHeader(out, info.width, info.height, bands, label)
     return { path: out, offset: VIPS_HEADER_BYTES, width: info.width, height: info.height, channels: info.channels }
@@ -64,7 +62,7 @@ export async function decodeToFile (input: string, out: string, options: Omit<De
   try {
     let pending: Uint8Array[] = []
     let pendingBytes = 0
-    let carry = new Uint8Array(0) // grey + alpha: the bytes of an RGBA pixel split across chunks
+    let carry = new Uint8Array(0) // the bytes of an RGBA pixel split across chunks
     const flush = async (): Promise<void> => {
       if (pendingBytes === 0) return
       const buf = Buffer.concat(pending, pendingBytes)
@@ -74,16 +72,13 @@ export async function decodeToFile (input: string, out: string, options: Omit<De
       pendingBytes = 0
     }
     for await (const raw of s.raw({ depth: 'uchar' })) {
-      let chunk = raw as Uint8Array
-      decoded += chunk.byteLength
-      if (info.channels === 2) {
-        const all = carry.byteLength > 0 ? Buffer.concat([carry, chunk]) : chunk
-        const whole = all.byteLength - (all.byteLength % 4)
-        const packed = new Uint8Array(whole / 2)
-        for (let i = 0, o = 0; i < whole; i += 4, o += 2) { packed[o] = all[i]; packed[o + 1] = all[i + 3] }
-        carry = all.slice(whole)
-        chunk = packed
-      }
+      // Only grey + alpha comes this way: RGBA strips, packed to grey + alpha in place.
+      decoded += (raw as Uint8Array).byteLength
+      const all = carry.byteLength > 0 ? Buffer.concat([carry, raw as Uint8Array]) : raw as Uint8Array
+      const whole = all.byteLength - (all.byteLength % 4)
+      carry = all.slice(whole)
+      packGreyAlpha(all, whole / 4)
+      const chunk = all.subarray(0, whole / 2)
       pending.push(chunk)
       pendingBytes += chunk.byteLength
       if (pendingBytes >= WRITE_BYTES) await flush()
@@ -92,9 +87,7 @@ export async function decodeToFile (input: string, out: string, options: Omit<De
   } catch (err) {
     await fh.close()
     await unlink(part).catch(() => {})
-    const msg = (err instanceof Error ? err.message : String(err)).trim().split('\n')[0]
-    if (/pixel limit/i.test(msg)) throw new ImageInputError(label, `over the pixel limit of ${maxPixels}`)
-    throw new ImageInputError(label, `truncated or corrupt image data: ${msg}`)
+    throw decodeError(label, maxPixels, err)
   }
   await fh.close()
   if (decoded !== info.width * info.height * bands) {

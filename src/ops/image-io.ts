@@ -117,9 +117,7 @@ export async function decodeImage (input: Input, options: DecodeOptions = {}): P
     if (info.channels === 2) packGreyAlpha(data, got.width * got.height)
     return { width: got.width, height: got.height, channels: info.channels, data: ownBytes(data, got.width * got.height * info.channels) }
   } catch (err) {
-    const msg = messageOf(err)
-    if (/pixel limit/i.test(msg)) throw new ImageInputError(label, `over the pixel limit of ${maxPixels}`)
-    throw new ImageInputError(label, `truncated or corrupt image data: ${msg}`)
+    throw decodeError(label, maxPixels, err)
   }
 }
 
@@ -139,17 +137,25 @@ export async function checkImage (input: Input, options: DecodeOptions = {}): Pr
     const s = sharp(input, { failOn: 'error', limitInputPixels: maxPixels, autoOrient: true, sequentialRead: true }).toColourspace('srgb').raw({ depth: 'uchar' })
     for await (const chunk of s) bytes += (chunk as Uint8Array).byteLength
   } catch (err) {
-    const msg = messageOf(err)
-    if (/pixel limit/i.test(msg)) throw new ImageInputError(label, `over the pixel limit of ${maxPixels}`)
-    throw new ImageInputError(label, `truncated or corrupt image data: ${msg}`)
+    throw decodeError(label, maxPixels, err)
   }
   const want = info.width * info.height * bands
   if (bytes !== want) throw new ImageInputError(label, `truncated or corrupt image data: decoded ${bytes} bytes, expected ${want}`)
   return info
 }
 
+/**
+ * The refusal for a decode that failed part way, as every decode path words it (decodeImage, checkImage,
+ * decodeToFile): over the pixel limit, or truncated or corrupt data.
+ */
+export function decodeError (label: string, maxPixels: number, err: unknown): ImageInputError {
+  const msg = messageOf(err)
+  if (/pixel limit/i.test(msg)) return new ImageInputError(label, `over the pixel limit of ${maxPixels}`)
+  return new ImageInputError(label, `truncated or corrupt image data: ${msg}`)
+}
+
 /** In place, RGBA -> grey + alpha: pixel i's bytes 4i and 4i+3 go to 2i and 2i+1, never ahead of a read. */
-function packGreyAlpha (rgba: Uint8Array, pixels: number): void {
+export function packGreyAlpha (rgba: Uint8Array, pixels: number): void {
   for (let i = 0, s = 0; i < pixels; i++, s += 4) {
     rgba[2 * i] = rgba[s]
     rgba[2 * i + 1] = rgba[s + 3]
