@@ -137,14 +137,12 @@ export class BlobService {
       // output stitched again on another CPU may differ in its compressed bytes, not in its pixels). A
       // tile's bytes are the contract: the same again (redone after a failover) is taken as it is, others
       // are refused.
-      const stored = await files.sha256(req.jobId, req.name).catch(() => undefined)
-      if (stored != null) {
-        if (!MASTER_ONLY.test(req.name) && stored !== createHash('sha256').update(data).digest('hex')) {
-          await refuse('a different copy is stored here already')
-          return
-        }
-      } else {
+      // (A stored input or output is not read back to compare: it stays whatever the put carries.)
+      if (!await files.has(req.jobId, req.name)) {
         await files.writeBlob(req.jobId, req.name, data)
+      } else if (!MASTER_ONLY.test(req.name) && await files.sha256(req.jobId, req.name) !== createHash('sha256').update(data).digest('hex')) {
+        await refuse('a different copy is stored here already')
+        return
       }
       await fs.writeJson({ ok: true, bytes: data.byteLength })
     } else if (req.op === 'has') {
