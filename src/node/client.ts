@@ -14,8 +14,6 @@ import type { PeerId } from '@libp2p/interface'
 import { DEFAULT_MDNS_TAG } from './libp2p.ts'
 import { keyMismatchMessage, looksLikeKeyMismatch } from './swarm-key.ts'
 
-export { keyMismatchMessage, looksLikeKeyMismatch }
-
 export class NoPeerFoundError extends Error {
   override name = 'NoPeerFoundError'
 }
