@@ -385,19 +385,17 @@ function restandby (plan: MasterPlan, jobId: string, state: JobState, now: numbe
   if ((plan.restandbyAfter.get(jobId) ?? 0) > now || plan.restandbying.size >= MAX_RESTANDBYS) return []
   if (state === 'done' && !plan.stitched.has(jobId)) return []
   const live = new Set(plan.view.map(v => v.peer).filter(p => p !== plan.cfg.self))
+  const target = Math.min(plan.cfg.standbys ?? 1, live.size)
   // A finished job, once per master: a standby alive now may have been down when the output was made
   // (or the peer that took it instead is gone), and who took it was not persisted. Checked, not assumed.
-  if (state === 'done' && !plan.verifiedCopies.has(jobId)) {
-    const want = Math.min(plan.cfg.standbys ?? 1, live.size)
-    if (want <= 0) return []
-    plan.restandbying.add(jobId)
-    return [{ type: 'restandby', jobId, want, exclude: [plan.cfg.self], verify: true }]
-  }
-  const have = standbysOf(plan, jobId).filter(p => live.has(p))
-  const want = Math.min(plan.cfg.standbys ?? 1, live.size) - have.length
+  const verify = state === 'done' && !plan.verifiedCopies.has(jobId)
+  const standbys = standbysOf(plan, jobId)
+  const want = verify ? target : target - standbys.filter(p => live.has(p)).length
   if (want <= 0) return []
   plan.restandbying.add(jobId)
-  return [{ type: 'restandby', jobId, want, exclude: [plan.cfg.self, ...standbysOf(plan, jobId)] }]
+  return [verify
+    ? { type: 'restandby', jobId, want, exclude: [plan.cfg.self], verify: true }
+    : { type: 'restandby', jobId, want, exclude: [plan.cfg.self, ...standbys] }]
 }
 
 function stitch (plan: MasterPlan, jobId: string): MasterCommand[] {

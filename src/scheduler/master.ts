@@ -397,7 +397,6 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     return this.plan == null ? this.meta(jobId).standbys : standbysOf(this.plan, jobId)
   }
 
-  /** New standbys for a job that has too few live ones: every file of the job held here goes to them. */
   /**
    * New standbys for a job that has too few live ones: every file of the job held here goes to them. With
    * `verify` (a finished job, once per master): its output is checked on each live standby, copied where it

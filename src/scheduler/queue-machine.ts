@@ -1140,13 +1140,13 @@ export interface TileView {
   attempts: Attempt[]
 }
 
-/** one tile of the job's CURRENT phase (finished jobs keep no tiles: undefined) */
 /** A copy of a lease without the machine's own bookkeeping. */
 function publicLease (l: Lease): Lease {
   const { grantedAt: _internal, ...lease } = l
   return lease
 }
 
+/** one tile of the job's CURRENT phase (finished jobs keep no tiles: undefined) */
 export function tileInfo (s: QueueState, jobId: string, index: number): TileView | undefined {
   const job = s.jobs.get(jobId)
   const tiles = job?.tiles
