@@ -40,6 +40,14 @@
 //   ('speculated'). While one copy is leased, the other's failure, lapse or death re-queues nothing
 //   (`leaseEnded`), and the tile's attempts are judged only when its last lease ends. A copy gives its
 //   slot to queued work (revoked, 'preempted'): dispatch does not count it as held.
+// - Verification (as BOINC's redundant computing): a job names tiles to check (JobSpec.verify, in every
+//   phase). Such a tile is done only once two different peers returned results with the same hash (`done`
+//   carries it): the first result re-queues the tile for another peer (`verifying`), or waits for its
+//   speculative copy. Results that disagree send it to a third peer (`verifying`, disputed); the peers
+//   outvoted are distrusted: blocked for good (persisted), their leases revoked, and the tiles they did in
+//   running jobs' current phases redone (`requeued`, 'distrusted'). The shell may distrust a peer itself
+//   (`distrust`) on proof of its own. A tile no other peer can check is accepted on one result
+//   (`unverified`); two results that disagree with no third peer to decide fail the job.
 import {
   type Attempt, type JobFailure, type JobRecord, type JobState, type LeaseRecord, type MetaRecord, type PersistOp,
   type TileRecord, JobRecordSchema, MAX_PHASES, MAX_SEQ, MAX_TILES, META_KEY, MetaRecordSchema,
@@ -116,6 +124,8 @@ export interface JobSpec {
   phaseCount?: number
   /** opaque JSON the shell wants kept with the job (pipeline, input blob id...); returned in JobView */
   meta?: unknown
+  /** tile indices (the same in every phase) whose result two different peers must agree on */
+  verify?: number[]
 }
 
 export interface PeerView {
@@ -140,7 +150,8 @@ export type QueueEvent =
   | { type: 'peers', view: PeerView[], now: number }
   | { type: 'tick', now: number }
   | (TileAddress & { type: 'renew', leaseId: string, now: number, peer?: string, epoch?: number })
-  | (TileAddress & { type: 'done', leaseId: string, peer: string, now: number, epoch?: number })
+  /** hash: of the result (pixels or statistics), for a tile the job checks; other tiles ignore it */
+  | (TileAddress & { type: 'done', leaseId: string, peer: string, now: number, epoch?: number, hash?: string })
   /** transient: the tile never got a fair try (the peer was unreachable, the connection broke): the
    * attempt is recorded but not counted toward maxAttempts, as when a peer dies. */
   | (TileAddress & { type: 'failed', leaseId: string, peer: string, reason: string, now: number, epoch?: number, transient?: boolean })
@@ -152,10 +163,12 @@ export type QueueEvent =
   /** this peer became master with `epoch` (also after a restart, before anything else): outstanding
    * leases get a fresh deadline, and phases that were waiting for their merge are announced again. */
   | { type: 'elected', epoch: number, now: number }
+  /** the shell has proof that this peer lies: it gets no more tiles, and its work in running jobs is redone */
+  | { type: 'distrust', peer: string, reason: string, now: number }
 
 /** speculated: the tile's other copy delivered first; preempted: queued work took a copy's slot */
-export type RevokeReason = 'expired' | 'cancelled' | 'jobFailed' | 'speculated' | 'preempted'
-export type RequeueReason = 'expired' | 'failed' | 'peerDead'
+export type RevokeReason = 'expired' | 'cancelled' | 'jobFailed' | 'speculated' | 'preempted' | 'distrusted'
+export type RequeueReason = 'expired' | 'failed' | 'peerDead' | 'distrusted'
 
 export type QueueEffect =
   /** ALWAYS first when present: write ops as ONE atomic batch before acting on the other effects */
@@ -176,6 +189,14 @@ export type QueueEffect =
   | { type: 'jobDone', jobId: string }
   | { type: 'jobFailed', jobId: string, reason: string }
   | { type: 'jobCancelled', jobId: string }
+  /** a checked tile's result is in; another peer's is awaited (disputed: the results so far disagree) */
+  | (TileAddress & { type: 'verifying', peer: string, leaseId: string, disputed: boolean })
+  /** a checked tile taken on one result: no other peer could check it */
+  | (TileAddress & { type: 'unverified', peer: string, reason: string })
+  /** this peer gets no more tiles (its result was outvoted, or the shell proved it lies) */
+  | { type: 'distrusted', peer: string, reason: string }
+  /** a tile a distrusted peer did is queued again: its result must be replaced wherever it is stored */
+  | (TileAddress & { type: 'redo', peer: string })
   /** an event that changed nothing: a stale/unknown lease, an unknown job, a duplicate phaseReady... */
   | { type: 'ignored', event: QueueEvent['type'], reason: string, jobId?: string, phase?: number, index?: number, leaseId?: string }
 
@@ -210,7 +231,11 @@ export interface TileRec {
   copy: Lease | undefined
   peer: string | undefined
   attempts: Attempt[]
+  /** a checked tile's results so far (each from another peer) */
+  results?: VerifyResult[]
 }
+
+export interface VerifyResult { peer: string, hash: string }
 
 /** the tiles of a job's current phase; index >= nextFresh: queued and never tried (no record) */
 export interface PhaseTiles {
@@ -236,6 +261,8 @@ export interface JobRec {
   failure: JobFailure | undefined
   finishedAt: number | undefined
   phaseData: unknown[]
+  /** tiles checked by a second peer */
+  verify: Set<number> | undefined
 }
 
 export interface PeerInfo {
@@ -257,7 +284,17 @@ export interface QueueState {
   leases: Map<string, Lease>
   /** peer -> its leaseIds */
   held: Map<string, Set<string>>
+  /** distrusted peers (no tiles for them) and why */
+  blocked: Map<string, string>
 }
+
+/**
+ * Distrusted peers remembered: a peer id is cheap to make, so a liar can come back as another; the list
+ * only has to outlast the ones seen, and stays small enough to persist in every meta record.
+ */
+export const MAX_BLOCKED = 64
+/** A checked tile's results without two that agree: after this many, no peer is believed and the job fails. */
+export const MAX_RESULTS = 4
 
 export function createQueueState (config: Partial<QueueConfig> = {}): QueueState {
   return {
@@ -270,7 +307,8 @@ export function createQueueState (config: Partial<QueueConfig> = {}): QueueState
     active: [],
     peers: new Map(),
     leases: new Map(),
-    held: new Map()
+    held: new Map(),
+    blocked: new Map()
   }
 }
 
@@ -302,6 +340,7 @@ export function step (state: QueueState, event: QueueEvent): StepResult {
     case 'peerDead': onPeerDead(c, event); break
     case 'cancel': onCancel(c, event); break
     case 'elected': onElected(c, event); break
+    case 'distrust': distrust(c, event.peer, event.reason, event.now); break
     default: {
       const never: never = event
       throw new InvalidJobError(`unknown event ${JSON.stringify((never as { type: unknown }).type)}`)
@@ -335,6 +374,10 @@ function onSubmit (c: Ctx, ev: { job: JobSpec, now: number }): void {
   if (!Number.isFinite(ev.now)) throw new InvalidJobError('submit needs a finite now')
   if (s.jobs.has(spec.id)) throw new DuplicateJobError(spec.id)
   const meta = jsonCopy(spec.meta, `job ${spec.id}: meta`)
+  const verify = spec.verify ?? []
+  if (!Array.isArray(verify) || !verify.every(i => Number.isInteger(i) && i >= 0 && i < spec.tileCount)) {
+    throw new InvalidJobError(`job ${spec.id}: verify must list tile indices in 0..${spec.tileCount - 1}`)
+  }
   if (s.nextSeq > MAX_SEQ) throw new InvalidJobError('job sequence exhausted')
   const job: JobRec = {
     id: spec.id,
@@ -350,7 +393,8 @@ function onSubmit (c: Ctx, ev: { job: JobSpec, now: number }): void {
     tiles: freshTiles(),
     failure: undefined,
     finishedAt: undefined,
-    phaseData: []
+    phaseData: [],
+    verify: verify.length > 0 ? new Set(verify) : undefined
   }
   s.jobs.set(job.id, job)
   s.active.push(job)
@@ -363,7 +407,7 @@ function onPeers (c: Ctx, ev: { view: PeerView[], now: number }): void {
   const s = c.s
   const next = new Map<string, PeerInfo>()
   for (const p of ev.view) {
-    const slots = Number.isFinite(p.freeSlots) ? Math.max(0, Math.floor(p.freeSlots)) : 0
+    const slots = Number.isFinite(p.freeSlots) && !s.blocked.has(p.peer) ? Math.max(0, Math.floor(p.freeSlots)) : 0
     next.set(p.peer, { slots, alive: p.alive === true })
   }
   s.peers = next
@@ -429,12 +473,37 @@ function onRenew (c: Ctx, ev: LeaseEvent & { now: number }): void {
   c.effects.push({ type: 'renewed', jobId: lease.jobId, phase: lease.phase, index: lease.index, peer: lease.peer, leaseId: lease.leaseId, deadline: lease.deadline })
 }
 
-function onDone (c: Ctx, ev: LeaseEvent & { now: number }): void {
+function onDone (c: Ctx, ev: LeaseEvent & { now: number, hash?: string }): void {
   const lease = matchLease(c, ev)
   if (lease === undefined) return
   const job = c.s.jobs.get(lease.jobId) as JobRec
+  const tile = (job.tiles as PhaseTiles).touched.get(lease.index) as TileRec
+  if (job.verify?.has(lease.index) !== true || typeof ev.hash !== 'string') {
+    finishTile(c, job, tile, lease, ev.now)
+    return
+  }
+  const results = (tile.results ?? []).filter(r => r.peer !== lease.peer)
+  results.push({ peer: lease.peer, hash: ev.hash })
+  tile.results = results
+  markTile(c, job, lease.index)
+  const agreed = agreedHash(results)
+  if (agreed === undefined) {
+    awaitCheck(c, job, tile, lease, ev.now)
+    return
+  }
+  // The outvoted first: their other tiles of this job go back before this one can complete it. The peer
+  // of this lease agrees (no two agreed before its result), so its lease stands.
+  const outvoted = results.filter(r => r.hash !== agreed)
+  const backing = results.length - outvoted.length
+  for (const r of outvoted) {
+    distrust(c, r.peer, `its result of tile ${lease.index} (phase ${lease.phase}) of job ${job.id} differs from that of ${backing} other peers`, ev.now)
+  }
+  finishTile(c, job, tile, lease, ev.now)
+}
+
+/** The tile is done with this lease's result: the other lease (a speculative copy) is revoked. */
+function finishTile (c: Ctx, job: JobRec, tile: TileRec, lease: Lease, now: number): void {
   const tiles = job.tiles as PhaseTiles
-  const tile = tiles.touched.get(lease.index) as TileRec
   const other = tile.lease === lease ? tile.copy : tile.lease
   releaseLease(c, lease)
   if (other !== undefined) releaseLease(c, other)
@@ -447,7 +516,125 @@ function onDone (c: Ctx, ev: LeaseEvent & { now: number }): void {
   c.effects.push({ type: 'tileDone', jobId: job.id, phase: job.phase, index: lease.index, peer: lease.peer, leaseId: lease.leaseId })
   // The loser's work is not an attempt that ended without a result: the tile has its result.
   if (other !== undefined) c.effects.push({ type: 'revoke', jobId: job.id, phase: job.phase, index: lease.index, peer: other.peer, leaseId: other.leaseId, reason: 'speculated' })
-  if (tiles.done === job.tileCount) phaseFinished(c, job, ev.now)
+  if (tiles.done === job.tileCount) phaseFinished(c, job, now)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Verification
+
+/** the hash two different peers returned, if any (results hold one entry per peer) */
+function agreedHash (results: VerifyResult[]): string | undefined {
+  const seen = new Set<string>()
+  for (const r of results) {
+    if (seen.has(r.hash)) return r.hash
+    seen.add(r.hash)
+  }
+  return undefined
+}
+
+/** A checked tile's result is in and none agrees with it yet: the tile waits for another peer's. */
+function awaitCheck (c: Ctx, job: JobRec, tile: TileRec, lease: Lease, now: number): void {
+  const tiles = job.tiles as PhaseTiles
+  const results = tile.results as VerifyResult[]
+  const other = tile.lease === lease ? tile.copy : tile.lease
+  releaseLease(c, lease)
+  tile.lease = other
+  tile.copy = undefined
+  const disputed = new Set(results.map(r => r.hash)).size > 1
+  if (other === undefined) {
+    if (results.length >= MAX_RESULTS) {
+      failTile(c, job, tile, lease.index, `tile ${lease.index} of phase ${lease.phase}: ${results.length} peers returned ${results.length} different results (${results.map(r => r.peer).join(', ')})`, now)
+      return
+    }
+    // Its speculative copy, when one runs, is the check; else the tile goes to another peer.
+    tile.state = 'queued'
+    tiles.retry.push(lease.index)
+  }
+  c.effects.push({ type: 'verifying', jobId: job.id, phase: lease.phase, index: lease.index, peer: lease.peer, leaseId: lease.leaseId, disputed })
+}
+
+/** Checked tiles waiting for a peer that has not returned a result for them, when no such peer is left. */
+function settleUnchecked (c: Ctx, now: number): void {
+  for (const job of [...c.s.active]) {
+    const tiles = job.tiles
+    if (job.verify === undefined || tiles === undefined || job.awaitingReady) continue
+    for (const index of [...tiles.retry]) {
+      const tile = tiles.touched.get(index) as TileRec
+      const results = tile.results
+      if (results === undefined || results.length === 0) continue
+      if (freshPeerExists(c.s, new Set(results.map(r => r.peer)))) continue
+      if (results.length > 1) {
+        failTile(c, job, tile, index, `tile ${index} of phase ${job.phase}: the results of ${results.map(r => r.peer).join(' and ')} differ, and no other peer is left to decide`, now)
+        break
+      }
+      const only = results[0] as VerifyResult
+      tiles.retry.splice(tiles.retry.indexOf(index), 1)
+      tile.state = 'done'
+      tile.peer = only.peer
+      tiles.done++
+      markTile(c, job, index)
+      c.effects.push({ type: 'unverified', jobId: job.id, phase: job.phase, index, peer: only.peer, reason: 'no other peer can check it' })
+      c.effects.push({ type: 'tileDone', jobId: job.id, phase: job.phase, index, peer: only.peer, leaseId: '' })
+      if (tiles.done === job.tileCount) phaseFinished(c, job, now)
+    }
+  }
+}
+
+function failTile (c: Ctx, job: JobRec, tile: TileRec, index: number, why: string, now: number): void {
+  tile.state = 'failed'
+  job.failure = { reason: why, phase: job.phase, index, attempts: tile.attempts.map(a => ({ ...a })) }
+  endJob(c, job, 'failed', now, 'jobFailed')
+  c.effects.push({ type: 'jobFailed', jobId: job.id, reason: why })
+}
+
+/**
+ * A peer shown to lie gets no more tiles (remembered in the meta record, so the next master knows it too).
+ * Its leases are revoked and its tiles in running jobs' current phases redone, except those another peer's
+ * result agreed with. Tiles of phases already merged, and of finished jobs, stay as they are.
+ */
+function distrust (c: Ctx, peer: string, reason: string, now: number): void {
+  const s = c.s
+  if (typeof peer !== 'string' || peer.length === 0 || s.blocked.has(peer)) return
+  s.blocked.set(peer, typeof reason === 'string' && reason.length > 0 ? reason : 'distrusted')
+  for (const old of s.blocked.keys()) {
+    if (s.blocked.size <= MAX_BLOCKED) break
+    s.blocked.delete(old)
+  }
+  const info = s.peers.get(peer)
+  if (info !== undefined) info.slots = 0
+  markMeta(c)
+  c.effects.push({ type: 'distrusted', peer, reason: s.blocked.get(peer) as string })
+  for (const leaseId of [...s.held.get(peer) ?? []]) {
+    const lease = s.leases.get(leaseId)
+    if (lease === undefined) continue
+    c.effects.push({ type: 'revoke', jobId: lease.jobId, phase: lease.phase, index: lease.index, peer, leaseId, reason: 'distrusted' })
+    endAttempt(c, lease, 'distrusted', `${peer} is distrusted`, false, now)
+  }
+  for (const job of s.active) {
+    const tiles = job.tiles
+    if (tiles === undefined) continue
+    let redone = 0
+    for (const [index, tile] of tiles.touched) {
+      if (tile.results?.some(r => r.peer === peer) === true) {
+        tile.results = tile.results.filter(r => r.peer !== peer)
+        markTile(c, job, index)
+      }
+      if (tile.state !== 'done' || tile.peer !== peer || (tile.results?.length ?? 0) > 0) continue
+      tile.state = 'queued'
+      tile.peer = undefined
+      tile.results = undefined
+      tiles.done--
+      tiles.retry.push(index)
+      tile.attempts.push({ peer, reason: `redone: ${peer} is distrusted`, at: now, counted: false })
+      markTile(c, job, index)
+      c.effects.push({ type: 'redo', jobId: job.id, phase: job.phase, index, peer })
+      redone++
+    }
+    if (redone > 0 && job.awaitingReady) {
+      job.awaitingReady = false
+      markJob(c, job)
+    }
+  }
 }
 
 function onFailed (c: Ctx, ev: LeaseEvent & { now: number, reason: string, transient?: boolean }): void {
@@ -653,6 +840,7 @@ function hasQueued (s: QueueState): boolean {
 
 function dispatch (c: Ctx, now: number): void {
   if (!Number.isFinite(now)) return
+  settleUnchecked(c, now)
   if (hasQueued(c.s)) dispatchQueued(c, now)
   // after the queued work: only slots it could not use are left
   if (c.s.config.speculate) speculate(c, now)
@@ -795,6 +983,7 @@ function speculate (c: Ctx, now: number): void {
     // could not be reached, died), so copies of one tile are bounded by the peers.
     const tried = new Set(t.tile.attempts.map(a => a.peer))
     tried.add(t.lease.peer)
+    for (const r of t.tile.results ?? []) tried.add(r.peer)
     let bi = -1
     for (let i = 0; i < idle.length; i++) {
       const cand = idle[i] as Candidate
@@ -810,6 +999,8 @@ function speculate (c: Ctx, now: number): void {
 
 /** A tile goes back to a peer that failed it, or was too slow for it, only when no other peer can take it. */
 function mayTake (s: QueueState, tile: TileRec, peer: string): boolean {
+  // a check is by another peer, always (settleUnchecked takes the tile when none is left)
+  if (tile.results?.some(r => r.peer === peer) === true) return false
   if (tile.attempts.length === 0) return true
   const avoid = failedPeers(tile)
   for (const a of tile.attempts) if (a.lapsed === true) avoid.add(a.peer)
@@ -894,7 +1085,9 @@ function materialize (c: Ctx): PersistOp[] {
 }
 
 function metaRecord (s: QueueState): MetaRecord {
-  return { v: RECORD_VERSION, epoch: s.epoch, pos: s.pos, nextSeq: s.nextSeq, nextLease: s.nextLease }
+  const r: MetaRecord = { v: RECORD_VERSION, epoch: s.epoch, pos: s.pos, nextSeq: s.nextSeq, nextLease: s.nextLease }
+  if (s.blocked.size > 0) r.blocked = [...s.blocked].map(([peer, reason]) => ({ peer, reason }))
+  return r
 }
 
 function jobRecord (job: JobRec): JobRecord {
@@ -915,6 +1108,7 @@ function jobRecord (job: JobRec): JobRecord {
   if (job.finishedAt !== undefined) r.finishedAt = job.finishedAt
   if (job.meta !== undefined) r.meta = job.meta
   if (job.phaseData.length > 0) r.phaseData = Array.from(job.phaseData, d => d === undefined ? null : d)
+  if (job.verify !== undefined) r.verify = [...job.verify].sort((a, b) => a - b)
   return r
 }
 
@@ -923,6 +1117,7 @@ function tileRecord (tile: TileRec): TileRecord {
   if (tile.lease !== undefined) r.lease = leaseRecord(tile.lease)
   if (tile.copy !== undefined) r.copy = leaseRecord(tile.copy)
   if (tile.peer !== undefined) r.peer = tile.peer
+  if (tile.results !== undefined && tile.results.length > 0) r.results = tile.results.map(x => ({ ...x }))
   return r
 }
 
@@ -982,7 +1177,8 @@ export function rebuildQueueState (records: Iterable<readonly [string, unknown]>
         tiles: active ? freshTiles() : undefined,
         failure: r.failure,
         finishedAt: r.finishedAt,
-        phaseData: r.phaseData ?? []
+        phaseData: r.phaseData ?? [],
+        verify: r.verify !== undefined && r.verify.length > 0 ? new Set(r.verify) : undefined
       })
     }
   }
@@ -991,6 +1187,7 @@ export function rebuildQueueState (records: Iterable<readonly [string, unknown]>
     s.pos = meta.pos
     s.nextSeq = meta.nextSeq
     s.nextLease = meta.nextLease
+    for (const b of meta.blocked ?? []) s.blocked.set(b.peer, b.reason)
   }
   for (const t of tileRecs) {
     const job = jobsBySeq.get(t.seq)
@@ -998,6 +1195,7 @@ export function rebuildQueueState (records: Iterable<readonly [string, unknown]>
     if (job === undefined || job.tiles === undefined || t.phase !== job.phase) continue
     if (t.index >= job.tileCount) throw new CorruptRecordError(t.key, `index ${t.index} >= tileCount ${job.tileCount}`)
     const tile: TileRec = { state: t.rec.state, lease: undefined, copy: undefined, peer: t.rec.peer, attempts: t.rec.attempts }
+    if (t.rec.results !== undefined) tile.results = t.rec.results
     if (tile.state === 'leased') {
       const l = t.rec.lease
       if (l === undefined) throw new CorruptRecordError(t.key, 'leased tile without a lease')
@@ -1138,12 +1336,23 @@ export interface TileView {
   /** the peer that did it */
   peer?: string
   attempts: Attempt[]
+  results?: VerifyResult[]
 }
 
 /** A copy of a lease without the machine's own bookkeeping. */
 function publicLease (l: Lease): Lease {
   const { grantedAt: _internal, ...lease } = l
   return lease
+}
+
+/** whether two peers must agree on this tile's result */
+export function isChecked (s: QueueState, jobId: string, index: number): boolean {
+  return s.jobs.get(jobId)?.verify?.has(index) === true
+}
+
+/** distrusted peers and why, oldest first */
+export function blockedPeers (s: QueueState): Array<{ peer: string, reason: string }> {
+  return [...s.blocked].map(([peer, reason]) => ({ peer, reason }))
 }
 
 /** one tile of the job's CURRENT phase (finished jobs keep no tiles: undefined) */
@@ -1157,6 +1366,7 @@ export function tileInfo (s: QueueState, jobId: string, index: number): TileView
   if (tile.lease !== undefined) v.lease = publicLease(tile.lease)
   if (tile.copy !== undefined) v.copy = publicLease(tile.copy)
   if (tile.peer !== undefined) v.peer = tile.peer
+  if (tile.results !== undefined) v.results = tile.results.map(r => ({ ...r }))
   return v
 }
 
@@ -1247,4 +1457,5 @@ export function checkInvariants (s: QueueState): void {
     heldCount += ids.size
   }
   if (heldCount !== s.leases.size) fail(`held ${heldCount} != leases ${s.leases.size}`)
+  for (const peer of s.blocked.keys()) if (s.held.has(peer)) fail(`distrusted ${peer} holds leases`)
 }

@@ -70,7 +70,9 @@ export const MetaRecordSchema = z.object({
   /** log position: how many persisting steps the queue has taken */
   pos: nonNegInt,
   nextSeq: nonNegInt,
-  nextLease: nonNegInt
+  nextLease: nonNegInt,
+  /** peers whose results disagreed with the others': they get no more tiles (optional: a field added) */
+  blocked: z.array(z.object({ peer: z.string(), reason: z.string() })).optional()
 })
 export type MetaRecord = z.infer<typeof MetaRecordSchema>
 
@@ -102,7 +104,9 @@ export const JobRecordSchema = z.object({
   finishedAt: finite.optional(),
   meta: z.unknown().optional(),
   /** phaseData[k]: what the shell passed with phaseReady for phase k (e.g. merged statistics) */
-  phaseData: z.array(z.unknown()).optional()
+  phaseData: z.array(z.unknown()).optional(),
+  /** tiles (in every phase) whose result two peers must agree on */
+  verify: z.array(nonNegInt).optional()
 })
 export type JobRecord = z.infer<typeof JobRecordSchema>
 
@@ -123,7 +127,9 @@ export const TileRecordSchema = z.object({
   copy: LeaseRecordSchema.optional(),
   /** the peer that did it (state done) */
   peer: z.string().optional(),
-  attempts: z.array(AttemptSchema)
+  attempts: z.array(AttemptSchema),
+  /** a checked tile's results so far, each peer's hash of what it returned (until two peers agree) */
+  results: z.array(z.object({ peer: z.string(), hash: z.string() })).optional()
 })
 export type TileRecord = z.infer<typeof TileRecordSchema>
 
