@@ -57,6 +57,8 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
   private status?: StatusService
   /** Set by the job layer as work starts and ends; the heartbeat reports it. */
   loadProvider: () => Load
+  /** As master: the peers its queue distrusts, for `swarm status`. */
+  distrustedProvider?: () => Array<{ peer: string, reason: string }>
   /** Set by the replication layer; the election prefers the most complete replica. */
   replicaPosProvider: () => number = () => 0
   private advertisedPos = 0
@@ -201,7 +203,8 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
     const now = this.opts.now()
     const rows: PeerRow[] = [this.rowOf(this.heartbeat(this.role), true, 0, true)]
     for (const m of this.membership.members.values()) rows.push(this.rowOf(m.hb, m.alive, now - m.lastSeen, false))
-    return { respondent: this.peerId, master: this.master, epoch: this.epoch, peers: rows }
+    const distrusted = this.distrustedProvider?.() ?? []
+    return { respondent: this.peerId, master: this.master, epoch: this.epoch, peers: rows, ...(distrusted.length > 0 ? { distrusted } : {}) }
   }
 
   private rowOf (hb: Heartbeat, alive: boolean, ago: number, self: boolean): PeerRow {

@@ -29,6 +29,26 @@ const zstd = typeof zlib.zstdCompress !== 'function'
       })
     }
 
+/** A tile file's pixels (as writeTile stores them, or a peer sent them); `name` is for the error. */
+export async function decodeTile (bytes: Uint8Array, name: string): Promise<RawImage> {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  if (buf.byteLength >= TILE_HEAD_BYTES && buf.readUInt32BE(0) === TILE_MAGIC) {
+    if (zstd == null) throw new Error(`${name} is zstd-compressed and this Node has no zstd (22.15 or later has)`)
+    const width = buf.readUInt32BE(4)
+    const height = buf.readUInt32BE(8)
+    const channels = buf.readUInt8(12) as Channels
+    const data = await zstd.decompress(buf.subarray(TILE_HEAD_BYTES))
+    if (data.byteLength !== width * height * channels) throw new Error(`${name} holds ${data.byteLength} bytes, its header says ${width}x${height}x${channels}`)
+    return { width, height, channels, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }
+  }
+  if (buf.byteLength < 9) throw new Error(`${name} is ${buf.byteLength} bytes: too short for a tile`)
+  // The uncompressed layout (peers before zstd, or without it): width, height, channels, pixels.
+  const width = buf.readUInt32BE(0)
+  const height = buf.readUInt32BE(4)
+  const channels = buf.readUInt8(8) as Channels
+  return { width, height, channels, data: new Uint8Array(buf.buffer, buf.byteOffset + 9, buf.byteLength - 9) }
+}
+
 export const statsName = (phase: number, index: number): string => `tiles/stats-${phase}-${index}.json`
 
 export class JobFiles {
@@ -126,22 +146,7 @@ export class JobFiles {
   }
 
   async readTile (jobId: string, index: number): Promise<RawImage> {
-    const buf = await readFile(this.pathOf(jobId, tileName(index)))
-    const name = `tile ${index} of job ${jobId}`
-    if (buf.byteLength >= TILE_HEAD_BYTES && buf.readUInt32BE(0) === TILE_MAGIC) {
-      if (zstd == null) throw new Error(`${name} is zstd-compressed and this Node has no zstd (22.15 or later has)`)
-      const width = buf.readUInt32BE(4)
-      const height = buf.readUInt32BE(8)
-      const channels = buf.readUInt8(12) as Channels
-      const data = await zstd.decompress(buf.subarray(TILE_HEAD_BYTES))
-      if (data.byteLength !== width * height * channels) throw new Error(`${name} holds ${data.byteLength} bytes, its header says ${width}x${height}x${channels}`)
-      return { width, height, channels, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }
-    }
-    // The uncompressed layout (peers before zstd, or without it): width, height, channels, pixels.
-    const width = buf.readUInt32BE(0)
-    const height = buf.readUInt32BE(4)
-    const channels = buf.readUInt8(8) as Channels
-    return { width, height, channels, data: new Uint8Array(buf.buffer, buf.byteOffset + 9, buf.byteLength - 9) }
+    return await decodeTile(await readFile(this.pathOf(jobId, tileName(index))), `tile ${index} of job ${jobId}`)
   }
 
   async writeStats (jobId: string, phase: number, index: number, stats: unknown): Promise<void> {

@@ -2,7 +2,7 @@
 // whether a submitted job is admitted (size, pipeline, a decodable image, a copy on a standby), its queue
 // entry, its events and its output; and for the handover protocol (src/transfer/handover-protocol.ts),
 // whether a job given over by the loser of a partition is taken.
-import { randomBytes } from 'node:crypto'
+import { randomBytes, randomInt } from 'node:crypto'
 import { z } from 'zod'
 import { readFile } from 'node:fs/promises'
 import {
@@ -18,7 +18,7 @@ import {
 } from '../transfer/messages.ts'
 import { extensionOf, type JobMeta, type MasterRuntime } from './master.ts'
 import { getJob, listJobs } from './queue-machine.ts'
-import { WHOLE_INPUT_MAX_BYTES } from './master-planner.ts'
+import { checkedTiles, WHOLE_INPUT_MAX_BYTES } from './master-planner.ts'
 import { decodedPathOf } from './worker.ts'
 import type { HandoverHandler, HandoverInput, HandoverRequest } from '../transfer/handover-protocol.ts'
 
@@ -107,8 +107,14 @@ export class JobService implements JobHandler, HandoverHandler {
       outChannels: outputChannels(pipeline, raw.channels), tileSize, halo, pipeline, format: meta.format, standbys,
       inputSha256: await files.sha256(req.jobId, 'input')
     }
-    await this.master.step({ type: 'submit', job: { id: req.jobId, tileCount: planTiles(raw.width, raw.height, tileSize, halo).length, phaseCount: phaseCount(pipeline), meta: fresh }, now: this.clock.now() })
+    const tileCount = planTiles(raw.width, raw.height, tileSize, halo).length
+    await this.master.step({ type: 'submit', job: { id: req.jobId, tileCount, phaseCount: phaseCount(pipeline), meta: fresh, verify: this.checked(tileCount) }, now: this.clock.now() })
     return 'taken'
+  }
+
+  /** The tiles of a new job whose results a second peer checks: drawn here, where no worker sees the draw. */
+  private checked (tileCount: number): number[] {
+    return checkedTiles(tileCount, this.master.opts.verify, () => randomInt(0, 2 ** 32) / 2 ** 32)
   }
 
   async admit (req: SubmitRequest, upload: Upload): Promise<AdmittedJob> {
@@ -155,7 +161,7 @@ export class JobService implements JobHandler, HandoverHandler {
         accepted: { type: 'accepted', jobId, tiles, phases: phaseCount(pipeline), width: raw.width, height: raw.height, copies: 1 + standbys.length },
         enqueue: async () => {
           try {
-            await this.master.step({ type: 'submit', job: { id: jobId, tileCount: tiles, phaseCount: phaseCount(pipeline), meta }, now: this.clock.now() })
+            await this.master.step({ type: 'submit', job: { id: jobId, tileCount: tiles, phaseCount: phaseCount(pipeline), meta, verify: this.checked(tiles) }, now: this.clock.now() })
           } catch (err) {
             await this.discard(jobId)
             throw err

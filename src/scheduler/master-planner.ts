@@ -9,7 +9,7 @@ import { autoTileSize, coreInTile, mergeStats, planTiles, type OutputFormat, typ
 import type { JobEvent, TileRequest } from '../transfer/messages.ts'
 import type { TileNotice } from '../transfer/tile-done.ts'
 import {
-  getJob, leaseEpoch, leasesOf, listJobs, phaseData, type JobState, type QueueEffect, type QueueEvent, type QueueState, type TileAddress
+  blockedPeers, getJob, isChecked, leaseEpoch, leasesOf, listJobs, phaseData, type JobState, type QueueEffect, type QueueEvent, type QueueState, type TileAddress
 } from './queue-machine.ts'
 
 /**
@@ -27,6 +27,23 @@ export const REPAIR_MS = 2000
 export const RESTANDBY_RETRY_MS = 10_000
 /** Jobs being given standbys (or checked) at once: a new master with a long history asks a few at a time. */
 export const MAX_RESTANDBYS = 4
+
+/**
+ * The share of tiles a second peer computes again to check the first (`swarm start --verify`): one in
+ * twenty costs 5% more work and catches a peer that lies on a tenth of its tiles within a few jobs.
+ */
+export const DEFAULT_VERIFY = 0.05
+
+/**
+ * The tiles of a job whose results are checked: each with probability `fraction`, drawn with `random`
+ * (uniform in [0, 1)) at submit, so a worker cannot tell from a tile whether it is one of them.
+ */
+export function checkedTiles (tileCount: number, fraction: number, random: () => number): number[] {
+  if (!(fraction > 0)) return []
+  const out: number[] = []
+  for (let i = 0; i < tileCount; i++) if (fraction >= 1 || random() < fraction) out.push(i)
+  return out
+}
 
 /** A worker that computes says "working" this often per lease: four chances before the lease runs out. */
 export const renewMsFor = (leaseMs: number): number => Math.max(10, Math.floor(leaseMs / 4))
@@ -156,6 +173,11 @@ export interface MasterPlan {
   readonly verifiedCopies: Set<string>
   /** when each peer's recent results were stored (within PROVEN_WINDOW_MS, at most MAX_PROVEN kept) */
   readonly delivered: Map<string, number[]>
+  /**
+   * Tiles ("job/phase/index") whose stored copies may be wrong (a distrusted peer's, or results that
+   * disagree): their next result comes here with its pixels and replaces the copies on the standbys.
+   */
+  readonly redo: Set<string>
 }
 
 export type MasterEvent =
@@ -169,14 +191,14 @@ export type MasterEvent =
   | { type: 'working', lease: Lease, now: number }
   /** a worker's result, before it is stored (the worker waits for the answer) */
   | { type: 'delivered', lease: Lease, result: ResultShape, kept: boolean, now: number }
-  /** the result was stored: the queue may count the tile */
-  | { type: 'stored', lease: Lease, now: number }
+  /** the result was stored: the queue may count the tile (hash: of the result, for a checked tile) */
+  | { type: 'stored', lease: Lease, hash?: string, now: number }
   /** the tile did not come back */
   | { type: 'undelivered', lease: Lease, failure: FailureKind, message: string, now: number }
   /** a worker's word about a tile leased by an earlier master (tile-done protocol) */
   | { type: 'notice', notice: TileNotice, from: string, now: number }
   /** the pixels a worker kept, fetched after its notice, or why they could not be */
-  | { type: 'fetched', lease: Lease, result?: ResultShape, message?: string, now: number }
+  | { type: 'fetched', lease: Lease, result?: ResultShape, hash?: string, message?: string, now: number }
   /** a phase's statistics, read back from every tile, or why they could not be */
   | { type: 'statsLoaded', jobId: string, phase: number, stats?: unknown[], message?: string, now: number }
   /** a job's output, built or found, or why not yet */
@@ -199,10 +221,13 @@ export type MasterCommand =
   | { type: 'abort', leaseId: string }
   /** refuse a worker's result: it gets an error answer, and the tile fails */
   | { type: 'refuse', lease: Lease, reason: string }
-  /** write the result, and unless the worker kept a copy, send one to the job's standbys */
-  | { type: 'store', lease: Lease, kept: boolean }
-  /** bring the tile a worker kept here (from it or any peer that has it) and report its shape */
-  | { type: 'fetch', lease: Lease }
+  /**
+   * write the result, and unless the worker kept a copy, send one to the job's standbys; hash: a checked
+   * tile, whose result's SHA-256 `stored` reports (pixels that stayed with the worker are read back first)
+   */
+  | { type: 'store', lease: Lease, kept: boolean, hash: boolean }
+  /** bring the tile a worker kept here (from it or any peer that has them) and report its shape (and hash) */
+  | { type: 'fetch', lease: Lease, hash: boolean }
   /** read the statistics of every tile of a phase (from peers where missing) */
   | { type: 'loadStats', jobId: string, phase: number, count: number }
   /** build the job's output from its tiles, or fetch it if a peer has it already */
@@ -222,11 +247,12 @@ export type MasterCommand =
 export function newPlan (cfg: PlannerConfig, queue: QueueState, epoch: number): MasterPlan {
   return {
     cfg, queue, epoch, view: [], unreachable: new Map(), merging: new Set(), finishing: new Set(), stitched: new Set(), lastRepair: 0, tiles: new Map(),
-    addedStandbys: new Map(), restandbying: new Set(), restandbyAfter: new Map(), delivered: new Map(), verifiedCopies: new Set()
+    addedStandbys: new Map(), restandbying: new Set(), restandbyAfter: new Map(), delivered: new Map(), verifiedCopies: new Set(), redo: new Set()
   }
 }
 
 const short = (peer: string): string => peer.slice(-8)
+const tileKey = (t: TileAddress): string => `${t.jobId}/${t.phase}/${t.index}`
 const where = (l: Lease): TileAddress & { leaseId: string, peer: string, epoch: number } =>
   ({ jobId: l.jobId, phase: l.phase, index: l.index, leaseId: l.leaseId, peer: l.peer, epoch: l.epoch })
 
@@ -261,8 +287,9 @@ function noteDelivered (plan: MasterPlan, peer: string, now: number): void {
  * while few others work. `claimed`: the slots as the peers say, uncapped (for sizing tiles).
  */
 export function capacity (plan: MasterPlan, now: number, claimed = false): Array<{ peer: string, freeSlots: number, alive: true }> {
+  const distrusted = new Set(blockedPeers(plan.queue).map(b => b.peer))
   const view = plan.view.map(hb => {
-    const blocked = (plan.unreachable.get(hb.peer) ?? 0) > now
+    const blocked = (plan.unreachable.get(hb.peer) ?? 0) > now || distrusted.has(hb.peer)
     const says = hb.freeSlots + hb.busyTiles
     const slots = claimed ? says : Math.min(says, UNPROVEN_SLOTS + proven(plan, hb.peer, now))
     return { peer: hb.peer, freeSlots: blocked ? 0 : slots, alive: true as const }
@@ -317,7 +344,7 @@ export function stepMaster (plan: MasterPlan, event: MasterEvent): MasterCommand
     case 'delivered': return judge(plan, event.lease, event.result, event.kept)
     case 'stored':
       noteDelivered(plan, event.lease.peer, event.now)
-      return [{ type: 'queue', event: { type: 'done', ...where(event.lease), now: event.now }, answer: true }]
+      return [{ type: 'queue', event: { type: 'done', ...where(event.lease), ...(event.hash != null ? { hash: event.hash } : {}), now: event.now }, answer: true }]
     case 'undelivered': return undelivered(plan, event)
     case 'notice': return notice(plan, event)
     case 'fetched': return fetched(plan, event)
@@ -427,7 +454,23 @@ function onEffects (plan: MasterPlan, effects: QueueEffect[], now: number): Mast
         out.push({ type: 'emit', event: { type: 'failed', jobId: e.jobId, reason: e.reason } })
         out.push({ type: 'forget', jobId: e.jobId })
         break
-      case 'tileDone': case 'requeued': case 'jobQueued': touched.add(e.jobId); break
+      case 'tileDone':
+        plan.redo.delete(tileKey(e))
+        touched.add(e.jobId)
+        break
+      case 'requeued': case 'jobQueued': touched.add(e.jobId); break
+      case 'verifying':
+        if (!e.disputed) break
+        plan.redo.add(tileKey(e))
+        out.push({ type: 'log', level: 'warn', msg: `tile ${tileKey(e)}: the results of two peers differ; a third decides`, fields: { jobId: e.jobId, peer: e.peer } })
+        break
+      case 'redo': plan.redo.add(tileKey(e)); touched.add(e.jobId); break
+      case 'unverified':
+        out.push({ type: 'log', level: 'info', msg: `tile ${tileKey(e)} taken unchecked from ${short(e.peer)}: ${e.reason}` })
+        break
+      case 'distrusted':
+        out.push({ type: 'log', level: 'warn', msg: `peer ${e.peer} is distrusted and gets no more tiles: ${e.reason}`, fields: { peer: e.peer } })
+        break
       default: break
     }
   }
@@ -472,7 +515,7 @@ function send (plan: MasterPlan, a: Extract<QueueEffect, { type: 'assign' }>, no
  * is the job's only standby (or the master itself) sends them here as before.
  */
 function copyTo (plan: MasterPlan, lease: Lease, meta: JobMeta): { copyTo?: string[] } {
-  if (lease.peer === plan.cfg.self || !isLastPhase(plan, lease.jobId, lease.phase)) return {}
+  if (lease.peer === plan.cfg.self || !isLastPhase(plan, lease.jobId, lease.phase) || plan.redo.has(tileKey(lease))) return {}
   const peers = standbysOf(plan, lease.jobId).filter(p => p !== lease.peer && p !== plan.cfg.self)
   return peers.length > 0 ? { copyTo: peers } : {}
 }
@@ -532,7 +575,7 @@ function wrongResult (plan: MasterPlan, lease: Lease, result: ResultShape): stri
 function judge (plan: MasterPlan, lease: Lease, result: ResultShape, kept: boolean): MasterCommand[] {
   const wrong = wrongResult(plan, lease, result)
   if (wrong !== undefined) return [{ type: 'refuse', lease, reason: wrong }]
-  return [{ type: 'store', lease, kept }]
+  return [{ type: 'store', lease, kept, hash: isChecked(plan.queue, lease.jobId, lease.index) }]
 }
 
 function undelivered (plan: MasterPlan, e: Extract<MasterEvent, { type: 'undelivered' }>): MasterCommand[] {
@@ -573,7 +616,7 @@ function notice (plan: MasterPlan, e: Extract<MasterEvent, { type: 'notice' }>):
     return out[0].type === 'refuse' ? refusedAfterFailover(lease, out[0].reason, e.now) : out
   }
   // The pixels stay with the worker: fetch them (from it, or any peer that has them) and check them.
-  return [{ type: 'fetch', lease }]
+  return [{ type: 'fetch', lease, hash: isChecked(plan.queue, lease.jobId, lease.index) }]
 }
 
 function fetched (plan: MasterPlan, e: Extract<MasterEvent, { type: 'fetched' }>): MasterCommand[] {
@@ -588,7 +631,7 @@ function fetched (plan: MasterPlan, e: Extract<MasterEvent, { type: 'fetched' }>
   const wrong = wrongResult(plan, e.lease, e.result)
   if (wrong !== undefined) return refusedAfterFailover(e.lease, wrong, e.now)
   // Already on this peer's disk (the fetch put it there): count it.
-  return [{ type: 'queue', event: { type: 'done', ...where(e.lease), now: e.now }, answer: true }]
+  return [{ type: 'queue', event: { type: 'done', ...where(e.lease), ...(e.hash != null ? { hash: e.hash } : {}), now: e.now }, answer: true }]
 }
 
 function refusedAfterFailover (lease: Lease, reason: string, now: number): MasterCommand[] {

@@ -19,7 +19,9 @@ import {
 } from './master-planner.ts'
 import { StaleEpochError } from './errors.ts'
 import { QueueStore } from './queue-store.ts'
-import { JobFiles, statsName, tileName } from './job-files.ts'
+import { decodeTile, JobFiles, statsName, tileName } from './job-files.ts'
+import { pixelsHash, statsHash } from './result-hash.ts'
+import { getBlob } from '../transfer/blob.ts'
 import { ReplicationSource } from './replication.ts'
 import { JobCopies, MissingFileError } from './job-copies.ts'
 import type { WorkerRuntime } from './worker.ts'
@@ -41,6 +43,8 @@ export interface MasterOptions {
   standbys: number
   /** See PlannerConfig.masterWorkLimit. */
   masterWorkLimit: number
+  /** The share of each job's tiles whose result a second peer checks (0: none, 1: every tile). */
+  verify: number
   /** Time and timers; the system clock unless a test drives them. */
   clock?: Clock
 }
@@ -210,11 +214,12 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       case 'send': void this.dispatch(c); return undefined
       case 'abort': this.inflight.get(c.leaseId)?.abort(); return undefined
       case 'refuse': throw new WrongResultError(c.reason)
-      case 'store':
+      case 'store': {
         if (result == null) throw new LocalStoreError('no result to store')
-        await this.storeResult(c.lease, result).catch((err: Error) => { throw new LocalStoreError(err.message) })
-        return await this.run({ type: 'stored', lease: c.lease, now: this.clock.now() })
-      case 'fetch': return await this.fetchKept(c.lease)
+        const hash = await this.storeResult(c.lease, result, c.hash).catch((err: Error) => { throw new LocalStoreError(err.message) })
+        return await this.run({ type: 'stored', lease: c.lease, ...(hash != null ? { hash } : {}), now: this.clock.now() })
+      }
+      case 'fetch': return await this.fetchKept(c.lease, c.hash)
       case 'loadStats': void this.loadStats(c.jobId, c.phase, c.count); return undefined
       case 'stitch': void this.stitch(c.jobId, c.tiles); return undefined
       case 'restandby': void this.restandby(c.jobId, c.want, c.exclude, c.verify === true); return undefined
@@ -326,17 +331,40 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     }
   }
 
-  /** Stores a result the planner accepted; the standbys get a copy unless the worker kept one. */
-  private async storeResult (a: Lease, result: SentTileResult): Promise<void> {
+  /**
+   * Stores a result the planner accepted; the standbys get a copy unless the worker kept one. With `hash`
+   * (a checked tile) resolves the result's hash: of the pixels as they are stored where the stitch will
+   * read them, so a worker cannot report one result and keep another.
+   */
+  private async storeResult (a: Lease, result: SentTileResult, hash: boolean): Promise<string | undefined> {
     // On the worker and on standbys already: the stitch fetches it from them.
-    if ('stored' in result) return
+    if ('stored' in result) return hash ? await this.hashKept(a, result.copies) : undefined
     if ('stats' in result) {
       await this.files.writeStats(a.jobId, a.phase, a.index, result.stats)
       if (!result.kept) await this.copies.toStandbys(a.jobId, this.standbysOf(a.jobId), statsName(a.phase, a.index))
-      return
+      return hash ? statsHash(result.stats) : undefined
     }
     await this.files.writeTile(a.jobId, a.index, result.image)
     if (!result.kept) await this.copies.toStandbys(a.jobId, this.standbysOf(a.jobId), tileName(a.index))
+    return hash ? pixelsHash(result.image) : undefined
+  }
+
+  /**
+   * The hash of a checked tile's pixels that a worker kept: read from the peers it says took a copy (what the
+   * stitch reads), then from the worker. Kept here too when this peer has no copy yet.
+   */
+  private async hashKept (a: Lease, copies: string[]): Promise<string> {
+    const name = tileName(a.index)
+    let why = `no copy of ${name} of job ${a.jobId} could be read`
+    for (const p of [...copies, a.peer]) {
+      try {
+        const bytes = await getBlob(this.peer.libp2p, peerIdFromString(p), a.jobId, name)
+        const img = await decodeTile(bytes, `tile ${a.index} of job ${a.jobId} from ${p}`)
+        if (!await this.files.has(a.jobId, name)) await this.files.writeBlob(a.jobId, name, bytes)
+        return pixelsHash(img)
+      } catch (err) { why = (err as Error).message }
+    }
+    throw new MissingFileError(why)
   }
 
   /**
@@ -360,16 +388,18 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
   }
 
   /** The pixels a worker kept: brought here (from it or any peer that has them) and measured. */
-  private async fetchKept (lease: Lease): Promise<boolean | undefined> {
+  private async fetchKept (lease: Lease, hash: boolean): Promise<boolean | undefined> {
     let result: ResultShape
+    let digest: string | undefined
     try {
       await this.ensureLocal(lease.jobId, this.meta(lease.jobId), tileName(lease.index))
       const img = await this.files.readTile(lease.jobId, lease.index)
       result = { kind: 'image', width: img.width, height: img.height, channels: img.channels, bytes: img.data.byteLength }
+      if (hash) digest = pixelsHash(img)
     } catch (err) {
       return await this.run({ type: 'fetched', lease, message: (err as Error).message, now: this.clock.now() })
     }
-    return await this.run({ type: 'fetched', lease, result, now: this.clock.now() })
+    return await this.run({ type: 'fetched', lease, result, ...(digest != null ? { hash: digest } : {}), now: this.clock.now() })
   }
 
   /** Makes sure a job's input is here, fetched from `holders` first and checked against its SHA-256; resolves its path. */
@@ -409,10 +439,12 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       await this.run({ type: 'standbys', jobId, peers, now: this.clock.now() }).catch(() => {})
       return
     }
+    // Read before the first await: this peer may step down meanwhile, and then knows no job.
     const outName = `output.${extensionOf(this.meta(jobId).format)}`
     const self = this.peer.peerId
-    const held = await this.copies.ensureOn(jobId, this.standbysOf(jobId).filter(p => p !== self), outName).catch(() => [] as string[])
-    const added = held.length >= want ? [] : await this.copies.addStandbys(jobId, want - held.length, [self, ...this.standbysOf(jobId)], [outName]).catch(() => [] as string[])
+    const standbys = this.standbysOf(jobId)
+    const held = await this.copies.ensureOn(jobId, standbys.filter(p => p !== self), outName).catch(() => [] as string[])
+    const added = held.length >= want ? [] : await this.copies.addStandbys(jobId, want - held.length, [self, ...standbys], [outName]).catch(() => [] as string[])
     await this.run({ type: 'standbys', jobId, peers: added, verified: held.length + added.length >= want, now: this.clock.now() }).catch(() => {})
   }
 

@@ -133,16 +133,19 @@ export class BlobService {
         return
       }
       const data = await fs.readBinary(req.bytes) as Uint8Array
-      // A stored file is never replaced. An input or output came from a master: the copy here stays (an
-      // output stitched again on another CPU may differ in its compressed bytes, not in its pixels). A
-      // tile's bytes are the contract: the same again (redone after a failover) is taken as it is, others
-      // are refused.
+      // A stored input or output is never replaced: it came from a master (an output stitched again on
+      // another CPU may differ in its compressed bytes, not in its pixels). A tile's bytes are the contract:
+      // the same again (redone after a failover) is taken as it is; other bytes only from the master followed,
+      // which replaces the tiles of a peer it caught lying (result verification), never from a worker.
       // (A stored input or output is not read back to compare: it stays whatever the put carries.)
       if (!await files.has(req.jobId, req.name)) {
         await files.writeBlob(req.jobId, req.name, data)
       } else if (!MASTER_ONLY.test(req.name) && await files.sha256(req.jobId, req.name) !== createHash('sha256').update(data).digest('hex')) {
-        await refuse('a different copy is stored here already')
-        return
+        if (master === undefined || from !== master) {
+          await refuse('a different copy is stored here already')
+          return
+        }
+        await files.writeBlob(req.jobId, req.name, data)
       }
       await fs.writeJson({ ok: true, bytes: data.byteLength })
     } else if (req.op === 'has') {

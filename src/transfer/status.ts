@@ -54,6 +54,8 @@ export interface StatusSnapshot {
   master: string | null
   epoch: number
   peers: PeerRow[]
+  /** Peers the master gives no tiles (their results were outvoted) and why: only a master's answer has them. */
+  distrusted?: Array<{ peer: string, reason: string }>
 }
 
 export class StatusError extends Error {

@@ -26,5 +26,13 @@ export function nonNegativeInt (name: string) {
   }
 }
 
+export function fraction (name: string) {
+  return (value: string): number => {
+    const n = Number(value)
+    if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError(`${name} must be a number from 0 to 1, got "${value}"`)
+    return n
+  }
+}
+
 export const keyOption = (): Option => new Option('--key <file>', 'swarm key file: only peers with the same key can connect (default: $SWARM_KEY, a file path or the key text)')
 export const peerOption = (): Option => new Option('--peer <multiaddr>', 'a peer to dial, for networks without multicast (repeatable)').argParser(collect)

@@ -8,7 +8,8 @@ import { DEFAULT_MAX_PIXELS } from '../ops/index.ts'
 import { JobService } from '../scheduler/job-service.ts'
 import { tileName } from '../scheduler/job-files.ts'
 import { MasterRuntime, type MasterOptions } from '../scheduler/master.ts'
-import { queuePosition } from '../scheduler/queue-machine.ts'
+import { DEFAULT_VERIFY } from '../scheduler/master-planner.ts'
+import { blockedPeers, queuePosition } from '../scheduler/queue-machine.ts'
 import { QueueStore } from '../scheduler/queue-store.ts'
 import { WorkerRuntime, type WorkerOptions } from '../scheduler/worker.ts'
 import { SwarmPeer, type PeerOptions } from '../node/peer.ts'
@@ -36,6 +37,8 @@ export interface SwarmNodeOptions extends PeerOptions {
   standbys?: number
   /** As master, work tiles only while fewer than this many other peers offer slots (default 4). */
   masterWorkLimit?: number
+  /** As master, the share of tiles a second peer computes again to check the first (default DEFAULT_VERIFY). */
+  verify?: number
   /** Tests only: a worker that corrupts its results. */
   tamper?: WorkerOptions['tamper']
   /** The worker's and the protocol services' clock (default: the system's). */
@@ -94,10 +97,15 @@ export class SwarmNode {
       maxInputBytes: opts.maxInputBytes ?? 2 * 1024 ** 3,
       maxPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS,
       standbys: opts.standbys ?? 1,
-      masterWorkLimit: opts.masterWorkLimit ?? DEFAULT_MASTER_WORK_LIMIT
+      masterWorkLimit: opts.masterWorkLimit ?? DEFAULT_MASTER_WORK_LIMIT,
+      verify: opts.verify ?? DEFAULT_VERIFY
     }
     this.master = new MasterRuntime(this.peer, this.worker, masterOpts)
     const cores = availableParallelism()
+    this.peer.distrustedProvider = () => {
+      const q = this.master.queue
+      return this.master.active && q != null ? blockedPeers(q.state) : []
+    }
     this.peer.loadProvider = () => ({
       cores,
       freeSlots: Math.max(0, slots - this.worker.busy),

@@ -153,7 +153,7 @@ describe('master planner: results', () => {
         expect(cmds).toHaveLength(1)
         expect(cmds[0]).toMatchObject({ type: 'refuse', reason: expect.stringMatching(c.refuse) })
       } else {
-        expect(cmds).toEqual([{ type: 'store', lease, kept: false }])
+        expect(cmds).toEqual([{ type: 'store', lease, kept: false, hash: false }])
         // Stored: the queue counts the tile, and the answer is whether it took it.
         const done = l.feed({ type: 'stored', lease, now: l.now })
         expect(done[0]).toMatchObject({ type: 'queue', answer: true, event: { type: 'done', leaseId: lease.leaseId } })
@@ -161,6 +161,36 @@ describe('master planner: results', () => {
       }
     })
   }
+
+  it('a checked tile is stored with its hash; once two results differ its next send has no copyTo, and the outvoted peer is distrusted', () => {
+    const C = 'peer-cccccccc'
+    const D = 'peer-dddddddd'
+    const l = loop({ masterWorkLimit: 1 })
+    l.q.config.speculate = false // one lease at a time: each check is a send of its own here
+    l.feed({ type: 'tick', now: l.now, view: view([A, 1], [B, 1], [C, 1]) })
+    const m = { ...meta(['invert'], 16, 16, 16), standbys: [D] }
+    const run = (cmds: MasterCommand[], hash: string): MasterCommand[] => {
+      const lease = sends(cmds)[0].lease
+      const store = stepMaster(l.plan, { type: 'delivered', lease, result: pixels(16, 16, 3), kept: false, now: l.now })
+      expect(store).toEqual([{ type: 'store', lease, kept: false, hash: true }])
+      return l.feed({ type: 'stored', lease, hash, now: l.now })
+    }
+    const first = l.feed({ type: 'effects', effects: step(l.q, { type: 'submit', job: { id: 'j1', tileCount: 1, meta: m, verify: [0] }, now: l.now }).effects, now: l.now })
+    expect(sends(first).map(c => [c.lease.peer, c.request.copyTo])).toEqual([[A, [D]]])
+    const second = run(first, 'h1')
+    // A's result waits for another peer's; B's send looks like any other (the worker cannot tell it is a check)
+    expect(sends(second).map(c => [c.lease.peer, c.request.copyTo])).toEqual([[B, [D]]])
+    const third = run(second, 'h2')
+    expect(third).toContainEqual(expect.objectContaining({ type: 'log', level: 'warn', msg: expect.stringMatching(/results of two peers differ/) }))
+    // The copies on D may be either peer's: the deciding result comes here, and replaces them
+    expect(sends(third).map(c => [c.lease.peer, c.request.copyTo])).toEqual([[C, undefined]])
+    const decided = run(third, 'h1')
+    expect(decided).toContainEqual(expect.objectContaining({ type: 'log', level: 'warn', msg: expect.stringContaining(`peer ${B} is distrusted`) }))
+    expect(getJob(l.q, 'j1')?.state).toBe('done')
+    expect(l.plan.redo.size).toBe(0)
+    // B gets no capacity from now on
+    expect(capacity(l.plan, l.now).find(v => v.peer === B)?.freeSlots).toBe(0)
+  })
 
   it('pixels whose byte count disagrees with their size: refused', () => {
     const l = loop({ masterWorkLimit: 99 })
@@ -277,7 +307,7 @@ describe('master planner: merging and stitching', () => {
     const lease = sends(submit(l, 'j1', m))[0].lease
     // One tile: its statistics complete phase 0.
     const stats = { kind: 'stats' as const, stats: statsOf(m.pipeline) }
-    expect(stepMaster(l.plan, { type: 'delivered', lease, result: stats, kept: true, now: l.now })).toEqual([{ type: 'store', lease, kept: true }])
+    expect(stepMaster(l.plan, { type: 'delivered', lease, result: stats, kept: true, now: l.now })).toEqual([{ type: 'store', lease, kept: true, hash: false }])
     const done = l.feed({ type: 'stored', lease, now: l.now })
     expect(types(done)).toContain('loadStats')
     // A repair while it merges does not start a second merge.

@@ -103,7 +103,8 @@ describe('sim: failover without losing work', () => {
   })
 
   it('the master killed with tiles in flight on live workers: none of them is computed again', async () => {
-    const { s, master } = await swarm(4)
+    // No result verification: a checked tile is computed twice by design, and that is not a redo.
+    const { s, master } = await swarm(4, { verify: 0 })
     // Slow workers, so that every live worker holds leased tiles when the master dies.
     for (const p of s.running()) if (p !== master) p.node!.worker.opts.slowdownMs = 1200
     const specs = ['grayscale', 'median:radius=2']

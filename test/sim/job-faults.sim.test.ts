@@ -26,7 +26,9 @@ async function swarm (n: number, opts = {}): Promise<{ s: SimSwarm, master: SimP
 
 describe('sim: jobs under faults', () => {
   it('several jobs at once are dispatched in FIFO order and all equal the reference', async () => {
-    const { s, master } = await swarm(4)
+    // No result verification: a checked tile's second computation waits for a peer that did not do the
+    // first, and may come after the next job's first tile.
+    const { s, master } = await swarm(4, { verify: 0 })
     const order: string[] = []
     master.node!.master.on('dispatched', (d) => { order.push(d.jobId) })
     const specs = ['grayscale', 'blur:sigma=2']

@@ -9,7 +9,8 @@ import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { parsePipeline } from '../../src/ops/index.ts'
-import { getJob } from '../../src/scheduler/queue-machine.ts'
+import { blockedPeers, getJob } from '../../src/scheduler/queue-machine.ts'
+import { queryStatus } from '../../src/transfer/status.ts'
 import { RemoteError } from '../../src/transfer/errors.ts'
 import { handOver } from '../../src/transfer/handover-protocol.ts'
 import { ErrorCodes } from '../../src/transfer/messages.ts'
@@ -70,5 +71,45 @@ describe('sim: a rogue keyed peer', () => {
     expect(stalled, 'tiles given to the staller').toBeGreaterThan(0)
     expect(out.failure).toBeUndefined()
     await expectReference(out.data, img, specs)
+  })
+
+  // Results of the right size with wrong pixels pass every shape check: only a second peer's result shows
+  // them. With --verify 1 every tile is checked, so the liar's first lie is outvoted by the two honest peers.
+  it('a worker returning wrong pixels of the right size is outvoted: distrusted, its tiles redone, the output right', { timeout: 90_000 }, async () => {
+    const { s, master } = await startSwarm(3, { heartbeatMs: 200, deadAfterMs: 800, verify: 1 })
+    sim = s
+    const liar = s.peers.find(p => p !== master)!
+    let lies = 0
+    liar.node!.worker.opts.tamper = (result) => {
+      if (!('image' in result)) return result
+      lies++
+      const data = new Uint8Array(result.image.data)
+      data[data.length >> 1] ^= 0x5a
+      return { image: { ...result.image, data } }
+    }
+    const distrusted: string[] = []
+    master.node!.master.on('log', (l) => { if (/is distrusted/.test(l.msg)) distrusted.push(l.msg) })
+    let afterwards = 0
+    master.node!.master.on('dispatched', (d) => { if (d.peer === liar.peerId && distrusted.length > 0) afterwards++ })
+    const specs = ['invert', 'emboss']
+    const img = await makeImage(dir, 'liar.png', 256, 192, 13)
+    const out = await submit(s, img, specs, { tileSize: 32 })
+    expect(out.failure).toBeUndefined()
+    expect(lies, 'results the liar tampered with').toBeGreaterThan(0)
+    await expectReference(out.data, img, specs)
+    expect(distrusted).toHaveLength(1)
+    expect(distrusted[0]).toContain(liar.peerId)
+    expect(afterwards, 'tiles given to the liar once distrusted').toBe(0)
+    expect(blockedPeers(master.node!.master.queue!.state).map(b => b.peer)).toEqual([liar.peerId])
+    // `swarm status` names it (the master's answer carries the list)
+    const client = await clientFor(s, master.index)
+    try {
+      const snap = await queryStatus(client.node, client.targets[0]!)
+      expect(snap.distrusted?.map(d => d.peer)).toEqual([liar.peerId])
+    } finally { await client.close() }
+    // and the next job is right without it
+    const again = await submit(s, img, ['invert'], { tileSize: 64 })
+    expect(afterwards).toBe(0)
+    await expectReference(again.data, img, ['invert'])
   })
 })

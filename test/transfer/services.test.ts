@@ -95,10 +95,13 @@ describe('protocol services start and stop', () => {
     // A worker's tile at the current epoch is taken; at a later one it is not (no lease of this master's).
     expect(await code(putBlob(rogue, standby.peerId, 'j1', 'tiles/0.raw', bytes(64, 2), 3))).toBeUndefined()
     expect(await code(putBlob(rogue, standby.peerId, 'j1', 'tiles/1.raw', bytes(64, 2), 9))).toBe(ErrorCodes.forbidden)
-    // The same tile again is fine; other bytes over it are refused, even from the master.
+    // The same tile again is fine; other bytes over it are refused from a worker, and replace it only from
+    // the master (it redoes a liar's tiles).
     expect(await code(putBlob(master, standby.peerId, 'j1', 'tiles/0.raw', bytes(64, 2), 3))).toBeUndefined()
-    expect(await code(putBlob(master, standby.peerId, 'j1', 'tiles/0.raw', bytes(64, 7), 3))).toBe(ErrorCodes.forbidden)
+    expect(await code(putBlob(rogue, standby.peerId, 'j1', 'tiles/0.raw', bytes(64, 7), 3))).toBe(ErrorCodes.forbidden)
     expect(Buffer.from(files.blobs.get('j1/tiles/0.raw')!).equals(bytes(64, 2))).toBe(true)
+    expect(await code(putBlob(master, standby.peerId, 'j1', 'tiles/0.raw', bytes(64, 8), 3))).toBeUndefined()
+    expect(Buffer.from(files.blobs.get('j1/tiles/0.raw')!).equals(bytes(64, 8))).toBe(true)
     // The master writes the output; a second output does not replace the first.
     expect(await code(putBlob(master, standby.peerId, 'j1', 'output.png', bytes(100, 3), 3))).toBeUndefined()
     expect(await code(putBlob(master, standby.peerId, 'j1', 'output.png', bytes(100, 4), 3))).toBeUndefined()

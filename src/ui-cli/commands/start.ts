@@ -4,7 +4,8 @@ import { DEFAULT_MASTER_WORK_LIMIT, SwarmNode } from '../swarm-node.ts'
 import { DEFAULT_DEAD_AFTER_MS, DEFAULT_HEARTBEAT_MS } from '../../node/peer-options.ts'
 import { resolveSwarmKey } from '../../node/swarm-key.ts'
 import { createLogger } from '../logger.ts'
-import { defaultDataDir, keyOption, nonNegativeInt, peerOption, positiveInt } from '../shared-options.ts'
+import { defaultDataDir, fraction, keyOption, nonNegativeInt, peerOption, positiveInt } from '../shared-options.ts'
+import { DEFAULT_VERIFY } from '../../scheduler/master-planner.ts'
 
 const short = (id: string | null): string => id == null ? '-' : `…${id.slice(-8)}`
 
@@ -20,6 +21,7 @@ interface StartOpts {
   slots?: number
   tileSize?: number
   masterWorkLimit: number
+  verify: number
   heartbeatMs: number
   deadAfterMs: number
   logJson: boolean
@@ -39,6 +41,7 @@ export function registerStartCommand (program: Command): void {
     .option('--slots <n>', 'tiles this peer works on at once (default: its number of cores)', positiveInt('--slots'))
     .option('--tile-size <px>', 'tile edge for jobs that do not choose one, when this peer is master (default: about 8 tiles per slot of the swarm, 512 to 2048)', positiveInt('--tile-size'))
     .option('--master-work-limit <n>', 'as master, work tiles too only while fewer than n other peers take tiles (0 = never)', nonNegativeInt('--master-work-limit'), DEFAULT_MASTER_WORK_LIMIT)
+    .option('--verify <fraction>', 'as master, the share of tiles a second peer computes again; a peer whose result is outvoted gets no more tiles (1 = every tile, 0 = none)', fraction('--verify'), DEFAULT_VERIFY)
     .option('--heartbeat-ms <ms>', 'heartbeat interval', positiveInt('--heartbeat-ms'), DEFAULT_HEARTBEAT_MS)
     .option('--dead-after-ms <ms>', 'a peer silent this long is dead', positiveInt('--dead-after-ms'), DEFAULT_DEAD_AFTER_MS)
     .option('--log-json', 'log JSON lines instead of text', false)
@@ -48,6 +51,7 @@ Examples:
   swarm key generate > swarm.key               make a key, copy it to every device, then:
   swarm start --key swarm.key                  only devices with the key can connect
   swarm start --no-master --slots 1            a Raspberry Pi that works but never leads
+  swarm start --verify 1                       every tile computed twice (a swarm you do not fully trust)
   swarm start --peer /ip4/10.0.0.5/tcp/4001/p2p/12D3Koo...   no multicast on this network`)
     .action(async (opts: StartOpts) => { await start(opts) })
 }
@@ -71,7 +75,8 @@ async function start (opts: StartOpts): Promise<void> {
     heartbeatMs: opts.heartbeatMs,
     deadAfterMs: opts.deadAfterMs,
     tileSize: opts.tileSize,
-    masterWorkLimit: opts.masterWorkLimit
+    masterWorkLimit: opts.masterWorkLimit,
+    verify: opts.verify
   })
   const peer = node.peer
   node.master.on('log', (l) => { log[l.level]({ event: 'queue', ...l.fields }, l.msg) })

@@ -1,6 +1,7 @@
 // `swarm status`: the peer table, as one peer of the swarm sees it.
 import Table from 'cli-table3'
 import type { Command } from 'commander'
+import { multiaddr } from '@multiformats/multiaddr'
 import { connectClient } from '../../node/client.ts'
 import { queryStatus, type PeerRow, type StatusSnapshot } from '../../transfer/status.ts'
 import { resolveSwarmKey } from '../../node/swarm-key.ts'
@@ -33,6 +34,16 @@ async function status (opts: StatusOpts): Promise<void> {
       }
     }
     if (snap == null) throw new Error(`no peer answered the status request${psk == null ? ' (if the swarm uses a key, pass --key)' : ''}:\n  ${errors.join('\n  ')}`)
+    // Only the master knows whom it distrusts: asked too when another peer answered (best effort).
+    const master = snap.peers.find(p => p.peerId === snap?.master && p.alive && !p.self)
+    if (master != null && snap.distrusted == null) {
+      for (const addr of master.addrs) {
+        const fromMaster = await queryStatus(client.node, multiaddr(`${addr}${addr.includes('/p2p/') ? '' : `/p2p/${master.peerId}`}`), opts.timeout).catch(() => undefined)
+        if (fromMaster == null) continue
+        if (fromMaster.distrusted != null) snap.distrusted = fromMaster.distrusted
+        break
+      }
+    }
     process.stdout.write(opts.json ? `${JSON.stringify(snap, null, 2)}\n` : render(snap))
   } finally {
     await client.close()
@@ -43,12 +54,14 @@ function render (snap: StatusSnapshot): string {
   const table = new Table({ head: ['name', 'PeerId', 'role', 'address', 'arch', 'cores', 'load', 'last seen'] })
   const rows = [...snap.peers].sort((a, b) => Number(b.alive) - Number(a.alive) || a.name.localeCompare(b.name))
   for (const p of rows) {
-    table.push([p.name + (p.self ? ' *' : ''), p.peerId, roleOf(p, snap), addressOf(p), p.arch, p.load.cores, `${p.load.busyTiles} busy / ${p.load.freeSlots} free`, lastSeen(p)])
+    const distrusted = snap.distrusted?.some(d => d.peer === p.peerId) === true
+    table.push([p.name + (p.self ? ' *' : ''), p.peerId, roleOf(p, snap) + (distrusted ? ' DISTRUSTED' : ''), addressOf(p), p.arch, p.load.cores, `${p.load.busyTiles} busy / ${p.load.freeSlots} free`, lastSeen(p)])
   }
   const alive = snap.peers.filter(p => p.alive).length
   const master = snap.peers.find(p => p.peerId === snap.master)
   const head = `${alive} peer(s) alive; master: ${master != null ? `${master.name} (${master.peerId})` : 'none yet'}, epoch ${snap.epoch}; * = the peer that answered\n`
-  return `${head}${table.toString()}\n`
+  const distrusted = (snap.distrusted ?? []).map(d => `DISTRUSTED (gets no tiles): ${d.peer}: ${d.reason}\n`).join('')
+  return `${head}${table.toString()}\n${distrusted}`
 }
 
 function roleOf (p: PeerRow, snap: StatusSnapshot): string {
