@@ -45,6 +45,19 @@ export function checkedTiles (tileCount: number, fraction: number, random: () =>
   return out
 }
 
+/**
+ * A lease is renewed for at most this many times as long as the peer took, per pixel, for its tiles of the
+ * same job so far (the same pipeline, so the same work per pixel): far beyond an honest peer's spread
+ * (another job on it, a thermal throttle), and a peer that says "working" on a tile it is not computing
+ * loses it after a bounded time. A tile's progress inside one kernel call cannot be seen, so the speed a
+ * peer has shown is the measure.
+ */
+export const LEASE_SPEED_FACTOR = 10
+/** Never less than this many lease lengths, however fast the peer was: its first tiles may have been cheap ones. */
+export const MIN_LEASE_BOUND_LEASES = 4
+/** Peers measured per job (one entry each); results beyond are not measured. */
+const MAX_MEASURED = 4096
+
 /** A worker that computes says "working" this often per lease: four chances before the lease runs out. */
 export const renewMsFor = (leaseMs: number): number => Math.max(10, Math.floor(leaseMs / 4))
 
@@ -178,6 +191,10 @@ export interface MasterPlan {
    * disagree): their next result comes here with its pixels and replaces the copies on the standbys.
    */
   readonly redo: Set<string>
+  /** when each outstanding lease was sent, and its tile's pixels (halo included) */
+  readonly sent: Map<string, { at: number, px: number, warned?: true }>
+  /** each job's measured cost per peer: ms per pixel, an average of its stored results */
+  readonly speed: Map<string, Map<string, number>>
 }
 
 export type MasterEvent =
@@ -247,7 +264,7 @@ export type MasterCommand =
 export function newPlan (cfg: PlannerConfig, queue: QueueState, epoch: number): MasterPlan {
   return {
     cfg, queue, epoch, view: [], unreachable: new Map(), merging: new Set(), finishing: new Set(), stitched: new Set(), lastRepair: 0, tiles: new Map(),
-    addedStandbys: new Map(), restandbying: new Set(), restandbyAfter: new Map(), delivered: new Map(), verifiedCopies: new Set(), redo: new Set()
+    addedStandbys: new Map(), restandbying: new Set(), restandbyAfter: new Map(), delivered: new Map(), verifiedCopies: new Set(), redo: new Set(), sent: new Map(), speed: new Map()
   }
 }
 
@@ -340,12 +357,15 @@ export function stepMaster (plan: MasterPlan, event: MasterEvent): MasterCommand
       return out
     }
     case 'effects': return onEffects(plan, event.effects, event.now)
-    case 'working': return [{ type: 'queue', event: { type: 'renew', ...where(event.lease), now: event.now } }]
+    case 'working': return working(plan, event.lease, event.now)
     case 'delivered': return judge(plan, event.lease, event.result, event.kept)
     case 'stored':
       noteDelivered(plan, event.lease.peer, event.now)
+      measure(plan, event.lease, event.now)
       return [{ type: 'queue', event: { type: 'done', ...where(event.lease), ...(event.hash != null ? { hash: event.hash } : {}), now: event.now }, answer: true }]
-    case 'undelivered': return undelivered(plan, event)
+    case 'undelivered':
+      plan.sent.delete(event.lease.leaseId)
+      return undelivered(plan, event)
     case 'notice': return notice(plan, event)
     case 'fetched': return fetched(plan, event)
     case 'statsLoaded': return statsLoaded(plan, event)
@@ -445,11 +465,15 @@ function onEffects (plan: MasterPlan, effects: QueueEffect[], now: number): Mast
   for (const e of effects) {
     switch (e.type) {
       case 'assign': out.push(...send(plan, e, now)); break
-      case 'revoke': out.push({ type: 'abort', leaseId: e.leaseId }); break
+      case 'revoke':
+        plan.sent.delete(e.leaseId)
+        out.push({ type: 'abort', leaseId: e.leaseId })
+        break
       case 'phaseComplete': out.push(...merge(plan, e.jobId, e.phase)); break
       case 'jobDone': out.push(...stitch(plan, e.jobId)); break
       case 'jobFailed':
         plan.tiles.delete(e.jobId)
+        plan.speed.delete(e.jobId)
         out.push({ type: 'log', level: 'warn', msg: `job ${e.jobId} failed: ${e.reason}` })
         out.push({ type: 'emit', event: { type: 'failed', jobId: e.jobId, reason: e.reason } })
         out.push({ type: 'forget', jobId: e.jobId })
@@ -506,7 +530,45 @@ function send (plan: MasterPlan, a: Extract<QueueEffect, { type: 'assign' }>, no
     ...copyTo(plan, lease, meta),
     ...source(plan, lease, meta, tile)
   }
+  plan.sent.set(lease.leaseId, { at: now, px: tile.halo.width * tile.halo.height })
   return [{ type: 'send', lease, tile, request, readTimeoutMs: readTimeoutMsFor(plan.cfg.leaseMs) }]
+}
+
+/**
+ * How long a lease may be renewed, from when it was sent: LEASE_SPEED_FACTOR times what the peer took for
+ * this many pixels of the job before (undefined: not measured yet, and the queue's maxLeaseMs bounds it).
+ */
+export function leaseBoundMs (plan: MasterPlan, lease: Lease): number | undefined {
+  const sent = plan.sent.get(lease.leaseId)
+  const msPerPx = plan.speed.get(lease.jobId)?.get(lease.peer)
+  if (sent == null || msPerPx == null) return undefined
+  return Math.max(MIN_LEASE_BOUND_LEASES * plan.cfg.leaseMs, LEASE_SPEED_FACTOR * msPerPx * sent.px)
+}
+
+function working (plan: MasterPlan, lease: Lease, now: number): MasterCommand[] {
+  const bound = leaseBoundMs(plan, lease)
+  const sent = plan.sent.get(lease.leaseId)
+  if (bound == null || sent == null || now - sent.at <= bound) return [{ type: 'queue', event: { type: 'renew', ...where(lease), now } }]
+  // Not renewed: the lease lapses at its deadline (a stall, not counted) and the tile goes to another peer.
+  const out: MasterCommand[] = []
+  if (sent.warned !== true) {
+    out.push({ type: 'log', level: 'warn', msg: `tile ${tileKey(lease)} on ${short(lease.peer)}: still "working" after ${Math.round((now - sent.at) / 1000)} s, ${LEASE_SPEED_FACTOR}x what its tiles of this job took; not renewed`, fields: { jobId: lease.jobId, peer: lease.peer } })
+    sent.warned = true
+  }
+  return out
+}
+
+/** A stored result: the time since its tile was sent, per pixel, into the peer's average for the job. */
+function measure (plan: MasterPlan, lease: Lease, now: number): void {
+  const sent = plan.sent.get(lease.leaseId)
+  plan.sent.delete(lease.leaseId)
+  if (sent == null || sent.px <= 0) return
+  let byPeer = plan.speed.get(lease.jobId)
+  if (byPeer == null) plan.speed.set(lease.jobId, byPeer = new Map())
+  if (!byPeer.has(lease.peer) && byPeer.size >= MAX_MEASURED) return
+  const took = Math.max(0, now - sent.at) / sent.px
+  const before = byPeer.get(lease.peer)
+  byPeer.set(lease.peer, before == null ? took : 0.7 * before + 0.3 * took)
 }
 
 /**
@@ -664,6 +726,7 @@ function stitched (plan: MasterPlan, e: Extract<MasterEvent, { type: 'stitched' 
   }
   plan.stitched.add(e.jobId)
   plan.tiles.delete(e.jobId)
+  plan.speed.delete(e.jobId)
   // Found stored already (by this master before a restart): its watchers were told then.
   if (e.existed === true) return []
   return [

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import { createRaw, outputChannels, parsePipeline, phaseCount, pipelineHalo, planTiles, runTile, type Pipeline } from '../../src/ops/index.ts'
 import {
-  capacity, isTransient, MAX_RESTANDBYS, newPlan, PROVEN_WINDOW_MS, REPAIR_MS, RESTANDBY_RETRY_MS, UNPROVEN_SLOTS, standbysOf, stepMaster, tileSizeFor, UNREACHABLE_MS,
+  capacity, isTransient, leaseBoundMs, LEASE_SPEED_FACTOR, MAX_RESTANDBYS, MIN_LEASE_BOUND_LEASES, newPlan, PROVEN_WINDOW_MS, REPAIR_MS, RESTANDBY_RETRY_MS, UNPROVEN_SLOTS, standbysOf, stepMaster, tileSizeFor, UNREACHABLE_MS,
   type FailureKind, type JobMeta, type Lease, type MasterCommand, type MasterEvent, type MasterPlan, type PeerLoad
 } from '../../src/scheduler/master-planner.ts'
 import { createQueueState, getJob, leasesOf, step, type QueueState } from '../../src/scheduler/queue-machine.ts'
@@ -96,6 +96,32 @@ describe('master planner: capacity', () => {
     const many = loop({ slots: 1, masterWorkLimit: 99 })
     many.plan.view = view([A, 8], [B, 8])
     expect(tileSizeFor(many.plan, 6000, 4000, 0)).toBeLessThan(tileSizeFor(alone.plan, 6000, 4000, 0))
+  })
+})
+
+describe('master planner: lease bounds from measured speed', () => {
+  it('renewals stop at LEASE_SPEED_FACTOR times what the peer took for its tiles of the job; unmeasured, the queue\'s bound alone', () => {
+    const l = loop({ masterWorkLimit: 1, leaseMs: 1000 })
+    l.q.config.speculate = false
+    l.feed({ type: 'tick', now: l.now, view: view([A, 1]) })
+    const first = sends(submit(l, 'j1', meta(['invert'], 64, 16, 16)))[0]
+    expect(first.lease.peer).toBe(A)
+    // Not measured yet: renewed however long it runs (the queue's maxLeaseMs is the bound then)
+    expect(leaseBoundMs(l.plan, first.lease)).toBeUndefined()
+    expect(types(stepMaster(l.plan, { type: 'working', lease: first.lease, now: l.now + 600_000 }))).toEqual(['queue:renew'])
+    // Its first tile took 20 s: 20 s / 256 px
+    l.now += 20_000
+    l.feed({ type: 'delivered', lease: first.lease, result: { kind: 'image', width: 16, height: 16, channels: 3, bytes: 768 }, kept: false, now: l.now })
+    const next = sends(l.feed({ type: 'stored', lease: first.lease, now: l.now }))[0]
+    expect(next.lease.peer).toBe(A)
+    const bound = leaseBoundMs(l.plan, next.lease)!
+    expect(bound).toBe(Math.max(MIN_LEASE_BOUND_LEASES * 1000, LEASE_SPEED_FACTOR * 20_000))
+    const sentAt = l.now
+    expect(types(stepMaster(l.plan, { type: 'working', lease: next.lease, now: sentAt + bound - 1 }))).toEqual(['queue:renew'])
+    const over = stepMaster(l.plan, { type: 'working', lease: next.lease, now: sentAt + bound + 1 })
+    expect(over).toEqual([expect.objectContaining({ type: 'log', level: 'warn', msg: expect.stringMatching(/still "working" after \d+ s, 10x what its tiles of this job took; not renewed/) })])
+    // said once; later renewals are dropped without a word
+    expect(stepMaster(l.plan, { type: 'working', lease: next.lease, now: sentAt + bound + 500 })).toEqual([])
   })
 })
 
