@@ -26,11 +26,14 @@ export interface PeerOptions {
   dialTimeoutMs?: number
   forgetAfterMs?: number
   now?: () => number
+  /** Tests only: rewrites each heartbeat before this peer signs and sends it (a rogue keyed peer). */
+  forgeHeartbeat?: (hb: Heartbeat) => Heartbeat
 }
 
-export interface ResolvedPeerOptions extends Required<Omit<PeerOptions, 'psk' | 'bootstrap' | 'mdnsServiceTag'>> {
+export interface ResolvedPeerOptions extends Required<Omit<PeerOptions, 'psk' | 'bootstrap' | 'mdnsServiceTag' | 'forgeHeartbeat'>> {
   psk?: Uint8Array
   mdnsServiceTag?: string
+  forgeHeartbeat?: (hb: Heartbeat) => Heartbeat
   bootstrap: Multiaddr[]
 }
 
@@ -78,7 +81,8 @@ export function resolvePeerOptions (o: PeerOptions): ResolvedPeerOptions {
     redialMs: int('redialMs', o.redialMs ?? 1000, 10, 600_000),
     dialTimeoutMs: int('dialTimeoutMs', o.dialTimeoutMs ?? 3000, 100, 600_000),
     forgetAfterMs: int('forgetAfterMs', o.forgetAfterMs ?? 10 * 60_000, deadAfterMs, 86_400_000),
-    now: o.now ?? Date.now
+    now: o.now ?? Date.now,
+    ...(o.forgeHeartbeat != null ? { forgeHeartbeat: o.forgeHeartbeat } : {})
   }
 }
 

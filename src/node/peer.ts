@@ -264,7 +264,8 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
       leaving: role === 'leaving'
     }, members)
     if (only == null) this.inStar = route.star
-    const text = heartbeatText(this.heartbeat(role))
+    const hb = this.heartbeat(role)
+    const text = heartbeatText(this.opts.forgeHeartbeat?.(hb) ?? hb)
     const signature = key.sign(new TextEncoder().encode(text))
     const send = (sig: Uint8Array): void => {
       const own: HeartbeatFrame = { v: 1, hb: text, sig: Buffer.from(sig).toString('base64') }

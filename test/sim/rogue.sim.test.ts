@@ -9,7 +9,9 @@ import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { parsePipeline } from '../../src/ops/index.ts'
-import { blockedPeers, getJob } from '../../src/scheduler/queue-machine.ts'
+import { MAX_EPOCH_STEP } from '../../src/node/election.ts'
+import { blockedPeers, getJob, listJobs } from '../../src/scheduler/queue-machine.ts'
+import { QueueReplica } from '../../src/scheduler/replica.ts'
 import { queryStatus } from '../../src/transfer/status.ts'
 import { RemoteError } from '../../src/transfer/errors.ts'
 import { handOver } from '../../src/transfer/handover-protocol.ts'
@@ -112,4 +114,34 @@ describe('sim: a rogue keyed peer', () => {
     expect(afterwards).toBe(0)
     await expectReference(again.data, img, ['invert'])
   })
+
+  // Found from outside: one such heartbeat split the swarm for good, and a restart then failed to load the
+  // queue ("Too big"). The same forged heartbeat at any epoch a schema takes, from a peer nobody follows.
+  for (const epoch of [Number.MAX_SAFE_INTEGER, 2 ** 40, 'current + 1'] as const) {
+    it(`a keyed peer heartbeating as master at epoch ${String(epoch)} takes nobody: master, epochs and queue stay; a restart loads`, { timeout: 90_000 }, async () => {
+      const { s, master } = await startSwarm(3, { heartbeatMs: 200, deadAfterMs: 800 })
+      sim = s
+      const img = await makeImage(dir, 'before-rogue.png', 64, 48, 4)
+      const first = await submit(s, img, ['invert'], { tileSize: 32 })
+      expect(first.failure).toBeUndefined()
+      const before = master.peer!.epoch
+      const claimed = epoch === 'current + 1' ? before + 1 : epoch
+      const [rogue] = await s.add(1, { forgeHeartbeat: (hb) => ({ ...hb, role: 'master', epoch: claimed, master: hb.peerId }) })
+      const honest = s.peers.filter(p => p !== rogue)
+      // While the rogue heartbeats (3 s, 15 of its heartbeats), the honest peers keep their master and epoch.
+      await s.waitFor('rogue heard for 3 s', () => false, 3000).catch((err: Error) => { if (!err.message.startsWith('timed out')) throw err })
+      expect(s.agreedMaster(honest)?.peerId).toBe(master.peerId)
+      for (const p of honest) expect(p.peer!.epoch, `epoch of peer ${p.index}`).toBeLessThanOrEqual(before + MAX_EPOCH_STEP)
+      expect(rogue.peer!.master, 'the rogue itself follows the real master').toBe(master.peerId)
+      // Nothing accepted is lost: on the master and in every follower's replica.
+      expect(listJobs(master.node!.master.queue!.state).map(j => j.id)).toContain(first.jobId)
+      for (const p of honest.filter(p => p !== master)) expect(await new QueueReplica(p.peer!.store).job(first.jobId), `replica of peer ${p.index}`).toBeDefined()
+      // Work goes on, and a follower restarted on its data dir loads its queue and rejoins.
+      const second = await submit(s, img, ['invert'], { tileSize: 32, via: master.index })
+      await expectReference(second.data, img, ['invert'])
+      const follower = honest.find(p => p !== master)!
+      await s.restart(follower.index)
+      await s.waitFor('the follower back under the same master', () => follower.peer?.master === master.peerId ? true : null, 10_000)
+    })
+  }
 })
