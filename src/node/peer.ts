@@ -5,9 +5,9 @@ import { EventEmitter } from 'node:events'
 import { createPublicKey, verify, type KeyObject } from 'node:crypto'
 import { arch, availableParallelism, freemem, platform } from 'node:os'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { isMultiaddr, multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { ConnectionGater, PeerId, PrivateKey } from '@libp2p/interface'
-import { keyMismatchMessage, looksLikeKeyMismatch } from './swarm-key.ts'
+import { keyMismatchMessage, looksLikeKeyMismatch, probeSwarmKey } from './swarm-key.ts'
 import { candidateFromHeartbeat, type PeerEvents, type PeerOptions, resolvePeerOptions, type ResolvedPeerOptions } from './peer-options.ts'
 import { claimedPeer, heartbeatText, MAX_RELAYED, parseHeartbeat, type Heartbeat, type HeartbeatFrame, type Load, type SignedHeartbeat } from './heartbeat.ts'
 import { HeartbeatService } from './heartbeat-protocol.ts'
@@ -37,6 +37,8 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
   private readonly dialing = new Set<string>()
   /** Targets already reported as using another swarm key (bounded by the peers known). */
   private readonly keyWarned = new Set<string>()
+  /** When each stalled dial target was last probed for a swarm key. */
+  private readonly probedAt = new Map<string, number>()
   /** The newest signed heartbeat of each member, as heard: what this peer relays when it is master. */
   private readonly signed = new Map<string, SignedHeartbeat & { incarnation: number, seq: number }>()
   /** Parsed PeerIds, by string. */
@@ -484,7 +486,7 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
     } catch (err) {
       // Expected while a peer is down or partitioned away; the redial loop tries again. A peer with
       // another swarm key (or none) is said once, by name: it will never connect.
-      if (looksLikeKeyMismatch(err) && !this.keyWarned.has(key)) {
+      if (!this.keyWarned.has(key) && (looksLikeKeyMismatch(err) || await this.stalledOnKey(target, err))) {
         this.keyWarned.add(key)
         this.emit('warning', { message: keyMismatchMessage(key, this.opts.psk != null) })
       }
@@ -492,12 +494,36 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
       this.dialing.delete(key)
     }
   }
+
+  /**
+   * A dial from this open peer that stalled: a keyed listener waits for a nonce it never gets, which looks
+   * like a dead host. The address is asked directly (probeSwarmKey), at most once a PROBE_EVERY_MS per
+   * target. (A keyed peer dialling an open one is reset at once instead, and a stall with a key can be a
+   * slow peer of the same swarm: not probed.)
+   */
+  private async stalledOnKey (target: PeerId | Multiaddr, err: unknown): Promise<boolean> {
+    const e = err as { name?: string } | undefined
+    const key = target.toString()
+    const now = this.opts.now()
+    if (this.opts.psk != null || (e?.name !== 'TimeoutError' && e?.name !== 'AbortError')) return false
+    if (now - (this.probedAt.get(key) ?? -Infinity) < PROBE_EVERY_MS) return false
+    this.probedAt.set(key, now)
+    if (this.probedAt.size > MAX_CACHED_KEYS) this.probedAt.delete(this.probedAt.keys().next().value as string)
+    const addrs = isMultiaddr(target) ? [target] : await this.node?.peerStore.get(target).then(p => p.addresses.map(a => a.multiaddr), () => []) ?? []
+    for (const ma of addrs) {
+      const m = /^\/ip[46]\/([^/]+)\/tcp\/(\d+)/.exec(ma.toString())
+      if (m != null) return await probeSwarmKey(m[1], Number(m[2])) === 'keyed'
+    }
+    return false
+  }
 }
 
 /** DER SubjectPublicKeyInfo header of an Ed25519 key (RFC 8410): the raw 32 bytes follow it. */
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
 /** Keys kept for relayed heartbeats; a swarm has far fewer members, and peers that come and go over weeks are let go. */
 const MAX_CACHED_KEYS = 4096
+/** A stalled target is probed for a swarm key at most this often: it is redialled every second meanwhile. */
+const PROBE_EVERY_MS = 60_000
 
 /** Over this window a peer reports its longest event-loop delay (a few heartbeats' worth). */
 const LAG_WINDOW_MS = 5000

@@ -2,6 +2,7 @@
 // pre-shared key before anything else is said, so a device without the key can neither connect,
 // read, nor inject.
 import { readFile } from 'node:fs/promises'
+import { connect } from 'node:net'
 import { generateKey } from '@libp2p/pnet'
 
 export class SwarmKeyError extends Error {
@@ -58,6 +59,30 @@ export function looksLikeKeyMismatch (err: unknown, opts: { stalls?: boolean } =
   if (e.code === 'ECONNRESET' || /ECONNRESET|Message length|Missing newline|stream ended before/i.test(e.message ?? '')) return true
   if (opts.stalls === true && (e.name === 'TimeoutError' || e.name === 'AbortError')) return true
   return e.cause != null && e.cause !== err && looksLikeKeyMismatch(e.cause, opts)
+}
+
+/** A private-network peer sends its 24-byte nonce as soon as a connection is open, before it reads anything. */
+export const PNET_NONCE_BYTES = 24
+/** How long a probe waits for that nonce: a live peer's comes within milliseconds. */
+export const PROBE_MS = 1000
+
+/**
+ * Why a dial to a TCP address stalled, asked of the address itself with a bare socket: 'keyed' when the
+ * listener sent a nonce's worth of bytes unasked (a peer with a swarm key: only pnet speaks first),
+ * 'silent' when it accepted and said nothing (a peer without a key, or a hung process), 'unreachable'
+ * when no connection opened within PROBE_MS (a cable, a partition, a dead host).
+ */
+export async function probeSwarmKey (host: string, port: number, timeoutMs = PROBE_MS): Promise<'keyed' | 'silent' | 'unreachable'> {
+  return await new Promise((resolve) => {
+    let got = 0
+    let opened = false
+    const socket = connect({ host, port })
+    const done = (v: 'keyed' | 'silent' | 'unreachable'): void => { clearTimeout(timer); socket.destroy(); resolve(v) }
+    const timer = setTimeout(() => { done(!opened ? 'unreachable' : got >= PNET_NONCE_BYTES ? 'keyed' : 'silent') }, timeoutMs)
+    socket.on('connect', () => { opened = true })
+    socket.on('data', (d: Buffer) => { got += d.byteLength; if (got >= PNET_NONCE_BYTES) done('keyed') })
+    socket.on('error', () => { done(opened ? 'silent' : 'unreachable') })
+  })
 }
 
 /** The sentence for a key mismatch, from the side of one who has (or has not) a key. */

@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SwarmPeer } from '../../src/node/peer.ts'
 import { connectClient, SwarmKeyMismatchError } from '../../src/node/client.ts'
 import { queryStatus } from '../../src/transfer/status.ts'
-import { generateSwarmKey, parseSwarmKey, resolveSwarmKey, SwarmKeyError } from '../../src/node/swarm-key.ts'
+import { generateSwarmKey, parseSwarmKey, probeSwarmKey, resolveSwarmKey, SwarmKeyError } from '../../src/node/swarm-key.ts'
+import { createServer, type AddressInfo } from 'node:net'
+import { multiaddr } from '@multiformats/multiaddr'
 
 let root: string
 const peers: SwarmPeer[] = []
@@ -53,10 +55,42 @@ describe('swarm key (private network)', () => {
     // Nor can they read: no heartbeat of a keyed peer ever reached them.
     expect(open.liveView()).toEqual([])
     expect(other.liveView()).toEqual([])
-    // A peer's warning about a mismatched key is best effort: an open peer dialling a keyed one usually
-    // just times out (the keyed side waits for a nonce), which cannot be told from an unreachable host.
-    // When it is said, it is said once.
-    expect(warnings.get(open)?.filter(m => m.includes(a.peerId) && m.includes('uses a swarm key')).length ?? 0).toBeLessThanOrEqual(1)
+    // Each intruder is told why, once, by the peer it tried: an open peer's dial to a keyed one usually
+    // stalls (the keyed side waits for a nonce), and the address is then asked directly.
+    const told = (p: SwarmPeer, says: string): number => warnings.get(p)?.filter(m => m.includes(a.peerId) && m.includes(says)).length ?? 0
+    expect(await until(() => told(open, 'uses a swarm key') > 0, 10_000), 'the open peer is told the swarm uses a key').toBe(true)
+    expect(await until(() => told(other, 'another key, or none') > 0, 10_000), 'the peer with another key is told').toBe(true)
+    await new Promise(resolve => setTimeout(resolve, 1500))
+    expect(told(open, 'uses a swarm key')).toBe(1)
+    expect(told(other, 'another key, or none')).toBe(1)
+  })
+
+  it('a stalled dial is probed: a host that accepts and says nothing is not taken for a keyed swarm; one that sends a nonce is', async () => {
+    const silent = createServer(() => {})
+    await new Promise<void>(resolve => { silent.listen(0, '127.0.0.1', () => { resolve() }) })
+    try {
+      const port = (silent.address() as AddressInfo).port
+      const far = await peer('far', generateSwarmKey())
+      const open = await peer('open-2')
+      open.addKnownPeer(far.peerId, [multiaddr(`/ip4/127.0.0.1/tcp/${port}`)])
+      // its dials stall (dialTimeoutMs 3 s) and the probe hears nothing: no key is named
+      await new Promise(resolve => setTimeout(resolve, 5000))
+      expect(warnings.get(open)).toEqual([])
+      expect(await probeSwarmKey('127.0.0.1', port, 500)).toBe('silent')
+      // A keyed listener as an open dialer meets it when the dial stalls: a nonce whose first byte reads as
+      // a length of 127 (the dialer waits for more), then nothing. The probe names the key.
+      const nonce = Buffer.alloc(24, 0x7f)
+      const keyedLike = createServer((sock) => { sock.write(nonce); sock.on('error', () => {}) })
+      await new Promise<void>(resolve => { keyedLike.listen(0, '127.0.0.1', () => { resolve() }) })
+      try {
+        const open3 = await peer('open-3')
+        const kport = (keyedLike.address() as AddressInfo).port
+        open3.addKnownPeer(far.peerId, [multiaddr(`/ip4/127.0.0.1/tcp/${kport}`)])
+        expect(await until(() => (warnings.get(open3) ?? []).some(m => m.includes('uses a swarm key')), 10_000), 'a stalled dial to a keyed listener is named').toBe(true)
+      } finally { keyedLike.close() }
+      const m = /\/tcp\/(\d+)/.exec(far.addrs()[0].toString())!
+      expect(await probeSwarmKey('127.0.0.1', Number(m[1]), 500)).toBe('keyed')
+    } finally { silent.close() }
   })
 
   it('status needs the key too', async () => {
