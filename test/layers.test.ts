@@ -11,7 +11,7 @@ export const LAYERS = ['ops', 'transfer', 'node', 'scheduler', 'ui-cli'] as cons
 
 /** Decision code: pure functions and state machines, tested with injected time and I/O. */
 const PURE: RegExp[] = [
-  /^ops\/(?!(image-io|decoded-file|pool|kernel-worker|local|index)\.ts$)[^/]+\.ts$/,
+  /^ops\/(?!(image-io|decoded-file|stitch-file|pool|kernel-worker|local|index)\.ts$)[^/]+\.ts$/,
   /^ops\/kernels\//,
   /^ops\/wasm\/(?!as\/)/,
   /^node\/(membership|election|heartbeat-routing)\.ts$/,

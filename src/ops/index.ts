@@ -21,6 +21,7 @@ export {
 } from './image-io.ts'
 export type { DecodeOptions, ImageInfo, InputFormat, OutputFormat } from './image-io.ts'
 export { decodeToFile, openDecodedFile, readRect } from './decoded-file.ts'
+export { stitchToFile } from './stitch-file.ts'
 export type { DecodedFile } from './decoded-file.ts'
 export { runImage, runLocal, runTiledInProcess, runWholeInProcess } from './local.ts'
 export type { RunLocalOptions, RunLocalResult } from './local.ts'

@@ -78,7 +78,8 @@ export function sliceTile (raw: RawImage, tile: Tile): RawImage {
 }
 
 /** Writes a processed core into the output image; refuses a result of the wrong size or channel count. */
-export function placeTile (out: RawImage, tile: Tile, core: RawImage): void {
+/** Throws InvalidTileError unless `core` is the tile's result and the tile lies inside a width x height output. */
+export function checkPlacement (out: { width: number, height: number, channels: number }, tile: Tile, core: RawImage): void {
   if (!isRawImage(core)) throw new InvalidTileError(`tile ${tile.index}: the result is not a valid raw image`)
   if (core.width !== tile.core.width || core.height !== tile.core.height || core.channels !== out.channels) {
     throw new InvalidTileError(`tile ${tile.index}: the result is ${core.width}x${core.height}x${core.channels}, expected ${tile.core.width}x${tile.core.height}x${out.channels}`)
@@ -86,6 +87,10 @@ export function placeTile (out: RawImage, tile: Tile, core: RawImage): void {
   if (!rectInside(tile.core, out.width, out.height)) {
     throw new InvalidTileError(`tile ${tile.index}: its core ${JSON.stringify(tile.core)} is not inside the ${out.width}x${out.height} output`)
   }
+}
+
+export function placeTile (out: RawImage, tile: Tile, core: RawImage): void {
+  checkPlacement(out, tile, core)
   const rowBytes = core.width * core.channels
   for (let y = 0; y < core.height; y++) {
     const dst = ((tile.core.y + y) * out.width + tile.core.x) * out.channels

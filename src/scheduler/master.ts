@@ -5,7 +5,7 @@
 // stitch, tell watchers. Active only while this peer is master.
 import { EventEmitter } from 'node:events'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { autoTileSize, createRaw, decodeImage, encodeImageToBuffer, placeTile, sliceTile, type OutputFormat, type RawImage, type Tile } from '../ops/index.ts'
+import { autoTileSize, decodeImage, sliceTile, stitchToFile, type OutputFormat, type RawImage, type Tile } from '../ops/index.ts'
 import type { SwarmPeer } from '../node/peer.ts'
 import { systemClock, type Clock, type Timer } from '../transfer/clock.ts'
 import { sendTile, type SentTileResult } from '../transfer/tile-protocol.ts'
@@ -476,13 +476,11 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
         return
       }
       this.inputs.delete(jobId) // the input's tiles are all out: free it before the output is built
-      const out = createRaw(meta.width, meta.height, meta.outChannels as 1 | 2 | 3 | 4)
-      for (const tile of tiles) {
+      // Built on disk a tile at a time and encoded from there in strips: no peer holds the whole image.
+      const bytes = await stitchToFile(this.files.pathOf(jobId, outName), meta.width, meta.height, meta.outChannels as 1 | 2 | 3 | 4, meta.format, tiles, async (tile) => {
         await this.ensureLocal(jobId, meta, tileName(tile.index))
-        placeTile(out, tile, await this.files.readTile(jobId, tile.index))
-      }
-      const data = await encodeImageToBuffer(out, meta.format)
-      await this.files.writeOutput(jobId, extensionOf(meta.format), data)
+        return await this.files.readTile(jobId, tile.index)
+      })
       // The output on a second peer too, so `swarm result` still works if this one goes: the job's standbys,
       // or, when none of them is alive (or the only one is this master), another peer made its standby.
       let copies = await this.copies.toStandbys(jobId, this.standbysOf(jobId), outName)
@@ -495,7 +493,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       // Only now may the other peers drop their copies of the input and tiles; with no second copy of the
       // output anywhere (no other peer took one) they keep them, so the job can still be redone.
       if (copies > 0) this.copies.dropEverywhere(jobId)
-      await report({ bytes: data.byteLength })
+      await report({ bytes })
     } catch (err) {
       await report({ message: (err as Error).message })
     }
