@@ -10,8 +10,9 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { parsePipeline } from '../../src/ops/index.ts'
 import { MAX_EPOCH_STEP } from '../../src/node/election.ts'
-import { blockedPeers, getJob, listJobs } from '../../src/scheduler/queue-machine.ts'
+import { blockedPeers, getJob, leasesOf, listJobs } from '../../src/scheduler/queue-machine.ts'
 import { QueueReplica } from '../../src/scheduler/replica.ts'
+import { UNPROVEN_SLOTS } from '../../src/scheduler/master-planner.ts'
 import { queryStatus } from '../../src/transfer/status.ts'
 import { RemoteError } from '../../src/transfer/errors.ts'
 import { handOver } from '../../src/transfer/handover-protocol.ts'
@@ -144,4 +145,33 @@ describe('sim: a rogue keyed peer', () => {
       await s.waitFor('the follower back under the same master', () => follower.peer?.master === master.peerId ? true : null, 10_000)
     })
   }
+
+  // Found from outside: a peer that claimed 64 slots took 36 tiles of a 40-tile job and held them.
+  it('a slow worker that claims 64 free slots is given no more than it has shown it computes; the job ends right', { timeout: 90_000 }, async () => {
+    const { s, master } = await startSwarm(3, { heartbeatMs: 200, deadAfterMs: 800, verify: 0 })
+    sim = s
+    const [greedy] = await s.add(1, { slots: 1, forgeHeartbeat: (hb) => ({ ...hb, load: { ...hb.load, freeSlots: 64 } }) })
+    await s.waitFor('the greedy peer in the master\'s view', () => master.peer!.liveView().some(h => h.peerId === greedy.peerId && h.load.freeSlots === 64), 10_000)
+    greedy.node!.worker.opts.slowdownMs = 400
+    let given = 0
+    master.node!.master.on('dispatched', (d) => { if (d.peer === greedy.peerId) given++ })
+    let most = 0
+    const sampler = setInterval(() => {
+      const q = master.node!.master.queue
+      if (q != null) most = Math.max(most, leasesOf(q.state, greedy.peerId).length)
+    }, 20)
+    const specs = ['invert']
+    const img = await makeImage(dir, 'greedy.png', 320, 160, 8)
+    let out
+    try { out = await submit(s, img, specs, { tileSize: 32 }) } finally { clearInterval(sampler) }
+    expect(out.failure).toBeUndefined()
+    await expectReference(out.data, img, specs)
+    const tiles = 50
+    expect(given, 'tiles dispatched to the greedy peer').toBeGreaterThan(0)
+    // Its leases at any moment: UNPROVEN_SLOTS (2) + the results it delivered lately + one ahead, far from
+    // the 64 it claims; over the job it gets well under half of the tiles though it claims 64 of 70 slots.
+    expect(most, 'leases the greedy peer held at once').toBeLessThanOrEqual(UNPROVEN_SLOTS + given + 1)
+    expect(most).toBeLessThan(16)
+    expect(given, `of ${tiles} tiles`).toBeLessThan(tiles / 2)
+  })
 })
