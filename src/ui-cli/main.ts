@@ -9,7 +9,8 @@ const program = new Command()
   .version(version)
   .showHelpAfterError('(run with --help for usage)')
 
-registerCommands(program)
+// The first word that is not an option names the command (the program itself has none but --version and --help).
+await registerCommands(program, process.argv.slice(2).find(a => !a.startsWith('-')))
 
 try {
   await program.parseAsync(process.argv)

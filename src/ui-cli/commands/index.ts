@@ -1,20 +1,25 @@
 import type { Command } from 'commander'
-import { registerJobsCommand } from './jobs.ts'
-import { registerKeyCommand } from './key.ts'
-import { registerOpsCommand } from './ops.ts'
-import { registerResultCommand } from './result.ts'
-import { registerRunCommand } from './run.ts'
-import { registerStartCommand } from './start.ts'
-import { registerStatusCommand } from './status.ts'
-import { registerSubmitCommand } from './submit.ts'
 
-export function registerCommands (program: Command): void {
-  registerStartCommand(program)
-  registerStatusCommand(program)
-  registerSubmitCommand(program)
-  registerResultCommand(program)
-  registerJobsCommand(program)
-  registerRunCommand(program)
-  registerOpsCommand(program)
-  registerKeyCommand(program)
+type Register = (program: Command) => void
+
+/**
+ * Each command's module, loaded only when it runs: `swarm submit` needs a libp2p client, not libvips, LevelDB
+ * and the kernels that `swarm start` brings (measured: every command imported eagerly took 502 ms of a client's
+ * start). In the order `swarm --help` lists them.
+ */
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  start: async () => (await import('./start.ts')).registerStartCommand,
+  status: async () => (await import('./status.ts')).registerStatusCommand,
+  submit: async () => (await import('./submit.ts')).registerSubmitCommand,
+  result: async () => (await import('./result.ts')).registerResultCommand,
+  jobs: async () => (await import('./jobs.ts')).registerJobsCommand,
+  run: async () => (await import('./run.ts')).registerRunCommand,
+  ops: async () => (await import('./ops.ts')).registerOpsCommand,
+  key: async () => (await import('./key.ts')).registerKeyCommand
+}
+
+/** Registers the command `name` alone when it is one, else all of them (help, a typo to suggest for). */
+export async function registerCommands (program: Command, name?: string): Promise<void> {
+  const names = name != null && Object.hasOwn(COMMANDS, name) ? [name] : Object.keys(COMMANDS)
+  for (const register of await Promise.all(names.map(async n => await COMMANDS[n]()))) register(program)
 }
