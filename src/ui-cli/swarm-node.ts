@@ -39,6 +39,8 @@ export interface SwarmNodeOptions extends PeerOptions {
   masterWorkLimit?: number
   /** As master, the share of tiles a second peer computes again to check the first (default DEFAULT_VERIFY). */
   verify?: number
+  /** Tests: outputs up to this many bytes are stitched in memory, larger ones on disk. */
+  stitchInMemoryMaxBytes?: number
   /** Tests only: a worker that corrupts its results. */
   tamper?: WorkerOptions['tamper']
   /** The worker's and the protocol services' clock (default: the system's). */
@@ -98,7 +100,8 @@ export class SwarmNode {
       maxPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS,
       standbys: opts.standbys ?? 1,
       masterWorkLimit: opts.masterWorkLimit ?? DEFAULT_MASTER_WORK_LIMIT,
-      verify: opts.verify ?? DEFAULT_VERIFY
+      verify: opts.verify ?? DEFAULT_VERIFY,
+      stitchInMemoryMaxBytes: opts.stitchInMemoryMaxBytes
     }
     this.master = new MasterRuntime(this.peer, this.worker, masterOpts)
     const cores = availableParallelism()
