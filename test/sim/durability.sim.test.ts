@@ -10,6 +10,7 @@ import { parsePipeline } from '../../src/ops/index.ts'
 import { findMaster, watchJob } from '../../src/transfer/job-protocol.ts'
 import type { JobEvent } from '../../src/transfer/messages.ts'
 import { runSubmit } from '../../src/ui-cli/job-session.ts'
+import { connectClient } from '../../src/node/client.ts'
 import { SimSwarm, type SimPeer } from './harness.ts'
 import { clientFor, expectReference, makeImage, startSwarm } from './jobs.ts'
 
@@ -76,6 +77,51 @@ describe('sim: durability after failovers', () => {
       expect(again.failure).toBeUndefined()
       await expectReference(again.data, img, specs)
     } finally { await c2.close() }
+  })
+
+  it('the master killed mid-job, then the new master killed mid-job too: the job completes, right, on two live peers', { timeout: 120_000 }, async () => {
+    const started = await startSwarm(4, { heartbeatMs: 200, deadAfterMs: 800, leaseMs: 3000, verify: 0 })
+    sim = started.s
+    const s = started.s
+    // Slow workers, so the job outlasts two failovers.
+    for (const p of s.peers) p.node!.worker.opts.slowdownMs = 600
+    const specs = ['invert', 'blur:sigma=1']
+    const img = await makeImage(dir, 'twice.png', 320, 240, 9)
+    // The client knows every peer (as `swarm submit` learns them): whichever masters die, it follows the job.
+    const client = await connectClient({ peers: s.peers.map(p => `/ip4/127.0.0.1/tcp/${p.port}/p2p/${p.peerId}`) })
+    const first = started.master
+    let second: SimPeer | undefined
+    let jobId = ''
+    const kills: number[] = []
+    let out: { data?: Uint8Array, failure?: string }
+    try {
+      out = await runSubmit({ path: img, name: 'twice.png', bytes: (await stat(img)).size, pipeline: parsePipeline(specs), format: 'png', tileSize: 40, watch: true }, {
+        node: client.node,
+        targets: client.targets,
+        masterTimeoutMs: 30_000,
+        onEvent: (e: JobEvent) => {
+          if (e.type === 'accepted') jobId = e.jobId
+          if (e.type !== 'progress') return
+          if (kills.length === 0 && e.done >= e.total * 0.2) {
+            kills.push(e.done)
+            void s.kill(first.index)
+          } else if (kills.length === 1 && e.done >= e.total * 0.5) {
+            // the next master, once the survivors agree on it
+            const m = s.agreedMaster()
+            if (m == null || m === first) return
+            second = m
+            kills.push(e.done)
+            void s.kill(m.index)
+          }
+        }
+      })
+    } finally { await client.close() }
+    expect(kills, 'progress at each kill').toHaveLength(2)
+    expect(second).toBeDefined()
+    expect(out.failure).toBeUndefined()
+    await expectReference(out.data, img, specs)
+    const both = await holders(s, jobId, 2)
+    expect(both.map(p => p.index).sort(), 'the two live peers both hold the output').toEqual(s.running().map(p => p.index).sort())
   })
 
   it('a job done by a lone peer gets a second copy of its output once another peer joins', async () => {
