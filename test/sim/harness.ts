@@ -28,7 +28,7 @@ export class SimSwarm {
   readonly peers: SimPeer[] = []
   private root = ''
   readonly log: string[] = []
-  private readonly t0 = Date.now()
+  private readonly t0 = performance.now()
   /** Pairs of masters at one epoch that hear each other, and since when. */
   private readonly twins = new Map<string, number>()
 
@@ -43,7 +43,7 @@ export class SimSwarm {
   }
 
   note (line: string): void {
-    this.log.push(`${String(Date.now() - this.t0).padStart(6)}ms ${line}`)
+    this.log.push(`${String(Math.round(performance.now() - this.t0)).padStart(6)}ms ${line}`)
   }
 
   /** Starts n more peers at once and introduces them to everyone running. */
@@ -145,7 +145,7 @@ export class SimSwarm {
    * they hear each other the election must settle it within the convergence bound (two heartbeats).
    */
   checkSafety (): string | null {
-    const now = Date.now()
+    const now = performance.now()
     const hb = this.options.heartbeatMs ?? 500
     const bound = 2 * hb + 300
     const masters = this.masters()
@@ -175,15 +175,18 @@ export class SimSwarm {
     return among.every(p => p.peer!.master === m.peerId && p.peer!.epoch === m.peer!.epoch) ? m : null
   }
 
-  /** Polls cond every 20 ms (bounded by timeoutMs), checking safety at every step. */
+  /**
+   * Polls cond every 20 ms (bounded by timeoutMs), checking safety at every step. Times are monotonic
+   * (performance.now): a wall clock that jumps (a VM's, adjusted) once failed a wait at 768 ms of 4000.
+   */
   async waitFor<T> (what: string, cond: () => T | null | undefined | false, timeoutMs: number): Promise<{ value: T, ms: number }> {
-    const start = Date.now()
+    const start = performance.now()
     for (let i = 0; i < Math.ceil(timeoutMs / 20) + 1; i++) {
       const bad = this.checkSafety()
       if (bad != null) throw new Error(`safety violated while waiting for ${what}: ${bad}\n${this.trace()}`)
       const v = cond()
-      if (v != null && v !== false) return { value: v, ms: Date.now() - start }
-      if (Date.now() - start > timeoutMs) break
+      if (v != null && v !== false) return { value: v, ms: performance.now() - start }
+      if (performance.now() - start > timeoutMs) break
       await new Promise(resolve => setTimeout(resolve, 20))
     }
     throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${this.trace()}`)
