@@ -142,7 +142,7 @@ describe('sim: a rogue keyed peer', () => {
       await expectReference(second.data, img, ['invert'])
       const follower = honest.find(p => p !== master)!
       await s.restart(follower.index)
-      await s.waitFor('the follower back under the same master', () => follower.peer?.master === master.peerId ? true : null, 10_000)
+      await s.waitFor('the follower back under the same master', () => follower.peer?.master === master.peerId ? true : null, 30_000)
     })
   }
 
