@@ -723,14 +723,10 @@ function endAttempt (c: Ctx, lease: Lease, kind: RequeueReason, reason: string, 
     return
   }
   if ((counted && tileExhausted(c.s, tile)) || (lapsed && lapses(tile) >= c.s.config.maxLapses)) {
-    tile.state = 'failed'
     const failedOn = counted ? countedAttempts(tile) : tile.attempts.filter(a => a.lapsed === true)
     const peers = [...new Set(failedOn.map(a => a.peer))]
     const last = failedOn.slice(-c.s.config.maxAttempts).map(a => `${a.peer}: ${a.reason}`).join('; ')
-    const why = `tile ${lease.index} of phase ${lease.phase} failed on ${peers.length} peer${peers.length === 1 ? '' : 's'} (${failedOn.length} attempt${failedOn.length === 1 ? '' : 's'}): ${last}`
-    job.failure = { reason: why, phase: lease.phase, index: lease.index, attempts: tile.attempts.map(a => ({ ...a })) }
-    endJob(c, job, 'failed', now, 'jobFailed')
-    c.effects.push({ type: 'jobFailed', jobId: job.id, reason: why })
+    failTile(c, job, tile, lease.index, `tile ${lease.index} of phase ${lease.phase} failed on ${peers.length} peer${peers.length === 1 ? '' : 's'} (${failedOn.length} attempt${failedOn.length === 1 ? '' : 's'}): ${last}`, now)
     return
   }
   tile.state = 'queued'
