@@ -17,6 +17,7 @@ import {
   ErrorCodes, OutputFormatSchema, SubmitRequestSchema, type JobEvent, type JobsReply, type JobSummary, type SubmitRequest
 } from '../transfer/messages.ts'
 import { extensionOf, type JobMeta, type MasterRuntime } from './master.ts'
+import { ACK_TIMEOUT_MS } from './replication.ts'
 import { getJob, listJobs } from './queue-machine.ts'
 import { checkedTiles, WHOLE_INPUT_MAX_BYTES } from './master-planner.ts'
 import { decodedPathOf } from './worker.ts'
@@ -162,6 +163,11 @@ export class JobService implements JobHandler, HandoverHandler {
         enqueue: async () => {
           try {
             await this.master.step({ type: 'submit', job: { id: jobId, tileCount: tiles, phaseCount: phaseCount(pipeline), meta, verify: this.checked(tiles) }, now: this.clock.now() })
+            if (standbys.length > 0 && !await this.master.queueOnStandby(jobId)) {
+              // Not acknowledged, so not accepted: the client submits again (to this or the next master).
+              await this.master.step({ type: 'cancel', jobId, now: this.clock.now() })
+              throw new JobRefusal(ErrorCodes.busy, `${req.name}: no standby confirmed its copy of the job's queue record within ${ACK_TIMEOUT_MS / 1000} s; try again`)
+            }
           } catch (err) {
             await this.discard(jobId)
             throw err
@@ -212,6 +218,11 @@ export class JobService implements JobHandler, HandoverHandler {
     await this.master.ensureLocal(jobId, meta, `output.${extensionOf(meta.format)}`)
     const data = await readFile(this.master.files.outputPath(jobId, extensionOf(meta.format)))
     return { format: meta.format, width: meta.width, height: meta.height, data }
+  }
+
+  state (jobId: string): Extract<JobEvent, { type: 'progress' }> | undefined {
+    const e = this.master.progressEvent(jobId)
+    return e?.type === 'progress' ? e : undefined
   }
 
   queuePosition (jobId: string): number {

@@ -243,8 +243,13 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
   }
 
   progress (jobId: string): void {
-    const e = this.plan == null ? undefined : progressOf(this.plan, jobId)
+    const e = this.progressEvent(jobId)
     if (e != null) this.emit('job', e)
+  }
+
+  /** The job's state now, as a progress event (undefined when this peer is not master or has no such job). */
+  progressEvent (jobId: string): JobEvent | undefined {
+    return this.plan == null ? undefined : progressOf(this.plan, jobId)
   }
 
   /** The live peers' loads, from their last heartbeats. */
@@ -425,6 +430,16 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
   /** Peers that should hold a copy of a new job, which took its input. */
   async replicateInput (jobId: string, want: number): Promise<string[]> {
     return await this.copies.placeInput(jobId, want)
+  }
+
+  /**
+   * Whether one of the job's standbys has written the queue as far as it is now, so the job's record
+   * with it: the input alone on a standby would leave the next master with a file but no job.
+   */
+  async queueOnStandby (jobId: string): Promise<boolean> {
+    const pos = this.store?.state.pos
+    if (pos == null) return false
+    return await this.replication.acknowledged(this.standbysOf(jobId), pos)
   }
 
   async ensureLocal (jobId: string, _meta: JobMeta, name: string): Promise<void> {

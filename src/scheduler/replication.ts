@@ -2,6 +2,8 @@
 // A follower subscribes with its epoch; the master answers with a snapshot of its queue, then every
 // batch it writes, in order, each with its position and epoch. The follower keeps the copy in its
 // own queue sublevel, so the peer elected after a master dies already holds the whole queue.
+// The follower acknowledges each position it has written, so the master can tell a submitter
+// "accepted" only once a standby holds the job's queue record as well as its input.
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { z } from 'zod'
 import { systemClock, type Clock } from '../transfer/clock.ts'
@@ -26,10 +28,17 @@ export const MAX_PENDING = 10_000
 export const SUBSCRIBE_TIMEOUT_MS = 10_000
 /** Batches may be far apart (an idle swarm): the follower's stream ends when the master goes, not on silence. */
 export const FOLLOW_READ_TIMEOUT_MS = 24 * 3600_000
+/**
+ * A submit waits this long at most for a standby to acknowledge the job's queue record. A follower
+ * writes each batch in one LevelDB write, milliseconds; the bound covers a loaded peer and a
+ * standby that is just (re)subscribing and needs the snapshot first.
+ */
+export const ACK_TIMEOUT_MS = 15_000
 /** Between a broken subscription and the next: the master may be mid-election. */
 export const RESUBSCRIBE_PAUSE_MS = 300
 
 const SubscribeSchema = z.object({ epoch: z.number().int().min(0) }).strict()
+const AckSchema = z.object({ type: z.literal('ack'), pos: z.number().int().min(0) }).strict()
 const MessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('snapshot'), epoch: z.number().int().min(0), pos: z.number().int().min(0), count: z.number().int().min(0) }).strict(),
   z.object({ type: z.literal('records'), records: z.array(z.tuple([z.string(), z.unknown()])).max(RECORDS_PER_FRAME) }).strict(),
@@ -39,11 +48,14 @@ const MessageSchema = z.discriminatedUnion('type', [
 interface Batch { ops: PersistOp[], pos: number, epoch: number }
 /** from: the snapshot's position, once it is queued; until then batches wait in `early`. */
 /** queued: batches not yet written; they go out together in the next frame. */
-interface Subscriber { fs: FrameStream, chain: Promise<void>, queued: Batch[], from: number | null, early: Batch[] }
+/** peer: the follower's id; acked: the last position it says it has written (-1: none yet). */
+interface Subscriber { fs: FrameStream, peer: string, acked: number, chain: Promise<void>, queued: Batch[], from: number | null, early: Batch[] }
+interface AckWaiter { peers: Set<string>, pos: number, done: (ok: boolean) => void }
 
 /** The master's side: one subscriber per follower. */
 export class ReplicationSource {
   private readonly subscribers = new Set<Subscriber>()
+  private readonly waiters = new Set<AckWaiter>()
   private readonly store: () => QueueStore | undefined
   private readonly epoch: () => number
   private readonly clock: Clock
@@ -59,10 +71,10 @@ export class ReplicationSource {
 
   async start (components: { libp2p: Pick<Libp2p, 'handle' | 'unhandle'> }): Promise<void> {
     if (this.node != null) return
-    await components.libp2p.handle(REPLICATE_PROTOCOL, async (stream) => {
+    await components.libp2p.handle(REPLICATE_PROTOCOL, async (stream, connection) => {
       const fs = new FrameStream(stream, { maxFrameBytes: FRAME_BYTES, readTimeoutMs: SUBSCRIBE_TIMEOUT_MS, clock: this.clock })
       try {
-        await this.serve(fs)
+        await this.serve(fs, connection.remotePeer.toString())
       } catch (err) {
         fs.abort(err as Error)
       }
@@ -78,7 +90,7 @@ export class ReplicationSource {
     await node.unhandle(REPLICATE_PROTOCOL)
   }
 
-  private async serve (fs: FrameStream): Promise<void> {
+  private async serve (fs: FrameStream, peer: string): Promise<void> {
     const req = await fs.readJson(SubscribeSchema)
     const store = this.store()
     if (store == null) {
@@ -94,7 +106,7 @@ export class ReplicationSource {
     }
     // Subscribe first, then read the snapshot: batches written meanwhile are queued and the ones the
     // snapshot already holds are skipped by position.
-    const sub: Subscriber = { fs, chain: Promise.resolve(), queued: [], from: null, early: [] }
+    const sub: Subscriber = { fs, peer, acked: -1, chain: Promise.resolve(), queued: [], from: null, early: [] }
     this.subscribers.add(sub)
     fs.stream.addEventListener('close', () => { this.subscribers.delete(sub) })
     const records = await store.records()
@@ -109,6 +121,41 @@ export class ReplicationSource {
     })
     sub.from = pos
     for (const b of sub.early.splice(0)) this.send(sub, b)
+    await this.readAcks(sub)
+  }
+
+  /** Until the subscription ends: the follower's acknowledgements, each waking the submits it completes. */
+  private async readAcks (sub: Subscriber): Promise<void> {
+    try {
+      for (;;) {
+        const ack = await sub.fs.readJson(AckSchema, FOLLOW_READ_TIMEOUT_MS)
+        if (ack.pos <= sub.acked) continue
+        sub.acked = ack.pos
+        for (const w of this.waiters) if (w.peers.has(sub.peer) && sub.acked >= w.pos) w.done(true)
+      }
+    } catch {
+      // The stream ended or broke; the follower resubscribes and acknowledges again from its snapshot.
+      this.subscribers.delete(sub)
+    }
+  }
+
+  /**
+   * True once one of `peers` has acknowledged position `pos` (a batch at or past it); false after
+   * `timeoutMs`, or at once when there is no such peer to wait for.
+   */
+  async acknowledged (peers: string[], pos: number, timeoutMs = ACK_TIMEOUT_MS): Promise<boolean> {
+    const want = new Set(peers)
+    if (want.size === 0) return false
+    for (const sub of this.subscribers) if (want.has(sub.peer) && sub.acked >= pos) return true
+    const { promise, resolve } = Promise.withResolvers<boolean>()
+    const timer = this.clock.after(timeoutMs, () => { w.done(false) })
+    const w: AckWaiter = {
+      peers: want,
+      pos,
+      done: (ok) => { timer.cancel(); this.waiters.delete(w); resolve(ok) }
+    }
+    this.waiters.add(w)
+    return await promise
   }
 
   /** Called with every batch the queue wrote, in order. */
@@ -149,6 +196,7 @@ export class ReplicationSource {
   closeAll (): void {
     for (const sub of this.subscribers) sub.fs.abort(new Error('no longer master'))
     this.subscribers.clear()
+    for (const w of [...this.waiters]) w.done(false)
   }
 }
 
@@ -234,6 +282,7 @@ export class ReplicationSink {
       await this.adopt(records, master)
       let pos = head.pos
       this.events.position(pos)
+      await fs.writeJson({ type: 'ack', pos })
       for (;;) {
         const m = await fs.readJson(MessageSchema)
         if (m.type !== 'batch') throw new Error('expected a batch')
@@ -242,6 +291,7 @@ export class ReplicationSink {
         await this.replica.apply(m.ops)
         pos = m.pos
         this.events.position(pos)
+        await fs.writeJson({ type: 'ack', pos })
         for (const op of m.ops as Array<{ type: string, key: string, value?: { id?: string, state?: string } }>) {
           if (op.type === 'put' && op.key.startsWith('j/') && op.value?.state === 'done' && op.value.id != null) this.events.finished(op.value.id)
         }

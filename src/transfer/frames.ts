@@ -78,7 +78,7 @@ export class FrameStream {
   }
 
   /** Waits until n bytes are buffered; false on a clean end of stream with nothing buffered. */
-  private async need (n: number, deadline: number): Promise<boolean> {
+  private async need (n: number, deadline: number, waitMs = this.opts.readTimeoutMs): Promise<boolean> {
     while (this.buffered < n) {
       if (this.failure != null) throw this.failure
       // Never wait while paused: the frame needs more than is buffered (n <= highWaterBytes, so this stays resumed).
@@ -88,7 +88,7 @@ export class FrameStream {
         throw new StreamEndedError(`stream ended inside a frame (${this.buffered} of ${n} bytes)`)
       }
       const left = deadline - this.opts.clock.now()
-      if (left <= 0) throw new StreamTimeoutError(`no frame within ${this.opts.readTimeoutMs} ms`)
+      if (left <= 0) throw new StreamTimeoutError(`no frame within ${waitMs} ms`)
       await new Promise<void>((resolve) => {
         const t = this.opts.clock.after(left, resolve)
         this.wake = () => { t.cancel(); resolve() }
@@ -122,21 +122,21 @@ export class FrameStream {
     return { len: new DataView(h.buffer, h.byteOffset, HEADER).getUint32(0), kind: h[4] }
   }
 
-  /** Reads one frame; null on a clean end of stream between frames. */
-  async read (): Promise<{ kind: 'json' | 'binary', payload: Uint8Array } | null> {
-    const deadline = this.opts.clock.now() + this.opts.readTimeoutMs
-    if (!await this.need(HEADER, deadline)) return null
+  /** Reads one frame; null on a clean end of stream between frames. `timeoutMs`: this read's wait, if not the stream's. */
+  async read (timeoutMs = this.opts.readTimeoutMs): Promise<{ kind: 'json' | 'binary', payload: Uint8Array } | null> {
+    const deadline = this.opts.clock.now() + timeoutMs
+    if (!await this.need(HEADER, deadline, timeoutMs)) return null
     const { len, kind } = this.peekHeader()
     if (kind !== KIND_JSON && kind !== KIND_BINARY) throw new MalformedFrameError(`unknown frame kind ${kind}`)
     if (len > this.opts.maxFrameBytes) throw new FrameTooLargeError(`frame of ${len} bytes, the limit is ${this.opts.maxFrameBytes}`)
-    if (!await this.need(HEADER + len, deadline)) throw new StreamEndedError('stream ended inside a frame')
+    if (!await this.need(HEADER + len, deadline, timeoutMs)) throw new StreamEndedError('stream ended inside a frame')
     this.take(HEADER)
     return { kind: kind === KIND_JSON ? 'json' : 'binary', payload: this.take(len) }
   }
 
   /** Reads a JSON frame and checks it against the schema. A remote `{ error }` frame is thrown as RemoteError. */
-  async readJson<T> (schema: z.ZodType<T>): Promise<T> {
-    const f = await this.read()
+  async readJson<T> (schema: z.ZodType<T>, timeoutMs?: number): Promise<T> {
+    const f = await this.read(timeoutMs)
     if (f == null) throw new StreamEndedError('stream ended where a message was expected')
     if (f.kind !== 'json') throw new MalformedFrameError('expected a JSON frame, got binary')
     let value: unknown

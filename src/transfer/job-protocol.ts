@@ -38,10 +38,16 @@ export const MAX_FRAME_BYTES = FRAME_BYTES
 /** The master's longest wait for a client's next frame (a request, or the next part of an upload). */
 export const SERVER_READ_TIMEOUT_MS = 30_000
 /**
- * A client's longest wait for the master's next frame. Longer than the server's: a job that makes no
- * progress (queued behind others) sends nothing meanwhile; past this the client asks the master again.
+ * A client's longest wait for the master's next frame. Longer than the server's: the wait for
+ * "accepted" covers the copy of a large upload to a standby; past this the client asks the master again.
  */
 export const CLIENT_READ_TIMEOUT_MS = 60_000
+/**
+ * A watcher hears the job's state at least this often, even when it makes no progress (queued behind
+ * others, or waiting for the peers that hold its input to come back): a live master is never mistaken
+ * for a silent one. Well inside the CLI's default 15 s search budget, which every event restarts.
+ */
+export const WATCH_KEEPALIVE_MS = 5000
 /** A client's longest wait to open a stream to the master. */
 export const DIAL_TIMEOUT_MS = 10_000
 /** At most ten progress events a second per watcher; the last one before the result always goes. */
@@ -266,6 +272,8 @@ export interface JobHandler {
    */
   follow: (jobId: string, follower: JobFollower, replay: boolean) => () => void
   queuePosition: (jobId: string) => number
+  /** The job's state now as a progress event (sent to a watcher that has heard nothing for a while). */
+  state: (jobId: string) => Extract<JobEvent, { type: 'progress' }> | undefined
   /** Rejects when the output cannot be had (the watcher's stream then ends, and the client asks again). */
   output: (jobId: string) => Promise<JobOutput>
   jobs: (limit: number) => JobsReply
@@ -355,14 +363,26 @@ export class JobProtocolService {
    */
   async #watch (fs: FrameStream, jobId: string, withData: boolean, replay: boolean, after: Promise<void> = Promise.resolve()): Promise<void> {
     let last = -Infinity
+    let lastSent = this.#clock.now()
     let send: Promise<void> = after
-    const queueSend = (e: JobEvent): void => { send = send.then(async () => { await fs.writeJson(e) }) }
+    const queueSend = (e: JobEvent): void => {
+      lastSent = this.#clock.now()
+      send = send.then(async () => { await fs.writeJson(e) })
+    }
     await new Promise<void>((resolve) => {
       let ended = false
       let unfollow: (() => void) | undefined
+      // Checked twice per period: a silence of more than half of it is broken at the next check, so none
+      // lasts longer than one period, and a silent job is heard once per period.
+      const keepalive = this.#clock.every(WATCH_KEEPALIVE_MS / 2, () => {
+        if (ended || this.#clock.now() - lastSent <= WATCH_KEEPALIVE_MS / 2) return
+        const state = this.#handler.state(jobId)
+        if (state != null) queueSend({ ...state, queuePosition: this.#handler.queuePosition(jobId) })
+      })
       const finish = (): void => {
         if (ended) return
         ended = true
+        keepalive.cancel()
         unfollow?.()
         fs.stream.removeEventListener('close', finish)
         resolve()

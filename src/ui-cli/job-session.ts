@@ -10,7 +10,7 @@ import { ErrorCodes, type JobEvent } from '../transfer/messages.ts'
 export interface SessionOptions {
   node: Libp2p
   targets: Array<PeerId | Multiaddr>
-  /** How long to keep looking for a (new) master before giving up. */
+  /** How long to keep looking for a (new) master before giving up (from the moment one was lost). */
   masterTimeoutMs: number
   onEvent: (e: JobEvent) => void
   onRetry?: (why: string) => void
@@ -25,26 +25,48 @@ const RETRY_PAUSE_MS = 200
 /** The least time findMaster gets, even when the budget is nearly spent. */
 const MIN_FIND_MS = 1000
 
+/**
+ * How long a session keeps looking for a master: masterTimeoutMs from the moment it began or lost one,
+ * and none of it while a master is talking. Not from the job's last progress: a job can wait in the
+ * queue for a long time, and its master says so (WATCH_KEEPALIVE_MS) while it lives.
+ */
+export class SearchBudget {
+  readonly #clock: Clock
+  readonly #ms: number
+  #since: number | undefined
+  constructor (clock: Clock, ms: number) {
+    this.#clock = clock
+    this.#ms = ms
+    this.#since = clock.now()
+  }
+  /** A master answered: the search, if any, is over. */
+  heard (): void { this.#since = undefined }
+  /** The master went away or could not be reached: the search starts now (or goes on). */
+  lost (): void { this.#since ??= this.#clock.now() }
+  /** What is left of the search's time (all of it when no search is on). */
+  left (): number { return this.#since == null ? this.#ms : this.#since + this.#ms - this.#clock.now() }
+}
+
 export async function runSubmit (input: SubmitInput, s: SessionOptions): Promise<JobOutcome> {
   const clock = s.clock ?? systemClock
   let jobId: string | undefined
   let lastError = ''
-  // The budget restarts whenever the job makes progress: only a swarm silent for that long gives up.
-  let deadline = clock.now() + s.masterTimeoutMs
+  const budget = new SearchBudget(clock, s.masterTimeoutMs)
   const onEvent = (e: JobEvent): void => {
-    deadline = clock.now() + s.masterTimeoutMs
+    budget.heard()
     if (e.type === 'accepted') jobId = e.jobId
     s.onEvent(e)
   }
-  for (let attempt = 0; attempt < MAX_ATTEMPTS && clock.now() < deadline; attempt++) {
+  for (let attempt = 0; attempt < MAX_ATTEMPTS && budget.left() > 0; attempt++) {
     try {
-      const master = await findMaster(s.node, s.targets, Math.max(MIN_FIND_MS, deadline - clock.now()), { clock })
+      const master = await findMaster(s.node, s.targets, Math.max(MIN_FIND_MS, budget.left()), { clock })
       if (jobId == null) return await submitImage(s.node, master, input, onEvent, { clock })
       return await watchJob(s.node, master, jobId, true, onEvent, { clock })
     } catch (err) {
       // Before "accepted" the upload is sent again when the master changed or the connection broke;
       // after it the job is in the queue, and only a definite answer (a failure, an unknown job) ends it.
       if (isDefinite(err, attempt > 0)) throw err
+      budget.lost()
       lastError = (err as Error).message
       s.onRetry?.(lastError)
       await clock.sleep(RETRY_PAUSE_MS)
@@ -56,14 +78,15 @@ export async function runSubmit (input: SubmitInput, s: SessionOptions): Promise
 export async function runWatch (jobId: string, withData: boolean, s: SessionOptions): Promise<JobOutcome> {
   const clock = s.clock ?? systemClock
   let lastError = ''
-  let deadline = clock.now() + s.masterTimeoutMs
-  const onEvent = (e: JobEvent): void => { deadline = clock.now() + s.masterTimeoutMs; s.onEvent(e) }
-  for (let attempt = 0; attempt < MAX_ATTEMPTS && clock.now() < deadline; attempt++) {
+  const budget = new SearchBudget(clock, s.masterTimeoutMs)
+  const onEvent = (e: JobEvent): void => { budget.heard(); s.onEvent(e) }
+  for (let attempt = 0; attempt < MAX_ATTEMPTS && budget.left() > 0; attempt++) {
     try {
-      const master = await findMaster(s.node, s.targets, Math.max(MIN_FIND_MS, deadline - clock.now()), { clock })
+      const master = await findMaster(s.node, s.targets, Math.max(MIN_FIND_MS, budget.left()), { clock })
       return await watchJob(s.node, master, jobId, withData, onEvent, { clock })
     } catch (err) {
       if (isDefinite(err, attempt > 0)) throw err
+      budget.lost()
       lastError = (err as Error).message
       s.onRetry?.(lastError)
       await clock.sleep(RETRY_PAUSE_MS)

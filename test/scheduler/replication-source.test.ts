@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { streamPair } from '@libp2p/utils'
-import type { Libp2p, Stream } from '@libp2p/interface'
+import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { ReplicationSource } from '../../src/scheduler/replication.ts'
@@ -26,12 +26,12 @@ afterEach(async () => {
 const Frame = z.object({ type: z.string(), epoch: z.number().optional(), pos: z.number().optional(), count: z.number().optional(), ops: z.array(z.unknown()).optional(), records: z.array(z.unknown()).optional() })
 
 /** A source registered on a stand-in node, with one follower connected over an in-memory stream. */
-let handler: ((s: Stream) => Promise<void>) | undefined
-async function follower (source: ReplicationSource): Promise<FrameStream> {
-  const node = { handle: async (_p: string, h: (s: Stream) => Promise<void>) => { handler = h }, unhandle: async () => { handler = undefined } } as unknown as Libp2p
+let handler: ((s: Stream, c: Connection) => Promise<void>) | undefined
+async function follower (source: ReplicationSource, peer = 'follower-a'): Promise<FrameStream> {
+  const node = { handle: async (_p: string, h: (s: Stream, c: Connection) => Promise<void>) => { handler = h }, unhandle: async () => { handler = undefined } } as unknown as Libp2p
   await source.start({ libp2p: node })
   const [a, b] = await streamPair()
-  void handler!(b)
+  void handler!(b, { remotePeer: { toString: () => peer } } as unknown as Connection)
   const fs = new FrameStream(a, { maxFrameBytes: 1 << 20, readTimeoutMs: 2000 })
   await fs.writeJson({ epoch: 0 })
   return fs
@@ -90,5 +90,29 @@ describe('ReplicationSource', () => {
     const source = new ReplicationSource({ store: () => undefined, epoch: () => 1 })
     const fs = await follower(source)
     await expect(fs.readJson(Frame)).rejects.toThrow(RemoteError)
+  })
+  it('acknowledged: true once a named follower has written the position, false for others or after the bound', async () => {
+    store = await QueueStore.open({ location: join(dir, 'q') })
+    const source = new ReplicationSource({ store: () => store, epoch: () => 1 })
+    const fs = await follower(source, 'standby')
+    const head = await fs.readJson(Frame)
+    const from = head.pos ?? 0
+    for (let n = 0; n < (head.count ?? 0);) n += (await fs.readJson(Frame)).records?.length ?? 0
+    source.publish([op(1)], from + 1)
+    expect((await fs.readJson(Frame)).pos).toBe(from + 1)
+    // Not yet acknowledged: a short bound runs out; a peer that is not subscribed is never waited for.
+    expect(await source.acknowledged(['standby'], from + 1, 50)).toBe(false)
+    expect(await source.acknowledged(['someone-else'], from, 50)).toBe(false)
+    expect(await source.acknowledged([], from, 50)).toBe(false)
+    const waiting = source.acknowledged(['other', 'standby'], from + 1, 10_000)
+    await fs.writeJson({ type: 'ack', pos: from })
+    await fs.writeJson({ type: 'ack', pos: from + 1 })
+    expect(await waiting).toBe(true)
+    // Already acknowledged: answered at once.
+    expect(await source.acknowledged(['standby'], from + 1, 1)).toBe(true)
+    // A waiter is released (false) when this peer stops being master.
+    const cut = source.acknowledged(['standby'], from + 2, 10_000)
+    source.closeAll()
+    expect(await cut).toBe(false)
   })
 })

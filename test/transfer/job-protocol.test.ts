@@ -10,7 +10,7 @@ import { parsePipeline } from '../../src/ops/index.ts'
 import { ManualClock } from '../../src/transfer/clock.ts'
 import { RemoteError } from '../../src/transfer/errors.ts'
 import {
-  fetchJobs, isRetryable, JobProtocolService, JobRefusal, MasterGoneError, PROGRESS_INTERVAL_MS, submitImage, watchJob,
+  fetchJobs, isRetryable, JobProtocolService, JobRefusal, MasterGoneError, PROGRESS_INTERVAL_MS, submitImage, WATCH_KEEPALIVE_MS, watchJob,
   type AdmittedJob, type JobFollower, type JobHandler, type SubmitInput, type Upload
 } from '../../src/transfer/job-protocol.ts'
 import { ErrorCodes, type JobEvent, type JobsReply, type SubmitRequest } from '../../src/transfer/messages.ts'
@@ -54,6 +54,8 @@ class ScriptedMaster implements JobHandler {
   }
 
   queuePosition = (): number => 2
+  stateCalls = 0
+  state = (jobId: string): Extract<JobEvent, { type: 'progress' }> => { this.stateCalls++; return progress(jobId, 0) as Extract<JobEvent, { type: 'progress' }> }
   output = async (): Promise<{ format: 'png', width: number, height: number, data: Uint8Array }> => ({ format: 'png', width: 8, height: 8, data: this.output_ })
   jobs = (limit: number): JobsReply => ({ ...this.listing, epoch: limit })
 
@@ -136,6 +138,31 @@ describe('job protocols', () => {
     expect(out.data).toEqual(master.output_)
     expect(out.result?.bytes).toBe(master.output_.byteLength)
     await waitFor('the watcher gone', () => master.followers.size === 0)
+  })
+
+  it('a watched job that makes no progress is heard at least once per WATCH_KEEPALIVE_MS of the server clock, and only while silent', async () => {
+    const { master, client, server, clock } = await setUp()
+    const half = WATCH_KEEPALIVE_MS / 2
+    master.queued.add('j3')
+    const events: JobEvent[] = []
+    const watch = watchJob(client, server.peerId, 'j3', false, e => { events.push(e) })
+    await waitFor('the replayed state', () => events.length === 1)
+    clock.advance(half - 1)
+    master.emit(progress('j3', 2)) // something was said: the check at `half` lets it be
+    clock.advance(2)
+    expect(master.stateCalls).toBe(0)
+    clock.advance(half) // the next check: silent for more than half a period
+    expect(master.stateCalls).toBe(1)
+    clock.advance(half) // just said: not again
+    expect(master.stateCalls).toBe(1)
+    clock.advance(4 * WATCH_KEEPALIVE_MS) // silent: once per period
+    expect(master.stateCalls).toBe(5)
+    await waitFor('the keepalives', () => events.length === 7)
+    expect(events[6]).toEqual({ ...progress('j3', 0), queuePosition: 2 })
+    master.emit({ type: 'result', jobId: 'j3', format: 'png', bytes: 0, width: 0, height: 0 })
+    await watch
+    clock.advance(3 * WATCH_KEEPALIVE_MS)
+    expect(master.stateCalls, 'no keepalive after the watch ended').toBe(5)
   })
 
   it('watch: an unknown job is refused; a known one starts with its state, and ends when the peer steps down', async () => {
