@@ -17,7 +17,6 @@ import {
   ErrorCodes, OutputFormatSchema, SubmitRequestSchema, type JobEvent, type JobsReply, type JobSummary, type SubmitRequest
 } from '../transfer/messages.ts'
 import { extensionOf, type JobMeta, type MasterRuntime } from './master.ts'
-import { ACK_TIMEOUT_MS } from './replication.ts'
 import { getJob, listJobs } from './queue-machine.ts'
 import { checkedTiles, WHOLE_INPUT_MAX_BYTES } from './master-planner.ts'
 import { decodedPathOf } from './worker.ts'
@@ -163,11 +162,10 @@ export class JobService implements JobHandler, HandoverHandler {
         enqueue: async () => {
           try {
             await this.master.step({ type: 'submit', job: { id: jobId, tileCount: tiles, phaseCount: phaseCount(pipeline), meta, verify: this.checked(tiles) }, now: this.clock.now() })
-            if (standbys.length > 0 && !await this.master.queueOnStandby(jobId)) {
-              // Not acknowledged, so not accepted: the client submits again (to this or the next master).
-              await this.master.step({ type: 'cancel', jobId, now: this.clock.now() })
-              throw new JobRefusal(ErrorCodes.busy, `${req.name}: no standby confirmed its copy of the job's queue record within ${ACK_TIMEOUT_MS / 1000} s; try again`)
-            }
+            // The queue record on a standby too, before "accepted" (the input alone there leaves the next
+            // master a file and no job). A standby that does not answer in ACK_TIMEOUT_MS is dying; the job
+            // is then acknowledged on the input copy and the other followers' replicas, as before.
+            if (standbys.length > 0) await this.master.queueOnStandby(jobId, standbys)
           } catch (err) {
             await this.discard(jobId)
             throw err

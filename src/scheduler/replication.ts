@@ -29,11 +29,11 @@ export const SUBSCRIBE_TIMEOUT_MS = 10_000
 /** Batches may be far apart (an idle swarm): the follower's stream ends when the master goes, not on silence. */
 export const FOLLOW_READ_TIMEOUT_MS = 24 * 3600_000
 /**
- * A submit waits this long at most for a standby to acknowledge the job's queue record. A follower
- * writes each batch in one LevelDB write, milliseconds; the bound covers a loaded peer and a
- * standby that is just (re)subscribing and needs the snapshot first.
+ * A submit waits this long at most for a standby to acknowledge the job's queue record. A live
+ * follower writes a batch in one LevelDB write and answers in milliseconds; a longer wait would only
+ * be spent on a standby that is dying, and every submit to a swarm losing peers would pay it.
  */
-export const ACK_TIMEOUT_MS = 15_000
+export const ACK_TIMEOUT_MS = 2_000
 /** Between a broken subscription and the next: the master may be mid-election. */
 export const RESUBSCRIBE_PAUSE_MS = 300
 

@@ -101,4 +101,31 @@ describe('replication sink: adopting a new master\'s queue', () => {
     expect(handovers).toBe(1)
     for (const id of ['mine-a', 'mine-b']) expect(await replica.job(id), id).toBeDefined()
   })
+  it('acknowledges the snapshot\'s position, then each batch\'s once it is written', async () => {
+    const { replica, master } = await setup()
+    const acks: number[] = []
+    const node = {
+      dialProtocol: async () => {
+        const [a, b] = await streamPair()
+        void (async () => {
+          const fs = new FrameStream(b, { maxFrameBytes: 1 << 20, readTimeoutMs: 10_000 })
+          await fs.readJson(z.unknown())
+          const records = [job(1, 'mine-a'), job(2, 'mine-b')]
+          await fs.writeJson({ type: 'snapshot', epoch: 5, pos: 10, count: records.length })
+          await fs.writeJson({ type: 'records', records })
+          const Ack = z.object({ type: z.literal('ack'), pos: z.number() })
+          acks.push((await fs.readJson(Ack)).pos)
+          await fs.writeJson({ type: 'batch', epoch: 5, pos: 11, ops: [{ type: 'put', key: jobKey(3), value: job(3, 'new')[1] }] })
+          acks.push((await fs.readJson(Ack)).pos)
+        })().catch(() => {})
+        return a
+      }
+    } as unknown as Libp2p
+    sink = new ReplicationSink(node, replica, () => 5, { position: () => {}, finished: () => {}, log: () => {}, handover: async () => ({ failed: 0, taken: [] }) })
+    await sink.follow(master)
+    await until(() => acks.length === 2, 'two acknowledgements')
+    expect(acks).toEqual([10, 11])
+    // Acknowledged means written: the batch's job is in the replica by then.
+    expect(await replica.job('new')).toBeDefined()
+  })
 })

@@ -20,7 +20,7 @@ import { pick, prng } from './prng.ts'
 import { hogsFromEnv, startHogs, type Hogs } from './cpu-hogs.ts'
 
 const only = process.env.SWARM_SIM_SEED
-const count = Number(process.env.SWARM_SIM_SEEDS ?? 50)
+const count = Number(process.env.SWARM_SIM_SEEDS ?? 40)
 const seeds = only != null ? [Number(only)] : Array.from({ length: count }, (_, i) => 7000 + i)
 
 const WORKLOAD = [
