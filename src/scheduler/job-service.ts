@@ -165,7 +165,7 @@ export class JobService implements JobHandler, HandoverHandler {
             // The queue record on a standby too, before "accepted" (the input alone there leaves the next
             // master a file and no job). A standby that does not answer in ACK_TIMEOUT_MS is dying; the job
             // is then acknowledged on the input copy and the other followers' replicas, as before.
-            if (standbys.length > 0) await this.master.queueOnStandby(jobId, standbys)
+            if (standbys.length > 0) await this.master.queueOnStandby(standbys)
           } catch (err) {
             await this.discard(jobId)
             throw err

@@ -433,10 +433,10 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
   }
 
   /**
-   * Whether one of the job's standbys has written the queue as far as it is now, so the job's record
+   * Whether one of a new job's standbys has written the queue as far as it is now, so the job's record
    * with it: the input alone on a standby would leave the next master with a file but no job.
    */
-  async queueOnStandby (jobId: string, standbys: string[] = this.standbysOf(jobId)): Promise<boolean> {
+  async queueOnStandby (standbys: string[]): Promise<boolean> {
     const pos = this.store?.state.pos
     if (pos == null) return false
     return await this.replication.acknowledged(standbys, pos)

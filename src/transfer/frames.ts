@@ -78,7 +78,7 @@ export class FrameStream {
   }
 
   /** Waits until n bytes are buffered; false on a clean end of stream with nothing buffered. */
-  private async need (n: number, deadline: number, waitMs = this.opts.readTimeoutMs): Promise<boolean> {
+  private async need (n: number, deadline: number, waitMs: number): Promise<boolean> {
     while (this.buffered < n) {
       if (this.failure != null) throw this.failure
       // Never wait while paused: the frame needs more than is buffered (n <= highWaterBytes, so this stays resumed).

@@ -45,7 +45,7 @@ export const CLIENT_READ_TIMEOUT_MS = 60_000
 /**
  * A watcher hears the job's state at least this often, even when it makes no progress (queued behind
  * others, or waiting for the peers that hold its input to come back): a live master is never mistaken
- * for a silent one. Well inside the CLI's default 15 s search budget, which every event restarts.
+ * for a silent one. Well inside the CLI's default 15 s search budget, which a silence that long starts.
  */
 export const WATCH_KEEPALIVE_MS = 5000
 /** A client's longest wait to open a stream to the master. */
@@ -372,13 +372,6 @@ export class JobProtocolService {
     await new Promise<void>((resolve) => {
       let ended = false
       let unfollow: (() => void) | undefined
-      // Checked twice per period: a silence of more than half of it is broken at the next check, so none
-      // lasts longer than one period, and a silent job is heard once per period.
-      const keepalive = this.#clock.every(WATCH_KEEPALIVE_MS / 2, () => {
-        if (ended || this.#clock.now() - lastSent <= WATCH_KEEPALIVE_MS / 2) return
-        const state = this.#handler.state(jobId)
-        if (state != null) queueSend({ ...state, queuePosition: this.#handler.queuePosition(jobId) })
-      })
       const finish = (): void => {
         if (ended) return
         ended = true
@@ -401,6 +394,14 @@ export class JobProtocolService {
           void this.#sendResult(fs, jobId, withData, async () => { await send }).then(finish, finish)
         }
       }
+      // Checked twice per period: a silence of more than half of it is broken at the next check, so none
+      // lasts longer than one period, and a silent job is heard once per period. The state goes out as
+      // any progress does (far past PROGRESS_INTERVAL_MS since the last, so never throttled).
+      const keepalive = this.#clock.every(WATCH_KEEPALIVE_MS / 2, () => {
+        if (ended || this.#clock.now() - lastSent <= WATCH_KEEPALIVE_MS / 2) return
+        const state = this.#handler.state(jobId)
+        if (state != null) event(state)
+      })
       fs.stream.addEventListener('close', finish)
       unfollow = this.#handler.follow(jobId, { event, end: finish }, replay)
       if (ended) unfollow()
