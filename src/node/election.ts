@@ -2,7 +2,8 @@
 // view and clock ticks and returns effects; the shell persists, publishes and logs.
 //
 // Rules (design brief, "Election"):
-// - Sticky: a live master is kept, so a joining peer never causes churn.
+// - Sticky: a live master is kept, so a joining peer never causes churn. Within its start-up grace a
+//   joining peer follows only a master another peer follows (a lone claim may be a rogue's).
 // - When no live master is visible (after a start-up grace that lets a new peer hear the current one),
 //   the eligible peer with the most complete queue replica, then the lowest PeerId, claims epoch+1.
 //   The claim is persisted before the peer acts as master (fencing survives a crash).
@@ -196,6 +197,13 @@ function onTick (state: ElectionState, now: number, all: Candidate[], unheard: n
     return { state: s, effects }
   }
 
+  // A starting peer, within its grace, follows only a master some other peer follows: the first master it
+  // hears may be a keyed peer that heartbeats as master with nobody behind it, and following it would tie
+  // that claim with the real master's support and hand it the swarm on the higher epoch (CI, rogue sim:
+  // a restarted follower did). A lone real master is followed once the grace is over.
+  const waiting = s.role === 'joining' && now - s.startedAt < s.config.graceMs
+  if (best != null && waiting && support(voters, best.peerId) < 2) return { state: s, effects }
+
   if (best != null) {
     if (s.master !== best.peerId || s.masterEpoch !== best.epoch || s.role !== 'follower') {
       effects.push({ type: 'master-changed', master: best.peerId, epoch: best.epoch, self: false, previous: s.master })
@@ -205,7 +213,7 @@ function onTick (state: ElectionState, now: number, all: Candidate[], unheard: n
   }
 
   // No live master in view.
-  if (s.role === 'joining' && now - s.startedAt < s.config.graceMs) return { state: s, effects }
+  if (waiting) return { state: s, effects }
   if (s.master != null) {
     effects.push({ type: 'master-changed', master: null, epoch: s.masterEpoch, self: false, previous: s.master })
   }

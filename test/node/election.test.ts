@@ -46,10 +46,10 @@ describe('election', () => {
 
   it('is sticky: a live master is kept even when a better-ranked peer joins', () => {
     let s = initElection(cfg('C'), 0, 0)
-    let r = tick(s, 100, [peer('B', { role: 'master', epoch: 4 })])
+    let r = tick(s, 100, [peer('B', { role: 'master', epoch: 4 }), peer('D', { epoch: 4, master: 'B' })])
     expect(r.s.master).toBe('B')
     expect(r.fx).toContainEqual({ type: 'master-changed', master: 'B', epoch: 4, self: false, previous: null })
-    r = tick(r.s, 200, [peer('B', { role: 'master', epoch: 4 }), peer('A', { role: 'joining' })])
+    r = tick(r.s, 200, [peer('B', { role: 'master', epoch: 4 }), peer('D', { epoch: 4, master: 'B' }), peer('A', { role: 'joining' })])
     expect(r.s.master).toBe('B')
     expect(r.fx).toEqual([])
     s = r.s
@@ -57,7 +57,7 @@ describe('election', () => {
   })
 
   it('claims epoch+1 above every epoch seen when the master disappears', () => {
-    let r = tick(initElection(cfg('A'), 2, 0), 100, [peer('M', { role: 'master', epoch: 7 }), peer('B', { epoch: 7 })])
+    let r = tick(initElection(cfg('A'), 2, 0), 100, [peer('M', { role: 'master', epoch: 7 }), peer('B', { epoch: 7, master: 'M' })])
     expect(r.s.epoch).toBe(7)
     expect(r.fx).toContainEqual({ type: 'persist-epoch', epoch: 7, claim: false })
     r = tick(r.s, 3000, [peer('B', { epoch: 7 })])
@@ -109,13 +109,29 @@ describe('election', () => {
     expect(won.state.role).toBe('master')
   })
 
+  it('within its grace a starting peer follows only a master another peer follows; a lone one after the grace', () => {
+    const rogue = peer('R', { role: 'master', epoch: 2, master: 'R' })
+    // It hears a lone master first (a rogue's forged heartbeat, or a real master whose followers are not heard yet).
+    let r = tick(initElection(cfg('C'), 1, 0), 100, [rogue])
+    expect([r.s.role, r.s.master, r.fx.filter(e => e.type === 'master-changed')]).toEqual(['joining', null, []])
+    // The real master with a follower behind it is followed at once, though the rogue's epoch is higher.
+    r = tick(r.s, 200, [rogue, peer('M', { role: 'master', epoch: 1, master: 'M' }), peer('B', { epoch: 2, master: 'M' })])
+    expect([r.s.role, r.s.master]).toEqual(['follower', 'M'])
+    // A lone master, and nobody else: followed once the grace is over.
+    r = tick(initElection(cfg('C'), 1, 0), 999, [peer('M', { role: 'master', epoch: 1 })])
+    expect(r.s.master).toBeNull()
+    r = tick(r.s, 1000, [peer('M', { role: 'master', epoch: 1 })])
+    expect(r.s.master).toBe('M')
+  })
+
   it('ignores a leaving peer as a candidate', () => {
     const r = tick(initElection(cfg('B'), 0, 0), 5000, [peer('A', { role: 'leaving' })])
     expect(r.fx).toContainEqual({ type: 'persist-epoch', epoch: 1, claim: true })
   })
 
   it('a follower whose master role ends (master restarted and rejoining) re-elects', () => {
-    let r = tick(initElection(cfg('B'), 0, 0), 100, [peer('A', { role: 'master', epoch: 1 })])
+    let r = tick(initElection(cfg('B'), 0, 0), 1001, [peer('A', { role: 'master', epoch: 1 })])
+    expect(r.s.master).toBe('A')
     r = tick(r.s, 3000, [peer('A', { role: 'joining', epoch: 1 })])
     expect(r.s.master).toBeNull()
     // A is still the better candidate: B waits for it.
@@ -140,16 +156,16 @@ describe('election', () => {
     }
 
     it('a rogue master at 2^53 - 1 is neither followed nor learnt from, and is reported once; the real master is kept', () => {
-      let r = tick(initElection(cfg('A'), 3, 0), 100, [peer('M', { role: 'master', epoch: 3 }), peer('B', { epoch: 3 })])
+      let r = tick(initElection(cfg('A'), 3, 0), 100, [peer('M', { role: 'master', epoch: 3 }), peer('B', { epoch: 3, master: 'M' })])
       expect(r.s.master).toBe('M')
       const rogue = peer('R', { role: 'master', epoch: big })
-      r = tick(r.s, 200, [peer('M', { role: 'master', epoch: 3 }), peer('B', { epoch: 3 }), rogue])
+      r = tick(r.s, 200, [peer('M', { role: 'master', epoch: 3 }), peer('B', { epoch: 3, master: 'M' }), rogue])
       expect(r.fx).toEqual([{ type: 'epoch-refused', peer: 'R', epoch: big, own: 3 }])
       expect([r.s.master, r.s.masterEpoch, r.s.epoch]).toEqual(['M', 3, 3])
-      r = tick(r.s, 300, [peer('M', { role: 'master', epoch: 3 }), peer('B', { epoch: 3 }), rogue])
+      r = tick(r.s, 300, [peer('M', { role: 'master', epoch: 3 }), peer('B', { epoch: 3, master: 'M' }), rogue])
       expect(r.fx).toEqual([])
       // The real master dies: the claim is above the real epochs, not above the rogue's.
-      r = tick(r.s, 400, [peer('B', { epoch: 3 }), rogue])
+      r = tick(r.s, 400, [peer('B', { epoch: 3, master: 'M' }), rogue])
       expect(r.fx).toContainEqual({ type: 'persist-epoch', epoch: 4, claim: true })
     })
 
