@@ -162,10 +162,17 @@ export class JobService implements JobHandler, HandoverHandler {
         enqueue: async () => {
           try {
             await this.master.step({ type: 'submit', job: { id: jobId, tileCount: tiles, phaseCount: phaseCount(pipeline), meta, verify: this.checked(tiles) }, now: this.clock.now() })
+            // This peer stopped being master during the upload (its queue closed): the step wrote nothing,
+            // and "accepted" would name a job no queue holds (CI, chaos seed 7027). The client asks again.
+            if (!this.knows(jobId)) throw new JobRefusal(ErrorCodes.notMaster, this.masterId() ?? '')
             // The queue record on a standby too, before "accepted" (the input alone there leaves the next
             // master a file and no job). A standby that does not answer in ACK_TIMEOUT_MS is dying; the job
-            // is then acknowledged on the input copy and the other followers' replicas, as before.
-            if (standbys.length > 0) await this.master.queueOnStandby(standbys)
+            // is then acknowledged on the input copy and the other followers' replicas, as before, unless
+            // this peer has meanwhile stepped down: then no queue may hold it, and the client asks again
+            // (a job queued twice is better than one lost).
+            if (standbys.length > 0 && !await this.master.queueOnStandby(standbys) && !this.master.active) {
+              throw new JobRefusal(ErrorCodes.notMaster, this.masterId() ?? '')
+            }
           } catch (err) {
             await this.discard(jobId)
             throw err

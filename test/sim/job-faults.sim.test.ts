@@ -6,7 +6,9 @@ import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { parsePipeline } from '../../src/ops/index.ts'
 import { listJobs } from '../../src/scheduler/queue-machine.ts'
-import { findMaster, submitImage } from '../../src/transfer/job-protocol.ts'
+import { findMaster, JobRefusal, submitImage } from '../../src/transfer/job-protocol.ts'
+import { ErrorCodes } from '../../src/transfer/messages.ts'
+import { JobService } from '../../src/scheduler/job-service.ts'
 import { RemoteError } from '../../src/transfer/errors.ts'
 import { runSubmit } from '../../src/ui-cli/job-session.ts'
 import { SimSwarm, type SimPeer } from './harness.ts'
@@ -160,6 +162,21 @@ describe('sim: jobs under faults', () => {
     expect(listJobs(master.node!.master.queue!.state)).toHaveLength(0)
     const out = await submit(s, good, ['invert'])
     await expectReference(out.data, good, ['invert'])
+  })
+
+  // Found by CI (chaos seed 7027): a master that stepped down while a job was uploading wrote nothing to
+  // its closed queue, and still told the client "accepted"; no queue held the job.
+  it('a master that steps down between the upload and the queue refuses the job as not master; it is not "accepted"', async () => {
+    const { master } = await swarm(2)
+    const img = await makeImage(dir, 'stepped-down.png', 64, 48, 9)
+    const bytes = await readFile(img)
+    const jobs = new JobService({ master: master.node!.master, masterId: () => null })
+    const admitted = await jobs.admit({ name: 'stepped-down.png', bytes: bytes.byteLength, pipeline: parsePipeline(['invert']), format: 'png', watch: false }, async (sink) => { await sink(new Uint8Array(bytes)) })
+    await master.node!.master.deactivate()
+    const err = await admitted.enqueue().then(() => undefined, (e: Error) => e)
+    expect(err).toBeInstanceOf(JobRefusal)
+    expect((err as JobRefusal).code).toBe(ErrorCodes.notMaster)
+    expect(await master.node!.master.files.has(admitted.accepted.jobId, 'input'), 'the refused job\'s input left here').toBe(false)
   })
 })
 
