@@ -92,20 +92,25 @@ export class HeartbeatService {
   /**
    * Sends one frame to `peer` without waiting: heartbeats are periodic, so one that cannot go now (a stream
    * still opening, a write not yet drained) is dropped and the next one carries newer news. At most one send per
-   * peer is in flight, which bounds what a slow peer costs to one frame.
+   * peer is in flight, which bounds what a slow peer costs to one frame. Resolves whether the frame was
+   * written (a sender that sends only what changed needs to know what went).
    */
-  send (peer: PeerId, frame: HeartbeatFrame): void {
-    if (!this.#started) return
+  async send (peer: PeerId, frame: HeartbeatFrame): Promise<boolean> {
+    if (!this.#started) return false
     if ((frame.relayed?.length ?? 0) > MAX_RELAYED) throw new RangeError(`a heartbeat frame relays at most ${MAX_RELAYED} heartbeats`)
     const key = peer.toString()
     let o = this.#out.get(key)
     if (o == null) { o = { busy: false }; this.#out.set(key, o) }
-    if (o.busy) return
+    if (o.busy) return false
     o.busy = true
-    void this.#deliver(peer, o, frame).finally(() => { o.busy = false })
+    try {
+      return await this.#deliver(peer, o, frame)
+    } finally {
+      o.busy = false
+    }
   }
 
-  async #deliver (peer: PeerId, o: Outbound, frame: HeartbeatFrame): Promise<void> {
+  async #deliver (peer: PeerId, o: Outbound, frame: HeartbeatFrame): Promise<boolean> {
     try {
       if (o.stream == null || o.fs == null || o.stream.status !== 'open' || o.stream.writeStatus !== 'writable') {
         o.fs?.abort(new Error('replaced'))
@@ -117,14 +122,16 @@ export class HeartbeatService {
         }
         // The receiver never writes; the read side only notices the stream's end.
         o.fs = new FrameStream(o.stream, { maxFrameBytes: 1, readTimeoutMs: INBOUND_IDLE_MS, clock: this.#clock })
-        if (!this.#started) { o.fs.abort(new Error('heartbeats stopped')); return }
+        if (!this.#started) { o.fs.abort(new Error('heartbeats stopped')); return false }
       }
       await o.fs.writeJson(frame)
+      return true
     } catch {
       // The peer is gone or unreachable for now; the next heartbeat opens a new stream.
       o.fs?.abort(new Error('heartbeat not delivered'))
       o.stream = undefined
       o.fs = undefined
+      return false
     }
   }
 

@@ -87,9 +87,27 @@ const SignedSchema = { hb: z.string().min(2).max(MAX_HEARTBEAT_CHARS), sig: z.st
 export const HeartbeatFrameSchema = z.object({
   v: z.literal(1),
   ...SignedSchema,
-  relayed: z.array(z.object({ ...SignedSchema, ageMs: z.number().int().min(0).max(600_000) }).strict()).max(MAX_RELAYED).optional()
+  relayed: z.array(z.object({ ...SignedSchema, ageMs: z.number().int().min(0).max(600_000) }).strict()).max(MAX_RELAYED).optional(),
+  /**
+   * Members the sender vouches were heard `ageMs` ago whose heartbeat has not changed in substance since the
+   * sender last relayed it to this receiver (materialKey): liveness without the same signed text again.
+   */
+  seen: z.array(z.object({ peer: z.string().min(1).max(128), ageMs: z.number().int().min(0).max(600_000) }).strict()).max(MAX_RELAYED).optional()
 }).strict()
 export type HeartbeatFrame = z.infer<typeof HeartbeatFrameSchema>
+
+/**
+ * What a heartbeat says that others act on: all but its sequence number, event-loop lag and small moves of
+ * its free memory, which change every interval. A master relays a member's heartbeat again only when this changes (else it vouches for the
+ * member in `seen`); the lag a receiver allows that member is then the one it last heard, at most a full
+ * digest old.
+ */
+export function materialKey (hb: Heartbeat): string {
+  // Free memory moves by a few pages every interval: only a move of 64 MiB is news to the others.
+  return JSON.stringify({ ...hb, seq: 0, lagMs: 0, load: { ...hb.load, freeMem: Math.round(hb.load.freeMem / MATERIAL_MEM_STEP) } })
+}
+
+const MATERIAL_MEM_STEP = 64 * 1024 * 1024
 
 export function heartbeatText (hb: Heartbeat): string {
   return JSON.stringify(hb)

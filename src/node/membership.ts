@@ -54,6 +54,11 @@ export type MembershipEvent =
    * been silent: the relay was. Each is taken as heard at `heardAt` and now has its own time to speak up directly.
    */
   | { type: 'relay-lost', heardAt: number }
+  /**
+   * The relay (the master) vouches that a member it heard is alive and its heartbeat unchanged in substance:
+   * a live member is taken as heard at `heardAt`. It revives no dead member: that takes a heartbeat.
+   */
+  | { type: 'seen', peer: string, heardAt: number }
 
 export type MembershipEffect =
   | { type: 'joined', peer: string, hb: Heartbeat }
@@ -68,7 +73,16 @@ export function stepMembership (state: MembershipState, event: MembershipEvent):
     case 'heartbeat': return onHeartbeat(state, event.hb, event.now, event.relayed === true)
     case 'tick': return onTick(state, event.now)
     case 'relay-lost': return onRelayLost(state, event.heardAt)
+    case 'seen': return onSeen(state, event.peer, event.heardAt)
   }
+}
+
+function onSeen (state: MembershipState, peer: string, heardAt: number): { state: MembershipState, effects: MembershipEffect[] } {
+  const m = state.members.get(peer)
+  if (m == null || !m.alive || m.lastSeen >= heardAt) return { state, effects: [] }
+  const members = new Map(state.members)
+  members.set(peer, { ...m, lastSeen: heardAt, stalledAtSeen: state.stalledMs, relayed: true })
+  return { state: { ...state, members }, effects: [] }
 }
 
 function onRelayLost (state: MembershipState, heardAt: number): { state: MembershipState, effects: MembershipEffect[] } {

@@ -79,6 +79,14 @@ describe('heartbeats', { timeout: 120_000 }, () => {
     await until('followers know each other through the relay', () => followers.every(f =>
       f.heardVia(master.peerId) === 'direct' && followers.every(o => o === f || f.heardVia(o.peerId) === 'relay')))
     expect(followers.every(f => master.heardVia(f.peerId) === 'direct')).toBe(true)
+    // Idle, the master relays a member's signed heartbeat again only when it changes in substance (and in every
+    // FULL_DIGEST_EVERY-th frame); in between it vouches for it, which keeps it alive for many deadAfterMs.
+    const f0 = followers[0]
+    const base = { ...f0.heard }
+    await until('30 vouches heard by a follower', () => f0.heard.seen - base.seen >= 30)
+    const taken = f0.heard.relayed - base.relayed
+    expect(taken, `relayed heartbeats taken beside ${f0.heard.seen - base.seen} vouches`).toBeLessThan((f0.heard.seen - base.seen) / 2)
+    expect(followers.every(f => f.liveView().length === ps.length - 1 && followers.every(o => o === f || f.heardVia(o.peerId) === 'relay'))).toBe(true)
 
     await master.kill()
     peers = peers.filter(p => p !== master)
@@ -106,7 +114,7 @@ describe('heartbeats', { timeout: 120_000 }, () => {
     const forged = await signed(rawKey, hbOf(forgedId, 1))
     // Speaks for the target itself, and for the sender (whose own heartbeat must come from its connection).
     const self = await signed(rawKey, hbOf(target.peerId, 1))
-    service.send(target.libp2p.peerId, { v: 1, ...own, relayed: [{ ...forged, ageMs: 0 }, { ...good, ageMs: 10 }, { ...self, ageMs: 0 }] })
+    void service.send(target.libp2p.peerId, { v: 1, ...own, relayed: [{ ...forged, ageMs: 0 }, { ...good, ageMs: 10 }, { ...self, ageMs: 0 }] })
     await until('the raw peer and the well-signed relay are heard', () => target.heardVia(rawId) === 'direct' && target.heardVia(thirdId) === 'relay')
     expect(target.heardVia(forgedId)).toBeUndefined()
     expect(target.liveView().map(h => h.peerId).sort()).toEqual([rawId, thirdId].sort())
@@ -124,7 +132,7 @@ describe('heartbeats', { timeout: 120_000 }, () => {
     target.on('warning', w => { warnings.push(w.message) })
     await node.dial(target.addrs()[0])
     const otherId = peerIdFromPrivateKey(other).toString()
-    service.send(target.libp2p.peerId, { v: 1, ...await signed(other, hbOf(otherId, 1)) })
+    void service.send(target.libp2p.peerId, { v: 1, ...await signed(other, hbOf(otherId, 1)) })
     await until('the refusal', () => warnings.some(m => m.includes('claims to be from')))
     expect(target.heardVia(otherId)).toBeUndefined()
   })

@@ -87,6 +87,26 @@ describe('membership through a relay (the star)', () => {
   })
 })
 
+describe('membership: members the relay vouches for (seen)', () => {
+  it('keeps a live member alive with the heartbeat it has; never makes it older; revives nobody; unknown peers are ignored', () => {
+    let s = stepMembership(start(), { type: 'heartbeat', hb: hb('A', 1, { replicaPos: 7 }), now: 0, relayed: true }).state
+    s = stepMembership(s, { type: 'heartbeat', hb: hb('C', 1), now: 0, relayed: true }).state
+    for (let t = 500; t <= 6000; t += 500) {
+      s = stepMembership(s, { type: 'seen', peer: 'A', heardAt: t - 100 }).state
+      const r = stepMembership(s, { type: 'tick', now: t })
+      s = r.state
+      expect(r.effects.filter(e => e.peer === 'A'), `at ${t} ms`).toEqual([])
+    }
+    expect(s.members.get('A')).toMatchObject({ alive: true, lastSeen: 5900, relayed: true, hb: { seq: 1, replicaPos: 7 } })
+    expect(stepMembership(s, { type: 'seen', peer: 'A', heardAt: 3000 }).state.members.get('A')?.lastSeen).toBe(5900)
+    // C was vouched for by nobody and died; a vouch does not bring it back, nor add a peer never heard.
+    expect(s.members.get('C')?.alive).toBe(false)
+    const after = stepMembership(stepMembership(s, { type: 'seen', peer: 'C', heardAt: 6000 }).state, { type: 'seen', peer: 'Z', heardAt: 6000 }).state
+    expect(after.members.get('C')).toMatchObject({ alive: false, lastSeen: 0 })
+    expect(after.members.has('Z')).toBe(false)
+  })
+})
+
 describe('membership under load: a slow peer is not a dead one', () => {
   const ticking = (): MembershipState => initMembership({ self: 'S', deadAfterMs: 2000, forgetAfterMs: 60_000, tickMs: 100 })
   const tick = (s: MembershipState, now: number) => stepMembership(s, { type: 'tick', now })
