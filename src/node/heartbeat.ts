@@ -98,9 +98,9 @@ export type HeartbeatFrame = z.infer<typeof HeartbeatFrameSchema>
 
 /**
  * What a heartbeat says that others act on: all but its sequence number, event-loop lag and small moves of
- * its free memory, which change every interval. A master relays a member's heartbeat again only when this changes (else it vouches for the
- * member in `seen`); the lag a receiver allows that member is then the one it last heard, at most a full
- * digest old.
+ * its free memory, which change every interval. A master relays a member's heartbeat again only when this
+ * changes (else it vouches for the member in `seen`); the lag a receiver allows that member is then the one
+ * it last heard, at most a full digest old.
  */
 export function materialKey (hb: Heartbeat): string {
   // Free memory moves by a few pages every interval: only a move of 64 MiB is news to the others.

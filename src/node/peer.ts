@@ -297,8 +297,8 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
         }
         return
       }
-      const relayed = route.relay === 'none' ? undefined : this.relayed(master, now)
-      const withRelay: HeartbeatFrame = relayed == null || relayed.length === 0 ? own : { ...own, relayed }
+      const relayed = route.relay === 'master' && master != null ? this.relayEntry(master, now) : undefined
+      const withRelay: HeartbeatFrame = relayed == null ? own : { ...own, relayed: [relayed] }
       for (const peer of route.to) void service.send(this.peerIdOf(peer), relayTo.has(peer) ? withRelay : own)
     }
     if (signature instanceof Uint8Array) send(signature)
@@ -316,11 +316,11 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
     const relayed: NonNullable<HeartbeatFrame['relayed']> = []
     const seen: NonNullable<HeartbeatFrame['seen']> = []
     const keys = new Map<string, string>()
-    for (const [peer, m] of this.membership.members) {
-      if (!m.alive || peer === to) continue
-      const sh = this.signed.get(peer)
-      if (sh == null || sh.seq !== m.hb.seq || sh.incarnation !== m.hb.incarnation) continue
-      const ageMs = Math.min(600_000, Math.max(0, Math.round(now - m.lastSeen)))
+    for (const peer of this.membership.members.keys()) {
+      if (peer === to) continue
+      const sh = this.currentSigned(peer)
+      if (sh == null) continue
+      const ageMs = this.ageOf(peer, now)
       if (!full && sh.material != null && prev.keys.get(peer) === sh.material) seen.push({ peer, ageMs })
       else relayed.push({ hb: sh.text, sig: sh.sig, ageMs })
       if (sh.material != null) keys.set(peer, sh.material)
@@ -329,17 +329,24 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
     return { relayed, seen, commit: () => { this.relayedTo.set(to, { keys, frames: full ? 0 : prev.frames + 1 }) } }
   }
 
-  /** The signed heartbeats to relay: of one peer (the master), or of every live member (a digest), with their ages. */
-  private relayed (one: string | null | undefined, now: number): NonNullable<HeartbeatFrame['relayed']> {
-    const out: NonNullable<HeartbeatFrame['relayed']> = []
-    for (const [peer, m] of this.membership.members) {
-      if (!m.alive || (one != null && peer !== one)) continue
-      const sh = this.signed.get(peer)
-      if (sh == null || sh.seq !== m.hb.seq || sh.incarnation !== m.hb.incarnation) continue
-      out.push({ hb: sh.text, sig: sh.sig, ageMs: Math.min(600_000, Math.max(0, Math.round(now - m.lastSeen))) })
-      if (out.length >= MAX_RELAYED) break
-    }
-    return out
+  /** The signed heartbeat of a live member as last heard, when the membership holds that same one; else undefined. */
+  private currentSigned (peer: string): (SignedHeartbeat & { material?: string }) | undefined {
+    const m = this.membership.members.get(peer)
+    const sh = this.signed.get(peer)
+    if (m == null || !m.alive || sh == null || sh.seq !== m.hb.seq || sh.incarnation !== m.hb.incarnation) return undefined
+    return sh
+  }
+
+  /** How long ago a member was last heard, in the bounds a frame carries. */
+  private ageOf (peer: string, now: number): number {
+    const m = this.membership.members.get(peer)
+    return Math.min(600_000, Math.max(0, Math.round(now - (m?.lastSeen ?? now))))
+  }
+
+  /** One member's signed heartbeat with its age (the master's, for a peer outside the star); undefined when not current. */
+  private relayEntry (peer: string, now: number): NonNullable<HeartbeatFrame['relayed']>[number] | undefined {
+    const sh = this.currentSigned(peer)
+    return sh == null ? undefined : { hb: sh.text, sig: sh.sig, ageMs: this.ageOf(peer, now) }
   }
 
   private peerIdOf (peer: string): PeerId {

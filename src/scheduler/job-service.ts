@@ -164,15 +164,13 @@ export class JobService implements JobHandler, HandoverHandler {
             await this.master.step({ type: 'submit', job: { id: jobId, tileCount: tiles, phaseCount: phaseCount(pipeline), meta, verify: this.checked(tiles) }, now: this.clock.now() })
             // This peer stopped being master during the upload (its queue closed): the step wrote nothing,
             // and "accepted" would name a job no queue holds (CI, chaos seed 7027). The client asks again.
-            if (!this.knows(jobId)) throw new JobRefusal(ErrorCodes.notMaster, this.masterId() ?? '')
+            if (!this.knows(jobId)) throw this.notMaster()
             // The queue record on a standby too, before "accepted" (the input alone there leaves the next
             // master a file and no job). A standby that does not answer in ACK_TIMEOUT_MS is dying; the job
             // is then acknowledged on the input copy and the other followers' replicas, as before, unless
             // this peer has meanwhile stepped down: then no queue may hold it, and the client asks again
             // (a job queued twice is better than one lost).
-            if (standbys.length > 0 && !await this.master.queueOnStandby(standbys) && !this.master.active) {
-              throw new JobRefusal(ErrorCodes.notMaster, this.masterId() ?? '')
-            }
+            if (standbys.length > 0 && !await this.master.queueOnStandby(standbys) && !this.master.active) throw this.notMaster()
           } catch (err) {
             await this.discard(jobId)
             throw err
@@ -183,6 +181,11 @@ export class JobService implements JobHandler, HandoverHandler {
       await this.discard(jobId)
       throw err
     }
+  }
+
+  /** The refusal of a peer that is not (or no longer) master: it names the master to ask, if it knows one. */
+  private notMaster (): JobRefusal {
+    return new JobRefusal(ErrorCodes.notMaster, this.masterId() ?? '')
   }
 
   /** Removes the files of a job that did not make it into the queue. */
