@@ -8,6 +8,7 @@
 //   - bare compute: runTile on the same tiles in a pool of 2 worker threads, no queue.
 // Same number of workers everywhere (2, one per core). Each side is warmed up first, and runs alone.
 import type { BenchCase, Ctx } from '../lib/context.ts'
+import { cpuMsOf, mainThreadCpuMsOf } from '../lib/cgroup.ts'
 import { photoLike } from '../lib/images.ts'
 import { NODE, ROOT, stopProcess, type Proc } from '../lib/proc.ts'
 import { ensureRedis, startRedis } from '../lib/redis.ts'
@@ -39,6 +40,9 @@ export const brokerCase: BenchCase = {
     ctx.log(`broker: ${width}x${height}, ${tiles.length} tiles of ${TILE} px (+${halo} px halo), ${WORKERS} workers, ${runs} run(s) each`)
     const notes: string[] = []
 
+    // CPU-ms per tile, all threads of every process of a side (to say what limits each rate).
+    const cpuPerTile = { bare: [] as number[], swarm: [] as number[], swarmMain: [] as number[], bull: [] as number[] }
+
     // ---- bare compute
     const bare: number[] = []
     {
@@ -51,8 +55,11 @@ export const brokerCase: BenchCase = {
       for (let r = 0; r < runs; r++) {
         ctx.check()
         const t0 = performance.now()
+        const c0 = process.cpuUsage()
         await runAll(tiles)
         bare.push(tiles.length / ((performance.now() - t0) / 1000))
+        const c = process.cpuUsage(c0)
+        cpuPerTile.bare.push((c.user + c.system) / 1000 / tiles.length)
       }
       await pool.close()
       ctx.log(`broker: bare compute ${bare.map(x => fmtNum(x, 1)).join(', ')} tiles/s`)
@@ -67,7 +74,14 @@ export const brokerCase: BenchCase = {
       await submitTimed(client, warmInput.path, OPS, { tileSize: TILE })
       for (let r = 0; r < runs; r++) {
         ctx.check()
-        const t = await submitTimed(client, input.path, OPS, { tileSize: TILE, timeoutMs: 300_000 })
+        // The peers' CPU in the tile phase alone (accepted -> last tile), whole processes and main threads.
+        const marks: Array<{ all: number, main: number }> = []
+        const mark = (): void => { marks.push(peers.reduce((a, p) => ({ all: a.all + cpuMsOf(p.pid), main: a.main + mainThreadCpuMsOf(p.pid) }), { all: 0, main: 0 })) }
+        const t = await submitTimed(client, input.path, OPS, { tileSize: TILE, timeoutMs: 300_000, onStage: mark })
+        if (marks.length === 2) {
+          cpuPerTile.swarm.push((marks[1].all - marks[0].all) / t.tiles)
+          cpuPerTile.swarmMain.push((marks[1].main - marks[0].main) / t.tiles)
+        }
         if (t.tiles !== tiles.length) throw new Error(`the swarm cut ${t.tiles} tiles, the bench ${tiles.length}`)
         swarm.push(t.tiles / ((t.tilesDoneMs - t.acceptedMs) / 1000))
         swarmE2e.push(t.tiles / (t.totalMs / 1000))
@@ -135,7 +149,10 @@ export const brokerCase: BenchCase = {
       await runBatch(encoded.slice(0, 8))
       for (let i = 0; i < runs; i++) {
         ctx.check()
+        const pids = [...workers.map(w => w.pid), redis.pid]
+        const c0 = pids.map(cpuMsOf)
         bull.push(await runBatch(encoded))
+        cpuPerTile.bull.push(pids.reduce((a, pid, j) => a + cpuMsOf(pid) - c0[j], 0) / encoded.length)
       }
       ctx.log(`broker: BullMQ ${bull.map(x => fmtNum(x, 1)).join(', ')} tiles/s`)
     }
@@ -150,6 +167,8 @@ export const brokerCase: BenchCase = {
     ]
     notes.unshift(`Stream: ${tiles.length} tiles of ${TILE} px cut from one ${width}x${height} image with the ${halo} px halo of blur + canny (up to ${TILE + 2 * halo}x${TILE + 2 * halo}x3 = ${((TILE + 2 * halo) ** 2 * 3 / 1024).toFixed(0)} KiB per tile sent, ${TILE}x${TILE}x1 back), ${WORKERS} workers for each of swarm / BullMQ / bare. Swarm: 2 peer processes with --slots 1 (the master is one of the workers). BullMQ: redis-server ${redisVersion}${installed ? ' (installed by the bench from Debian packages)' : ''} on 127.0.0.1, 2 worker processes (concurrency 1, runTile on their main thread), pixels as base64 in the job data; producer = the bench process. Bare: a KernelPool of 2 worker threads in the bench process.`)
     notes.push(`swarm tile phase: ${spread(swarm, x => `${fmtNum(x, 1)} tiles/s`)}; swarm end to end (upload to result): ${spread(swarmE2e, x => `${fmtNum(x, 1)} tiles/s`)}; BullMQ: ${spread(bull, x => `${fmtNum(x, 1)} tiles/s`)}; bare: ${spread(bare, x => `${fmtNum(x, 1)} tiles/s`)}.`)
+    const cs = median(cpuPerTile.swarm)
+    notes.push(`What limits the swarm's rate: CPU per tile, every thread of a side's processes (USER_HZ ticks, medians): swarm peers ${fmtNum(cs, 1)} ms in the tile phase, ${fmtNum(median(cpuPerTile.swarmMain), 1)} ms of it on their main threads (dispatch, the tile streams, result files, the queue's writes and replication, heartbeats: everything but the kernels and libvips); BullMQ workers + redis ${fmtNum(median(cpuPerTile.bull), 1)} ms; bare kernels ${fmtNum(median(cpuPerTile.bare), 1)} ms. With ${WORKERS} cores the best rate is ${WORKERS} x 1000 / CPU-ms per tile: swarm ${fmtNum(WORKERS * 1000 / cs, 0)}, bare ${fmtNum(WORKERS * 1000 / median(cpuPerTile.bare), 0)} tiles/s.`)
     return { rows, notes }
   }
 }

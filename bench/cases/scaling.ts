@@ -5,7 +5,7 @@
 // (so every peer's kernel thread is compiled), then every peer is put in its own capped group and
 // the jobs are timed from the in-process client (uncapped): submit -> result received.
 import type { BenchCase, Ctx } from '../lib/context.ts'
-import { benchGroups, BENCH_SHARES, CpuGroups, cpuMsOf } from '../lib/cgroup.ts'
+import { benchGroups, BENCH_SHARES, CpuGroups, cpuMsOf, mainThreadCpuMsOf } from '../lib/cgroup.ts'
 import { photoLike } from '../lib/images.ts'
 import { Scope, sleep } from '../lib/proc.ts'
 import { check, fmtMs, fmtNum, median, spread, type Row } from '../lib/stats.ts'
@@ -22,6 +22,12 @@ const SIZES = (process.env.BENCH_SCALING_SIZES ?? '1,2,4,8').split(',').map(Numb
 const OPS = (process.env.BENCH_SCALING_OPS ?? 'median:radius=3,median:radius=5,canny').split(',')
 /** Idle CPU is sampled over this long before the timed jobs (heartbeats every 500 ms: ten of them). */
 const IDLE_MS = 5000
+/**
+ * ...after this long with no job: the warm-up job's end (its copies, drops and the busy loads that change
+ * every heartbeat's content, so the master relays them whole) made the window right after it read 0.03
+ * per peer where a settled swarm of 8 reads 0.02.
+ */
+const IDLE_SETTLE_MS = 5000
 
 export const scalingCase: BenchCase = {
   name: 'scaling',
@@ -45,6 +51,7 @@ export const scalingCase: BenchCase = {
     const times = new Map<number, number[]>()
     const idleOf = new Map<number, number[]>()
     const masterPerTile = new Map<number, number>()
+    const stagesOf = new Map<number, Stages>()
     const notes: string[] = []
     for (const n of SIZES) {
       ctx.check()
@@ -61,6 +68,7 @@ export const scalingCase: BenchCase = {
           return dir
         })
         // Idle cost of being a member (heartbeats, gossip) under the cap.
+        await sleep(IDLE_SETTLE_MS)
         const idle0 = peers.map(p => cpuMsOf(p.pid))
         await sleep(IDLE_MS)
         const idle = peers.map((p, i) => (cpuMsOf(p.pid) - idle0[i]) / IDLE_MS)
@@ -70,7 +78,11 @@ export const scalingCase: BenchCase = {
           ctx.check()
           const cpu0 = peers.map(p => cpuMsOf(p.pid))
           const thr0 = dirs.map(d => g.stat(d))
-          const t = await submitTimed(client, input.path, OPS, { timeoutMs: 300_000 })
+          // CPU of every peer (whole process and main thread) at the job's stage boundaries: the tile phase
+          // apart from the serial stages on the master before and after it.
+          const marks: Partial<Record<'accepted' | 'tilesDone', CpuMark[]>> = {}
+          const mark = (): CpuMark[] => peers.map(p => ({ all: cpuMsOf(p.pid), main: mainThreadCpuMsOf(p.pid) }))
+          const t = await submitTimed(client, input.path, OPS, { timeoutMs: 300_000, onStage: stage => { marks[stage] = mark() } })
           const cpuMs = peers.map((p, i) => cpuMsOf(p.pid) - cpu0[i])
           const used = cpuMs.map(c => c / t.totalMs)
           const thr = dirs.map((d, i) => g.stat(d).nrThrottled - thr0[i].nrThrottled)
@@ -79,6 +91,7 @@ export const scalingCase: BenchCase = {
           if (r === 0) {
             const workerCpu = cpuMs.slice(1).reduce((a, b) => a + b, 0)
             masterPerTile.set(n, cpuMs[0] / t.tiles)
+            if (marks.accepted != null && marks.tilesDone != null) stagesOf.set(n, { ...stagesFrom(t, marks.accepted, marks.tilesDone), masterJobMs: cpuMs[0], masterIdle: idle[0] })
             if (n > 1 && used[0] >= 0.95 * CPU_SHARE) notes.push(`n=${n}: the master ran at its cap (${fmtNum(used[0])} CPU) for the whole job while the workers averaged ${fmtNum(used.slice(1).reduce((a, b) => a + b, 0) / (n - 1))}: the job was bound by the master's CPU (dispatching, transfers, result files and copies to the standby, queue replication, and its own share of the tiles).`)
             const idleShare = idle.reduce((a, b) => a + b, 0) / n / CPU_SHARE
             if (n > 1) notes.push(`n=${n}: with no job, heartbeats and gossip alone took ${fmtNum(idleShare * 100, 0)}% of each peer's ${CPU_SHARE} CPU cap (it grows with the number of peers each one hears).`)
@@ -120,6 +133,8 @@ export const scalingCase: BenchCase = {
       const mean = idle.reduce((a, b) => a + b, 0) / idle.length
       const followers = idle.slice(1)
       const target = n === 8 ? '<= 0.01' : ''
+      const lone = idleOf.get(1)?.[0]
+      if (n === 8 && lone != null) notes.push(`n=8: what limits idle CPU: a lone peer (its own timers: heartbeat, election tick, redial) used ${fmtNum(lone, 3)} of a core; as one of 8, a follower used ${fmtNum(Math.min(...followers), 3)}-${fmtNum(Math.max(...followers), 3)} and the master ${fmtNum(idle[0], 3)}. The difference is the heartbeat star: every 500 ms each follower sends its heartbeat to the master and gets one digest back (the changes and vouches for the others), and the master does both for all ${n - 1}; each message costs libp2p's work per message (noise, yamux, a socket write) on both sides, which a V8 profile of an idle follower (taken apart from this bench, stop 25) put above the heartbeat's own parsing and checks.`)
       rows.push({
         case: 'scaling',
         measure: `idle CPU per peer in a swarm of ${n}, mean (cores; master ${fmtNum(idle[0], 3)}, followers ${fmtNum(Math.min(...followers), 3)}-${fmtNum(Math.max(...followers), 3)})`,
@@ -137,7 +152,67 @@ export const scalingCase: BenchCase = {
       })
     }
     for (const n of SIZES) notes.push(`n=${n}: ${spread(times.get(n) ?? [], fmtMs)}.`)
+    const one = stagesOf.get(1)
+    for (const n of SIZES) {
+      const st = stagesOf.get(n)
+      if (n === 1 || st == null || one == null) continue
+      notes.push(limitNote(n, st, one, t1))
+    }
     notes.unshift(`How the limit was applied: every peer is its own \`swarm start\` process; after the swarm formed (uncapped) and ran a warm-up job, each peer's PID was written to \`cgroup.procs\` of its own cgroup v1 cpu group (${g.parent}/scaling-n<N>-p<i>) with cpu.cfs_period_us=${PERIOD_US} and cpu.cfs_quota_us=${Math.round(CPU_SHARE * PERIOD_US)}, i.e. at most ${CPU_SHARE} CPU for all of the process's threads together (main thread, libvips threads, kernel worker thread). ${isolated ? `Their parent group (the bench's own, holding the bench process and everything it starts) has cpu.shares=${BENCH_SHARES}, so other processes on the machine cannot take the CPU the caps allow.` : 'No parent group with high cpu.shares could be made: other load on the machine can push the peers below their cap.'} The submitting client (the bench process) is not capped. Input ${width}x${height} JPEG, --slots 1 per peer, tile size left to the master (fitted to the image and the swarm's slots: about 8 tiles per slot, so more peers get more, smaller tiles).`)
     return { rows, notes }
   }
+}
+
+interface CpuMark { all: number, main: number }
+
+/** One job's serial stages and its tile phase, with each peer's CPU in the tile phase (index 0: the master). */
+interface Stages {
+  totalMs: number
+  /** Submit to "accepted": upload, the decode that checks the input, its copy to a standby. */
+  acceptMs: number
+  tileMs: number
+  /** Last tile done to the result received: fetching tiles, stitch, encode, copy to a standby, download. */
+  afterMs: number
+  tiles: number
+  /** Per peer, in the tile phase: CPU-ms of the whole process and of its main thread. */
+  cpu: CpuMark[]
+  /** The master's CPU-ms for the whole job, and its idle CPU (cores) before the job. */
+  masterJobMs: number
+  masterIdle: number
+}
+
+function stagesFrom (t: { totalMs: number, acceptedMs: number, tilesDoneMs: number, tiles: number }, a: CpuMark[], b: CpuMark[]): Omit<Stages, 'masterJobMs' | 'masterIdle'> {
+  return {
+    totalMs: t.totalMs,
+    acceptMs: t.acceptedMs,
+    tileMs: t.tilesDoneMs - t.acceptedMs,
+    afterMs: t.totalMs - t.tilesDoneMs,
+    tiles: t.tiles,
+    cpu: b.map((m, i) => ({ all: m.all - a[i].all, main: m.main - a[i].main }))
+  }
+}
+
+/**
+ * What holds an n-peer job's efficiency down, from its measured stages: the serial stages on the master
+ * bound it whatever the tiles do (Amdahl), and the tile phase shows how much more CPU a tile costs than on
+ * one peer and how busy the workers were.
+ */
+function limitNote (n: number, st: Stages, one: Stages, t1: number): string {
+  const serial = st.acceptMs + st.afterMs
+  const bound = t1 / (n * (serial + one.tileMs / n))
+  const sum = (xs: CpuMark[], k: keyof CpuMark): number => xs.reduce((a, x) => a + x[k], 0)
+  const perTile = sum(st.cpu, 'all') / st.tiles
+  const onePerTile = sum(one.cpu, 'all') / one.tiles
+  const workers = st.cpu.slice(1)
+  const busy = sum(workers, 'all') / ((n - 1) * CPU_SHARE * st.tileMs)
+  const masterBusy = st.cpu[0].all / (CPU_SHARE * st.tileMs)
+  const mainShare = sum(workers, 'main') / sum(workers, 'all')
+  return `n=${n}: what limits the efficiency (run 1): the master's serial stages took ${fmtMs(serial)} of ${fmtMs(st.totalMs)} ` +
+    `(until "accepted": upload, the decode that checks the input, its copy to a standby, ${fmtMs(st.acceptMs)}; after the last tile: fetching the tiles, stitch, PNG encode, copy to a standby, download, ${fmtMs(st.afterMs)}), ` +
+    `so even with the 1-peer tile phase (${fmtMs(one.tileMs)}) divided perfectly by ${n} the efficiency would be at most ${fmtNum(bound)}. ` +
+    `In the tile phase (${fmtMs(st.tileMs)}) all peers together used ${fmtNum(perTile, 0)} CPU-ms per tile against ${fmtNum(onePerTile, 0)} on 1 peer (x${fmtNum(perTile * st.tiles / (onePerTile * one.tiles))} for the same pixels in ${st.tiles} tiles instead of ${one.tiles}); ` +
+    `the workers used ${fmtNum(busy * 100, 0)}% of their CPU cap (the rest: waiting for a tile, and idle at the phase's end) and the master ${fmtNum(masterBusy * 100, 0)}% of its; ` +
+    `of the workers' CPU, ${fmtNum(mainShare * 100, 0)}% was their main thread (libp2p, heartbeats, the queue's replication, tile files and copies: everything but the kernels and libvips). ` +
+    `The master's ${fmtNum(st.masterJobMs / st.tiles, 0)} CPU-ms per tile: ${fmtNum(st.cpu[0].all / st.tiles, 0)} in the tile phase (${fmtNum(st.cpu[0].main / st.tiles, 0)} on its main thread: dispatch, the queue's writes and replication, results and heartbeats; its idle rate before the job, ${fmtNum(st.masterIdle, 3)} of a core, alone is ${fmtNum(st.masterIdle * st.tileMs / st.tiles, 0)} per tile), ` +
+    `and ${fmtNum((st.masterJobMs - st.cpu[0].all) / st.tiles, 0)} in the serial stages (the input's decode check, its copy to a standby, fetching the tiles, stitch and encode): those grow with the pixels, not the tiles, so more, smaller tiles do not spread them.`
 }

@@ -152,8 +152,20 @@ export const BENCH_SHARES = 65_536
 
 /** CPU time (user + system) a process has used so far, in ms, from /proc/<pid>/stat. */
 export function cpuMsOf (pid: number): number {
+  return ticksMsOf(`/proc/${pid}/stat`)
+}
+
+/**
+ * CPU time of a process's main thread alone (its task whose id is the pid): for a peer, its JavaScript
+ * event loop (libp2p, heartbeats, replication, files), apart from the kernel worker thread and libvips.
+ */
+export function mainThreadCpuMsOf (pid: number): number {
+  return ticksMsOf(`/proc/${pid}/task/${pid}/stat`)
+}
+
+function ticksMsOf (file: string): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const stat = readFileSync(file, 'utf8')
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     // fields[0] is field 3 (state); utime is field 14, stime field 15.
     const ticks = Number(fields[11]) + Number(fields[12])

@@ -176,7 +176,7 @@ export interface Timed {
  * Submits a file and follows the job to its result, with timings of its stages. Follows the job across
  * a change of master, as `swarm submit` does (runSubmit); `retries` counts those changes.
  */
-export async function submitTimed (client: SwarmClient, path: string, ops: string[], o: { format?: OutputFormat, tileSize?: number, timeoutMs?: number } = {}): Promise<Timed> {
+export async function submitTimed (client: SwarmClient, path: string, ops: string[], o: { format?: OutputFormat, tileSize?: number, timeoutMs?: number, onStage?: (stage: 'accepted' | 'tilesDone') => void } = {}): Promise<Timed> {
   const t0 = performance.now()
   let acceptedMs = NaN
   let tilesDoneMs = NaN
@@ -191,8 +191,8 @@ export async function submitTimed (client: SwarmClient, path: string, ops: strin
     masterTimeoutMs: 20_000,
     onRetry: () => { retries++ },
     onEvent: (e: JobEvent) => {
-      if (e.type === 'accepted') { acceptedMs = performance.now() - t0; tiles = e.tiles }
-      if (e.type === 'progress' && e.total > 0 && e.done === e.total && e.phase === e.phaseCount - 1) tilesDoneMs = performance.now() - t0
+      if (e.type === 'accepted') { acceptedMs = performance.now() - t0; tiles = e.tiles; o.onStage?.('accepted') }
+      if (e.type === 'progress' && e.total > 0 && e.done === e.total && e.phase === e.phaseCount - 1 && Number.isNaN(tilesDoneMs)) { tilesDoneMs = performance.now() - t0; o.onStage?.('tilesDone') }
     }
   })
   let timer: NodeJS.Timeout | undefined
