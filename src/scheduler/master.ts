@@ -58,6 +58,24 @@ export interface MasterOptions {
  */
 export const STITCH_IN_MEMORY_MAX_BYTES = 128 * 1024 * 1024
 
+/**
+ * Tiles the stitch fetches and reads at once: enough to hide the round trips to peers capped at a fifth of
+ * a core, few enough that the decoded tiles held beside an in-memory output (4 MP tiles at most: 16 MiB
+ * each) stay small against it.
+ */
+const STITCH_FETCHES = 4
+
+/** Runs `fn` over `items` with at most `limit` at a time; rejects with the first failure, once all started ones end. */
+async function eachLimit<T> (items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const lane = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++])
+  }
+  const lanes = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, lane))
+  const failed = lanes.find(l => l.status === 'rejected')
+  if (failed != null) throw failed.reason
+}
+
 export class WrongResultError extends Error {
   override name = 'WrongResultError'
 }
@@ -506,14 +524,18 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       }
       const channels = meta.outChannels as 1 | 2 | 3 | 4
       let bytes: number
+      // Tiles are fetched, read and placed several at a time: one by one, each a round trip to a standby and
+      // then a file read and a decompression, they were nearly all of an 8-peer job's end (64 tiles: 3.6 of
+      // its 15.7 s, on peers capped at a fifth of a core).
       if (meta.width * meta.height * channels <= (this.opts.stitchInMemoryMaxBytes ?? STITCH_IN_MEMORY_MAX_BYTES)) {
         const out = createRaw(meta.width, meta.height, channels)
-        for (const tile of tiles) placeTile(out, tile, await readTile(tile))
+        await eachLimit(tiles, STITCH_FETCHES, async (tile) => { placeTile(out, tile, await readTile(tile)) })
         const data = await encodeImageToBuffer(out, meta.format)
         await this.files.writeOutput(jobId, extensionOf(meta.format), data)
         bytes = data.byteLength
       } else {
         // Built on disk a tile at a time and encoded from there in strips: no peer holds the whole image.
+        await eachLimit(tiles, STITCH_FETCHES, async (tile) => { await this.ensureLocal(jobId, meta, tileName(tile.index)) })
         bytes = await stitchToFile(this.files.pathOf(jobId, outName), meta.width, meta.height, channels, meta.format, tiles, readTile)
       }
       // The output on a second peer too, so `swarm result` still works if this one goes: the job's standbys,
