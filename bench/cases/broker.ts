@@ -8,7 +8,7 @@
 //   - bare compute: runTile on the same tiles in a pool of 2 worker threads, no queue.
 // Same number of workers everywhere (2, one per core). Each side is warmed up first, and runs alone.
 import type { BenchCase, Ctx } from '../lib/context.ts'
-import { cpuMsOf, mainThreadCpuMsOf } from '../lib/cgroup.ts'
+import { cpuMarkOf, cpuMsOf, type CpuMark } from '../lib/cgroup.ts'
 import { photoLike } from '../lib/images.ts'
 import { NODE, ROOT, stopProcess, type Proc } from '../lib/proc.ts'
 import { ensureRedis, startRedis } from '../lib/redis.ts'
@@ -75,8 +75,8 @@ export const brokerCase: BenchCase = {
       for (let r = 0; r < runs; r++) {
         ctx.check()
         // The peers' CPU in the tile phase alone (accepted -> last tile), whole processes and main threads.
-        const marks: Array<{ all: number, main: number }> = []
-        const mark = (): void => { marks.push(peers.reduce((a, p) => ({ all: a.all + cpuMsOf(p.pid), main: a.main + mainThreadCpuMsOf(p.pid) }), { all: 0, main: 0 })) }
+        const marks: CpuMark[] = []
+        const mark = (): void => { marks.push(peers.map(p => cpuMarkOf(p.pid)).reduce((a, m) => ({ all: a.all + m.all, main: a.main + m.main }))) }
         const t = await submitTimed(client, input.path, OPS, { tileSize: TILE, timeoutMs: 300_000, onStage: mark })
         if (marks.length === 2) {
           cpuPerTile.swarm.push((marks[1].all - marks[0].all) / t.tiles)

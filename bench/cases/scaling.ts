@@ -5,7 +5,7 @@
 // (so every peer's kernel thread is compiled), then every peer is put in its own capped group and
 // the jobs are timed from the in-process client (uncapped): submit -> result received.
 import type { BenchCase, Ctx } from '../lib/context.ts'
-import { benchGroups, BENCH_SHARES, CpuGroups, cpuMsOf, mainThreadCpuMsOf } from '../lib/cgroup.ts'
+import { benchGroups, BENCH_SHARES, CpuGroups, cpuMarkOf, cpuMsOf, type CpuMark } from '../lib/cgroup.ts'
 import { photoLike } from '../lib/images.ts'
 import { Scope, sleep } from '../lib/proc.ts'
 import { check, fmtMs, fmtNum, median, spread, type Row } from '../lib/stats.ts'
@@ -81,7 +81,7 @@ export const scalingCase: BenchCase = {
           // CPU of every peer (whole process and main thread) at the job's stage boundaries: the tile phase
           // apart from the serial stages on the master before and after it.
           const marks: Partial<Record<'accepted' | 'tilesDone', CpuMark[]>> = {}
-          const mark = (): CpuMark[] => peers.map(p => ({ all: cpuMsOf(p.pid), main: mainThreadCpuMsOf(p.pid) }))
+          const mark = (): CpuMark[] => peers.map(p => cpuMarkOf(p.pid))
           const t = await submitTimed(client, input.path, OPS, { timeoutMs: 300_000, onStage: stage => { marks[stage] = mark() } })
           const cpuMs = peers.map((p, i) => cpuMsOf(p.pid) - cpu0[i])
           const used = cpuMs.map(c => c / t.totalMs)
@@ -91,7 +91,7 @@ export const scalingCase: BenchCase = {
           if (r === 0) {
             const workerCpu = cpuMs.slice(1).reduce((a, b) => a + b, 0)
             masterPerTile.set(n, cpuMs[0] / t.tiles)
-            if (marks.accepted != null && marks.tilesDone != null) stagesOf.set(n, { ...stagesFrom(t, marks.accepted, marks.tilesDone), masterJobMs: cpuMs[0], masterIdle: idle[0] })
+            if (marks.accepted != null && marks.tilesDone != null) stagesOf.set(n, stagesFrom(t, marks.accepted, marks.tilesDone, cpuMs[0], idle[0]))
             if (n > 1 && used[0] >= 0.95 * CPU_SHARE) notes.push(`n=${n}: the master ran at its cap (${fmtNum(used[0])} CPU) for the whole job while the workers averaged ${fmtNum(used.slice(1).reduce((a, b) => a + b, 0) / (n - 1))}: the job was bound by the master's CPU (dispatching, transfers, result files and copies to the standby, queue replication, and its own share of the tiles).`)
             const idleShare = idle.reduce((a, b) => a + b, 0) / n / CPU_SHARE
             if (n > 1) notes.push(`n=${n}: with no job, heartbeats and gossip alone took ${fmtNum(idleShare * 100, 0)}% of each peer's ${CPU_SHARE} CPU cap (it grows with the number of peers each one hears).`)
@@ -163,8 +163,6 @@ export const scalingCase: BenchCase = {
   }
 }
 
-interface CpuMark { all: number, main: number }
-
 /** One job's serial stages and its tile phase, with each peer's CPU in the tile phase (index 0: the master). */
 interface Stages {
   totalMs: number
@@ -181,14 +179,16 @@ interface Stages {
   masterIdle: number
 }
 
-function stagesFrom (t: { totalMs: number, acceptedMs: number, tilesDoneMs: number, tiles: number }, a: CpuMark[], b: CpuMark[]): Omit<Stages, 'masterJobMs' | 'masterIdle'> {
+function stagesFrom (t: { totalMs: number, acceptedMs: number, tilesDoneMs: number, tiles: number }, a: CpuMark[], b: CpuMark[], masterJobMs: number, masterIdle: number): Stages {
   return {
     totalMs: t.totalMs,
     acceptMs: t.acceptedMs,
     tileMs: t.tilesDoneMs - t.acceptedMs,
     afterMs: t.totalMs - t.tilesDoneMs,
     tiles: t.tiles,
-    cpu: b.map((m, i) => ({ all: m.all - a[i].all, main: m.main - a[i].main }))
+    cpu: b.map((m, i) => ({ all: m.all - a[i].all, main: m.main - a[i].main })),
+    masterJobMs,
+    masterIdle
   }
 }
 

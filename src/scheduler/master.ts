@@ -518,10 +518,6 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
         return
       }
       this.inputs.delete(jobId) // the input's tiles are all out: free it before the output is built
-      const readTile = async (tile: Tile): Promise<RawImage> => {
-        await this.ensureLocal(jobId, meta, tileName(tile.index))
-        return await this.files.readTile(jobId, tile.index)
-      }
       const channels = meta.outChannels as 1 | 2 | 3 | 4
       let bytes: number
       // Tiles are fetched, read and placed several at a time: one by one, each a round trip to a standby and
@@ -529,14 +525,18 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       // its 15.7 s, on peers capped at a fifth of a core).
       if (meta.width * meta.height * channels <= (this.opts.stitchInMemoryMaxBytes ?? STITCH_IN_MEMORY_MAX_BYTES)) {
         const out = createRaw(meta.width, meta.height, channels)
-        await eachLimit(tiles, STITCH_FETCHES, async (tile) => { placeTile(out, tile, await readTile(tile)) })
+        await eachLimit(tiles, STITCH_FETCHES, async (tile) => {
+          await this.ensureLocal(jobId, meta, tileName(tile.index))
+          placeTile(out, tile, await this.files.readTile(jobId, tile.index))
+        })
         const data = await encodeImageToBuffer(out, meta.format)
         await this.files.writeOutput(jobId, extensionOf(meta.format), data)
         bytes = data.byteLength
       } else {
         // Built on disk a tile at a time and encoded from there in strips: no peer holds the whole image.
+        // Every tile is brought here first, so the bands read local files only.
         await eachLimit(tiles, STITCH_FETCHES, async (tile) => { await this.ensureLocal(jobId, meta, tileName(tile.index)) })
-        bytes = await stitchToFile(this.files.pathOf(jobId, outName), meta.width, meta.height, channels, meta.format, tiles, readTile)
+        bytes = await stitchToFile(this.files.pathOf(jobId, outName), meta.width, meta.height, channels, meta.format, tiles, async (tile) => await this.files.readTile(jobId, tile.index))
       }
       // The output on a second peer too, so `swarm result` still works if this one goes: the job's standbys,
       // or, when none of them is alive (or the only one is this master), another peer made its standby.
