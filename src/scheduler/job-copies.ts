@@ -8,6 +8,13 @@ import { candidateBeats } from '../node/election.ts'
 import { dropBlobs, getBlob, hasBlob, putBlob } from '../transfer/blob.ts'
 import type { JobFiles } from './job-files.ts'
 
+/**
+ * How many times a new standby's copy lists the job's files again for ones stored meanwhile. Each round
+ * copies only what was stored during the one before (a few tiles), so rounds shrink fast; the bound stops
+ * a job that keeps storing faster than the copy runs from holding the standby's setup open forever.
+ */
+const STANDBY_COPY_ROUNDS = 4
+
 /** A file of a job that no reachable peer has (yet). */
 export class MissingFileError extends Error {
   override name = 'MissingFileError'
@@ -69,10 +76,18 @@ export class JobCopies {
     for (const h of peers) {
       if (got.length >= want) break
       try {
-        for (const name of names) {
-          // A file dropped meanwhile (the job finished and its tiles went) is not needed any more.
-          const data = await this.files.readBlob(jobId, name).catch(() => undefined)
-          if (data != null) await putBlob(this.peer.libp2p, peerIdFromString(h.peerId), jobId, name, data, this.epoch())
+        // Results stored here while the copy runs go to the standbys known then, not yet to this one: the
+        // names are listed again and what is new is copied too, so no tile is left on this peer alone.
+        const sent = new Set<string>()
+        let fresh = names
+        for (let round = 0; round < STANDBY_COPY_ROUNDS && fresh.length > 0; round++) {
+          for (const name of fresh) {
+            // A file dropped meanwhile (the job finished and its tiles went) is not needed any more.
+            const data = await this.files.readBlob(jobId, name).catch(() => undefined)
+            if (data != null) await putBlob(this.peer.libp2p, peerIdFromString(h.peerId), jobId, name, data, this.epoch())
+            sent.add(name)
+          }
+          fresh = only != null ? [] : (await this.files.names(jobId)).filter(n => !sent.has(n))
         }
         got.push(h.peerId)
       } catch (err) {

@@ -512,14 +512,20 @@ function send (plan: MasterPlan, a: Extract<QueueEffect, { type: 'assign' }>, no
   if (meta == null || tile == null) {
     return [{ type: 'queue', event: { type: 'failed', ...where(lease), reason: `tile ${a.index} of job ${a.jobId} is not in its plan`, now } }]
   }
+  const request = requestFor(plan, lease, meta, tile)
+  plan.sent.set(lease.leaseId, { at: now, px: tile.halo.width * tile.halo.height })
+  return [{ type: 'send', lease, tile, request, readTimeoutMs: readTimeoutMsFor(plan.cfg.leaseMs) }]
+}
+
+function requestFor (plan: MasterPlan, lease: Lease, meta: JobMeta, tile: Tile): TileRequest {
   const stats: unknown[] = []
-  for (let k = 1; k <= a.phase; k++) stats.push(phaseData(plan.queue, a.jobId, k))
-  const request: TileRequest = {
-    jobId: a.jobId,
-    phase: a.phase,
-    index: a.index,
-    leaseId: a.leaseId,
-    epoch: a.epoch,
+  for (let k = 1; k <= lease.phase; k++) stats.push(phaseData(plan.queue, lease.jobId, k))
+  return {
+    jobId: lease.jobId,
+    phase: lease.phase,
+    index: lease.index,
+    leaseId: lease.leaseId,
+    epoch: lease.epoch,
     pipeline: meta.pipeline,
     width: tile.halo.width,
     height: tile.halo.height,
@@ -530,8 +536,21 @@ function send (plan: MasterPlan, a: Extract<QueueEffect, { type: 'assign' }>, no
     ...copyTo(plan, lease, meta),
     ...source(plan, lease, meta, tile)
   }
-  plan.sent.set(lease.leaseId, { at: now, px: tile.halo.width * tile.halo.height })
-  return [{ type: 'send', lease, tile, request, readTimeoutMs: readTimeoutMsFor(plan.cfg.leaseMs) }]
+}
+
+/**
+ * The work of a finished job's tile whose result no live peer has (every peer that held it died), for this
+ * master's own worker to do again at the stitch. The queue counted the tile long ago and has let go of it,
+ * and the stitch cannot wait for a copy that will never come; the input is on this master, so the tile can
+ * be made again from it. Undefined for a job or tile this plan does not know.
+ */
+export function lostTileRequest (plan: MasterPlan, jobId: string, index: number): { tile: Tile, request: TileRequest } | undefined {
+  const meta = metaOf(plan, jobId)
+  const tile = meta == null ? undefined : tilesOf(plan, jobId, meta)[index]
+  if (meta == null || tile == null) return undefined
+  const phase = (getJob(plan.queue, jobId)?.phaseCount ?? 1) - 1
+  const lease: Lease = { jobId, phase, index, peer: plan.cfg.self, leaseId: `${plan.epoch}:lost-${index}`, epoch: plan.epoch, attempt: 0 }
+  return { tile, request: requestFor(plan, lease, meta, tile) }
 }
 
 /**

@@ -14,7 +14,7 @@ import { MalformedFrameError, RemoteError, StreamEndedError } from '../transfer/
 import type { TileNotice } from '../transfer/tile-done.ts'
 import type { QueueEffect, QueueEvent } from './queue-machine.ts'
 import {
-  metaOf, newPlan, progressOf, standbysOf, stepMaster, tickMsFor, tileSizeFor,
+  lostTileRequest, metaOf, newPlan, progressOf, standbysOf, stepMaster, tickMsFor, tileSizeFor,
   type FailureKind, type JobMeta, type Lease, type MasterCommand, type MasterEvent, type MasterPlan, type PeerLoad, type ResultShape
 } from './master-planner.ts'
 import { StaleEpochError } from './errors.ts'
@@ -526,7 +526,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       if (meta.width * meta.height * channels <= (this.opts.stitchInMemoryMaxBytes ?? STITCH_IN_MEMORY_MAX_BYTES)) {
         const out = createRaw(meta.width, meta.height, channels)
         await eachLimit(tiles, STITCH_FETCHES, async (tile) => {
-          await this.ensureLocal(jobId, meta, tileName(tile.index))
+          await this.tileHere(jobId, meta, tile)
           placeTile(out, tile, await this.files.readTile(jobId, tile.index))
         })
         const data = await encodeImageToBuffer(out, meta.format)
@@ -535,7 +535,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       } else {
         // Built on disk a tile at a time and encoded from there in strips: no peer holds the whole image.
         // Every tile is brought here first, so the bands read local files only.
-        await eachLimit(tiles, STITCH_FETCHES, async (tile) => { await this.ensureLocal(jobId, meta, tileName(tile.index)) })
+        await eachLimit(tiles, STITCH_FETCHES, async (tile) => { await this.tileHere(jobId, meta, tile) })
         bytes = await stitchToFile(this.files.pathOf(jobId, outName), meta.width, meta.height, channels, meta.format, tiles, async (tile) => await this.files.readTile(jobId, tile.index))
       }
       // The output on a second peer too, so `swarm result` still works if this one goes: the job's standbys,
@@ -553,6 +553,28 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       await report({ bytes })
     } catch (err) {
       await report({ message: (err as Error).message })
+    }
+  }
+
+  /**
+   * Brings a finished tile's result here for the stitch: from a peer that has it, or, when no live peer
+   * does (the worker and every peer it was copied to died), made again here from the input. Without the
+   * second way the job would wait forever for a copy that no longer exists.
+   */
+  private async tileHere (jobId: string, meta: JobMeta, tile: Tile): Promise<void> {
+    try {
+      await this.ensureLocal(jobId, meta, tileName(tile.index))
+      return
+    } catch (err) {
+      if (!(err instanceof MissingFileError)) throw err
+      const lost = this.plan == null ? undefined : lostTileRequest(this.plan, jobId, tile.index)
+      if (lost == null) throw err
+      this.log('warn', `tile ${tile.index} of job ${jobId} is on no live peer (${err.message}): made again here`, { jobId })
+      const { request } = lost
+      const data = request.source != null ? await this.worker.cut(request) : sliceTile(await this.input(jobId, meta), tile).data
+      const result = await this.worker.run(request, data)
+      if (!('image' in result)) throw new Error(`tile ${tile.index} of job ${jobId} made again gave statistics, not pixels`)
+      await this.files.writeTile(jobId, tile.index, result.image)
     }
   }
 

@@ -12,7 +12,7 @@ import type { JobEvent } from '../../src/transfer/messages.ts'
 import { runSubmit } from '../../src/ui-cli/job-session.ts'
 import { connectClient } from '../../src/node/client.ts'
 import { SimSwarm, type SimPeer } from './harness.ts'
-import { clientFor, expectReference, makeImage, startSwarm } from './jobs.ts'
+import { clientFor, expectReference, makeImage, startSwarm, submit } from './jobs.ts'
 
 let dir: string
 let sim: SimSwarm | undefined
@@ -31,6 +31,13 @@ async function holders (s: SimSwarm, jobId: string, n: number): Promise<SimPeer[
     await new Promise(resolve => setTimeout(resolve, 500))
   }
   return have
+}
+
+/** The promise's value, or a failure that says what was seen, so a stalled job shows its trace. */
+async function withDeadline<T> (p: Promise<T>, ms: number, seen: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(seen())) }, ms) })
+  try { return await Promise.race([p, late]) } finally { clearTimeout(timer) }
 }
 
 describe('sim: durability after failovers', () => {
@@ -79,6 +86,32 @@ describe('sim: durability after failovers', () => {
     } finally { await c2.close() }
   })
 
+  it('a finished job whose output and tiles are on no peer any more is made again from its input by the master', { timeout: 120_000 }, async () => {
+    // The one way to lose every copy of a counted tile on purpose: one peer, the output deleted while it is
+    // down (its tiles went when the output was made). Before, the stitch waited for the tiles forever.
+    const started = await startSwarm(1, { heartbeatMs: 200, deadAfterMs: 800, leaseMs: 3000 })
+    sim = started.s
+    const s = started.s
+    const specs = ['normalise', 'blur:sigma=1']
+    const img = await makeImage(dir, 'lost.png', 200, 120, 11)
+    const first = await submit(s, img, specs, { tileSize: 40 })
+    expect(first.failure).toBeUndefined()
+    const jobId = first.jobId
+    const output = started.master.node!.master.files.pathOf(jobId, 'output.png')
+    await s.kill(started.master.index)
+    await rm(output)
+    await s.restart(started.master.index)
+    await s.waitFor('the peer is master again', () => s.agreedMaster(), 20_000)
+    const c = await clientFor(s, started.master.index)
+    try {
+      const master = await findMaster(c.node, c.targets, 20_000)
+      const again = await withDeadline(watchJob(c.node, master, jobId, true, () => {}), 60_000, () => `no output after the restart\n${s.trace()}`)
+      expect(again.failure).toBeUndefined()
+      await expectReference(again.data, img, specs)
+    } finally { await c.close() }
+    expect(s.log.filter(l => l.includes('is on no live peer')).length, 'tiles made again at the stitch').toBeGreaterThan(0)
+  })
+
   it('the master killed mid-job, then the new master killed mid-job too: the job completes, right, on two live peers', { timeout: 120_000 }, async () => {
     const started = await startSwarm(4, { heartbeatMs: 200, deadAfterMs: 800, leaseMs: 3000, verify: 0 })
     sim = started.s
@@ -109,26 +142,30 @@ describe('sim: durability after failovers', () => {
       if (done >= total) return
       second = m
       kills.push(done)
+      s.note(`client: killing the second master at ${done}/${total}`)
       await s.kill(m.index)
     }
     let out: { data?: Uint8Array, failure?: string }
     try {
-      out = await runSubmit({ path: img, name: 'twice.png', bytes: (await stat(img)).size, pipeline: parsePipeline(specs), format: 'png', tileSize: 40, watch: true }, {
+      const submitted = runSubmit({ path: img, name: 'twice.png', bytes: (await stat(img)).size, pipeline: parsePipeline(specs), format: 'png', tileSize: 40, watch: true }, {
         node: client.node,
         targets: client.targets,
         masterTimeoutMs: 60_000,
         onEvent: (e: JobEvent) => {
           if (e.type === 'accepted') jobId = e.jobId
+          s.note(`client: ${e.type}${e.type === 'progress' ? ` ${e.done}/${e.total}` : ''}`)
           if (e.type !== 'progress') return
           done = e.done
           total = e.total
           if (kills.length === 0 && e.done >= e.total * 0.2) {
             kills.push(e.done)
             void s.kill(first.index)
+            s.note(`client: killing the first master at ${e.done}/${e.total}`)
             secondKill = killSecond()
           }
         }
       })
+      out = await withDeadline(submitted, 90_000, () => `the job still not done at ${done}/${total}\n${s.trace()}`)
     } finally { await client.close() }
     await secondKill
     expect(kills, 'progress at each kill').toHaveLength(2)
