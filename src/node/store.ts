@@ -16,11 +16,13 @@ export async function openStore (dataDir: string): Promise<SwarmDb> {
   try {
     await db.open()
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause
-    if ((err as { code?: string }).code === 'LEVEL_DATABASE_NOT_OPEN' && (cause?.code === 'LEVEL_LOCKED' || /lock/i.test(String((cause as Error | undefined)?.message)))) {
+    // Only LEVEL_LOCKED is another process: any other failure on the LOCK file (a read-only disk, no
+    // permission) names that file too, and once read as "in use" sent users looking for a process.
+    const cause = (err as { cause?: { code?: string, message?: string } }).cause
+    if (cause?.code === 'LEVEL_LOCKED') {
       throw new DataDirLockedError(`data dir ${dataDir} is in use by another swarm process; stop that one or pass a different --data-dir`)
     }
-    throw err
+    throw new Error(`cannot open the store in data dir ${dataDir}: ${cause?.message ?? (err as Error).message}`, { cause: err })
   }
   return db
 }

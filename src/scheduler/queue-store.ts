@@ -80,10 +80,10 @@ export class QueueStore {
       await parent.open({ passive: owned === undefined })
     } catch (err) {
       const cause = (err as { cause?: { code?: string, message?: string } }).cause
-      const locked = cause?.code === 'LEVEL_LOCKED' || /lock/i.test(String(cause?.message))
-      throw new StoreOpenError(locked
-        ? `queue store ${opts.location ?? ''} is locked by another process`
-        : `cannot open the queue store: ${(err as Error).message}`, { cause: err })
+      const at = opts.location != null ? ` at ${opts.location}` : ''
+      throw new StoreOpenError(cause?.code === 'LEVEL_LOCKED'
+        ? `the queue store${at} is locked by another process`
+        : `cannot open the queue store${at}: ${cause?.message ?? (err as Error).message}`, { cause: err })
     }
     const db = parent.sublevel<string, unknown>(opts.sublevel ?? 'queue', { valueEncoding: 'json' }) as unknown as QueueDb
     try {

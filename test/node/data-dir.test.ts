@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -31,5 +31,20 @@ describe('data dir', () => {
     await again.start()
     expect(again.peerId).toBe(first.peerId)
     await again.stop()
+  })
+
+  it('a store that cannot be opened for another reason says so, with the real error, not "in use"', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'swarm-lock-'))
+    dirs.push(dir)
+    // LevelDB cannot take a lock file that is a directory: the same failure on the LOCK file as a read-only
+    // disk's, and one that root cannot bypass as it does permissions.
+    await mkdir(join(dir, 'db', 'LOCK'), { recursive: true })
+    const peer = new SwarmPeer({ dataDir: dir, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false })
+    const err = await peer.start().catch((e: Error) => e)
+    expect(err).toBeInstanceOf(Error)
+    expect(err).not.toBeInstanceOf(DataDirLockedError)
+    expect((err as Error).message).toContain(`cannot open the store in data dir ${dir}`)
+    expect((err as Error).message).toMatch(/LOCK: .+/)
+    expect((err as Error).message).not.toMatch(/in use/)
   })
 })

@@ -4,7 +4,8 @@ import { DEFAULT_MASTER_WORK_LIMIT, SwarmNode } from '../swarm-node.ts'
 import { DEFAULT_DEAD_AFTER_MS, DEFAULT_HEARTBEAT_MS } from '../../node/peer-options.ts'
 import { resolveSwarmKey } from '../../node/swarm-key.ts'
 import { createLogger } from '../logger.ts'
-import { defaultDataDir, fraction, keyOption, nonNegativeInt, peerOption, positiveInt } from '../shared-options.ts'
+import { defaultDataDir, fraction, intInRange, keyOption, nonNegativeInt, peerOption, positiveInt } from '../shared-options.ts'
+import { MAX_TILE_SIZE, MIN_TILE_SIZE } from '../../ops/tiling.ts'
 import { DEFAULT_VERIFY } from '../../scheduler/master-planner.ts'
 
 const short = (id: string | null): string => id == null ? '-' : `…${id.slice(-8)}`
@@ -31,7 +32,7 @@ export function registerStartCommand (program: Command): void {
   program.command('start')
     .description('run a peer: find the others on the LAN, elect a master, take work (until Ctrl-C)')
     .option('--data-dir <dir>', 'identity, queue and replicas (default: $SWARM_DATA_DIR or the user data dir)', defaultDataDir())
-    .option('--port <n>', 'TCP port to listen on (0 = any free port)', (v: string) => Number(v), 0)
+    .option('--port <n>', 'TCP port to listen on (0 = any free port)', intInRange('--port', 0, 65_535), 0)
     .addOption(new Option('--listen <multiaddr>', 'listen address(es) instead of --port (repeatable)').argParser((v: string, p: string[] = []) => [...p, v]))
     .addOption(keyOption())
     .addOption(peerOption())
@@ -39,7 +40,7 @@ export function registerStartCommand (program: Command): void {
     .option('--no-mdns', 'do not use multicast discovery (use --peer)')
     .option('--name <name>', 'the name shown in `swarm status` (default: the host name)')
     .option('--slots <n>', 'tiles this peer works on at once (default: its number of cores)', positiveInt('--slots'))
-    .option('--tile-size <px>', 'tile edge for jobs that do not choose one, when this peer is master (default: about 8 tiles per slot of the swarm, 512 to 2048)', positiveInt('--tile-size'))
+    .option('--tile-size <px>', 'tile edge for jobs that do not choose one, when this peer is master (default: about 8 tiles per slot of the swarm, 512 to 2048)', intInRange('--tile-size', MIN_TILE_SIZE, MAX_TILE_SIZE))
     .option('--master-work-limit <n>', 'as master, work tiles too only while fewer than n other peers take tiles (0 = never)', nonNegativeInt('--master-work-limit'), DEFAULT_MASTER_WORK_LIMIT)
     .option('--verify <fraction>', 'as master, the share of tiles a second peer computes again; a peer whose result is outvoted gets no more tiles (1 = every tile, 0 = none)', fraction('--verify'), DEFAULT_VERIFY)
     .option('--heartbeat-ms <ms>', 'heartbeat interval', positiveInt('--heartbeat-ms'), DEFAULT_HEARTBEAT_MS)
@@ -58,7 +59,6 @@ Examples:
 
 async function start (opts: StartOpts): Promise<void> {
   const log = createLogger(opts.logJson)
-  if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) throw new Error(`--port must be from 0 to 65535, got ${opts.port}`)
   const psk = await resolveSwarmKey(opts.key)
   if (psk == null) {
     log.warn({ event: 'open-swarm' }, 'NO SWARM KEY: this swarm is OPEN. Any device on the LAN can join, read the images and inject work. Make a key with `swarm key generate > swarm.key` and start every peer with --key swarm.key.')

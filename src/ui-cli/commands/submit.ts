@@ -9,7 +9,8 @@ import { outputFormatFor, parsePipeline, probeImage, type OutputFormat } from '.
 import { OutputFormatSchema } from '../../transfer/messages.ts'
 import { extensionOf } from '../../scheduler/master.ts'
 import { runSubmit } from '../job-session.ts'
-import { collect, keyOption, peerOption, positiveInt } from '../shared-options.ts'
+import { collect, intInRange, keyOption, peerOption, positiveInt } from '../shared-options.ts'
+import { MAX_TILE_SIZE, MIN_TILE_SIZE } from '../../ops/tiling.ts'
 
 interface SubmitOpts { op?: string[], output?: string, format?: string, tileSize?: number, detach: boolean, key?: string, peer?: string[], timeout: number }
 
@@ -20,7 +21,7 @@ export function registerSubmitCommand (program: Command): void {
     .requiredOption('--op <spec>', 'an op of the pipeline, in order (repeatable): name or name:key=value,key=value; see `swarm ops`', collect)
     .option('-o, --output <path>', 'output file (one image; its extension picks the format) or directory', 'swarm-out')
     .addOption(new Option('--format <format>', 'output format when writing into a directory').choices(OutputFormatSchema.options))
-    .option('--tile-size <px>', 'tile edge in pixels (default: the master\'s, fitted to the image and the swarm)', positiveInt('--tile-size'))
+    .option('--tile-size <px>', 'tile edge in pixels (default: the master\'s, fitted to the image and the swarm)', intInRange('--tile-size', MIN_TILE_SIZE, MAX_TILE_SIZE))
     .option('--detach', 'print the job ids and return at once; fetch later with `swarm result <job>`', false)
     .addOption(keyOption())
     .addOption(peerOption())

@@ -1,0 +1,57 @@
+// Options the CLI must refuse itself, with one sentence naming the option and the allowed range, before it
+// dials anyone: a value the master would refuse used to reach it, and the user saw the stream reset as
+// "master changed".
+import { execFile } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { describe, expect, it } from 'vitest'
+import { intInRange } from '../../src/ui-cli/shared-options.ts'
+
+const run = promisify(execFile)
+const bin = join(import.meta.dirname, '../../bin/swarm.js')
+
+/** The CLI's exit code and stderr for `args` (bounded: 30 s). */
+async function swarm (args: string[]): Promise<{ code: number, stderr: string }> {
+  try {
+    const { stderr } = await run(process.execPath, [bin, ...args], { timeout: 30_000, env: { ...process.env, SWARM_KEY: '' } })
+    return { code: 0, stderr }
+  } catch (err) {
+    const e = err as { code?: number, stderr?: string }
+    return { code: typeof e.code === 'number' ? e.code : -1, stderr: e.stderr ?? '' }
+  }
+}
+
+describe('CLI options', () => {
+  it('intInRange takes whole numbers within its bounds and names the option and bounds otherwise', () => {
+    const tile = intInRange('--tile-size', 16, 16384)
+    expect(tile('16')).toBe(16)
+    expect(tile('16384')).toBe(16384)
+    for (const bad of ['8', '20000', '15.5', '', 'abc', '-16']) {
+      expect(() => tile(bad), bad).toThrow(`--tile-size must be a whole number from 16 to 16384, got "${bad}"`)
+    }
+  })
+
+  it('swarm submit --tile-size out of range fails at once with that sentence', async () => {
+    for (const size of ['8', '20000']) {
+      const { code, stderr } = await swarm(['submit', 'no-such.png', '--op', 'invert', '--tile-size', size])
+      expect(code, stderr).not.toBe(0)
+      expect(stderr).toContain(`--tile-size must be a whole number from 16 to 16384, got "${size}"`)
+    }
+  })
+
+  it('swarm start --tile-size or --port out of range fails at once with that sentence', async () => {
+    // Were the option taken, the peer would start: on loopback, without multicast, in a scratch data dir.
+    const dir = await mkdtemp(join(tmpdir(), 'swarm-cli-'))
+    try {
+      const safe = ['--no-mdns', '--data-dir', dir]
+      const tile = await swarm(['start', ...safe, '--listen', '/ip4/127.0.0.1/tcp/0', '--tile-size', '4'])
+      expect(tile.code, tile.stderr).not.toBe(0)
+      expect(tile.stderr).toContain('--tile-size must be a whole number from 16 to 16384, got "4"')
+      const port = await swarm(['start', ...safe, '--port', '70000'])
+      expect(port.code, port.stderr).not.toBe(0)
+      expect(port.stderr).toContain('--port must be a whole number from 0 to 65535, got "70000"')
+    } finally { await rm(dir, { recursive: true, force: true }) }
+  })
+})
