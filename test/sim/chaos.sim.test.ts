@@ -188,7 +188,10 @@ describe('sim: chaos schedules', () => {
           expect(holders, `${job.name} (${jobId}): live peers holding its output`).toBeGreaterThanOrEqual(2)
         }
         if (process.env.SWARM_SIM_TRACE != null) console.log(s.trace())
-        expect(s.masters()).toHaveLength(1)
+        // Still one master at the end: awaited, not sampled. A peer whose link to the master was cut by
+        // the last partition may notice it only now, hold an election, and be settled by the next
+        // heartbeats (seed 7015 on a loaded CI machine: elected 200 ms after the convergence above).
+        await s.waitFor('one agreed master at the end', () => s.agreedMaster(), 10_000)
       } catch (err) {
         throw new Error(`seed ${seed} failed (replay: SWARM_SIM_SEED=${seed}): ${(err as Error).message}\n${s.trace()}`)
       }
