@@ -3,10 +3,11 @@
 // has it), the per-tile statistics, and the stitched output.
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { access, mkdir, readdir, readFile, rename, rm, writeFile, open } from 'node:fs/promises'
+import { access, mkdir, readdir, readFile, rename, rm, statfs, writeFile, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as zlib from 'node:zlib'
 import type { Channels, RawImage } from '../ops/index.ts'
+import type { ReceivedFile } from '../transfer/blob.ts'
 
 const BLOB_NAME = /^(input|output\.(png|jpg|webp|tif|avif|gif)|tiles\/\d{1,8}\.raw|tiles\/stats-\d{1,4}-\d{1,8}\.json)$/
 
@@ -109,6 +110,45 @@ export class JobFiles {
       await mkdir(join(this.dir(jobId), 'tiles'), { recursive: true })
       await this.atomicWrite(this.pathOf(jobId, name), data)
     }
+  }
+
+  /**
+   * A file received as it arrives: `fill` hands each chunk to `write`, which appends it to a temporary
+   * file beside its place and hashes it, so none of it is held in memory (a put may announce gigabytes).
+   * The caller then commits it (renamed into place) or discards it; a failed fill leaves nothing behind.
+   */
+  async receive (jobId: string, name: string, fill: (write: (chunk: Uint8Array) => Promise<void>) => Promise<void>): Promise<ReceivedFile> {
+    const path = this.pathOf(jobId, name)
+    await mkdir(join(this.dir(jobId), 'tiles'), { recursive: true })
+    const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
+    const hash = createHash('sha256')
+    let bytes = 0
+    const fh = await open(tmp, 'w')
+    try {
+      await fill(async (chunk) => {
+        hash.update(chunk)
+        bytes += chunk.byteLength
+        await fh.write(chunk)
+      })
+    } catch (err) {
+      await fh.close().catch(() => {})
+      await rm(tmp, { force: true })
+      throw err
+    }
+    await fh.close()
+    return {
+      bytes,
+      sha256: hash.digest('hex'),
+      commit: async () => { await rename(tmp, path) },
+      discard: async () => { await rm(tmp, { force: true }) }
+    }
+  }
+
+  /** Bytes this data dir's disk has free for this process. */
+  async freeBytes (): Promise<number> {
+    await mkdir(this.root, { recursive: true })
+    const s = await statfs(this.root)
+    return s.bavail * s.bsize
   }
 
   /** The SHA-256 (hex) of one of a job's files, read as a stream. */

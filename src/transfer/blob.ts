@@ -2,7 +2,6 @@
 // says "accepted"), its tile results and its output on a standby; a newly elected master gets what it
 // lacks from whoever has it. Both halves are here: putBlob/getBlob/dropBlobs (the master's) and
 // BlobService (every peer runs one, over its job files).
-import { createHash } from 'node:crypto'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { z } from 'zod'
 import { systemClock, timeoutSignal, type Clock } from './clock.ts'
@@ -29,11 +28,22 @@ export const MAX_NAME_CHARS = 64
 export const TIMEOUT_MS = 30_000
 
 /** Where a peer keeps job files (the scheduler's JobFiles): all the blob server needs of it. */
+/** A file received into a temporary place: commit() moves it where it belongs, discard() drops it (after commit: nothing). */
+export interface ReceivedFile {
+  bytes: number
+  sha256: string
+  commit: () => Promise<void>
+  discard: () => Promise<void>
+}
+
 export interface BlobStore {
   /** The file's path; throws on a name that is not a valid job file name. */
   pathOf: (jobId: string, name: string) => string
-  writeBlob: (jobId: string, name: string, data: Uint8Array) => Promise<void>
   readBlob: (jobId: string, name: string) => Promise<Uint8Array>
+  /** Stores what `fill` writes, as it comes (never whole in memory), to be committed or discarded. */
+  receive: (jobId: string, name: string, fill: (write: (chunk: Uint8Array) => Promise<void>) => Promise<void>) => Promise<ReceivedFile>
+  /** Bytes free on the disk the files are stored on. */
+  freeBytes: () => Promise<number>
   /** The SHA-256 (hex) of a stored file, read as a stream; rejects when there is none. */
   sha256: (jobId: string, name: string) => Promise<string>
   has: (jobId: string, name: string) => Promise<boolean>
@@ -44,6 +54,14 @@ export interface BlobStore {
  * come from the worker that computed them (copyTo), which any keyed peer can claim to be.
  */
 const MASTER_ONLY = /^(input|output\..+)$/
+
+/**
+ * Left free on a peer's disk by every put: LevelDB (the queue, the epoch) writes to the same disk, and a
+ * queue that cannot write stops the whole swarm's work, not one file.
+ */
+export const DISK_RESERVE_BYTES = 64 * 1024 ** 2
+
+const mib = (bytes: number): string => `${(bytes / 1024 ** 2).toFixed(1)} MiB`
 
 const name = z.string().min(1).max(MAX_NAME_CHARS)
 const BlobRequestSchema = z.discriminatedUnion('op', [
@@ -132,22 +150,35 @@ export class BlobService {
         await refuse(master == null ? 'this peer follows no master' : `only the master (${master}) writes ${MASTER_ONLY.test(req.name) ? 'a job\'s input and output' : 'at another epoch'}`)
         return
       }
-      const data = await fs.readBinary(req.bytes) as Uint8Array
-      // A stored input or output is never replaced: it came from a master (an output stitched again on
-      // another CPU may differ in its compressed bytes, not in its pixels). A tile's bytes are the contract:
-      // the same again (redone after a failover) is taken as it is; other bytes only from the master followed,
-      // which replaces the tiles of a peer it caught lying (result verification), never from a worker.
-      // (A stored input or output is not read back to compare: it stays whatever the put carries.)
-      if (!await files.has(req.jobId, req.name)) {
-        await files.writeBlob(req.jobId, req.name, data)
-      } else if (!MASTER_ONLY.test(req.name) && await files.sha256(req.jobId, req.name) !== createHash('sha256').update(data).digest('hex')) {
-        if (master === undefined || from !== master) {
-          await refuse('a different copy is stored here already')
-          return
-        }
-        await files.writeBlob(req.jobId, req.name, data)
+      // What is announced is checked against the disk before a byte is taken, and then goes to disk as it
+      // comes: a put may announce gigabytes, and held in memory it once could take the peer down.
+      const free = await files.freeBytes()
+      if (req.bytes + DISK_RESERVE_BYTES > free) {
+        const message = `no room for ${req.jobId}/${req.name} (${mib(req.bytes)}) on ${from.slice(-8)}'s disk: ${mib(free)} free, ${mib(DISK_RESERVE_BYTES)} kept back`
+        this.#init.onRefused?.(message)
+        await fs.writeError(ErrorCodes.noSpace, message)
+        return
       }
-      await fs.writeJson({ ok: true, bytes: data.byteLength })
+      const got = await files.receive(req.jobId, req.name, async (write) => { await fs.readBinary(req.bytes, write) })
+      try {
+        // A stored input or output is never replaced: it came from a master (an output stitched again on
+        // another CPU may differ in its compressed bytes, not in its pixels). A tile's bytes are the contract:
+        // the same again (redone after a failover) is taken as it is; other bytes only from the master followed,
+        // which replaces the tiles of a peer it caught lying (result verification), never from a worker.
+        // (A stored input or output is not read back to compare: it stays whatever the put carries.)
+        if (!await files.has(req.jobId, req.name)) {
+          await got.commit()
+        } else if (!MASTER_ONLY.test(req.name) && await files.sha256(req.jobId, req.name) !== got.sha256) {
+          if (master === undefined || from !== master) {
+            await refuse('a different copy is stored here already')
+            return
+          }
+          await got.commit()
+        }
+      } finally {
+        await got.discard()
+      }
+      await fs.writeJson({ ok: true, bytes: got.bytes })
     } else if (req.op === 'has') {
       files.pathOf(req.jobId, req.name)
       if (await files.has(req.jobId, req.name)) await fs.writeJson({ ok: true, bytes: 0 })

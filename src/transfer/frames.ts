@@ -12,6 +12,18 @@ const KIND_BINARY = 2
 const HEADER = 5
 /** Frames up to this size are sent with their header in one buffer (a copy this small costs less than a second send). */
 const COALESCE_MAX_BYTES = 64 * 1024
+/**
+ * The slowest a run of binary frames (an upload, a blob, a hand-over, a tile) may come in on average. Each
+ * frame's own timeout alone let a sender keep a stream, a descriptor and a half-written file for ever with
+ * a byte every few seconds; this bounds the whole transfer. Low enough for a Pi on poor Wi-Fi (an 8 GiB
+ * upload at this rate takes over an hour and is still taken).
+ */
+export const MIN_TRANSFER_BYTES_PER_S = 256 * 1024
+/** Added to every transfer's bound: a small transfer may still wait through a slow start or a busy peer. */
+export const TRANSFER_GRACE_MS = 60_000
+
+/** How long `bytes` sent as binary frames may take in all. */
+export const transferDeadlineMs = (bytes: number): number => TRANSFER_GRACE_MS + Math.ceil(bytes / MIN_TRANSFER_BYTES_PER_S * 1000)
 
 export interface FrameOptions {
   /** The largest frame accepted, header excluded. */
@@ -157,12 +169,19 @@ export class FrameStream {
     return parsed.data
   }
 
-  /** Reads exactly `total` bytes sent as binary frames. */
+  /** Reads exactly `total` bytes sent as binary frames, within transferDeadlineMs(total) in all. */
   async readBinary (total: number, onChunk?: (chunk: Uint8Array) => Promise<void> | void): Promise<Uint8Array | undefined> {
     const out = onChunk == null ? new Uint8Array(total) : undefined
+    const limitMs = transferDeadlineMs(total)
+    const until = this.opts.clock.now() + limitMs
     let got = 0
     while (got < total) {
-      const f = await this.read()
+      const left = until - this.opts.clock.now()
+      const late = (): StreamTimeoutError => new StreamTimeoutError(`${got} of ${total} bytes came within ${limitMs} ms: slower than ${MIN_TRANSFER_BYTES_PER_S / 1024} KiB/s`)
+      if (left <= 0) throw late()
+      const f = await this.read(Math.min(this.opts.readTimeoutMs, left)).catch((err: Error) => {
+        throw err instanceof StreamTimeoutError && left < this.opts.readTimeoutMs ? late() : err
+      })
       if (f == null) throw new StreamEndedError(`stream ended after ${got} of ${total} bytes`)
       if (f.kind !== 'binary') throw new MalformedFrameError('expected a binary frame, got JSON')
       if (got + f.payload.byteLength > total) throw new MalformedFrameError(`more bytes than announced (${got + f.payload.byteLength} > ${total})`)

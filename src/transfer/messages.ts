@@ -123,5 +123,7 @@ export const ErrorCodes = {
   inputUnavailable: 'input-unavailable',
   /** the sender may not write that file here (not the master followed, or a stored file with other bytes) */
   forbidden: 'forbidden',
+  /** the receiving peer's disk has no room for what was announced */
+  noSpace: 'no-space',
   internal: 'internal'
 } as const

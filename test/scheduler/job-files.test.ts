@@ -1,6 +1,7 @@
 // Tile results on disk: compressed (zstd) with their size, read back exactly; files in the old
 // uncompressed layout still read; a file whose pixels disagree with its header is an error, not pixels.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -54,5 +55,28 @@ describe('job files: tiles', () => {
     buf.writeUInt32BE(9, 4) // the header now claims 9 columns
     await writeFile(path, buf)
     await expect(files.readTile('j3', 0)).rejects.toThrow(/tile 0 of job j3 holds 192 bytes, its header says 9x8x3/)
+  })
+})
+
+describe('job files: received as they come', () => {
+  it('a received file is hashed on the way and appears only once committed; a fill that fails leaves no file and no temporary', async () => {
+    const files = new JobFiles(dir)
+    const parts = [Buffer.from('hello '), Buffer.from('swarm')]
+    const got = await files.receive('r1', 'input', async (write) => { for (const p of parts) await write(p) })
+    expect(got.bytes).toBe(11)
+    expect(got.sha256).toBe(createHash('sha256').update('hello swarm').digest('hex'))
+    expect(await files.has('r1', 'input')).toBe(false)
+    await got.commit()
+    await got.discard() // after commit: nothing left to drop
+    expect((await readFile(files.pathOf('r1', 'input'))).toString()).toBe('hello swarm')
+    const failed = await files.receive('r1', 'tiles/0.raw', async (write) => {
+      await write(Buffer.from('half'))
+      throw new Error('stream ended after 4 of 10 bytes')
+    }).catch((e: Error) => e)
+    expect((failed as Error).message).toBe('stream ended after 4 of 10 bytes')
+    expect(await files.has('r1', 'tiles/0.raw')).toBe(false)
+    expect((await readdir(join(files.dir('r1'), 'tiles'))).filter(n => n.endsWith('.tmp'))).toEqual([])
+    expect((await readdir(files.dir('r1'))).filter(n => n.endsWith('.tmp'))).toEqual([])
+    expect(await files.freeBytes()).toBeGreaterThan(0)
   })
 })

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import { ManualClock } from '../../src/transfer/clock.ts'
 import { StreamTimeoutError } from '../../src/transfer/errors.ts'
+import { MIN_TRANSFER_BYTES_PER_S, transferDeadlineMs } from '../../src/transfer/frames.ts'
 import { bytes, framePair, KIND_BINARY, rawFrame } from './helpers.ts'
 
 const MINUTE = 60_000
@@ -49,6 +50,29 @@ describe('frames on a manual clock', () => {
     clock.advance(4)
     await turns()
     expect(r.state).toBeInstanceOf(StreamTimeoutError)
+  })
+
+  it('binary frames trickling in, each in time, are cut off at the whole transfer\'s bound', async () => {
+    const clock = new ManualClock()
+    const { writer, reader } = await framePair({ readTimeoutMs: MINUTE, clock })
+    const limit = transferDeadlineMs(10)
+    const r = track(reader.readBinary(10))
+    // A byte every 59 s: no frame is ever late, but the 10 bytes would take nine minutes.
+    await writer.writeBinary(bytes(1))
+    await turns()
+    clock.advance(MINUTE - 1000)
+    await turns()
+    expect(r.state).toBe('pending')
+    await writer.writeBinary(bytes(1))
+    await turns()
+    clock.advance(limit - (MINUTE - 1000) - 1)
+    await turns()
+    expect(r.state).toBe('pending')
+    clock.advance(1)
+    await turns()
+    expect(r.state).toBeInstanceOf(StreamTimeoutError)
+    expect((r.state as Error).message).toBe(`2 of 10 bytes came within ${limit} ms: slower than ${MIN_TRANSFER_BYTES_PER_S / 1024} KiB/s`)
+    expect(clock.pending).toBe(0)
   })
 
   it('a frame that arrives in time is read, and leaves no timer armed', async () => {

@@ -2,7 +2,7 @@
 // gone once stopped (start/stop register and unregister its handler), and the blob server's epoch rule.
 import { createHash } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
-import { BlobService, dropBlobs, getBlob, hasBlob, putBlob, type BlobStore } from '../../src/transfer/blob.ts'
+import { BlobService, DISK_RESERVE_BYTES, dropBlobs, getBlob, hasBlob, putBlob, type BlobStore, type ReceivedFile } from '../../src/transfer/blob.ts'
 import { RemoteError } from '../../src/transfer/errors.ts'
 import { ErrorCodes } from '../../src/transfer/messages.ts'
 import { queryStatus, StatusService, type StatusSnapshot } from '../../src/transfer/status.ts'
@@ -26,7 +26,21 @@ class MemoryFiles implements BlobStore {
     return `${jobId}/${name}`
   }
 
-  writeBlob = async (jobId: string, name: string, data: Uint8Array): Promise<void> => { this.blobs.set(this.pathOf(jobId, name), data) }
+  /** Disk space the service sees. */
+  free = Number.MAX_SAFE_INTEGER
+  freeBytes = async (): Promise<number> => this.free
+  receive = async (jobId: string, name: string, fill: (write: (chunk: Uint8Array) => Promise<void>) => Promise<void>): Promise<ReceivedFile> => {
+    const chunks: Uint8Array[] = []
+    await fill(async (c) => { chunks.push(c.slice()) })
+    const data = new Uint8Array(Buffer.concat(chunks))
+    return {
+      bytes: data.byteLength,
+      sha256: createHash('sha256').update(data).digest('hex'),
+      commit: async () => { this.blobs.set(this.pathOf(jobId, name), data) },
+      discard: async () => {}
+    }
+  }
+
   readBlob = async (jobId: string, name: string): Promise<Uint8Array> => {
     const b = this.blobs.get(this.pathOf(jobId, name))
     if (b == null) throw new Error('ENOENT')
@@ -72,6 +86,16 @@ describe('protocol services start and stop', () => {
     await dropBlobs(master, standby.peerId, 'j1', 3) // an older master's word: acknowledged, not acted on
     await dropBlobs(master, standby.peerId, 'j1', 4)
     expect(dropped).toEqual(['j1'])
+    // What does not fit the disk (with its reserve) is refused before a byte is taken, and says so.
+    files.free = DISK_RESERVE_BYTES + 1000
+    followed = 4
+    const full = await putBlob(master, standby.peerId, 'j2', 'tiles/0.raw', bytes(2000), 4).catch((e: Error) => e)
+    expect(full).toBeInstanceOf(RemoteError)
+    expect((full as RemoteError).code).toBe(ErrorCodes.noSpace)
+    expect((full as Error).message).toMatch(/no room for j2\/tiles\/0\.raw .* free/)
+    expect(files.blobs.has('j2/tiles/0.raw')).toBe(false)
+    await putBlob(master, standby.peerId, 'j2', 'tiles/0.raw', bytes(900), 4)
+    expect(files.blobs.get('j2/tiles/0.raw')?.byteLength).toBe(900)
     await service.stop()
     await expect(getBlob(master, standby.peerId, 'j1', 'input')).rejects.not.toBeInstanceOf(RemoteError)
   })
