@@ -6,7 +6,7 @@
 // A command's outcome comes back as another event (a tile sent comes back as `delivered` or
 // `undelivered`, a result stored as `stored`...). The queue's own effects come back as `effects`.
 import { autoTileSize, coreInTile, mergeStats, planTiles, type OutputFormat, type Pipeline, type Tile } from '../ops/index.ts'
-import type { JobEvent, TileRequest } from '../transfer/messages.ts'
+import { WAITING_MAX_CHARS, type JobEvent, type TileRequest } from '../transfer/messages.ts'
 import type { TileNotice } from '../transfer/tile-done.ts'
 import {
   blockedPeers, getJob, isChecked, leaseEpoch, leasesOf, listJobs, phaseData, type JobState, type QueueEffect, type QueueEvent, type QueueState, type TileAddress
@@ -195,6 +195,11 @@ export interface MasterPlan {
   readonly sent: Map<string, { at: number, px: number, warned?: true }>
   /** each job's measured cost per peer: ms per pixel, an average of its stored results */
   readonly speed: Map<string, Map<string, number>>
+  /**
+   * Jobs whose last result this master could not store on its own disk, and the error (naming the path):
+   * the job waits for the disk, and its watchers are told why, until a result of it is stored again.
+   */
+  readonly diskTrouble: Map<string, string>
 }
 
 export type MasterEvent =
@@ -264,7 +269,7 @@ export type MasterCommand =
 export function newPlan (cfg: PlannerConfig, queue: QueueState, epoch: number): MasterPlan {
   return {
     cfg, queue, epoch, view: [], unreachable: new Map(), merging: new Set(), finishing: new Set(), stitched: new Set(), lastRepair: 0, tiles: new Map(),
-    addedStandbys: new Map(), restandbying: new Set(), restandbyAfter: new Map(), delivered: new Map(), verifiedCopies: new Set(), redo: new Set(), sent: new Map(), speed: new Map()
+    addedStandbys: new Map(), restandbying: new Set(), restandbyAfter: new Map(), delivered: new Map(), verifiedCopies: new Set(), redo: new Set(), sent: new Map(), speed: new Map(), diskTrouble: new Map()
   }
 }
 
@@ -343,7 +348,11 @@ export function tilesOf (plan: MasterPlan, jobId: string, meta: JobMeta): Tile[]
 export function progressOf (plan: MasterPlan, jobId: string): JobEvent | undefined {
   const job = getJob(plan.queue, jobId)
   if (job == null) return undefined
-  return { type: 'progress', jobId, state: job.state, done: job.done, total: job.total, phase: job.phase, phaseCount: job.phaseCount, peers: job.leasedTo, queuePosition: 0 }
+  const trouble = plan.diskTrouble.get(jobId)
+  return {
+    type: 'progress', jobId, state: job.state, done: job.done, total: job.total, phase: job.phase, phaseCount: job.phaseCount, peers: job.leasedTo, queuePosition: 0,
+    ...(trouble != null ? { waiting: `the master cannot store results on its disk: ${trouble}`.slice(0, WAITING_MAX_CHARS) } : {})
+  }
 }
 
 /** Feeds one event; mutates the plan in place (as the queue machine does) and says what to do. */
@@ -360,6 +369,7 @@ export function stepMaster (plan: MasterPlan, event: MasterEvent): MasterCommand
     case 'working': return working(plan, event.lease, event.now)
     case 'delivered': return judge(plan, event.lease, event.result, event.kept)
     case 'stored':
+      plan.diskTrouble.delete(event.lease.jobId)
       noteDelivered(plan, event.lease.peer, event.now)
       measure(plan, event.lease, event.now)
       return [{ type: 'queue', event: { type: 'done', ...where(event.lease), ...(event.hash != null ? { hash: event.hash } : {}), now: event.now }, answer: true }]
@@ -474,6 +484,7 @@ function onEffects (plan: MasterPlan, effects: QueueEffect[], now: number): Mast
       case 'jobFailed':
         plan.tiles.delete(e.jobId)
         plan.speed.delete(e.jobId)
+        plan.diskTrouble.delete(e.jobId)
         out.push({ type: 'log', level: 'warn', msg: `job ${e.jobId} failed: ${e.reason}` })
         out.push({ type: 'emit', event: { type: 'failed', jobId: e.jobId, reason: e.reason } })
         out.push({ type: 'forget', jobId: e.jobId })
@@ -667,11 +678,18 @@ function undelivered (plan: MasterPlan, e: Extract<MasterEvent, { type: 'undeliv
   // of tile after tile that cannot arrive.
   if (keepsPeerOut(e.failure)) plan.unreachable.set(l.peer, e.now + UNREACHABLE_MS)
   for (const [peer, until] of plan.unreachable) if (until <= e.now) plan.unreachable.delete(peer)
-  // No reachable peer has the input right now: the tile goes back after a while, so this does not
-  // spin; the standby or the old master may come back.
-  const delayMs = e.failure === 'inputUnavailable' ? UNREACHABLE_MS : undefined
+  // No reachable peer has the input right now, or this master's own disk refused the result (full,
+  // read-only): the tile goes back after a while, so this does not spin; the standby or the old master
+  // may come back, space may be freed. A disk failure is the master's, not the worker's: not counted
+  // against the tile, and the job's watchers are told it waits for the disk (the error names the path).
+  const delayMs = e.failure === 'inputUnavailable' || e.failure === 'local' ? UNREACHABLE_MS : undefined
   out.push({ type: 'queue', event: { type: 'failed', ...where(l), reason: `${short(l.peer)}: ${e.message}`, transient, now: e.now }, ...(delayMs != null ? { delayMs } : {}) })
   if (transient) out.push(...refresh(plan, e.now))
+  if (e.failure === 'local') {
+    plan.diskTrouble.set(l.jobId, e.message)
+    const p = progressOf(plan, l.jobId)
+    if (p != null) out.push({ type: 'emit', event: p })
+  }
   return out
 }
 
@@ -746,6 +764,7 @@ function stitched (plan: MasterPlan, e: Extract<MasterEvent, { type: 'stitched' 
   plan.stitched.add(e.jobId)
   plan.tiles.delete(e.jobId)
   plan.speed.delete(e.jobId)
+  plan.diskTrouble.delete(e.jobId)
   // Found stored already (by this master before a restart): its watchers were told then.
   if (e.existed === true) return []
   return [

@@ -81,6 +81,9 @@ export type SubmitRequest = z.infer<typeof SubmitRequestSchema>
 
 export const WatchRequestSchema = z.object({ jobId: id, result: z.boolean() }).strict()
 
+/** A progress event's `waiting` reason is cut to this: an error message with a path, not a log. */
+export const WAITING_MAX_CHARS = 1024
+
 // ---- master -> client, on submit and watch streams
 export const JobEventSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('accepted'), jobId: id, tiles: int, phases: int, width: int, height: int, copies: int }).strict(),
@@ -93,7 +96,9 @@ export const JobEventSchema = z.discriminatedUnion('type', [
     phase: int,
     phaseCount: int,
     peers: z.array(id).max(4096),
-    queuePosition: int
+    queuePosition: int,
+    /** Why the job is not moving, when the master knows (its own disk refused a result, naming the path). */
+    waiting: z.string().max(WAITING_MAX_CHARS).optional()
   }).strict(),
   z.object({ type: z.literal('result'), jobId: id, format: OutputFormatSchema, bytes: int, width: int, height: int }).strict(),
   z.object({ type: z.literal('failed'), jobId: id, reason: z.string().max(4096) }).strict()
@@ -104,6 +109,7 @@ export const JobsRequestSchema = z.object({ limit: int.max(10_000).optional() })
 export const JobSummarySchema = z.object({
   id, name: z.string(), state: z.string(), done: int, total: int, phase: int, phaseCount: int,
   peers: z.array(z.string()), submittedAt: z.number(), finishedAt: z.number().optional(), failure: z.string().optional(),
+  waiting: z.string().max(WAITING_MAX_CHARS).optional(),
   width: int, height: int, pipeline: z.string()
 }).strict()
 export type JobSummary = z.infer<typeof JobSummarySchema>

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import { createRaw, outputChannels, parsePipeline, phaseCount, pipelineHalo, planTiles, runTile, type Pipeline } from '../../src/ops/index.ts'
 import {
-  capacity, isTransient, leaseBoundMs, LEASE_SPEED_FACTOR, MAX_RESTANDBYS, MIN_LEASE_BOUND_LEASES, newPlan, PROVEN_WINDOW_MS, REPAIR_MS, RESTANDBY_RETRY_MS, UNPROVEN_SLOTS, standbysOf, stepMaster, tileSizeFor, UNREACHABLE_MS,
+  capacity, isTransient, leaseBoundMs, LEASE_SPEED_FACTOR, MAX_RESTANDBYS, MIN_LEASE_BOUND_LEASES, newPlan, progressOf, PROVEN_WINDOW_MS, REPAIR_MS, RESTANDBY_RETRY_MS, UNPROVEN_SLOTS, standbysOf, stepMaster, tileSizeFor, UNREACHABLE_MS,
   type FailureKind, type JobMeta, type Lease, type MasterCommand, type MasterEvent, type MasterPlan, type PeerLoad
 } from '../../src/scheduler/master-planner.ts'
 import { createQueueState, getJob, leasesOf, step, type QueueState } from '../../src/scheduler/queue-machine.ts'
@@ -132,7 +132,7 @@ describe('master planner: a tile that did not come back', () => {
     { kind: 'staleEpoch', transient: true, keepsOut: true, delayed: false },
     { kind: 'missingFile', transient: true, keepsOut: false, delayed: false },
     { kind: 'inputUnavailable', transient: true, keepsOut: false, delayed: true },
-    { kind: 'local', transient: true, keepsOut: false, delayed: false },
+    { kind: 'local', transient: true, keepsOut: false, delayed: true },
     { kind: 'workerError', transient: false, keepsOut: false, delayed: false },
     { kind: 'malformed', transient: false, keepsOut: false, delayed: false },
     { kind: 'wrongResult', transient: false, keepsOut: false, delayed: false }
@@ -155,6 +155,25 @@ describe('master planner: a tile that did not come back', () => {
       expect(cmds[0]).toMatchObject({ type: 'log', level: 'warn', msg: expect.stringContaining(c.transient ? 'not delivered to' : 'failed on') })
     })
   }
+})
+
+describe('master planner: the master\'s own disk', () => {
+  it('a result this master cannot store: not the worker\'s fault, the job waits and its watchers hear why, until a result is stored', () => {
+    const l = loop({ masterWorkLimit: 1 })
+    l.feed({ type: 'tick', now: l.now, view: view([A, 1]) })
+    const [first] = sends(submit(l, 'j1', meta(['invert'])))
+    const why = "ENOSPC: no space left on device, open '/data/jobs/j1/tiles/0.raw.1.tmp'"
+    const cmds = stepMaster(l.plan, { type: 'undelivered', lease: first.lease, failure: 'local', message: why, now: l.now })
+    const told = cmds.find((x): x is Extract<MasterCommand, { type: 'emit' }> => x.type === 'emit' && x.event.type === 'progress')
+    expect(told?.event).toMatchObject({ type: 'progress', jobId: 'j1', waiting: `the master cannot store results on its disk: ${why}` })
+    expect(progressOf(l.plan, 'j1')).toMatchObject({ waiting: expect.stringContaining('ENOSPC') })
+    // Not counted against the tile: re-queued after a pause, so a full disk neither spins nor fails the job.
+    const failed = cmds.find((x): x is Extract<MasterCommand, { type: 'queue' }> => x.type === 'queue' && x.event.type === 'failed')
+    expect(failed).toMatchObject({ event: { transient: true }, delayMs: UNREACHABLE_MS })
+    // Space again: the next stored result of the job clears the reason.
+    l.feed({ type: 'stored', lease: first.lease, now: l.now })
+    expect(progressOf(l.plan, 'j1')).not.toHaveProperty('waiting')
+  })
 })
 
 describe('master planner: results', () => {

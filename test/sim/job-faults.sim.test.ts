@@ -164,6 +164,45 @@ describe('sim: jobs under faults', () => {
     await expectReference(out.data, good, ['invert'])
   })
 
+  it('the master\'s own disk refusing results: the job waits and says why (submitter and jobs list), then finishes when space is back', async () => {
+    const { s, master } = await swarm(2)
+    const files = master.node!.master.files
+    const write = files.writeTile.bind(files)
+    let full = true
+    let refusals = 0
+    files.writeTile = async (jobId, index, image) => {
+      if (!full) { await write(jobId, index, image); return }
+      refusals++
+      throw Object.assign(new Error(`ENOSPC: no space left on device, open '${join(dir, 'full', `${index}.raw`)}'`), { code: 'ENOSPC' })
+    }
+    const jobs = new JobService({ master: master.node!.master, masterId: () => null })
+    const specs = ['invert']
+    const img = await makeImage(dir, 'full-disk.png', 128, 96, 4)
+    const client = await clientFor(s)
+    const told: string[] = []
+    const listed: Array<string | undefined> = []
+    try {
+      const outcome = await runSubmit({ path: img, name: 'full-disk.png', bytes: (await stat(img)).size, pipeline: parsePipeline(specs), format: 'png', tileSize: 32, watch: true }, {
+        node: client.node,
+        targets: client.targets,
+        masterTimeoutMs: 15_000,
+        onEvent: (e) => {
+          if (e.type !== 'progress' || e.waiting == null || !full) return
+          told.push(e.waiting)
+          listed.push(jobs.jobs(10).jobs.find(j => j.id === e.jobId)?.waiting)
+          full = false
+        }
+      })
+      expect(outcome.failure).toBeUndefined()
+      await expectReference(outcome.data, img, specs)
+    } finally { await client.close() }
+    expect(refusals).toBeGreaterThan(0)
+    expect(told[0]).toMatch(/master cannot store results on its disk: ENOSPC.*full/)
+    expect(listed[0]).toMatch(/master cannot store results on its disk: ENOSPC.*full/)
+    // Stored again: the reason is gone from the list.
+    expect(jobs.jobs(10).jobs[0].waiting).toBeUndefined()
+  })
+
   // Found by CI (chaos seed 7027): a master that stepped down while a job was uploading wrote nothing to
   // its closed queue, and still told the client "accepted"; no queue held the job.
   it('a master that steps down between the upload and the queue refuses the job as not master; it is not "accepted"', async () => {

@@ -34,7 +34,7 @@ async function jobs (opts: JobsOpts): Promise<void> {
     const table = new Table({ head: ['job', 'image', 'size', 'state', 'progress', 'peers', 'pipeline', 'submitted'] })
     for (const j of reply.jobs) {
       const pct = j.total > 0 ? Math.floor(100 * j.done / j.total) : 0
-      const state = j.state === 'failed' ? `failed: ${j.failure ?? ''}`.slice(0, 60) : j.state
+      const state = j.state === 'failed' ? `failed: ${j.failure ?? ''}`.slice(0, 60) : j.waiting != null ? `${j.state}, waiting: ${j.waiting}`.slice(0, 80) : j.state
       table.push([j.id, j.name, `${j.width}x${j.height}`, state, `${j.done}/${j.total} (${pct}%)`, j.peers.length, j.pipeline.slice(0, 40), ago(j.submittedAt)])
     }
     console.log(table.toString())

@@ -69,6 +69,7 @@ async function submit (images: string[], opts: SubmitOpts): Promise<number> {
   try {
     await Promise.all(planned.map(async (p) => {
       let bar: SingleBar | undefined
+      let waiting: string | undefined
       const say = (line: string): void => { if (tty) bars.log(`${line}\n`); else console.error(line) }
       const outcome = await runSubmit({ path: p.path, name: p.name, bytes: p.bytes, pipeline, format: p.format, tileSize: opts.tileSize, watch: !opts.detach }, {
         node: client.node,
@@ -80,8 +81,11 @@ async function submit (images: string[], opts: SubmitOpts): Promise<number> {
             say(`${p.name}: accepted as job ${e.jobId} (${e.width}x${e.height}, ${e.tiles} tiles${e.phases > 1 ? ` x ${e.phases} phases` : ''})`)
             if (tty && !opts.detach) bar = bars.create(e.tiles * e.phases, 0, { name: p.name.slice(0, 24).padEnd(24), peers: 0, status: 'queued' })
           } else if (e.type === 'progress') {
+            // Said once each time the reason changes: the job waits (the master's disk), it has not failed.
+            if (e.waiting !== waiting && e.waiting != null) say(`${p.name}: waiting: ${e.waiting}`)
+            waiting = e.waiting
             bar?.setTotal(e.total)
-            bar?.update(e.done, { peers: e.peers.length, status: e.state === 'queued' ? `queued (#${e.queuePosition + 1})` : `phase ${e.phase + 1}/${e.phaseCount}` })
+            bar?.update(e.done, { peers: e.peers.length, status: e.waiting != null ? 'waiting (see above)' : e.state === 'queued' ? `queued (#${e.queuePosition + 1})` : `phase ${e.phase + 1}/${e.phaseCount}` })
           } else if (e.type === 'result') {
             bar?.update(bar.getTotal(), { status: 'done' })
           } else {
