@@ -2,7 +2,7 @@
 // Entry point. Kept in plain JavaScript that Node 20 can parse, so that a user whose system node is
 // older than 22 (Debian, Raspberry Pi OS) is handed over to the Node 22 that `npm install` brought
 // in through the `node` package, instead of failing on libp2p's use of newer APIs.
-import { spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -16,9 +16,19 @@ if (major < 22) {
     console.error(`swarm needs Node.js >= 22 (this is ${process.version}). Run \`npm install\` in the swarm folder: it brings Node 22 along.`)
     process.exit(1)
   }
-  const child = spawnSync(local, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' })
-  if (child.signal) process.kill(process.pid, child.signal)
-  process.exit(child.status ?? 1)
+  const child = spawn(local, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' })
+  // A signal sent to this process alone (systemd's stop, `kill`, a test ending its peer) is passed on:
+  // it used to end this wrapper and leave the Node 22 peer running, orphaned. Ctrl-C reaches both, and
+  // the peer takes a second SIGINT as the first.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => { child.kill(signal) })
+  child.on('error', (err) => { console.error(`cannot run ${local}: ${err.message}`); process.exit(1) })
+  child.on('exit', (status, signal) => {
+    if (signal) {
+      process.removeAllListeners(signal)
+      process.kill(process.pid, signal)
+    }
+    process.exit(status ?? 1)
+  })
+} else {
+  await import('../src/ui-cli/main.ts')
 }
-
-await import('../src/ui-cli/main.ts')
