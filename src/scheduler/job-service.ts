@@ -251,8 +251,8 @@ export class JobService implements JobHandler, HandoverHandler {
       }
       if (j.finishedAt != null) s.finishedAt = j.finishedAt
       if (j.failure != null) s.failure = j.failure
-      const waiting = this.master.progressEvent(j.id)
-      if (waiting?.type === 'progress' && waiting.waiting != null) s.waiting = waiting.waiting
+      const waiting = this.master.waitingReason(j.id)
+      if (waiting != null) s.waiting = waiting
       return s
     })
     return { jobs, master: this.masterId() ?? '', epoch: this.master.currentEpoch }

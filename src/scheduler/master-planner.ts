@@ -348,11 +348,17 @@ export function tilesOf (plan: MasterPlan, jobId: string, meta: JobMeta): Tile[]
 export function progressOf (plan: MasterPlan, jobId: string): JobEvent | undefined {
   const job = getJob(plan.queue, jobId)
   if (job == null) return undefined
-  const trouble = plan.diskTrouble.get(jobId)
+  const waiting = waitingOf(plan, jobId)
   return {
     type: 'progress', jobId, state: job.state, done: job.done, total: job.total, phase: job.phase, phaseCount: job.phaseCount, peers: job.leasedTo, queuePosition: 0,
-    ...(trouble != null ? { waiting: `the master cannot store results on its disk: ${trouble}`.slice(0, WAITING_MAX_CHARS) } : {})
+    ...(waiting != null ? { waiting } : {})
   }
+}
+
+/** Why the job is not moving, when this master knows (its own disk refused a result); else undefined. */
+export function waitingOf (plan: MasterPlan, jobId: string): string | undefined {
+  const trouble = plan.diskTrouble.get(jobId)
+  return trouble == null ? undefined : `the master cannot store results on its disk: ${trouble}`.slice(0, WAITING_MAX_CHARS)
 }
 
 /** Feeds one event; mutates the plan in place (as the queue machine does) and says what to do. */

@@ -14,7 +14,7 @@ import { MalformedFrameError, RemoteError, StreamEndedError } from '../transfer/
 import type { TileNotice } from '../transfer/tile-done.ts'
 import type { QueueEffect, QueueEvent } from './queue-machine.ts'
 import {
-  lostTileRequest, metaOf, newPlan, progressOf, standbysOf, stepMaster, tickMsFor, tileSizeFor,
+  lostTileRequest, metaOf, newPlan, progressOf, standbysOf, stepMaster, tickMsFor, tileSizeFor, waitingOf,
   type FailureKind, type JobMeta, type Lease, type MasterCommand, type MasterEvent, type MasterPlan, type PeerLoad, type ResultShape
 } from './master-planner.ts'
 import { StaleEpochError } from './errors.ts'
@@ -268,6 +268,11 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
   /** The job's state now, as a progress event (undefined when this peer is not master or has no such job). */
   progressEvent (jobId: string): JobEvent | undefined {
     return this.plan == null ? undefined : progressOf(this.plan, jobId)
+  }
+
+  /** Why the job is not moving, when this master knows (see waitingOf). */
+  waitingReason (jobId: string): string | undefined {
+    return this.plan == null ? undefined : waitingOf(this.plan, jobId)
   }
 
   /** The live peers' loads, from their last heartbeats. */
