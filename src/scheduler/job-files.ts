@@ -230,10 +230,27 @@ export class JobFiles {
    * partition, another master may still need it to redo the job.
    */
   async dropTiles (jobId: string): Promise<void> {
-    await rm(join(this.dir(jobId), 'tiles'), { recursive: true, force: true })
+    await this.removeTree(join(this.dir(jobId), 'tiles'))
   }
 
   async remove (jobId: string): Promise<void> {
-    await rm(this.dir(jobId), { recursive: true, force: true })
+    await this.removeTree(this.dir(jobId))
+  }
+
+  /**
+   * A late write (a speculative copy's result, a standby copy arriving) may land in a directory while it
+   * is being removed, and rm's walk then meets a directory that is not empty (CI saw ENOTEMPTY fail a
+   * stitch). Renamed aside first, the tree is out of every writer's path at once; a writer that comes
+   * later makes a fresh directory, as for a job's first file. rm's retries cover a write already open.
+   */
+  private async removeTree (path: string): Promise<void> {
+    const aside = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.drop`
+    try {
+      await rename(path, aside)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+      throw err
+    }
+    await rm(aside, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 })
   }
 }

@@ -551,7 +551,8 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
         if (added.length > 0) await this.run({ type: 'standbys', jobId, peers: added, now: this.clock.now() }).catch(() => {})
         copies = added.length
       }
-      await this.files.dropTiles(jobId)
+      // The output is made and stored: tiles left behind cost disk, not the job (remove() takes them later).
+      await this.files.dropTiles(jobId).catch((err: Error) => { this.log('warn', `job ${jobId}: cannot drop its tiles: ${err.message}`) })
       // Only now may the other peers drop their copies of the input and tiles; with no second copy of the
       // output anywhere (no other peer took one) they keep them, so the job can still be redone.
       if (copies > 0) this.copies.dropEverywhere(jobId)

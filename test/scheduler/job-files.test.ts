@@ -80,3 +80,24 @@ describe('job files: received as they come', () => {
     expect(await files.freeBytes()).toBeGreaterThan(0)
   })
 })
+
+describe('job files: dropped while written', () => {
+  it('dropping a job\'s tiles while late tiles are still written never fails, and leaves no aside copy', async () => {
+    const files = new JobFiles(dir)
+    const img = photoLike(16, 16, 3, 4)
+    // Bounded: 20 rounds of 40 writes racing one drop. Before the drop renamed the tree aside, rm's walk
+    // met a directory a write had just filled (ENOTEMPTY) within a few rounds here.
+    for (let round = 0; round < 20; round++) {
+      const job = `d${round}`
+      await files.create(job)
+      for (let i = 0; i < 20; i++) await files.writeTile(job, i, img)
+      const writes = Array.from({ length: 40 }, async (_, i) => await files.writeTile(job, 100 + i, img))
+      await files.dropTiles(job)
+      await Promise.all(writes)
+      expect((await readdir(files.dir(job))).filter(n => n.endsWith('.drop'))).toEqual([])
+      await files.remove(job)
+      expect(await files.has(job, tileName(0))).toBe(false)
+    }
+    expect((await readdir(dir)).filter(n => n.endsWith('.drop'))).toEqual([])
+  })
+})
