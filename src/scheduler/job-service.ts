@@ -14,7 +14,7 @@ import {
   JobRefusal, type AdmittedJob, type JobFollower, type JobHandler, type JobOutput, type Upload
 } from '../transfer/job-protocol.ts'
 import {
-  ErrorCodes, OutputFormatSchema, SubmitRequestSchema, type JobEvent, type JobsReply, type JobSummary, type SubmitRequest
+  ErrorCodes, OutputFormatSchema, SubmitRequestSchema, type CancelReply, type JobEvent, type JobsReply, type JobSummary, type SubmitRequest
 } from '../transfer/messages.ts'
 import { extensionOf, type JobMeta, type MasterRuntime } from './master.ts'
 import { getJob, listJobs } from './queue-machine.ts'
@@ -238,6 +238,13 @@ export class JobService implements JobHandler, HandoverHandler {
     if (queue == null) return 0
     const waiting = listJobs(queue.state).filter(j => j.state === 'queued' || j.state === 'running')
     return Math.max(0, waiting.findIndex(j => j.id === jobId))
+  }
+
+  async cancel (jobId: string): Promise<CancelReply> {
+    if (!this.master.active) throw this.notMaster()
+    if (!this.knows(jobId)) throw new JobRefusal(ErrorCodes.unknownJob, `no job ${jobId} in the queue`)
+    const { cancelled, state } = await this.master.cancel(jobId)
+    return { jobId, state, cancelled }
   }
 
   jobs (limit: number): JobsReply {

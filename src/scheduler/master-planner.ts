@@ -6,7 +6,7 @@
 // A command's outcome comes back as another event (a tile sent comes back as `delivered` or
 // `undelivered`, a result stored as `stored`...). The queue's own effects come back as `effects`.
 import { autoTileSize, coreInTile, mergeStats, planTiles, type OutputFormat, type Pipeline, type Tile } from '../ops/index.ts'
-import { WAITING_MAX_CHARS, type JobEvent, type TileRequest } from '../transfer/messages.ts'
+import { CANCELLED_REASON, WAITING_MAX_CHARS, type JobEvent, type TileRequest } from '../transfer/messages.ts'
 import type { TileNotice } from '../transfer/tile-done.ts'
 import {
   blockedPeers, getJob, isChecked, leaseEpoch, leasesOf, listJobs, phaseData, type JobState, type QueueEffect, type QueueEvent, type QueueState, type TileAddress
@@ -488,13 +488,17 @@ function onEffects (plan: MasterPlan, effects: QueueEffect[], now: number): Mast
       case 'phaseComplete': out.push(...merge(plan, e.jobId, e.phase)); break
       case 'jobDone': out.push(...stitch(plan, e.jobId)); break
       case 'jobFailed':
+      case 'jobCancelled': {
         plan.tiles.delete(e.jobId)
         plan.speed.delete(e.jobId)
         plan.diskTrouble.delete(e.jobId)
-        out.push({ type: 'log', level: 'warn', msg: `job ${e.jobId} failed: ${e.reason}` })
-        out.push({ type: 'emit', event: { type: 'failed', jobId: e.jobId, reason: e.reason } })
+        // A cancelled job ends for its watchers as a failure would, with the reason the jobs list shows.
+        const reason = e.type === 'jobFailed' ? e.reason : CANCELLED_REASON
+        out.push({ type: 'log', level: e.type === 'jobFailed' ? 'warn' : 'info', msg: e.type === 'jobFailed' ? `job ${e.jobId} failed: ${reason}` : `job ${e.jobId} cancelled` })
+        out.push({ type: 'emit', event: { type: 'failed', jobId: e.jobId, reason } })
         out.push({ type: 'forget', jobId: e.jobId })
         break
+      }
       case 'tileDone':
         plan.redo.delete(tileKey(e))
         touched.add(e.jobId)

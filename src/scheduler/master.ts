@@ -12,7 +12,7 @@ import { sendTile, type SentTileResult } from '../transfer/tile-protocol.ts'
 import { ErrorCodes, type JobEvent } from '../transfer/messages.ts'
 import { MalformedFrameError, RemoteError, StreamEndedError } from '../transfer/errors.ts'
 import type { TileNotice } from '../transfer/tile-done.ts'
-import type { QueueEffect, QueueEvent } from './queue-machine.ts'
+import { getJob, type QueueEffect, type QueueEvent } from './queue-machine.ts'
 import {
   lostTileRequest, metaOf, newPlan, progressOf, standbysOf, stepMaster, tickMsFor, tileSizeFor, waitingOf,
   type FailureKind, type JobMeta, type Lease, type MasterCommand, type MasterEvent, type MasterPlan, type PeerLoad, type ResultShape
@@ -268,6 +268,17 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
   /** The job's state now, as a progress event (undefined when this peer is not master or has no such job). */
   progressEvent (jobId: string): JobEvent | undefined {
     return this.plan == null ? undefined : progressOf(this.plan, jobId)
+  }
+
+  /**
+   * Ends a queued or running job: the queue revokes its leases (their workers stop), its watchers hear it
+   * was cancelled. A job that had already ended stays as it was (cancelled: false, with its state).
+   */
+  async cancel (jobId: string): Promise<{ cancelled: boolean, state: string }> {
+    const effects = await this.step({ type: 'cancel', jobId, now: this.clock.now() })
+    const store = this.store
+    const state = store == null ? undefined : getJob(store.state, jobId)?.state
+    return { cancelled: effects.some(e => e.type === 'jobCancelled'), state: state ?? 'unknown' }
   }
 
   /** Why the job is not moving, when this master knows (see waitingOf). */

@@ -1,9 +1,9 @@
 // The job protocols: `/swarm/submit/1.0.0` (upload an image and its pipeline; with watch, follow the job
-// to its end on the same stream), `/swarm/watch/1.0.0` (follow a job already queued) and
-// `/swarm/jobs/1.0.0` (list the queue). Any peer answers them; one that is not master replies not-master
+// to its end on the same stream), `/swarm/watch/1.0.0` (follow a job already queued),
+// `/swarm/jobs/1.0.0` (list the queue) and `/swarm/cancel/1.0.0` (end a queued or running job). Any peer answers them; one that is not master replies not-master
 // with the master's PeerId, so the client goes there instead.
 //
-// One file for the three: a submit with watch turns into a watch, so they share the event stream and
+// One file for them all: a submit with watch turns into a watch, so they share the event stream and
 // its pacing on the server and the follow loop on the client, and all three share the not-master reply.
 // Both halves are here: the client functions (used by `swarm submit`, `swarm result`, `swarm jobs` from
 // any device) and JobProtocolService (every peer runs one). What the master decides (admitting a job,
@@ -17,12 +17,13 @@ import { systemClock, timeoutSignal, type Clock } from './clock.ts'
 import { RemoteError } from './errors.ts'
 import { FrameStream } from './frames.ts'
 import {
-  ErrorCodes, FRAME_BYTES, JOBS_PROTOCOL, JobEventSchema, JobsReplySchema, JobsRequestSchema, SUBMIT_PROTOCOL, SubmitRequestSchema,
-  WATCH_PROTOCOL, WatchRequestSchema, type JobEvent, type JobsReply, type SubmitRequest
+  CANCEL_PROTOCOL, CancelReplySchema, CancelRequestSchema, ErrorCodes, FRAME_BYTES, JOBS_PROTOCOL, JobEventSchema, JobsReplySchema,
+  JobsRequestSchema, SUBMIT_PROTOCOL, SubmitRequestSchema, WATCH_PROTOCOL, WatchRequestSchema, type CancelReply, type JobEvent,
+  type JobsReply, type SubmitRequest
 } from './messages.ts'
 import { queryStatus } from './status.ts'
 
-export { JOBS_PROTOCOL, SUBMIT_PROTOCOL, WATCH_PROTOCOL }
+export { CANCEL_PROTOCOL, JOBS_PROTOCOL, SUBMIT_PROTOCOL, WATCH_PROTOCOL }
 
 // No outbound limits: peers never dial these protocols (clients do, from nodes that serve nothing), so
 // libp2p's default applies on the only side that opens them.
@@ -33,6 +34,8 @@ export const SUBMIT_MAX_INBOUND_STREAMS = 64
 export const WATCH_MAX_INBOUND_STREAMS = 256
 /** Listings at once: one reply each, asked by a person. */
 export const JOBS_MAX_INBOUND_STREAMS = 16
+/** Cancels at once: one short request each, asked by a person. */
+export const CANCEL_MAX_INBOUND_STREAMS = 16
 /** Uploads and outputs travel in frames of this size (1 MiB, the swarm's frame size); messages are far smaller. */
 export const MAX_FRAME_BYTES = FRAME_BYTES
 /** The master's longest wait for a client's next frame (a request, or the next part of an upload). */
@@ -210,6 +213,20 @@ export async function fetchJobs (node: Client, master: PeerId, limit = DEFAULT_J
   }
 }
 
+/** Asks the master to end a job: its tiles in flight are revoked, its watchers told it was cancelled. */
+export async function cancelJob (node: Client, master: PeerId, jobId: string, opts: ClientOptions = {}): Promise<CancelReply> {
+  const fs = await dial(node, master, CANCEL_PROTOCOL, opts.clock ?? systemClock)
+  try {
+    await fs.writeJson({ jobId })
+    const reply = await fs.readJson(CancelReplySchema)
+    await fs.close()
+    return reply
+  } catch (err) {
+    fs.abort(err as Error)
+    throw err
+  }
+}
+
 /**
  * true when the error means "ask again": the peer was not (or no longer) master, or it could not yet
  * place a copy of the input on a standby (the job was not accepted, so sending it again is right).
@@ -277,6 +294,8 @@ export interface JobHandler {
   /** Rejects when the output cannot be had (the watcher's stream then ends, and the client asks again). */
   output: (jobId: string) => Promise<JobOutput>
   jobs: (limit: number) => JobsReply
+  /** Ends the job (throws JobRefusal unknown-job for a job the queue does not hold). */
+  cancel: (jobId: string) => Promise<CancelReply>
 }
 
 export interface JobComponents {
@@ -307,12 +326,13 @@ export class JobProtocolService {
     await libp2p.handle(SUBMIT_PROTOCOL, this.#serve(async fs => { await this.#submit(fs) }), { maxInboundStreams: SUBMIT_MAX_INBOUND_STREAMS })
     await libp2p.handle(WATCH_PROTOCOL, this.#serve(async fs => { await this.#watchRequest(fs) }), { maxInboundStreams: WATCH_MAX_INBOUND_STREAMS })
     await libp2p.handle(JOBS_PROTOCOL, this.#serve(async fs => { await this.#jobs(fs) }), { maxInboundStreams: JOBS_MAX_INBOUND_STREAMS })
+    await libp2p.handle(CANCEL_PROTOCOL, this.#serve(async fs => { await this.#cancel(fs) }), { maxInboundStreams: CANCEL_MAX_INBOUND_STREAMS })
     this.#started = true
   }
 
   async stop (): Promise<void> {
     if (!this.#started) return
-    await this.#components.libp2p.unhandle([SUBMIT_PROTOCOL, WATCH_PROTOCOL, JOBS_PROTOCOL])
+    await this.#components.libp2p.unhandle([SUBMIT_PROTOCOL, WATCH_PROTOCOL, JOBS_PROTOCOL, CANCEL_PROTOCOL])
     this.#started = false
   }
 
@@ -420,6 +440,12 @@ export class JobProtocolService {
   async #jobs (fs: FrameStream): Promise<void> {
     const req = await fs.readJson(JobsRequestSchema)
     await fs.writeJson(this.#handler.jobs(req.limit ?? DEFAULT_JOBS_LIMIT))
+    await fs.close()
+  }
+
+  async #cancel (fs: FrameStream): Promise<void> {
+    const req = await fs.readJson(CancelRequestSchema)
+    await fs.writeJson(await this.#handler.cancel(req.jobId))
     await fs.close()
   }
 }

@@ -6,6 +6,7 @@ export const TILE_PROTOCOL = '/swarm/tile/1.0.0'
 export const SUBMIT_PROTOCOL = '/swarm/submit/1.0.0'
 export const WATCH_PROTOCOL = '/swarm/watch/1.0.0'
 export const JOBS_PROTOCOL = '/swarm/jobs/1.0.0'
+export const CANCEL_PROTOCOL = '/swarm/cancel/1.0.0'
 
 /** Binary payloads travel in frames of this size; JSON messages stay well under it. */
 export const FRAME_BYTES = 1024 * 1024
@@ -115,6 +116,14 @@ export const JobSummarySchema = z.object({
 export type JobSummary = z.infer<typeof JobSummarySchema>
 export const JobsReplySchema = z.object({ jobs: z.array(JobSummarySchema), master: id, epoch: int }).strict()
 export type JobsReply = z.infer<typeof JobsReplySchema>
+
+// ---- cancel: client -> master
+/** The reason a cancelled job's watchers hear in its `failed` event (the client shows it as cancelled, not failed). */
+export const CANCELLED_REASON = 'cancelled'
+export const CancelRequestSchema = z.object({ jobId: id }).strict()
+/** cancelled: false when the job had already ended (its state says how); cancelling twice is no error. */
+export const CancelReplySchema = z.object({ jobId: id, state: z.string().max(32), cancelled: z.boolean() }).strict()
+export type CancelReply = z.infer<typeof CancelReplySchema>
 
 /** Error codes a peer sends in an error frame. */
 export const ErrorCodes = {

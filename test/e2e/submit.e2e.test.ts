@@ -1,5 +1,5 @@
 // The user's path, with real processes: `swarm start` on three hosts, `swarm submit` from a fourth that
-// finds the swarm by mDNS, and the result compared with `swarm run` on the same image.
+// finds the swarm by mDNS, and the result compared with `swarm run` on the same image; then `swarm cancel`.
 import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -32,5 +32,18 @@ describe.skipIf(lan == null)('e2e: swarm submit from a fourth device (needs root
     expect(JSON.parse(jobs.stdout).jobs.map((j: { state: string }) => j.state)).toEqual(['done'])
     const status = await lan!.run(laptop, ['status', '--json'], 20_000)
     expect(JSON.parse(status.stdout).peers.filter((p: { alive: boolean }) => p.alive)).toHaveLength(3)
+    // `swarm cancel` from the fourth device ends a detached job that would run for a long while.
+    const big = await makeImage(lan!.root, 'big.png', 2400, 1800, 5)
+    const detached = await lan!.run(laptop, ['submit', big, '--op', 'median:radius=12', '--tile-size', '96', '--detach'], 60_000)
+    expect(detached.code).toBe(0)
+    const id = detached.stdout.trim()
+    const cancelled = await lan!.run(laptop, ['cancel', id], 20_000)
+    expect(cancelled.stdout).toContain(`job ${id} cancelled`)
+    expect(cancelled.code).toBe(0)
+    const after = await lan!.run(laptop, ['jobs', '--json'], 20_000)
+    expect(JSON.parse(after.stdout).jobs.find((j: { id: string }) => j.id === id)?.state).toBe('cancelled')
+    const unknown = await lan!.run(laptop, ['cancel', 'no-such-job'], 20_000)
+    expect(unknown.stderr).toContain('no job no-such-job in the queue')
+    expect(unknown.code).toBe(1)
   })
 })

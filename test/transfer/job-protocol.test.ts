@@ -1,7 +1,7 @@
 // The job protocols between two real libp2p nodes on 127.0.0.1, the server over a scripted JobHandler (no
 // master, no queue): the not-master reply, refusals, an upload that arrives whole, the pacing of progress
 // events on the server's (manual) clock, the end of a watch when the peer stops being master, the listing,
-// and stop() unregistering the three protocols.
+// cancel, and stop() unregistering the protocols.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,7 +10,7 @@ import { parsePipeline } from '../../src/ops/index.ts'
 import { ManualClock } from '../../src/transfer/clock.ts'
 import { RemoteError } from '../../src/transfer/errors.ts'
 import {
-  fetchJobs, isRetryable, JobProtocolService, JobRefusal, MasterGoneError, PROGRESS_INTERVAL_MS, submitImage, WATCH_KEEPALIVE_MS, watchJob,
+  cancelJob, fetchJobs, isRetryable, JobProtocolService, JobRefusal, MasterGoneError, PROGRESS_INTERVAL_MS, submitImage, WATCH_KEEPALIVE_MS, watchJob,
   type AdmittedJob, type JobFollower, type JobHandler, type SubmitInput, type Upload
 } from '../../src/transfer/job-protocol.ts'
 import { ErrorCodes, type JobEvent, type JobsReply, type SubmitRequest } from '../../src/transfer/messages.ts'
@@ -58,6 +58,13 @@ class ScriptedMaster implements JobHandler {
   state = (jobId: string): Extract<JobEvent, { type: 'progress' }> => { this.stateCalls++; return progress(jobId, 0) as Extract<JobEvent, { type: 'progress' }> }
   output = async (): Promise<{ format: 'png', width: number, height: number, data: Uint8Array }> => ({ format: 'png', width: 8, height: 8, data: this.output_ })
   jobs = (limit: number): JobsReply => ({ ...this.listing, epoch: limit })
+  readonly cancelled: string[] = []
+  cancel = async (jobId: string): Promise<{ jobId: string, state: string, cancelled: boolean }> => {
+    if (!this.queued.has(jobId)) throw new JobRefusal(ErrorCodes.unknownJob, `no job ${jobId} in the queue`)
+    const first = !this.cancelled.includes(jobId)
+    this.cancelled.push(jobId)
+    return { jobId, state: 'cancelled', cancelled: first }
+  }
 
   emit (e: JobEvent): void { for (const f of this.followers) f.event(e) }
   stepDown (): void { this.active = false; for (const f of [...this.followers]) f.end() }
@@ -180,11 +187,23 @@ describe('job protocols', () => {
     expect(events).toEqual([{ ...progress('j2', 1), queuePosition: 2 } as JobEvent])
   })
 
-  it('jobs lists the queue; after stop() none of the three protocols is served', async () => {
+  it('cancel reaches the master and answers what became of the job; an unknown job is refused as such', async () => {
+    const { master, client, server } = await setUp()
+    master.queued.add('j9')
+    expect(await cancelJob(client, server.peerId, 'j9')).toEqual({ jobId: 'j9', state: 'cancelled', cancelled: true })
+    expect(await cancelJob(client, server.peerId, 'j9')).toEqual({ jobId: 'j9', state: 'cancelled', cancelled: false })
+    const err = await cancelJob(client, server.peerId, 'nope').catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(RemoteError)
+    expect((err as RemoteError).code).toBe(ErrorCodes.unknownJob)
+    expect(master.cancelled).toEqual(['j9', 'j9'])
+  })
+
+  it('jobs lists the queue; after stop() none of the protocols is served', async () => {
     const { service, client, server } = await setUp()
     expect(await fetchJobs(client, server.peerId, 5)).toEqual({ jobs: [], master: 'the-master', epoch: 5 })
     await service.stop()
     await expect(fetchJobs(client, server.peerId)).rejects.toThrow()
+    await expect(cancelJob(client, server.peerId, 'j1')).rejects.toThrow()
     await expect(watchJob(client, server.peerId, 'j1', false, () => {})).rejects.not.toBeInstanceOf(RemoteError)
     await service.start()
     expect((await fetchJobs(client, server.peerId)).master).toBe('the-master')

@@ -13,6 +13,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   submit: async () => (await import('./submit.ts')).registerSubmitCommand,
   result: async () => (await import('./result.ts')).registerResultCommand,
   jobs: async () => (await import('./jobs.ts')).registerJobsCommand,
+  cancel: async () => (await import('./cancel.ts')).registerCancelCommand,
   run: async () => (await import('./run.ts')).registerRunCommand,
   ops: async () => (await import('./ops.ts')).registerOpsCommand,
   key: async () => (await import('./key.ts')).registerKeyCommand

@@ -6,7 +6,7 @@ import { Option, type Command } from 'commander'
 import { connectClient } from '../../node/client.ts'
 import { resolveSwarmKey } from '../../node/swarm-key.ts'
 import { outputFormatFor, parsePipeline, probeImage, type OutputFormat } from '../../ops/index.ts'
-import { OutputFormatSchema } from '../../transfer/messages.ts'
+import { CANCELLED_REASON, OutputFormatSchema } from '../../transfer/messages.ts'
 import { extensionOf } from '../../scheduler/master.ts'
 import { runSubmit } from '../job-session.ts'
 import { collect, intInRange, keyOption, peerOption, positiveInt } from '../shared-options.ts'
@@ -89,7 +89,7 @@ async function submit (images: string[], opts: SubmitOpts): Promise<number> {
           } else if (e.type === 'result') {
             bar?.update(bar.getTotal(), { status: 'done' })
           } else {
-            bar?.update({ status: 'FAILED' })
+            bar?.update({ status: e.type === 'failed' && e.reason === CANCELLED_REASON ? 'CANCELLED' : 'FAILED' })
           }
         }
       }).catch((err: Error) => ({ jobId: '', failure: err.message, data: undefined }))
@@ -99,7 +99,7 @@ async function submit (images: string[], opts: SubmitOpts): Promise<number> {
       }
       if (outcome.failure != null || outcome.data == null) {
         failures++
-        say(`${p.name}: FAILED: ${outcome.failure ?? 'no result'}`)
+        say(outcome.failure === CANCELLED_REASON ? `${p.name}: cancelled (job ${outcome.jobId})` : `${p.name}: FAILED: ${outcome.failure ?? 'no result'}`)
         return
       }
       await mkdir(resolve(p.out, '..'), { recursive: true })
