@@ -61,7 +61,7 @@ export function decodeHeartbeat (data: Uint8Array, signer: string): Heartbeat {
   }
   const parsed = HeartbeatSchema.safeParse(json)
   if (!parsed.success) throw new InvalidHeartbeatError(`heartbeat from ${signer} is malformed: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`)
-  if (parsed.data.peerId !== signer) throw new InvalidHeartbeatError(`heartbeat signed by ${signer} claims to be from ${parsed.data.peerId}`)
+  if (parsed.data.peerId !== signer) throw new InvalidHeartbeatError(`heartbeat signed by ${signer} claims to be from ${JSON.stringify(parsed.data.peerId)}`)
   return parsed.data
 }
 
