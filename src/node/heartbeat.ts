@@ -10,7 +10,10 @@ export const LoadSchema = z.object({
   cores: z.number().int().min(0).max(4096),
   freeSlots: z.number().int().min(0).max(4096),
   busyTiles: z.number().int().min(0).max(1_000_000),
+  // Bytes work may still take here: the device's free memory or the peer's budget's room, if less.
   freeMem: z.number().min(0),
+  // The peer's memory budget (--max-memory), in bytes; absent from peers before budgets.
+  memoryLimit: z.number().min(0).optional(),
   // Tiles per second this peer measured on its recent work; 0 until it has done some.
   tileSpeed: z.number().min(0)
 })

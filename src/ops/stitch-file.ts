@@ -5,7 +5,6 @@
 // Not libvips' own .v format as the intermediate: libvips maps a .v file into memory to read it, and the
 // mapped pages count as the peer's memory (measured: encoding a 300 MB .v peaked 300 MB higher; from a
 // stored PNG, 29 MB).
-import { once } from 'node:events'
 import { open, rename, unlink } from 'node:fs/promises'
 import { createDeflate, crc32 } from 'node:zlib'
 import sharp from 'sharp'
@@ -85,17 +84,21 @@ export async function stitchToFile (
         for await (const data of deflate) await fh.write(chunk('IDAT', data as Buffer))
       })()
       idat.catch(() => {})
+      // One band's buffer for every band: each is written only once deflate has taken the one before (a
+      // new buffer per band left all of them to the garbage collector: +110 MiB of RSS at 64 MP, measured).
+      const whole = Buffer.alloc(Math.max(...bands.map(b => b[0].core.height)) * (rowBytes + 1))
       for (const band of bands) {
         const rows = band[0].core.height
         // Each row: PNG's filter byte (0, none), then the pixels.
-        const buf = Buffer.alloc(rows * (rowBytes + 1))
+        const buf = whole.subarray(0, rows * (rowBytes + 1))
         for (const tile of band) {
           const img = await read(tile)
           checkPlacement({ width, height, channels }, tile, img)
           const tileRow = tile.core.width * channels
           for (let y = 0; y < rows; y++) buf.set(img.data.subarray(y * tileRow, (y + 1) * tileRow), y * (rowBytes + 1) + 1 + tile.core.x * channels)
         }
-        if (!deflate.write(buf)) await once(deflate, 'drain')
+        // Resolved once deflate has consumed the band, so the buffer can take the next one.
+        await new Promise<void>((resolve, reject) => { deflate.write(buf, (err) => { if (err != null) reject(err); else resolve() }) })
       }
       deflate.end()
       await idat

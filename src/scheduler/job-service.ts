@@ -9,6 +9,7 @@ import {
   checkImage, decodeToFile, ImageInputError, outputChannels, probeImage, type Channels, phaseCount, pipelineHalo, planTiles, validatePipeline, type Pipeline
 } from '../ops/index.ts'
 import { formatPipeline } from '../ops/pipeline.ts'
+import { largestReservation, mib, tileWorkingBytes } from '../ops/memory-budget.ts'
 import { systemClock, type Clock } from '../transfer/clock.ts'
 import {
   JobRefusal, type AdmittedJob, type JobFollower, type JobHandler, type JobOutput, type Upload
@@ -23,6 +24,12 @@ import { decodedPathOf } from './worker.ts'
 import type { HandoverHandler, HandoverInput, HandoverRequest } from '../transfer/handover-protocol.ts'
 
 const TERMINAL = new Set(['done', 'failed', 'cancelled'])
+/**
+ * Memory an upload holds while it is received and checked: its frames, and libvips' strips and threads'
+ * buffers while it is decoded (the decode alone measured +23 MiB of peak RSS for 64 MP). Reserved per
+ * upload, so three bombs at once are checked one after another on a small budget, not side by side.
+ */
+const ADMISSION_BYTES = 64 * 1024 * 1024
 
 /**
  * decodeImage's refusals without holding the pixels: checkImage for an input a worker keeps decoded in
@@ -126,6 +133,18 @@ export class JobService implements JobHandler, HandoverHandler {
     } catch (err) {
       throw new JobRefusal(ErrorCodes.badPipeline, (err as Error).message)
     }
+    // Room for the upload's buffers and the check's decode strips, or the client is told to come back.
+    const memory = opts.memory?.tryReserve(ADMISSION_BYTES)
+    if (opts.memory != null && memory == null) throw new JobRefusal(ErrorCodes.busy, `${req.name}: ${opts.memory.describe(ADMISSION_BYTES, 'checking another upload')}; try again`)
+    try {
+      return await this.admitWithin(req, upload, pipeline)
+    } finally {
+      memory?.release()
+    }
+  }
+
+  private async admitWithin (req: SubmitRequest, upload: Upload, pipeline: Pipeline): Promise<AdmittedJob> {
+    const opts = this.master.opts
     const jobId = `j${this.clock.now().toString(36)}${randomBytes(4).toString('hex')}`
     const files = this.master.files
     await files.create(jobId)
@@ -146,11 +165,18 @@ export class JobService implements JobHandler, HandoverHandler {
         throw new JobRefusal(ErrorCodes.badInput, err instanceof ImageInputError ? err.message : `${req.name}: ${(err as Error).message}`)
       }
       const tileSize = req.tileSize ?? this.master.tileSizeFor(raw.width, raw.height)
+      const halo = pipelineHalo(pipeline)
+      // A tile no peer's memory budget can ever hold would wait in the queue for good: refused now.
+      const tileEdge = (side: number): number => Math.min(side, tileSize + 2 * halo)
+      const tileNeed = tileWorkingBytes(tileEdge(raw.width), tileEdge(raw.height))
+      const largest = this.master.largestMemoryLimit()
+      if (largest != null && tileNeed > largestReservation(largest)) {
+        throw new JobRefusal(ErrorCodes.badInput, `${req.name}: a tile of ${tileSize}x${tileSize} pixels needs ${mib(tileNeed)} of memory while it is worked, more than the largest peer memory budget in the swarm (${mib(largest)}) can hold; submit with a smaller --tile-size`)
+      }
       // The input on a standby before anyone is told "accepted": the job then survives this master.
       const swarmSize = this.master.livePeers().length
       const standbys = swarmSize > 0 ? await this.master.replicateInput(jobId, this.master.opts.standbys) : []
       if (swarmSize > 0 && standbys.length === 0) throw new JobRefusal(ErrorCodes.busy, `${req.name}: no other peer could store a copy of the input; try again`)
-      const halo = pipelineHalo(pipeline)
       const meta: JobMeta = {
         name: req.name, width: raw.width, height: raw.height, channels: raw.channels,
         outChannels: outputChannels(pipeline, raw.channels), tileSize, halo, pipeline, format: req.format, standbys,

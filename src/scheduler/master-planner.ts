@@ -143,6 +143,8 @@ export type FailureKind =
   | 'inputUnavailable'
   /** this master could not store the result (its own disk) */
   | 'local'
+  /** the worker's memory budget had no room for the tile now */
+  | 'noMemory'
   /** the worker answered with an error: the work itself failed */
   | 'workerError'
   /** an answer that breaks the protocol */
@@ -152,10 +154,13 @@ export type FailureKind =
 
 /** Failures for want of a connection do not count toward a tile's attempts: a partition must not fail jobs. */
 export const isTransient = (kind: FailureKind): boolean =>
-  kind === 'unreachable' || kind === 'streamEnded' || kind === 'staleEpoch' || kind === 'missingFile' || kind === 'inputUnavailable' || kind === 'local'
+  kind === 'unreachable' || kind === 'streamEnded' || kind === 'staleEpoch' || kind === 'missingFile' || kind === 'inputUnavailable' || kind === 'local' || kind === 'noMemory'
 
-/** Failures that say the peer cannot be reached now: it gets no new tiles for UNREACHABLE_MS. */
-const keepsPeerOut = (kind: FailureKind): boolean => kind === 'unreachable' || kind === 'streamEnded' || kind === 'staleEpoch'
+/**
+ * Failures that say the peer cannot take work now (unreachable, or its memory full): it gets no new tiles
+ * for UNREACHABLE_MS, then its heartbeat's free memory says again what it can take.
+ */
+const keepsPeerOut = (kind: FailureKind): boolean => kind === 'unreachable' || kind === 'streamEnded' || kind === 'staleEpoch' || kind === 'noMemory'
 
 export interface MasterPlan {
   readonly cfg: PlannerConfig

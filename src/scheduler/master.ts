@@ -24,7 +24,8 @@ import { pixelsHash, statsHash } from './result-hash.ts'
 import { getBlob } from '../transfer/blob.ts'
 import { ReplicationSource } from './replication.ts'
 import { JobCopies, MissingFileError } from './job-copies.ts'
-import type { WorkerRuntime } from './worker.ts'
+import { NoMemoryError, type WorkerRuntime } from './worker.ts'
+import type { MemoryBudget, Reservation } from '../ops/memory-budget.ts'
 
 export type { JobMeta } from './master-planner.ts'
 
@@ -47,6 +48,8 @@ export interface MasterOptions {
   verify: number
   /** Outputs up to this many bytes of pixels are stitched in memory (default STITCH_IN_MEMORY_MAX_BYTES). */
   stitchInMemoryMaxBytes?: number
+  /** This peer's memory budget: an output is stitched in memory only if it has room (undefined: no limit). */
+  memory?: MemoryBudget
   /** Time and timers; the system clock unless a test drives them. */
   clock?: Clock
 }
@@ -64,6 +67,10 @@ export const STITCH_IN_MEMORY_MAX_BYTES = 128 * 1024 * 1024
  * each) stay small against it.
  */
 const STITCH_FETCHES = 4
+/** A master stage waits this long at most for room in the memory budget (a stitch behind running tiles). */
+const STAGE_MEMORY_WAIT_MS = 120_000
+/** Between looks at the budget while a stage waits: tiles end every few hundred ms. */
+const STAGE_MEMORY_POLL_MS = 200
 
 /** Runs `fn` over `items` with at most `limit` at a time; rejects with the first failure, once all started ones end. */
 async function eachLimit<T> (items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -111,6 +118,7 @@ function classify (err: unknown): FailureKind {
   if (err instanceof LocalStoreError) return 'local'
   if (err instanceof LocalWorkError) return err.stale ? 'staleEpoch' : 'workerError'
   if (err instanceof MissingFileError) return 'missingFile'
+  if (err instanceof NoMemoryError || (err instanceof RemoteError && err.code === ErrorCodes.noMemory)) return 'noMemory'
   if (err instanceof RemoteError) return err.code === ErrorCodes.staleEpoch ? 'staleEpoch' : err.code === ErrorCodes.inputUnavailable ? 'inputUnavailable' : 'workerError'
   if (err instanceof StreamEndedError) return 'streamEnded'
   if (err instanceof MalformedFrameError) return 'malformed'
@@ -291,6 +299,21 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     return this.peer.liveView().map(hb => ({ peer: hb.peerId, freeSlots: hb.load.freeSlots, busyTiles: hb.load.busyTiles, freeMem: hb.load.freeMem }))
   }
 
+  /**
+   * The largest memory budget among the live peers and this one, in bytes; undefined when a peer does not
+   * say (one from before budgets, or no budget here): then no job is refused for its tiles' memory.
+   */
+  largestMemoryLimit (): number | undefined {
+    const own = this.opts.memory?.limit
+    if (own == null) return undefined
+    let largest = own
+    for (const hb of this.peer.liveView()) {
+      if (hb.load.memoryLimit == null) return undefined
+      largest = Math.max(largest, hb.load.memoryLimit)
+    }
+    return largest
+  }
+
   /** The tile edge for a new job: the one configured, else one fitted to the image and the swarm's slots. */
   tileSizeFor (width: number, height: number): number {
     if (this.plan == null) return this.opts.tileSize ?? autoTileSize(width, height, this.worker.opts.slots)
@@ -342,6 +365,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
   private async dispatch ({ lease: a, tile, request, readTimeoutMs }: Extract<MasterCommand, { type: 'send' }>): Promise<void> {
     const ac = new AbortController()
     this.inflight.set(a.leaseId, ac)
+    let memory: Reservation | undefined
     this.emit('dispatched', { jobId: a.jobId, phase: a.phase, index: a.index, peer: a.peer, attempt: a.attempt, speculative: a.speculative === true })
     try {
       // A worker that cuts its own tile (request.source) gets no pixels from here; this peer's own worker cuts
@@ -352,9 +376,18 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
           if (!self) return new Uint8Array(0)
           return await this.worker.cut(request).catch((err: Error) => { throw new InputUnavailableError(err.message) })
         }
-        const raw = await this.input(a.jobId, this.meta(a.jobId)).catch((err: Error) => { throw new InputUnavailableError(err.message) })
+        const meta = this.meta(a.jobId)
+        if (meta.inputSha256 != null) {
+          // For a worker short of memory: cut here, as this peer's worker cuts its own tiles (a large input
+          // from its decoded file, a tile at a time), not from the whole input decoded in memory.
+          const here = { ...request, source: { sha256: meta.inputSha256, holders: [this.peer.peerId], x: tile.halo.x, y: tile.halo.y } }
+          return await this.worker.cut(here).catch((err: Error) => { throw new InputUnavailableError(err.message) })
+        }
+        const raw = await this.input(a.jobId, meta).catch((err: Error) => { throw new InputUnavailableError(err.message) })
         return sliceTile(raw, tile).data
       }
+      // This peer's own tile holds its memory from the cut to the result, as a remote worker's does.
+      memory = self ? this.worker.reserve(request) : undefined
       const data = await pixels()
       const renew = (): void => { void this.run({ type: 'working', lease: a, now: this.clock.now() }).catch(() => {}) }
       const commit = async (result: SentTileResult): Promise<void> => {
@@ -375,6 +408,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       if (ac.signal.aborted || this.store == null) return
       await this.run({ type: 'undelivered', lease: a, failure: classify(err), message: (err as Error).message, now: this.clock.now() }).catch(() => {})
     } finally {
+      memory?.release()
       this.inflight.delete(a.leaseId)
     }
   }
@@ -539,20 +573,35 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       // Tiles are fetched, read and placed several at a time: one by one, each a round trip to a standby and
       // then a file read and a decompression, they were nearly all of an 8-peer job's end (64 tiles: 3.6 of
       // its 15.7 s, on peers capped at a fifth of a core).
-      if (meta.width * meta.height * channels <= (this.opts.stitchInMemoryMaxBytes ?? STITCH_IN_MEMORY_MAX_BYTES)) {
-        const out = createRaw(meta.width, meta.height, channels)
-        await eachLimit(tiles, STITCH_FETCHES, async (tile) => {
-          await this.tileHere(jobId, meta, tile)
-          placeTile(out, tile, await this.files.readTile(jobId, tile.index))
-        })
-        const data = await encodeImageToBuffer(out, meta.format)
-        await this.files.writeOutput(jobId, extensionOf(meta.format), data)
-        bytes = data.byteLength
+      const pixelBytes = meta.width * meta.height * channels
+      // In memory: the pixels and their encoding, if the budget has room for both now.
+      const inMemory = pixelBytes <= (this.opts.stitchInMemoryMaxBytes ?? STITCH_IN_MEMORY_MAX_BYTES)
+      let memory = inMemory ? this.opts.memory?.tryReserve(2 * pixelBytes) : undefined
+      if (inMemory && (this.opts.memory == null || memory != null)) {
+        try {
+          const out = createRaw(meta.width, meta.height, channels)
+          await eachLimit(tiles, STITCH_FETCHES, async (tile) => {
+            await this.tileHere(jobId, meta, tile)
+            placeTile(out, tile, await this.files.readTile(jobId, tile.index))
+          })
+          const data = await encodeImageToBuffer(out, meta.format)
+          await this.files.writeOutput(jobId, extensionOf(meta.format), data)
+          bytes = data.byteLength
+        } finally {
+          memory?.release()
+        }
       } else {
         // Built on disk a tile at a time and encoded from there in strips: no peer holds the whole image.
-        // Every tile is brought here first, so the bands read local files only.
-        await eachLimit(tiles, STITCH_FETCHES, async (tile) => { await this.tileHere(jobId, meta, tile) })
-        bytes = await stitchToFile(this.files.pathOf(jobId, outName), meta.width, meta.height, channels, meta.format, tiles, async (tile) => await this.files.readTile(jobId, tile.index))
+        // Every tile is brought here first, so the bands read local files only. Memory: a band, and the
+        // tiles read at once with their compressed form; waited for, as a tile waits for a worker's room.
+        const tileBytes = Math.min(meta.width, meta.tileSize) * Math.min(meta.height, meta.tileSize) * channels
+        memory = await this.reserveWhenFree(2 * meta.width * Math.min(meta.height, meta.tileSize) * channels + 2 * STITCH_FETCHES * tileBytes, `the stitch of ${jobId}`)
+        try {
+          await eachLimit(tiles, STITCH_FETCHES, async (tile) => { await this.tileHere(jobId, meta, tile) })
+          bytes = await stitchToFile(this.files.pathOf(jobId, outName), meta.width, meta.height, channels, meta.format, tiles, async (tile) => await this.files.readTile(jobId, tile.index))
+        } finally {
+          memory?.release()
+        }
       }
       // The output on a second peer too, so `swarm result` still works if this one goes: the job's standbys,
       // or, when none of them is alive (or the only one is this master), another peer made its standby.
@@ -571,6 +620,26 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     } catch (err) {
       await report({ message: (err as Error).message })
     }
+  }
+
+  /**
+   * Waits (bounded by STAGE_MEMORY_WAIT_MS) until this peer's memory budget has room for a stage of the
+   * master's own (a stitch), then holds it. Tiles here cannot take it forever: one is granted only while
+   * it fits beside what is reserved, and a budget holding nothing grants what fits its limit. Past the
+   * bound the stage runs anyway, logged: a job that never ends is worse than a budget passed once.
+   */
+  async reserveWhenFree (bytes: number, what: string): Promise<Reservation | undefined> {
+    const budget = this.opts.memory
+    if (budget == null) return undefined
+    const until = this.clock.now() + STAGE_MEMORY_WAIT_MS
+    for (let i = 0; i < STAGE_MEMORY_WAIT_MS / STAGE_MEMORY_POLL_MS; i++) {
+      const got = budget.tryReserve(bytes)
+      if (got != null) return got
+      if (this.clock.now() >= until) break
+      await this.clock.sleep(STAGE_MEMORY_POLL_MS)
+    }
+    this.log('warn', `${budget.describe(bytes, what)}; going ahead after ${STAGE_MEMORY_WAIT_MS / 1000} s`)
+    return undefined
   }
 
   /**

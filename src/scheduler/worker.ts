@@ -4,6 +4,7 @@
 // src/transfer/tile-protocol.ts's TileService; this decides: the work, the leases it holds, when the
 // leasing master counts as gone, and offering a kept result to the master it follows instead.
 import { unlink } from 'node:fs/promises'
+import { tileWorkingBytes, type MemoryBudget, type Reservation } from '../ops/memory-budget.ts'
 import { createPool, decodeImage, decodeToFile, DEFAULT_MAX_PIXELS, openDecodedFile, probeImage, readRect, sliceTile, type DecodedFile, type KernelPool, type RawImage, type TileResult, validatePipeline } from '../ops/index.ts'
 import { systemClock, type Clock } from '../transfer/clock.ts'
 import { ErrorCodes, type TileRequest } from '../transfer/messages.ts'
@@ -42,6 +43,11 @@ export interface WorkerOptions {
   maxPixels?: number
   /** Inputs decoded whole up to this many bytes, larger ones a tile at a time (default WHOLE_INPUT_MAX_BYTES). */
   wholeInputMaxBytes?: number
+  /**
+   * The peer's memory budget: a tile is taken only once its working set is reserved (before its pixels are
+   * read), and an input is kept decoded whole only while it fits; undefined: no limit (tests, benches).
+   */
+  memory?: MemoryBudget
   /** The master this peer follows now, if any. */
   master?: () => string | null
   /**
@@ -71,6 +77,14 @@ export class BadTileError extends Error {
   override name = 'BadTileError'
 }
 
+/** No room in this peer's memory budget for the tile now: not the tile's fault, the master tries elsewhere. */
+export class NoMemoryError extends TileRefusal {
+  override name = 'NoMemoryError'
+  constructor (message: string) {
+    super(ErrorCodes.noMemory, message)
+  }
+}
+
 export class WorkerRuntime implements TileHandler {
   readonly opts: WorkerOptions
   private readonly clock: Clock
@@ -84,7 +98,7 @@ export class WorkerRuntime implements TileHandler {
    * Inputs of jobs whose tiles this worker cuts itself, oldest first: decoded whole in memory when small,
    * else decoded once into a file beside the input, from which each tile's rectangle is read.
    */
-  private readonly inputs = new Map<string, Promise<{ whole: RawImage } | { file: DecodedFile }>>()
+  private readonly inputs = new Map<string, Promise<{ whole: RawImage, memory?: Reservation } | { file: DecodedFile }>>()
 
   constructor (opts: WorkerOptions) {
     this.opts = opts
@@ -109,6 +123,7 @@ export class WorkerRuntime implements TileHandler {
    * is not computed again.
    */
   accept (req: TileRequest, from: string): ServedTile {
+    const memory = this.reserve(req)
     this.serving.set(req.leaseId, req)
     // Gone: this peer has since started to follow another master. Compared with the master followed
     // when the tile came, not with `from`: a tile may come from a peer that is not the master this one
@@ -139,8 +154,24 @@ export class WorkerRuntime implements TileHandler {
       orphaned: async ({ result, kept }) => {
         if (kept) await this.offer({ type: 'done', ...noticeOf(req), ...('stats' in result ? { stats: result.stats } : {}) })
       },
-      release: () => { this.serving.delete(req.leaseId) }
+      release: () => {
+        this.serving.delete(req.leaseId)
+        memory?.release()
+      }
     }
+  }
+
+  /**
+   * The tile's working set from the memory budget, or a NoMemoryError: called before the tile's pixels are
+   * read, so a request cannot make this peer allocate what it announces before it is checked.
+   */
+  reserve (req: Pick<TileRequest, 'width' | 'height'>): Reservation | undefined {
+    const budget = this.opts.memory
+    if (budget == null) return undefined
+    const need = tileWorkingBytes(req.width, req.height)
+    const got = budget.tryReserve(need)
+    if (got == null) throw new NoMemoryError(budget.describe(need, `a ${req.width}x${req.height} tile`))
+    return got
   }
 
   /**
@@ -181,11 +212,20 @@ export class WorkerRuntime implements TileHandler {
       input = fetch(req).then(async path => {
         const info = await probeImage(path, { maxPixels })
         const name = `the input of ${req.jobId}`
-        if (info.width * info.height * info.channels > (this.opts.wholeInputMaxBytes ?? WHOLE_INPUT_MAX_BYTES)) {
+        const bytes = info.width * info.height * info.channels
+        // Kept whole only if the budget has room for it while the job's tiles come here.
+        const small = bytes <= (this.opts.wholeInputMaxBytes ?? WHOLE_INPUT_MAX_BYTES)
+        const memory = small ? this.opts.memory?.tryReserve(bytes) : undefined
+        if (!small || (this.opts.memory != null && memory == null)) {
           // On the master, the check at submit left this decode beside the input already.
           return { file: await openDecodedFile(decodedPathOf(path), info) ?? await decodeToFile(path, decodedPathOf(path), { maxPixels, name }) }
         }
-        return { whole: await decodeImage(path, { maxPixels, name }) }
+        try {
+          return { whole: await decodeImage(path, { maxPixels, name }), ...(memory != null ? { memory } : {}) }
+        } catch (err) {
+          memory?.release()
+          throw err
+        }
       })
       this.inputs.set(req.jobId, input)
       input.catch(() => { if (this.inputs.get(req.jobId) === input) this.inputs.delete(req.jobId) })
@@ -212,8 +252,11 @@ export class WorkerRuntime implements TileHandler {
   forget (jobId: string): void {
     const input = this.inputs.get(jobId)
     this.inputs.delete(jobId)
-    // A decoded file goes with it (it is as large as the decoded image).
-    void input?.then(got => { if ('file' in got) return unlink(got.file.path) }).catch(() => {})
+    // A decoded file goes with it (it is as large as the decoded image); a whole one gives its memory back.
+    void input?.then(got => {
+      if ('file' in got) return unlink(got.file.path)
+      got.memory?.release()
+    }).catch(() => {})
   }
 
   /** Runs one tile; the master calls this directly for tiles it leases to itself. */

@@ -140,5 +140,7 @@ export const ErrorCodes = {
   forbidden: 'forbidden',
   /** the receiving peer's disk has no room for what was announced */
   noSpace: 'no-space',
+  /** the receiving peer's memory budget has no room for the work now: not the work's fault */
+  noMemory: 'no-memory',
   internal: 'internal'
 } as const

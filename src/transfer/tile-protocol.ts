@@ -130,7 +130,10 @@ export class TileRefusal extends Error {
 
 /** What the tile server needs of the worker: its decisions, none of the wire. */
 export interface TileHandler {
-  /** A tile came in whole (request and pixels) from peer `from`: the worker's hold on it while it is served. */
+  /**
+   * A tile's request came from peer `from`, its pixels not yet read: the worker's hold on it while it is
+   * served. Throws a TileRefusal to refuse it before its pixels are read (no memory for it).
+   */
   accept: (req: TileRequest, from: string) => ServedTile
 }
 
@@ -201,9 +204,21 @@ export class TileService {
 
   async #serve (fs: FrameStream, from: string): Promise<void> {
     const req = await fs.readJson(TileRequestSchema)
-    const data = req.source == null ? await fs.readBinary(req.width * req.height * req.channels) as Uint8Array : undefined
-    const tile = this.#handler.accept(req, from)
+    // Taken (its memory reserved) before its pixels are read: what a request announces is checked first.
+    let tile: ServedTile
     try {
+      tile = this.#handler.accept(req, from)
+    } catch (err) {
+      if (!(err instanceof TileRefusal)) throw err
+      await fs.writeError(err.code, err.message).catch(() => {})
+      // A master that sends pixels is writing them now and reads the refusal only after: reset, so it stops
+      // (a reset is transient to it too). One that sent only the request reads the refusal itself.
+      if (req.source == null) fs.abort(err)
+      else await fs.close()
+      return
+    }
+    try {
+      const data = req.source == null ? await fs.readBinary(req.width * req.height * req.channels) as Uint8Array : undefined
       await this.#answer(fs, req, data, tile)
     } finally {
       tile.release()

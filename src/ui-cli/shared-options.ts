@@ -1,6 +1,7 @@
 // Options several commands share, and their parsing.
 import { InvalidArgumentError, Option } from 'commander'
 import envPaths from 'env-paths'
+import { parseMemorySize } from '../ops/memory-budget.ts'
 
 export function defaultDataDir (): string {
   return process.env.SWARM_DATA_DIR ?? envPaths('swarm', { suffix: '' }).data
@@ -44,3 +45,14 @@ export function fraction (name: string) {
 
 export const keyOption = (): Option => new Option('--key <file>', 'swarm key file: only peers with the same key can connect (default: $SWARM_KEY, a file path or the key text)')
 export const peerOption = (): Option => new Option('--peer <multiaddr>', 'a peer to dial, for networks without multicast (repeatable)').argParser(collect)
+
+/** A memory size (512M, 2G) for `flag`, in bytes, refused in memory-budget's one sentence. */
+export function memorySize (flag: string) {
+  return (value: string): number => {
+    try {
+      return parseMemorySize(value, flag)
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message)
+    }
+  }
+}

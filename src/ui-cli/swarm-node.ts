@@ -5,6 +5,7 @@
 import { availableParallelism, freemem } from 'node:os'
 import type { ConnectionGater } from '@libp2p/interface'
 import { DEFAULT_MAX_PIXELS } from '../ops/index.ts'
+import { defaultMemoryLimit, MemoryBudget } from '../ops/memory-budget.ts'
 import { JobService } from '../scheduler/job-service.ts'
 import { tileName } from '../scheduler/job-files.ts'
 import { MasterRuntime, type MasterOptions } from '../scheduler/master.ts'
@@ -39,6 +40,8 @@ export interface SwarmNodeOptions extends PeerOptions {
   masterWorkLimit?: number
   /** As master, the share of tiles a second peer computes again to check the first (default DEFAULT_VERIFY). */
   verify?: number
+  /** The resident memory this peer may grow to, in bytes (default: defaultMemoryLimit of the free memory at start). */
+  maxMemory?: number
   /** Tests: outputs up to this many bytes are stitched in memory, larger ones on disk. */
   stitchInMemoryMaxBytes?: number
   /** Tests only: a worker that corrupts its results. */
@@ -62,6 +65,7 @@ export class SwarmNode {
   readonly peer: SwarmPeer
   readonly worker: WorkerRuntime
   readonly master: MasterRuntime
+  readonly memory: MemoryBudget
   private readonly clock: Clock
   private sink?: ReplicationSink
   private services?: Services
@@ -74,8 +78,10 @@ export class SwarmNode {
     const slots = opts.slots ?? availableParallelism()
     this.clock = opts.clock ?? systemClock
     this.peer = new SwarmPeer({ ...opts, slots })
+    this.memory = new MemoryBudget(opts.maxMemory ?? defaultMemoryLimit(freemem()), () => process.memoryUsage.rss())
     this.worker = new WorkerRuntime({
       slots,
+      memory: this.memory,
       clock: this.clock,
       epoch: () => this.peer.epoch,
       tamper: opts.tamper,
@@ -101,7 +107,8 @@ export class SwarmNode {
       standbys: opts.standbys ?? 1,
       masterWorkLimit: opts.masterWorkLimit ?? DEFAULT_MASTER_WORK_LIMIT,
       verify: opts.verify ?? DEFAULT_VERIFY,
-      stitchInMemoryMaxBytes: opts.stitchInMemoryMaxBytes
+      stitchInMemoryMaxBytes: opts.stitchInMemoryMaxBytes,
+      memory: this.memory
     }
     this.master = new MasterRuntime(this.peer, this.worker, masterOpts)
     const cores = availableParallelism()
@@ -113,7 +120,9 @@ export class SwarmNode {
       cores,
       freeSlots: Math.max(0, slots - this.worker.busy),
       busyTiles: this.worker.busy,
-      freeMem: freemem(),
+      // What work may still take here: the budget's room, or the device's free memory if that is less.
+      freeMem: Math.min(freemem(), this.memory.headroom()),
+      memoryLimit: this.memory.limit,
       tileSpeed: this.worker.tileSpeed()
     })
     this.peer.on('master', (e) => {

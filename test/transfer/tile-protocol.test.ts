@@ -15,6 +15,7 @@ import type { TileNotice } from '../../src/transfer/tile-done.ts'
 import { sendTile, TileService } from '../../src/transfer/tile-protocol.ts'
 import type { TileRequest } from '../../src/transfer/messages.ts'
 import { photoLike } from '../ops/helpers.ts'
+import { MemoryBudget } from '../../src/ops/memory-budget.ts'
 import { Nodes } from './helpers.ts'
 
 const nodes = new Nodes()
@@ -32,9 +33,9 @@ const req: TileRequest = {
   width: tile.width, height: tile.height, channels: tile.channels, core, stats: [], renewMs: 1000
 }
 
-async function send (keep: WorkerRuntime['opts']['keep'], opts: { copy?: WorkerOptions['copy'], fetchInput?: WorkerOptions['fetchInput'], wholeInputMaxBytes?: number, req?: TileRequest } = {}): Promise<Awaited<ReturnType<typeof sendTile>>> {
+async function send (keep: WorkerRuntime['opts']['keep'], opts: { copy?: WorkerOptions['copy'], fetchInput?: WorkerOptions['fetchInput'], wholeInputMaxBytes?: number, req?: TileRequest, memory?: MemoryBudget } = {}): Promise<Awaited<ReturnType<typeof sendTile>>> {
   const [a, b] = [await nodes.start(), await nodes.start()]
-  const worker = new WorkerRuntime({ slots: 1, epoch: () => 2, keep, copy: opts.copy, fetchInput: opts.fetchInput, wholeInputMaxBytes: opts.wholeInputMaxBytes })
+  const worker = new WorkerRuntime({ slots: 1, epoch: () => 2, keep, copy: opts.copy, fetchInput: opts.fetchInput, wholeInputMaxBytes: opts.wholeInputMaxBytes, memory: opts.memory })
   workers.push(worker)
   await new TileService({ libp2p: b }, { handler: worker }).start()
   await a.dial(b.getMultiaddrs()[0])
@@ -105,6 +106,29 @@ describe('tile protocol', () => {
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
+  })
+
+  it('a tile announced larger than the worker\'s memory budget is refused as no-memory before anything is read or fetched', async () => {
+    const MiB = 1024 * 1024
+    const budget = new MemoryBudget(512 * MiB, () => 200 * MiB)
+    const fetched: string[] = []
+    const huge = { ...req, width: 65_536, height: 65_536, channels: 4 as const, core: { x: 0, y: 0, width: 65_536, height: 65_536 } }
+    const refused = await send(undefined, {
+      memory: budget,
+      req: { ...huge, source: { sha256: 'cd'.repeat(32), holders: ['standby-1'], x: 0, y: 0 } },
+      fetchInput: async (r) => { fetched.push(r.jobId); return '/nonexistent' }
+    }).catch((err: Error) => err)
+    expect(refused).toBeInstanceOf(RemoteError)
+    expect(refused).toMatchObject({ code: ErrorCodes.noMemory, message: expect.stringContaining('has no room for a 65536x65536 tile (81920 MiB)') })
+    expect(fetched).toEqual([])
+    // With its pixels announced instead: refused too (the stream reset), nothing reserved or held after.
+    const withPixels = await send(undefined, { memory: budget, req: huge }).catch((err: Error) => err)
+    expect(withPixels).toBeInstanceOf(Error)
+    expect(budget.reserved).toBe(0) // never reserved: refused before
+    // A tile that fits is worked as before, and gives its memory back.
+    const fits = await send(undefined, { memory: budget })
+    expect('image' in fits && fits.image.width).toBe(40)
+    await waitFor('the tile\'s memory given back once its stream ends', () => budget.reserved === 0)
   })
 
   it('a worker with no store says not kept', async () => {

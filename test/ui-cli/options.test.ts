@@ -52,6 +52,9 @@ describe('CLI options', () => {
       const port = await swarm(['start', ...safe, '--port', '70000'])
       expect(port.code, port.stderr).not.toBe(0)
       expect(port.stderr).toContain('--port must be a whole number from 0 to 65535, got "70000"')
+      const memory = await swarm(['start', ...safe, '--listen', '/ip4/127.0.0.1/tcp/0', '--max-memory', '100M'])
+      expect(memory.code, memory.stderr).not.toBe(0)
+      expect(memory.stderr).toContain('--max-memory must be a size of at least 256 MiB (e.g. 512M, 2G), got "100M"')
     } finally { await rm(dir, { recursive: true, force: true }) }
   })
 })

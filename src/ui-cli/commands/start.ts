@@ -4,7 +4,8 @@ import { DEFAULT_MASTER_WORK_LIMIT, SwarmNode } from '../swarm-node.ts'
 import { DEFAULT_DEAD_AFTER_MS, DEFAULT_HEARTBEAT_MS } from '../../node/peer-options.ts'
 import { resolveSwarmKey } from '../../node/swarm-key.ts'
 import { createLogger } from '../logger.ts'
-import { defaultDataDir, fraction, intInRange, keyOption, nonNegativeInt, peerOption, positiveInt } from '../shared-options.ts'
+import { defaultDataDir, fraction, intInRange, keyOption, memorySize, nonNegativeInt, peerOption, positiveInt } from '../shared-options.ts'
+import { DEFAULT_FREE_SHARE, mib, MIN_MEMORY_BYTES } from '../../ops/memory-budget.ts'
 import { MAX_TILE_SIZE, MIN_TILE_SIZE } from '../../ops/tiling.ts'
 import { DEFAULT_VERIFY } from '../../scheduler/master-planner.ts'
 
@@ -20,6 +21,7 @@ interface StartOpts {
   mdns: boolean
   name?: string
   slots?: number
+  maxMemory?: number
   tileSize?: number
   masterWorkLimit: number
   verify: number
@@ -40,6 +42,7 @@ export function registerStartCommand (program: Command): void {
     .option('--no-mdns', 'do not use multicast discovery (use --peer)')
     .option('--name <name>', 'the name shown in `swarm status` (default: the host name)')
     .option('--slots <n>', 'tiles this peer works on at once (default: its number of cores)', positiveInt('--slots'))
+    .option('--max-memory <size>', `the memory (resident set) this peer may grow to, e.g. 512M or 2G; tiles it has no room for go to other peers (default: ${DEFAULT_FREE_SHARE * 100}% of the memory free at start, at least ${mib(MIN_MEMORY_BYTES)})`, memorySize('--max-memory'))
     .option('--tile-size <px>', 'tile edge for jobs that do not choose one, when this peer is master (default: about 8 tiles per slot of the swarm, 512 to 2048)', intInRange('--tile-size', MIN_TILE_SIZE, MAX_TILE_SIZE))
     .option('--master-work-limit <n>', 'as master, work tiles too only while fewer than n other peers take tiles (0 = never)', nonNegativeInt('--master-work-limit'), DEFAULT_MASTER_WORK_LIMIT)
     .option('--verify <fraction>', 'as master, the share of tiles a second peer computes again; a peer whose result is outvoted gets no more tiles (1 = every tile, 0 = none)', fraction('--verify'), DEFAULT_VERIFY)
@@ -52,6 +55,7 @@ Examples:
   swarm key generate > swarm.key               make a key, copy it to every device, then:
   swarm start --key swarm.key                  only devices with the key can connect
   swarm start --no-master --slots 1            a Raspberry Pi that works but never leads
+  swarm start --max-memory 600M                a device that must keep memory for other things
   swarm start --verify 1                       every tile computed twice (a swarm you do not fully trust)
   swarm start --peer /ip4/10.0.0.5/tcp/4001/p2p/12D3Koo...   no multicast on this network`)
     .action(async (opts: StartOpts) => { await start(opts) })
@@ -72,6 +76,7 @@ async function start (opts: StartOpts): Promise<void> {
     eligible: opts.master,
     name: opts.name,
     slots: opts.slots,
+    maxMemory: opts.maxMemory,
     heartbeatMs: opts.heartbeatMs,
     deadAfterMs: opts.deadAfterMs,
     tileSize: opts.tileSize,
@@ -83,7 +88,7 @@ async function start (opts: StartOpts): Promise<void> {
   // Per tile: only with SWARM_LOG_LEVEL=debug.
   node.master.on('dispatched', (d) => { log.debug({ event: 'dispatched', ...d }, `tile ${d.jobId}/${d.phase}/${d.index} -> ${short(d.peer)}${d.attempt > 1 ? ` (attempt ${d.attempt})` : ''}`) })
   peer.on('started', (e) => {
-    log.info({ event: 'started', peerId: e.peerId, addrs: e.addrs, epoch: e.epoch, dataDir: opts.dataDir, private: psk != null }, `peer ${e.peerId} started (data in ${opts.dataDir})`)
+    log.info({ event: 'started', peerId: e.peerId, addrs: e.addrs, epoch: e.epoch, dataDir: opts.dataDir, private: psk != null, maxMemory: node.memory.limit, pid: process.pid }, `peer ${e.peerId} started (data in ${opts.dataDir}, memory budget ${mib(node.memory.limit)})`)
     for (const a of e.addrs) log.info({ event: 'listening', addr: a }, `listening on ${a}`)
   })
   peer.on('peer:joined', (e) => { log.info({ event: 'peer-joined', peerId: e.peerId, peerName: e.hb.name, arch: e.hb.arch, cores: e.hb.load.cores }, `+ ${e.hb.name} (${short(e.peerId)}) joined: ${e.hb.arch}, ${e.hb.load.cores} cores, ${e.hb.role}`) })

@@ -1,0 +1,111 @@
+// A peer's memory budget: the resident set (RSS) it may grow to. Work that needs a known amount of memory
+// (a tile, a whole decoded input, an in-memory stitch) reserves it first; a reservation is granted only
+// while RSS as measured now, plus what is reserved and not yet released, plus the request stays within
+// the limit. Measured RSS, not a sum of estimates, is the base: libvips' buffers, V8's garbage not yet
+// collected and allocator slack are all in it, and none of them can be estimated from a tile's size.
+// Pure: the RSS reading is passed in.
+
+const MiB = 1024 * 1024
+
+/** Below this a peer cannot hold its own runtime (Node, libvips and libp2p take about 160 MiB at rest). */
+export const MIN_MEMORY_BYTES = 256 * MiB
+/**
+ * The default budget's share of the memory the device has free (available) when the peer starts: the
+ * rest stays for whatever else the device runs. A budget is never set from total memory: a laptop in use
+ * has far less free than it has.
+ */
+export const DEFAULT_FREE_SHARE = 0.75
+/**
+ * A tile's working set, in bytes of its pixels at 4 bytes each (a kernel may widen to RGBA): its input,
+ * the kernel's copy in its thread, the kernel's output, the compressed result and the copies in flight
+ * to the standbys. Measured at about 4x on a worker; 5 keeps room for a multi-phase op's intermediate.
+ */
+export const TILE_WORKING_FACTOR = 5
+
+const UNITS: Record<string, number> = { '': MiB, b: 1, k: 1024, kb: 1024, kib: 1024, m: MiB, mb: MiB, mib: MiB, g: 1024 * MiB, gb: 1024 * MiB, gib: 1024 * MiB }
+
+/** The one sentence for a memory size that is not one. */
+export function memorySizeError (flag: string, got: string): RangeError {
+  return new RangeError(`${flag} must be a size of at least ${MIN_MEMORY_BYTES / MiB} MiB (e.g. 512M, 2G), got ${JSON.stringify(got)}`)
+}
+
+/** "512M", "2G", "1.5GiB", "300" (MiB) in bytes; anything else, or less than MIN_MEMORY_BYTES, is refused. */
+export function parseMemorySize (text: string, flag = '--max-memory'): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text)
+  const unit = m == null ? undefined : UNITS[m[2].toLowerCase()]
+  if (m == null || unit == null) throw memorySizeError(flag, text)
+  const bytes = Math.floor(Number(m[1]) * unit)
+  if (!Number.isFinite(bytes) || bytes < MIN_MEMORY_BYTES) throw memorySizeError(flag, text)
+  return bytes
+}
+
+/** The budget a peer takes when none is given: a share of the device's free memory, never under the minimum. */
+export function defaultMemoryLimit (freeBytes: number): number {
+  return Math.max(MIN_MEMORY_BYTES, Math.floor(freeBytes * DEFAULT_FREE_SHARE))
+}
+
+/** Bytes a tile of width x height needs while a worker has it (whatever its channels: see TILE_WORKING_FACTOR). */
+export function tileWorkingBytes (width: number, height: number): number {
+  return width * height * 4 * TILE_WORKING_FACTOR
+}
+
+/**
+ * The most one reservation can ever take of a budget of `limit` bytes (what an idle peer grants): the
+ * rest is the runtime's own. Work larger than this can never run on that peer.
+ */
+export const largestReservation = (limit: number): number => limit - MIN_MEMORY_BYTES / 2
+
+export const mib = (bytes: number): string => `${Math.round(bytes / MiB)} MiB`
+
+export interface Reservation {
+  readonly bytes: number
+  /** Gives the bytes back; a second call does nothing. */
+  release: () => void
+}
+
+export class MemoryBudget {
+  readonly limit: number
+  private readonly rss: () => number
+  private reservedBytes = 0
+  private held = 0
+
+  /** rss: the process's resident set now, in bytes (process.memoryUsage.rss in a peer). */
+  constructor (limit: number, rss: () => number) {
+    this.limit = limit
+    this.rss = rss
+  }
+
+  get reserved (): number { return this.reservedBytes }
+
+  /** Bytes a new reservation could take now. */
+  headroom (): number {
+    return Math.max(0, this.limit - this.rss() - this.reservedBytes)
+  }
+
+  /**
+   * The bytes, if they fit now. A budget holding no reservation grants one that fits the limit whatever
+   * RSS says: RSS that stays up with nothing running is garbage or allocator slack that work will reuse,
+   * and refusing then would stall the peer for good.
+   */
+  tryReserve (bytes: number): Reservation | undefined {
+    const fits = this.held === 0 ? bytes <= largestReservation(this.limit) : bytes <= this.headroom()
+    if (!fits) return undefined
+    this.reservedBytes += bytes
+    this.held++
+    let released = false
+    return {
+      bytes,
+      release: () => {
+        if (released) return
+        released = true
+        this.reservedBytes -= bytes
+        this.held--
+      }
+    }
+  }
+
+  /** What a refusal says: the limit, what is in use, and what was asked. */
+  describe (bytes: number, what: string): string {
+    return `this peer's memory budget (${mib(this.limit)}, ${mib(this.rss())} in use, ${mib(this.reservedBytes)} reserved) has no room for ${what} (${mib(bytes)})`
+  }
+}

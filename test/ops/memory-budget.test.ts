@@ -1,0 +1,63 @@
+// The memory budget: sizes as people write them, one sentence for a bad one, and reservations judged
+// against measured RSS plus what is reserved, with an idle budget always able to take one piece of work.
+import { describe, expect, it } from 'vitest'
+import { defaultMemoryLimit, largestReservation, MemoryBudget, MIN_MEMORY_BYTES, parseMemorySize, tileWorkingBytes } from '../../src/ops/memory-budget.ts'
+
+const MiB = 1024 * 1024
+
+describe('memory sizes', () => {
+  it('reads M, G, MiB, GB and bare MiB', () => {
+    expect(parseMemorySize('512M')).toBe(512 * MiB)
+    expect(parseMemorySize('2G')).toBe(2048 * MiB)
+    expect(parseMemorySize('1.5GiB')).toBe(1536 * MiB)
+    expect(parseMemorySize(' 300 ')).toBe(300 * MiB)
+    expect(parseMemorySize('268435456b')).toBe(256 * MiB)
+  })
+
+  it('refuses anything else, and less than the minimum, in one sentence', () => {
+    for (const bad of ['', 'lots', '-1G', '12T', '1e9', '100M', 'NaN']) {
+      expect(() => parseMemorySize(bad)).toThrow(`--max-memory must be a size of at least 256 MiB (e.g. 512M, 2G), got ${JSON.stringify(bad)}`)
+    }
+  })
+
+  it('defaults to a share of free memory, never under the minimum', () => {
+    expect(defaultMemoryLimit(8192 * MiB)).toBe(6144 * MiB)
+    expect(defaultMemoryLimit(100 * MiB)).toBe(MIN_MEMORY_BYTES)
+  })
+})
+
+describe('MemoryBudget', () => {
+  it('grants what fits beside measured RSS and what is reserved, and refuses the rest', () => {
+    let rss = 300 * MiB
+    const b = new MemoryBudget(512 * MiB, () => rss)
+    const first = b.tryReserve(100 * MiB)
+    expect(first?.bytes).toBe(100 * MiB)
+    expect(b.headroom()).toBe(112 * MiB)
+    expect(b.tryReserve(113 * MiB)).toBeUndefined()
+    const second = b.tryReserve(112 * MiB)
+    expect(second).toBeDefined()
+    // RSS rises as the work allocates: nothing more fits until something is released.
+    rss = 450 * MiB
+    expect(b.tryReserve(1)).toBeUndefined()
+    first!.release()
+    first!.release() // twice gives back once
+    expect(b.reserved).toBe(112 * MiB)
+    second!.release()
+    expect(b.reserved).toBe(0)
+    expect(b.describe(64 * MiB, 'a 4096x4096 tile')).toBe("this peer's memory budget (512 MiB, 450 MiB in use, 0 MiB reserved) has no room for a 4096x4096 tile (64 MiB)")
+  })
+
+  it('an idle budget grants one piece of work that fits its limit whatever RSS says (no stall for good)', () => {
+    const b = new MemoryBudget(512 * MiB, () => 600 * MiB)
+    expect(b.tryReserve(largestReservation(512 * MiB) + 1)).toBeUndefined()
+    const one = b.tryReserve(100 * MiB)
+    expect(one).toBeDefined()
+    expect(b.tryReserve(1)).toBeUndefined()
+    one!.release()
+    expect(b.tryReserve(100 * MiB)).toBeDefined()
+  })
+
+  it('a tile\'s working set counts 4 bytes a pixel, whatever its channels', () => {
+    expect(tileWorkingBytes(512, 512)).toBe(512 * 512 * 4 * 5)
+  })
+})
