@@ -68,6 +68,7 @@ export class MemoryBudget {
   private readonly rss: () => number
   private reservedBytes = 0
   private held = 0
+  private waiting = 0
 
   /** rss: the process's resident set now, in bytes (process.memoryUsage.rss in a peer). */
   constructor (limit: number, rss: () => number) {
@@ -87,7 +88,9 @@ export class MemoryBudget {
    * RSS says: RSS that stays up with nothing running is garbage or allocator slack that work will reuse,
    * and refusing then would stall the peer for good.
    */
-  tryReserve (bytes: number): Reservation | undefined {
+  tryReserve (bytes: number, waited = false): Reservation | undefined {
+    // A stage waiting for room goes first: new tiles would otherwise take each bit of room as it frees.
+    if (!waited && this.waiting > 0) return undefined
     const fits = this.held === 0 ? bytes <= largestReservation(this.limit) : bytes <= this.headroom()
     if (!fits) return undefined
     this.reservedBytes += bytes
@@ -101,6 +104,20 @@ export class MemoryBudget {
         this.reservedBytes -= bytes
         this.held--
       }
+    }
+  }
+
+  /**
+   * Marks a wait for room (a stage that must run, not a tile that can go elsewhere) until the returned
+   * function is called: meanwhile only waited reservations are granted.
+   */
+  startWaiting (): () => void {
+    this.waiting++
+    let done = false
+    return () => {
+      if (done) return
+      done = true
+      this.waiting--
     }
   }
 

@@ -624,20 +624,26 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
 
   /**
    * Waits (bounded by STAGE_MEMORY_WAIT_MS) until this peer's memory budget has room for a stage of the
-   * master's own (a stitch), then holds it. Tiles here cannot take it forever: one is granted only while
-   * it fits beside what is reserved, and a budget holding nothing grants what fits its limit. Past the
+   * master's own (a stitch), then holds it. While it waits no new tile is granted here, so the running
+   * ones end and leave it their room (a budget holding nothing grants what fits its limit). Past the
    * bound the stage runs anyway, logged: a job that never ends is worse than a budget passed once.
    */
   async reserveWhenFree (bytes: number, what: string): Promise<Reservation | undefined> {
     const budget = this.opts.memory
     if (budget == null) return undefined
-    const until = this.clock.now() + STAGE_MEMORY_WAIT_MS
-    for (let i = 0; i < STAGE_MEMORY_WAIT_MS / STAGE_MEMORY_POLL_MS; i++) {
-      const got = budget.tryReserve(bytes)
-      if (got != null) return got
-      if (this.clock.now() >= until) break
-      await this.clock.sleep(STAGE_MEMORY_POLL_MS)
-    }
+    const first = budget.tryReserve(bytes)
+    if (first != null) return first
+    // Until it has room, no new tile is granted here: the ones running end, and their room is the stage's.
+    const done = budget.startWaiting()
+    try {
+      const until = this.clock.now() + STAGE_MEMORY_WAIT_MS
+      for (let i = 0; i < STAGE_MEMORY_WAIT_MS / STAGE_MEMORY_POLL_MS; i++) {
+        await this.clock.sleep(STAGE_MEMORY_POLL_MS)
+        const got = budget.tryReserve(bytes, true)
+        if (got != null) return got
+        if (this.clock.now() >= until) break
+      }
+    } finally { done() }
     this.log('warn', `${budget.describe(bytes, what)}; going ahead after ${STAGE_MEMORY_WAIT_MS / 1000} s`)
     return undefined
   }

@@ -57,6 +57,17 @@ describe('MemoryBudget', () => {
     expect(b.tryReserve(100 * MiB)).toBeDefined()
   })
 
+  it('while a stage waits for room, only waited reservations are granted (tiles cannot take each bit of room first)', () => {
+    const b = new MemoryBudget(512 * MiB, () => 200 * MiB)
+    const done = b.startWaiting()
+    expect(b.tryReserve(MiB)).toBeUndefined()
+    const stage = b.tryReserve(100 * MiB, true)
+    expect(stage).toBeDefined()
+    done()
+    done()
+    expect(b.tryReserve(MiB)).toBeDefined()
+  })
+
   it('a tile\'s working set counts 4 bytes a pixel, whatever its channels', () => {
     expect(tileWorkingBytes(512, 512)).toBe(512 * 512 * 4 * 5)
   })
