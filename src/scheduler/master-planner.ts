@@ -205,6 +205,8 @@ export interface MasterPlan {
    * the job waits for the disk, and its watchers are told why, until a result of it is stored again.
    */
   readonly diskTrouble: Map<string, string>
+  /** when the swarm's recent tiles were stored, oldest first (within PROVEN_WINDOW_MS, at most MAX_RATE_SAMPLES): its rate, for ETAs */
+  readonly finishedTiles: number[]
 }
 
 export type MasterEvent =
@@ -274,7 +276,7 @@ export type MasterCommand =
 export function newPlan (cfg: PlannerConfig, queue: QueueState, epoch: number): MasterPlan {
   return {
     cfg, queue, epoch, view: [], unreachable: new Map(), merging: new Set(), finishing: new Set(), stitched: new Set(), lastRepair: 0, tiles: new Map(),
-    addedStandbys: new Map(), restandbying: new Set(), restandbyAfter: new Map(), delivered: new Map(), verifiedCopies: new Set(), redo: new Set(), sent: new Map(), speed: new Map(), diskTrouble: new Map()
+    addedStandbys: new Map(), restandbying: new Set(), restandbyAfter: new Map(), delivered: new Map(), verifiedCopies: new Set(), redo: new Set(), sent: new Map(), speed: new Map(), diskTrouble: new Map(), finishedTiles: []
   }
 }
 
@@ -349,15 +351,44 @@ export function tilesOf (plan: MasterPlan, jobId: string, meta: JobMeta): Tile[]
   return tiles
 }
 
-/** A watcher's view of a job's progress. */
-export function progressOf (plan: MasterPlan, jobId: string): JobEvent | undefined {
+/** A watcher's view of a job's progress; with `now`, its ETA when the swarm's rate is known. */
+export function progressOf (plan: MasterPlan, jobId: string, now?: number): JobEvent | undefined {
   const job = getJob(plan.queue, jobId)
   if (job == null) return undefined
   const waiting = waitingOf(plan, jobId)
+  const etaMs = now == null || waiting != null ? undefined : etaOf(plan, jobId, now)
   return {
     type: 'progress', jobId, state: job.state, done: job.done, total: job.total, phase: job.phase, phaseCount: job.phaseCount, peers: job.leasedTo, queuePosition: 0,
-    ...(waiting != null ? { waiting } : {})
+    ...(waiting != null ? { waiting } : {}),
+    ...(etaMs != null ? { etaMs } : {})
   }
+}
+
+/** Tile completions kept for the swarm's rate: a minute of a busy swarm of fast peers. */
+const MAX_RATE_SAMPLES = 2048
+
+function noteFinished (plan: MasterPlan, now: number): void {
+  plan.finishedTiles.push(now)
+  if (plan.finishedTiles.length > MAX_RATE_SAMPLES) plan.finishedTiles.shift()
+}
+
+/**
+ * The time left for a job, in ms, when the swarm has finished tiles within the last minute: the slots are
+ * shared between running jobs (fair share), so until this job ends every other job takes as many of its
+ * tiles as this one does, up to what it has left. The sum of those, over the swarm's recent tiles per ms.
+ * An estimate: tiles of other sizes and ops, a peer joining or leaving, all change it.
+ */
+export function etaOf (plan: MasterPlan, jobId: string, now: number): number | undefined {
+  const at = plan.finishedTiles
+  while (at.length > 0 && at[0] <= now - PROVEN_WINDOW_MS) at.shift()
+  const job = getJob(plan.queue, jobId)
+  if (job == null || at.length < 2 || (job.state !== 'queued' && job.state !== 'running')) return undefined
+  const span = now - at[0]
+  if (span <= 0) return undefined
+  const left = job.total - job.done
+  let tiles = 0
+  for (const j of listJobs(plan.queue)) if (j.state === 'queued' || j.state === 'running') tiles += Math.min(j.total - j.done, left)
+  return Math.round(tiles / (at.length / span))
 }
 
 /** Why the job is not moving, when this master knows (its own disk refused a result); else undefined. */
@@ -382,6 +413,7 @@ export function stepMaster (plan: MasterPlan, event: MasterEvent): MasterCommand
     case 'stored':
       plan.diskTrouble.delete(event.lease.jobId)
       noteDelivered(plan, event.lease.peer, event.now)
+      noteFinished(plan, event.now)
       measure(plan, event.lease, event.now)
       return [{ type: 'queue', event: { type: 'done', ...where(event.lease), ...(event.hash != null ? { hash: event.hash } : {}), now: event.now }, answer: true }]
     case 'undelivered':
@@ -525,7 +557,7 @@ function onEffects (plan: MasterPlan, effects: QueueEffect[], now: number): Mast
     }
   }
   for (const jobId of touched) {
-    const p = progressOf(plan, jobId)
+    const p = progressOf(plan, jobId, now)
     if (p != null) out.push({ type: 'emit', event: p })
   }
   return out
@@ -702,7 +734,7 @@ function undelivered (plan: MasterPlan, e: Extract<MasterEvent, { type: 'undeliv
   if (transient) out.push(...refresh(plan, e.now))
   if (e.failure === 'local') {
     plan.diskTrouble.set(l.jobId, e.message)
-    const p = progressOf(plan, l.jobId)
+    const p = progressOf(plan, l.jobId, e.now)
     if (p != null) out.push({ type: 'emit', event: p })
   }
   return out

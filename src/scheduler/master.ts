@@ -275,7 +275,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
 
   /** The job's state now, as a progress event (undefined when this peer is not master or has no such job). */
   progressEvent (jobId: string): JobEvent | undefined {
-    return this.plan == null ? undefined : progressOf(this.plan, jobId)
+    return this.plan == null ? undefined : progressOf(this.plan, jobId, this.clock.now())
   }
 
   /**

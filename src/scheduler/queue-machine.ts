@@ -13,10 +13,11 @@
 // for a bad command (see errors.ts), and then before it has changed anything.
 //
 // Semantics (BullMQ-like leases):
-// - FIFO across jobs: the oldest job's queued tiles go first; a later job only gets a slot the earlier
-//   ones cannot use (no queued tile left, phase waiting for its merged statistics, or their remaining
-//   tiles already failed on that peer while other peers exist). Inside a job, re-queued tiles go
-//   before fresh ones.
+// - Fair share across jobs: each slot goes to the job with a tile for that peer and the fewest leases out,
+//   the oldest on a tie (so one job alone gets every slot, and two running jobs split the slots instead
+//   of the later one waiting for the whole of the first). A job has no tile for a peer when none is
+//   queued, its phase waits for its merged statistics, or its remaining tiles already failed on that
+//   peer while other peers exist. Inside a job, re-queued tiles go before fresh ones.
 // - Dispatch: a peer may hold up to freeSlots + prefetch leases (pipelining: its next tile is already
 //   there when one finishes). Each tile goes to the peer with the lowest held/freeSlots ratio, so idle
 //   peers come first, real slots fill before prefetch ones, and work spreads in proportion to slots.
@@ -259,6 +260,8 @@ export interface JobRec {
   doneBefore: number
   tiles: PhaseTiles | undefined
   failure: JobFailure | undefined
+  /** the lease number of the job's last queued tile granted (runtime only: fair share between jobs) */
+  lastGrant?: number
   finishedAt: number | undefined
   phaseData: unknown[]
   /** tiles checked by a second peer */
@@ -915,22 +918,49 @@ interface Pick {
   retryAt: number
 }
 
-/** the next tile this peer may take, oldest job first; undefined when there is none */
+/**
+ * The next tile this peer may take: of the jobs with one, the job with the fewest leases out, then the
+ * one granted a tile longest ago (never first), then the oldest; undefined when there is none. Fair
+ * share, not FIFO: a long job no longer holds every slot while a 1x1 job behind it waits (issue 15), in
+ * a one-slot swarm too (there every job has no lease out when the slot frees: the grant order decides);
+ * one job alone still gets every slot.
+ */
 function nextTileFor (s: QueueState, peer: string): Pick | undefined {
+  const out = leasesByJob(s)
+  let best: Pick | undefined
+  let bestKey: [number, number] = [Infinity, Infinity]
   for (const job of s.active) {
-    const tiles = job.tiles
-    if (job.awaitingReady || tiles === undefined) continue
-    for (let k = 0; k < tiles.retry.length; k++) {
-      const index = tiles.retry[k] as number
-      const tile = tiles.touched.get(index) as TileRec
-      if (mayTake(s, tile, peer)) return { job, index, tile, retryAt: k }
-    }
-    if (tiles.nextFresh < job.tileCount) return { job, index: tiles.nextFresh, tile: undefined, retryAt: -1 }
+    const key: [number, number] = [out.get(job.id) ?? 0, job.lastGrant ?? -1]
+    if (key[0] > bestKey[0] || (key[0] === bestKey[0] && key[1] >= bestKey[1])) continue
+    const pick = firstTileOf(s, job, peer)
+    if (pick === undefined) continue
+    best = pick
+    bestKey = key
   }
+  return best
+}
+
+function leasesByJob (s: QueueState): Map<string, number> {
+  const out = new Map<string, number>()
+  for (const lease of s.leases.values()) out.set(lease.jobId, (out.get(lease.jobId) ?? 0) + 1)
+  return out
+}
+
+/** a job's next tile for this peer: re-queued tiles before fresh ones */
+function firstTileOf (s: QueueState, job: JobRec, peer: string): Pick | undefined {
+  const tiles = job.tiles
+  if (job.awaitingReady || tiles === undefined) return undefined
+  for (let k = 0; k < tiles.retry.length; k++) {
+    const index = tiles.retry[k] as number
+    const tile = tiles.touched.get(index) as TileRec
+    if (mayTake(s, tile, peer)) return { job, index, tile, retryAt: k }
+  }
+  if (tiles.nextFresh < job.tileCount) return { job, index: tiles.nextFresh, tile: undefined, retryAt: -1 }
   return undefined
 }
 
 function take (c: Ctx, p: Pick, peer: string, now: number): void {
+  p.job.lastGrant = c.s.nextLease
   const tiles = p.job.tiles as PhaseTiles
   let tile = p.tile
   if (tile === undefined) {
@@ -1247,6 +1277,7 @@ export function cloneQueueState (s: QueueState): QueueState {
   for (const job of s.active) {
     const cj = c.jobs.get(job.id) as JobRec
     if (job.tiles !== undefined && cj.tiles !== undefined) cj.tiles.retry = [...job.tiles.retry]
+    if (job.lastGrant !== undefined) cj.lastGrant = job.lastGrant
   }
   return c
 }

@@ -99,7 +99,9 @@ export const JobEventSchema = z.discriminatedUnion('type', [
     peers: z.array(id).max(4096),
     queuePosition: int,
     /** Why the job is not moving, when the master knows (its own disk refused a result, naming the path). */
-    waiting: z.string().max(WAITING_MAX_CHARS).optional()
+    waiting: z.string().max(WAITING_MAX_CHARS).optional(),
+    /** The master's estimate of the time left, in ms, from the swarm's recent rate (absent until it has one). */
+    etaMs: int.optional()
   }).strict(),
   z.object({ type: z.literal('result'), jobId: id, format: OutputFormatSchema, bytes: int, width: int, height: int }).strict(),
   z.object({ type: z.literal('failed'), jobId: id, reason: z.string().max(4096) }).strict()

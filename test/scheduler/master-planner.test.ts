@@ -176,6 +176,24 @@ describe('master planner: the master\'s own disk', () => {
   })
 })
 
+describe('master planner: ETA', () => {
+  it('from the swarm\'s recent rate, with the slots shared: a job waits for as many tiles of each other job as it has left', () => {
+    const l = loop({ masterWorkLimit: 1 })
+    l.feed({ type: 'tick', now: l.now, view: view([A, 2]) })
+    const first = sends(submit(l, 'j1', meta(['invert']))) // 8 tiles
+    submit(l, 'j2', meta(['invert'], 32, 32)) // 4 tiles
+    expect(first).toHaveLength(2)
+    expect(progressOf(l.plan, 'j1', 1000)).not.toHaveProperty('etaMs') // no rate yet
+    l.feed({ type: 'stored', lease: first[0].lease, now: 1000 })
+    l.feed({ type: 'stored', lease: first[1].lease, now: 2000 })
+    // 2 tiles in the last 1000 ms; j1 has 6 left, j2 4: j1 ends after 6 + 4 tiles, j2 after 4 + 4.
+    expect(progressOf(l.plan, 'j1', 2000)).toMatchObject({ done: 2, etaMs: 5000 })
+    expect(progressOf(l.plan, 'j2', 2000)).toMatchObject({ done: 0, etaMs: 4000 })
+    // A minute without a tile: no rate, no estimate (not a stale one).
+    expect(progressOf(l.plan, 'j1', 2000 + PROVEN_WINDOW_MS + 1000)).not.toHaveProperty('etaMs')
+  })
+})
+
 describe('master planner: results', () => {
   const pixels = (w: number, h: number, ch: number): MasterEvent['type'] extends never ? never : { kind: 'image', width: number, height: number, channels: number, bytes: number } =>
     ({ kind: 'image', width: w, height: h, channels: ch, bytes: w * h * ch })

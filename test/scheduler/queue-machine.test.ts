@@ -31,8 +31,8 @@ describe('config', () => {
   })
 })
 
-describe('FIFO', () => {
-  it('serves three jobs in submission order', () => {
+describe('fair share', () => {
+  it('shares one slot between three jobs in turn, oldest first (a long job does not hold it to its end)', () => {
     const d = new Driver({ prefetch: 0 })
     d.submit('a', 2)
     d.submit('b', 2)
@@ -46,8 +46,19 @@ describe('FIFO', () => {
       effects = d.done(a)
     }
     expect(ofType(effects, 'assign')).toEqual([])
-    expect(order).toEqual(['a0', 'a1', 'b0', 'b1', 'c0', 'c1'])
+    expect(order).toEqual(['a0', 'b0', 'c0', 'a1', 'b1', 'c1'])
     expect(listJobs(d.state).map(j => [j.id, j.state, j.done, j.total])).toEqual([['a', 'done', 2, 2], ['b', 'done', 2, 2], ['c', 'done', 2, 2]])
+  })
+
+  it('a 1x1 job submitted behind a long one gets the next free slot, not the long job\'s end', () => {
+    const d = new Driver({ prefetch: 0 })
+    d.submit('long', 32)
+    const first = only(ofType(d.peers([['A', 1]]), 'assign'))
+    d.submit('small', 1)
+    const next = only(ofType(d.done(first), 'assign'))
+    expect([next.jobId, next.index]).toEqual(['small', 0])
+    expect(ofType(d.done(next), 'jobDone')).toEqual([{ type: 'jobDone', jobId: 'small' }])
+    expect(getJob(d.state, 'long')).toMatchObject({ state: 'running', done: 1 })
   })
 
   it('lets a later job use only the slots the earlier one cannot', () => {
@@ -297,7 +308,7 @@ describe('failures', () => {
 })
 
 describe('phases', () => {
-  it('emits phaseComplete and queues the next phase only after phaseReady; FIFO holds across phases', () => {
+  it('emits phaseComplete and queues the next phase only after phaseReady; slots are shared across phases', () => {
     const d = new Driver({ prefetch: 0 })
     d.peers([['A', 2]])
     const p0 = ofType(d.submit('p', 2, 2), 'assign')
@@ -320,13 +331,16 @@ describe('phases', () => {
     expect(ofType(d.send({ type: 'phaseReady', jobId: 'p', phase: 1, now: 6 }), 'ignored')).toHaveLength(1)
 
     const qs = leasesOf(d.state, 'A')
-    // p is older than q: its phase-1 tiles go before q's last tile
+    // A freed slot goes to the job with fewer leases out: p (none) before q (one), then q's last tile
+    // (q has none out now, p one) before p's second phase-1 tile.
     const n1 = only(ofType(d.send({ type: 'done', jobId: 'q', phase: 0, index: 0, leaseId: qs[0]!.leaseId, peer: 'A', now: 7 }), 'assign'))
     expect([n1.jobId, n1.phase, n1.index]).toEqual(['p', 1, 0])
     const n2 = only(ofType(d.send({ type: 'done', jobId: 'q', phase: 0, index: 1, leaseId: qs[1]!.leaseId, peer: 'A', now: 8 }), 'assign'))
-    expect([n2.jobId, n2.phase, n2.index]).toEqual(['p', 1, 1])
-    d.done(n1)
-    const last = d.done(n2)
+    expect([n2.jobId, n2.phase, n2.index]).toEqual(['q', 0, 2])
+    const n3 = only(ofType(d.done(n1), 'assign'))
+    expect([n3.jobId, n3.phase, n3.index]).toEqual(['p', 1, 1])
+    expect(ofType(d.done(n2), 'jobDone')).toEqual([{ type: 'jobDone', jobId: 'q' }])
+    const last = d.done(n3)
     expect(ofType(last, 'phaseComplete')).toEqual([])
     expect(ofType(last, 'jobDone')).toEqual([{ type: 'jobDone', jobId: 'p' }])
     expect(getJob(d.state, 'p')).toMatchObject({ state: 'done', done: 4, total: 4 })

@@ -85,7 +85,8 @@ async function submit (images: string[], opts: SubmitOpts): Promise<number> {
             if (e.waiting !== waiting && e.waiting != null) say(`${p.name}: waiting: ${e.waiting}`)
             waiting = e.waiting
             bar?.setTotal(e.total)
-            bar?.update(e.done, { peers: e.peers.length, status: e.waiting != null ? 'waiting (see above)' : e.state === 'queued' ? `queued (#${e.queuePosition + 1})` : `phase ${e.phase + 1}/${e.phaseCount}` })
+            const eta = e.etaMs != null ? `, ${aboutTime(e.etaMs)} left` : ''
+            bar?.update(e.done, { peers: e.peers.length, status: e.waiting != null ? 'waiting (see above)' : e.state === 'queued' ? `queued (#${e.queuePosition + 1}${eta})` : `phase ${e.phase + 1}/${e.phaseCount}${eta}` })
           } else if (e.type === 'result') {
             bar?.update(bar.getTotal(), { status: 'done' })
           } else {
@@ -111,4 +112,12 @@ async function submit (images: string[], opts: SubmitOpts): Promise<number> {
     await client.close()
   }
   return failures > 0 ? 1 : 0
+}
+
+/** An estimate as people say it: "about 40 s", "about 3 min", "about 2 h". */
+export function aboutTime (ms: number): string {
+  const s = Math.max(1, Math.round(ms / 1000))
+  if (s < 90) return `about ${s} s`
+  if (s < 90 * 60) return `about ${Math.round(s / 60)} min`
+  return `about ${Math.round(s / 3600)} h`
 }
