@@ -22,6 +22,29 @@ export const MIN_TRANSFER_BYTES_PER_S = 256 * 1024
 /** Added to every transfer's bound: a small transfer may still wait through a slow start or a busy peer. */
 export const TRANSFER_GRACE_MS = 60_000
 
+/** No message of the swarm nests deeper than a few levels; this is far above them and far below any stack. */
+export const MAX_JSON_DEPTH = 64
+
+/** Whether JSON text nests arrays and objects deeper than `max` (brackets inside strings not counted). */
+export function nestedDeeperThan (bytes: Uint8Array, max: number): boolean {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]
+    if (inString) {
+      if (b === 0x5c) i++ // a backslash: the next byte is escaped
+      else if (b === 0x22) inString = false
+    } else if (b === 0x22) {
+      inString = true
+    } else if (b === 0x5b || b === 0x7b) {
+      if (++depth > max) return true
+    } else if (b === 0x5d || b === 0x7d) {
+      depth--
+    }
+  }
+  return false
+}
+
 /** How long `bytes` sent as binary frames may take in all. */
 export const transferDeadlineMs = (bytes: number): number => TRANSFER_GRACE_MS + Math.ceil(bytes / MIN_TRANSFER_BYTES_PER_S * 1000)
 
@@ -153,6 +176,8 @@ export class FrameStream {
     const f = await this.read(timeoutMs)
     if (f == null) throw new StreamEndedError('stream ended where a message was expected')
     if (f.kind !== 'json') throw new MalformedFrameError('expected a JSON frame, got binary')
+    // Before parsing: a frame of a million '[' parses, and then overflows the stack of whatever walks it.
+    if (nestedDeeperThan(f.payload, MAX_JSON_DEPTH)) throw new MalformedFrameError(`a JSON frame nested deeper than ${MAX_JSON_DEPTH} levels`)
     let value: unknown
     try {
       value = JSON.parse(new TextDecoder().decode(f.payload))

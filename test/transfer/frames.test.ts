@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import type { Stream } from '@libp2p/interface'
 import { FrameTooLargeError, MalformedFrameError, RemoteError, StreamTimeoutError } from '../../src/transfer/errors.ts'
-import { FrameStream } from '../../src/transfer/frames.ts'
+import { FrameStream, MAX_JSON_DEPTH, nestedDeeperThan } from '../../src/transfer/frames.ts'
 import {
   bytes, countDelivered, countPauses, framePair, header, inbound, KIND_BINARY, KIND_JSON, MiB, Nodes, rawFrame, settle, sleep
 } from './helpers.ts'
@@ -71,6 +71,21 @@ describe('JSON frames', () => {
     expect(e2.error?.message).toMatch(/^invalid message: inner\.size /)
     // The bad frames were consumed whole: the stream is still aligned on frame boundaries.
     expect(await reader.readJson(Hello)).toEqual({ type: 'hello', n: 2, tags: [] })
+  })
+
+  it('a frame nested deeper than MAX_JSON_DEPTH is refused before it is parsed; brackets in strings do not count', async () => {
+    const deep = (n: number): string => '['.repeat(n) + ']'.repeat(n)
+    expect(nestedDeeperThan(new TextEncoder().encode(deep(MAX_JSON_DEPTH)), MAX_JSON_DEPTH)).toBe(false)
+    expect(nestedDeeperThan(new TextEncoder().encode(deep(MAX_JSON_DEPTH + 1)), MAX_JSON_DEPTH)).toBe(true)
+    expect(nestedDeeperThan(new TextEncoder().encode(JSON.stringify({ s: '[[[[[[\\"[[[[' })), 2)).toBe(false)
+    const { a, writer, reader } = await framePair()
+    // Sent raw: this side's own JSON.stringify of it would overflow the stack.
+    a.send(rawFrame(KIND_JSON, deep(30_000)))
+    await writer.writeJson({ type: 'hello', n: 2, tags: ['[[[[[[[[[['] })
+    const e = await settle(reader.readJson(Hello))
+    expect(e.error).toBeInstanceOf(MalformedFrameError)
+    expect(e.error?.message).toBe(`a JSON frame nested deeper than ${MAX_JSON_DEPTH} levels`)
+    expect(await reader.readJson(Hello)).toEqual({ type: 'hello', n: 2, tags: ['[[[[[[[[[['] })
   })
 
   it('an unexpected extra field is refused by a strict schema', async () => {
