@@ -324,7 +324,10 @@ export function capacity (plan: MasterPlan, now: number, claimed = false): Array
     return { peer: hb.peer, freeSlots: blocked ? 0 : slots, alive: true as const }
   })
   const workers = view.filter(v => v.freeSlots > 0).length
-  view.push({ peer: plan.cfg.self, freeSlots: workers < plan.cfg.masterWorkLimit ? plan.cfg.slots : 0, alive: true })
+  // Kept out like any worker (its own memory full): else its slots, freed at once by each refusal, drew
+  // the same tile back again and again, and no other peer got it (a tile refused here for 3 minutes).
+  const selfOut = (plan.unreachable.get(plan.cfg.self) ?? 0) > now
+  view.push({ peer: plan.cfg.self, freeSlots: workers < plan.cfg.masterWorkLimit && !selfOut ? plan.cfg.slots : 0, alive: true })
   return view
 }
 

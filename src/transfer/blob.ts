@@ -89,6 +89,13 @@ export interface BlobInit {
    * refused, and so is a tile's from another at an epoch other than the current one.
    */
   master?: () => string | null
+  /**
+   * Whether this peer's queue (or its replica of the master's) holds the job. Given, a put from a peer
+   * other than the master for a job it does not hold is refused: a keyed peer cannot leave files here
+   * for jobs it made up. (The master's own puts are not checked: it copies a job's input to a standby
+   * before the job is queued.)
+   */
+  knows?: (jobId: string) => Promise<boolean>
   /** Told every refused put, with the peer that tried. */
   onRefused?: (message: string) => void
   /** Read deadlines run on this clock (default: the system's). */
@@ -148,6 +155,10 @@ export class BlobService {
       const master = this.#init.master?.()
       if (master !== undefined && from !== master && (MASTER_ONLY.test(req.name) || req.epoch !== epoch())) {
         await refuse(master == null ? 'this peer follows no master' : `only the master (${master}) writes ${MASTER_ONLY.test(req.name) ? 'a job\'s input and output' : 'at another epoch'}`)
+        return
+      }
+      if (from !== master && this.#init.knows != null && !await this.#init.knows(req.jobId)) {
+        await refuse(`job ${req.jobId} is not in this peer's queue`)
         return
       }
       // What is announced is checked against the disk before a byte is taken, and then goes to disk as it

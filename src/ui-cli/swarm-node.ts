@@ -3,6 +3,8 @@
 // It wires the protocol services to what decides for them (the worker, the master, the job service):
 // each starts once the libp2p node is up and stops, unregistering its handler, when the peer stops.
 import { availableParallelism, freemem } from 'node:os'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import type { ConnectionGater } from '@libp2p/interface'
 import { DEFAULT_MAX_PIXELS } from '../ops/index.ts'
 import { defaultMemoryLimit, MemoryBudget } from '../ops/memory-budget.ts'
@@ -10,7 +12,7 @@ import { JobService } from '../scheduler/job-service.ts'
 import { tileName } from '../scheduler/job-files.ts'
 import { MasterRuntime, type MasterOptions } from '../scheduler/master.ts'
 import { DEFAULT_VERIFY } from '../scheduler/master-planner.ts'
-import { blockedPeers, queuePosition } from '../scheduler/queue-machine.ts'
+import { blockedPeers, getJob, queuePosition } from '../scheduler/queue-machine.ts'
 import { QueueStore } from '../scheduler/queue-store.ts'
 import { WorkerRuntime, type WorkerOptions } from '../scheduler/worker.ts'
 import { SwarmPeer, type PeerOptions } from '../node/peer.ts'
@@ -51,6 +53,22 @@ export interface SwarmNodeOptions extends PeerOptions {
 }
 
 export const DEFAULT_MASTER_WORK_LIMIT = 4
+/**
+ * V8's full collection, for the memory budget (see BudgetProbe.collect): node's --expose-gc, switched on
+ * here rather than on every peer's command line; undefined if this V8 does not allow it.
+ */
+function fullCollection (): (() => void) | undefined {
+  try {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as unknown
+    return typeof gc === 'function' ? gc as () => void : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Job ids knowsJob remembers: far more than a swarm runs at once; past it the memory starts again. */
+const MAX_KNOWN_JOBS = 10_000
 
 /** The protocol services a peer runs besides SwarmPeer's own (status, gossip) and replication. */
 interface Services {
@@ -68,6 +86,8 @@ export class SwarmNode {
   readonly memory: MemoryBudget
   private readonly clock: Clock
   private sink?: ReplicationSink
+  private replica?: QueueReplica
+  private readonly knownJobs = new Set<string>()
   private services?: Services
   /** Drops asked for jobs not yet done in this peer's replica. */
   private readonly pendingDrops = new Set<string>()
@@ -78,7 +98,7 @@ export class SwarmNode {
     const slots = opts.slots ?? availableParallelism()
     this.clock = opts.clock ?? systemClock
     this.peer = new SwarmPeer({ ...opts, slots })
-    this.memory = new MemoryBudget(opts.maxMemory ?? defaultMemoryLimit(freemem()), () => process.memoryUsage.rss())
+    this.memory = new MemoryBudget(opts.maxMemory ?? defaultMemoryLimit(freemem()), { rss: () => process.memoryUsage.rss(), collect: fullCollection(), now: () => this.clock.now() })
     this.worker = new WorkerRuntime({
       slots,
       memory: this.memory,
@@ -86,10 +106,16 @@ export class SwarmNode {
       epoch: () => this.peer.epoch,
       tamper: opts.tamper,
       keep: async (req, result) => {
+        // Not kept for a job this peer does not know (one a keyed peer made up): its files would stay.
+        if (!await this.knowsJob(req.jobId)) throw new Error(`job ${req.jobId} is not in this peer's queue`)
         if ('stats' in result) await this.master.files.writeStats(req.jobId, req.phase, req.index, result.stats)
         else await this.master.files.writeTile(req.jobId, req.index, result.image)
       },
-      fetchInput: async (req) => await this.master.fetchInput(req.jobId, req.source?.holders ?? [], req.source?.sha256 ?? ''),
+      fetchInput: async (req) => {
+        // Refused as input-unavailable (a real master retries; this peer's replica may be a moment behind).
+        if (!await this.knowsJob(req.jobId)) throw new Error(`job ${req.jobId} is not in this peer's queue`)
+        return await this.master.fetchInput(req.jobId, req.source?.holders ?? [], req.source?.sha256 ?? '')
+      },
       maxPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS,
       copy: async (req, peers) => await this.master.copyKept(req.jobId, peers, tileName(req.index), req.epoch),
       master: () => this.peer.master,
@@ -146,6 +172,21 @@ export class SwarmNode {
 
   get peerId (): string { return this.peer.peerId }
 
+  /**
+   * Whether this peer's queue (as master) or its replica of the master's holds the job. A job once found
+   * is remembered (the replica is read by a scan of its job records, and every tile of a job asks).
+   */
+  private async knowsJob (jobId: string): Promise<boolean> {
+    if (this.knownJobs.has(jobId)) return true
+    const q = this.master.active ? this.master.queue : undefined
+    const known = q != null ? getJob(q.state, jobId) != null : (await this.replica?.job(jobId)) != null
+    if (known) {
+      if (this.knownJobs.size >= MAX_KNOWN_JOBS) this.knownJobs.clear()
+      this.knownJobs.add(jobId)
+    }
+    return known
+  }
+
   async start (gater?: ConnectionGater): Promise<void> {
     await this.peer.start(gater)
     // How much of the queue this peer holds decides who takes over: a restarted master with the
@@ -161,13 +202,14 @@ export class SwarmNode {
     const libp2p = this.peer.libp2p
     const clock = this.clock
     const replica = new QueueReplica(this.peer.store)
+    this.replica = replica
     const jobs = new JobService({ master: this.master, masterId: () => this.peer.master, clock })
     this.services = {
       tiles: new TileService({ libp2p }, { handler: this.worker, clock }),
       tileDone: new TileDoneService({ libp2p }, { onNotice: async (n, from) => await this.master.onTileNotice(n, from), clock }),
       jobs: new JobProtocolService({ libp2p }, { handler: jobs, clock }),
       handover: new HandoverService({ libp2p }, { handler: jobs, clock }),
-      blobs: new BlobService({ libp2p }, { files: this.master.files, epoch: () => this.peer.epoch, onDrop: async (jobId) => { await this.onDrop(jobId, replica) }, master: () => this.peer.master, onRefused: (message) => { this.master.emit('log', { level: 'warn', msg: message }) }, clock })
+      blobs: new BlobService({ libp2p }, { files: this.master.files, epoch: () => this.peer.epoch, onDrop: async (jobId) => { await this.onDrop(jobId, replica) }, master: () => this.peer.master, knows: async (jobId) => await this.knowsJob(jobId), onRefused: (message) => { this.master.emit('log', { level: 'warn', msg: message }) }, clock })
     }
     for (const service of Object.values(this.services)) await service.start()
     await this.master.replication.start({ libp2p })

@@ -1,7 +1,7 @@
 // The memory budget: sizes as people write them, one sentence for a bad one, and reservations judged
 // against measured RSS plus what is reserved, with an idle budget always able to take one piece of work.
 import { describe, expect, it } from 'vitest'
-import { defaultMemoryLimit, largestReservation, MemoryBudget, MIN_MEMORY_BYTES, parseMemorySize, tileWorkingBytes } from '../../src/ops/memory-budget.ts'
+import { defaultMemoryLimit, largestReservation, MemoryBudget, MIN_MEMORY_BYTES, parseMemorySize, slackOf, tileWorkingBytes } from '../../src/ops/memory-budget.ts'
 
 const MiB = 1024 * 1024
 
@@ -27,24 +27,26 @@ describe('memory sizes', () => {
 })
 
 describe('MemoryBudget', () => {
-  it('grants what fits beside measured RSS and what is reserved, and refuses the rest', () => {
+  it('grants what fits beside measured RSS, what is reserved and the slack, and refuses the rest', () => {
     let rss = 300 * MiB
-    const b = new MemoryBudget(512 * MiB, () => rss)
+    const b = new MemoryBudget(1000 * MiB, () => rss)
+    expect(slackOf(1000 * MiB)).toBe(100 * MiB)
+    expect(slackOf(256 * MiB)).toBe(32 * MiB)
     const first = b.tryReserve(100 * MiB)
     expect(first?.bytes).toBe(100 * MiB)
-    expect(b.headroom()).toBe(112 * MiB)
-    expect(b.tryReserve(113 * MiB)).toBeUndefined()
-    const second = b.tryReserve(112 * MiB)
+    expect(b.headroom()).toBe(500 * MiB)
+    expect(b.tryReserve(501 * MiB)).toBeUndefined()
+    const second = b.tryReserve(500 * MiB)
     expect(second).toBeDefined()
     // RSS rises as the work allocates: nothing more fits until something is released.
     rss = 450 * MiB
     expect(b.tryReserve(1)).toBeUndefined()
     first!.release()
     first!.release() // twice gives back once
-    expect(b.reserved).toBe(112 * MiB)
+    expect(b.reserved).toBe(500 * MiB)
     second!.release()
     expect(b.reserved).toBe(0)
-    expect(b.describe(64 * MiB, 'a 4096x4096 tile')).toBe("this peer's memory budget (512 MiB, 450 MiB in use, 0 MiB reserved) has no room for a 4096x4096 tile (64 MiB)")
+    expect(b.describe(64 * MiB, 'a 4096x4096 tile')).toBe("this peer's memory budget (1000 MiB, 450 MiB in use, 0 MiB reserved) has no room for a 4096x4096 tile (64 MiB)")
   })
 
   it('an idle budget grants one piece of work that fits its limit whatever RSS says (no stall for good)', () => {
@@ -55,6 +57,22 @@ describe('MemoryBudget', () => {
     expect(b.tryReserve(1)).toBeUndefined()
     one!.release()
     expect(b.tryReserve(100 * MiB)).toBeDefined()
+  })
+
+  it('before refusing, collects the garbage (at most once a second) and measures again', () => {
+    let rss = 800 * MiB
+    let t = 0
+    let collections = 0
+    const b = new MemoryBudget(1000 * MiB, { rss: () => rss, now: () => t, collect: () => { collections++; rss = 500 * MiB } })
+    const held = b.tryReserve(150 * MiB) // 100 MiB of room as measured
+    expect(held).toBeDefined()
+    expect(collections).toBe(1) // it did not fit as measured: collected first, and then it did
+    rss = 840 * MiB
+    expect(b.tryReserve(100 * MiB)).toBeUndefined() // no room, and no second collection within the second
+    expect(collections).toBe(1)
+    t = 1500
+    expect(b.tryReserve(100 * MiB)).toBeDefined() // collected again: 250 MiB of room
+    expect(collections).toBe(2)
   })
 
   it('while a stage waits for room, only waited reservations are granted (tiles cannot take each bit of room first)', () => {

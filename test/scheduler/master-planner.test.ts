@@ -60,7 +60,9 @@ describe('master planner: capacity', () => {
     { name: 'one worker reaches the limit: the master stops working', loads: view([A, 1]), limit: 1, want: { [A]: 1, [SELF]: 0 } },
     { name: 'busy tiles count as capacity (freeSlots is a capacity)', loads: view([A, 0, 2]), limit: 2, want: { [A]: 2, [SELF]: 2 } },
     { name: 'a peer with no slots is not a worker', loads: view([A, 0], [B, 0]), limit: 1, want: { [A]: 0, [B]: 0, [SELF]: 2 } },
-    { name: 'an unreachable peer gets nothing, and the master works instead', loads: view([A, 2]), unreachable: [A], limit: 1, want: { [A]: 0, [SELF]: 2 } }
+    { name: 'an unreachable peer gets nothing, and the master works instead', loads: view([A, 2]), unreachable: [A], limit: 1, want: { [A]: 0, [SELF]: 2 } },
+    // Its own memory full (a no-memory refusal keeps the master out too): its slots do not draw the tile back.
+    { name: 'a master kept out gives up its own slots', loads: view([A, 0], [B, 2]), unreachable: [SELF], limit: 4, want: { [A]: 0, [B]: 2, [SELF]: 0 } }
   ]
   for (const c of table) {
     it(c.name, () => {
@@ -69,7 +71,7 @@ describe('master planner: capacity', () => {
       for (const p of c.unreachable ?? []) l.plan.unreachable.set(p, l.now + UNREACHABLE_MS)
       expect(Object.fromEntries(capacity(l.plan, l.now).map(v => [v.peer, v.freeSlots]))).toEqual(c.want)
       // The block ends on time.
-      if (c.unreachable != null) expect(capacity(l.plan, l.now + UNREACHABLE_MS).find(v => v.peer === A)?.freeSlots).toBe(2)
+      if (c.unreachable != null) expect(capacity(l.plan, l.now + UNREACHABLE_MS).find(v => v.peer === c.unreachable![0])?.freeSlots).toBe(2)
     })
   }
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { parsePipeline } from '../../src/ops/index.ts'
+import { createRaw, parsePipeline } from '../../src/ops/index.ts'
 import { MAX_EPOCH_STEP } from '../../src/node/election.ts'
 import { blockedPeers, getJob, leasesOf, listJobs } from '../../src/scheduler/queue-machine.ts'
 import { QueueReplica } from '../../src/scheduler/replica.ts'
@@ -16,7 +16,10 @@ import { UNPROVEN_SLOTS } from '../../src/scheduler/master-planner.ts'
 import { queryStatus } from '../../src/transfer/status.ts'
 import { RemoteError } from '../../src/transfer/errors.ts'
 import { handOver } from '../../src/transfer/handover-protocol.ts'
-import { ErrorCodes } from '../../src/transfer/messages.ts'
+import { putBlob } from '../../src/transfer/blob.ts'
+import { sendTile } from '../../src/transfer/tile-protocol.ts'
+import { existsSync } from 'node:fs'
+import { ErrorCodes, type TileRequest } from '../../src/transfer/messages.ts'
 import type { SimSwarm } from './harness.ts'
 import { clientFor, expectReference, makeImage, startSwarm, submit } from './jobs.ts'
 
@@ -114,6 +117,34 @@ describe('sim: a rogue keyed peer', () => {
     const again = await submit(s, img, ['invert'], { tileSize: 64 })
     expect(afterwards).toBe(0)
     await expectReference(again.data, img, ['invert'])
+  })
+
+  it('tiles and puts for a job id a keyed peer made up leave no file on the worker', { timeout: 60_000 }, async () => {
+    const { s, master } = await startSwarm(3, { heartbeatMs: 200, deadAfterMs: 800 })
+    sim = s
+    const [rogue, worker] = s.peers.filter(p => p !== master)
+    const jobId = 'jmadeup0001'
+    const epoch = master.peer!.epoch
+    const to = peerIdFromString(worker.peerId)
+    const req: TileRequest = {
+      jobId, phase: 0, index: 0, leaseId: `${epoch}:900001`, epoch, pipeline: parsePipeline(['invert']),
+      width: 32, height: 32, channels: 3, core: { x: 0, y: 0, width: 32, height: 32 }, stats: [], renewMs: 1000
+    }
+    const opts = { signal: AbortSignal.timeout(20_000), onWorking: () => {}, readTimeoutMs: 20_000, commit: async () => {} }
+    // With its pixels: computed (a keyed peer can always spend a worker's CPU), but not kept here.
+    const got = await sendTile(rogue.peer!.libp2p, to, req, createRaw(32, 32, 3).data, opts)
+    expect(got.kept).toBe(false)
+    // Naming a source: nothing is fetched for a job this peer does not know.
+    const cut = await sendTile(rogue.peer!.libp2p, to, { ...req, leaseId: `${epoch}:900002`, source: { sha256: 'ab'.repeat(32), holders: [rogue.peerId], x: 0, y: 0 } }, new Uint8Array(0), opts).catch((err: Error) => err)
+    expect(cut).toMatchObject({ code: ErrorCodes.inputUnavailable, message: expect.stringContaining(`job ${jobId} is not in this peer's queue`) })
+    // A tile's copy put straight on the worker: refused.
+    const put = await putBlob(rogue.peer!.libp2p, to, jobId, 'tiles/0.raw', new Uint8Array(64), epoch).catch((err: Error) => err)
+    expect(put).toBeInstanceOf(RemoteError)
+    expect(put).toMatchObject({ code: ErrorCodes.forbidden, message: expect.stringContaining(`job ${jobId} is not in this peer's queue`) })
+    expect(existsSync(join(worker.dataDir, 'jobs', jobId))).toBe(false)
+    // The swarm's own jobs still keep their files on workers and standbys as before.
+    const img = await makeImage(dir, 'after-madeup.png', 64, 48, 2)
+    await expectReference((await submit(s, img, ['invert'], { tileSize: 32 })).data, img, ['invert'])
   })
 
   // Found from outside: one such heartbeat split the swarm for good, and a restart then failed to load the
