@@ -1,11 +1,10 @@
 // Copies of a job's files on other peers. The master puts the input on standbys before it says
 // "accepted", and each tile result and the output before the queue records them, so the next master
 // finds them; it gets what it lacks from the standbys first, then from any live peer.
-import { createHash } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { SwarmPeer } from '../node/peer.ts'
 import { candidateBeats } from '../node/election.ts'
-import { dropBlobs, getBlob, hasBlob, putBlob } from '../transfer/blob.ts'
+import { dropBlobs, getBlobInto, hasBlob, putBlob } from '../transfer/blob.ts'
 import type { JobFiles } from './job-files.ts'
 
 /**
@@ -43,7 +42,7 @@ export class JobCopies {
    * the election's order (most complete replica, then PeerId), then the others. Returns those that took it.
    */
   async placeInput (jobId: string, want: number): Promise<string[]> {
-    const data = await this.files.readBlob(jobId, 'input')
+    const data = await this.files.openBlob(jobId, 'input')
     const peers = this.peer.liveView()
     peers.sort((a, b) => a.eligible !== b.eligible ? (a.eligible ? -1 : 1) : candidateBeats(a, b) ? -1 : 1)
     const got: string[] = []
@@ -83,7 +82,7 @@ export class JobCopies {
         for (let round = 0; round < STANDBY_COPY_ROUNDS && fresh.length > 0; round++) {
           for (const name of fresh) {
             // A file dropped meanwhile (the job finished and its tiles went) is not needed any more.
-            const data = await this.files.readBlob(jobId, name).catch(() => undefined)
+            const data = await this.files.openBlob(jobId, name).catch(() => undefined)
             if (data != null) await putBlob(this.peer.libp2p, peerIdFromString(h.peerId), jobId, name, data, this.epoch())
             sent.add(name)
           }
@@ -107,7 +106,7 @@ export class JobCopies {
     for (const p of peers.filter(p => live.has(p))) {
       try {
         if (!await hasBlob(this.peer.libp2p, peerIdFromString(p), jobId, name)) {
-          await putBlob(this.peer.libp2p, peerIdFromString(p), jobId, name, await this.files.readBlob(jobId, name), this.epoch())
+          await putBlob(this.peer.libp2p, peerIdFromString(p), jobId, name, await this.files.openBlob(jobId, name), this.epoch())
         }
         held.push(p)
       } catch (err) {
@@ -134,7 +133,7 @@ export class JobCopies {
     const live = new Set(this.live())
     const targets = peers.filter(p => live.has(p))
     if (targets.length === 0) return []
-    const data = await this.files.readBlob(jobId, name)
+    const data = await this.files.openBlob(jobId, name)
     const results = await Promise.allSettled(targets.map(async p => { await putBlob(this.peer.libp2p, peerIdFromString(p), jobId, name, data, epoch); return p }))
     for (const r of results) if (r.status === 'rejected') this.warn(`cannot copy ${jobId}/${name} to a standby: ${(r.reason as Error).message}`)
     return results.flatMap(r => r.status === 'fulfilled' ? [r.value] : [])
@@ -151,13 +150,14 @@ export class JobCopies {
     let why = `no live peer has ${name} of job ${jobId}`
     for (const p of order) {
       try {
-        const data = await getBlob(this.peer.libp2p, peerIdFromString(p), jobId, name)
-        const got = sha256 == null ? undefined : createHash('sha256').update(data).digest('hex')
-        if (got !== sha256) {
-          why = `${p.slice(-8)} sent a copy of ${name} of job ${jobId} whose SHA-256 is ${got?.slice(0, 12)}…, not ${sha256?.slice(0, 12)}…`
+        // To a temporary file as it comes, hashed on the way: an input or an output may be gigabytes.
+        const got = await getBlobInto(this.peer.libp2p, peerIdFromString(p), jobId, name, async (fill) => await this.files.receive(jobId, name, fill))
+        if (sha256 != null && got.sha256 !== sha256) {
+          await got.discard()
+          why = `${p.slice(-8)} sent a copy of ${name} of job ${jobId} whose SHA-256 is ${got.sha256.slice(0, 12)}…, not ${sha256.slice(0, 12)}…`
           continue
         }
-        await this.files.writeBlob(jobId, name, data)
+        await got.commit()
         return
       } catch { /* the next peer may have it */ }
     }

@@ -3,11 +3,12 @@
 // has it), the per-tile statistics, and the stitched output.
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { access, mkdir, readdir, readFile, rename, rm, statfs, writeFile, open } from 'node:fs/promises'
+import { access, mkdir, readdir, readFile, rename, rm, stat, statfs, writeFile, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as zlib from 'node:zlib'
 import type { Channels, RawImage } from '../ops/index.ts'
-import type { ReceivedFile } from '../transfer/blob.ts'
+import type { BlobSource, ReceivedFile } from '../transfer/blob.ts'
+import { FRAME_BYTES } from '../transfer/messages.ts'
 
 const BLOB_NAME = /^(input|output\.(png|jpg|webp|tif|avif|gif)|tiles\/\d{1,8}\.raw|tiles\/stats-\d{1,4}-\d{1,8}\.json)$/
 
@@ -99,6 +100,13 @@ export class JobFiles {
 
   async readBlob (jobId: string, name: string): Promise<Uint8Array> {
     return await readFile(this.pathOf(jobId, name))
+  }
+
+  /** The file to stream in chunks of the swarm's frame size (each chunks() call reads it from the start). */
+  async openBlob (jobId: string, name: string): Promise<BlobSource> {
+    const path = this.pathOf(jobId, name)
+    const { size } = await stat(path)
+    return { bytes: size, chunks: () => createReadStream(path, { highWaterMark: FRAME_BYTES }) as AsyncIterable<Uint8Array> }
   }
 
   async writeBlob (jobId: string, name: string, data: Uint8Array): Promise<void> {

@@ -4,7 +4,6 @@
 // whether a job given over by the loser of a partition is taken.
 import { randomBytes, randomInt } from 'node:crypto'
 import { z } from 'zod'
-import { readFile } from 'node:fs/promises'
 import {
   checkImage, decodeToFile, ImageInputError, outputChannels, probeImage, type Channels, phaseCount, pipelineHalo, planTiles, validatePipeline, type Pipeline
 } from '../ops/index.ts'
@@ -250,7 +249,7 @@ export class JobService implements JobHandler, HandoverHandler {
   async output (jobId: string): Promise<JobOutput> {
     const meta = this.master.meta(jobId)
     await this.master.ensureLocal(jobId, meta, `output.${extensionOf(meta.format)}`)
-    const data = await readFile(this.master.files.outputPath(jobId, extensionOf(meta.format)))
+    const data = await this.master.files.openBlob(jobId, `output.${extensionOf(meta.format)}`)
     return { format: meta.format, width: meta.width, height: meta.height, data }
   }
 

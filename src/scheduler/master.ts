@@ -67,6 +67,9 @@ export const STITCH_IN_MEMORY_MAX_BYTES = 128 * 1024 * 1024
  * each) stay small against it.
  */
 const STITCH_FETCHES = 4
+/** The largest a stored tile of the job can be: its pixels with a halo, and room for the header and zstd's frame. */
+const tileBlobMaxBytes = (meta: JobMeta): number => (meta.tileSize + 2 * meta.halo) ** 2 * 4 + 64 * 1024
+
 /** A master stage waits this long at most for room in the memory budget (a stitch behind running tiles). */
 const STAGE_MEMORY_WAIT_MS = 120_000
 /** Between looks at the budget while a stage waits: tiles end every few hundred ms. */
@@ -440,7 +443,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     let why = `no copy of ${name} of job ${a.jobId} could be read`
     for (const p of [...copies, a.peer]) {
       try {
-        const bytes = await getBlob(this.peer.libp2p, peerIdFromString(p), a.jobId, name)
+        const bytes = await getBlob(this.peer.libp2p, peerIdFromString(p), a.jobId, name, tileBlobMaxBytes(this.meta(a.jobId)))
         const img = await decodeTile(bytes, `tile ${a.index} of job ${a.jobId} from ${p}`)
         if (!await this.files.has(a.jobId, name)) await this.files.writeBlob(a.jobId, name, bytes)
         return pixelsHash(img)
@@ -564,7 +567,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       if (await this.files.has(jobId, outName)) { await report({ bytes: 0, existed: true }); return }
       // Finished by an earlier master: its output may be on a peer already.
       if (await this.ensureLocal(jobId, meta, outName).then(() => true, () => false)) {
-        await report({ bytes: (await this.files.readBlob(jobId, outName)).byteLength })
+        await report({ bytes: (await this.files.openBlob(jobId, outName)).bytes })
         return
       }
       this.inputs.delete(jobId) // the input's tiles are all out: free it before the output is built

@@ -5,7 +5,7 @@
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { z } from 'zod'
 import { systemClock, timeoutSignal, type Clock } from './clock.ts'
-import { RemoteError } from './errors.ts'
+import { MalformedFrameError, RemoteError } from './errors.ts'
 import { FrameStream } from './frames.ts'
 import { ErrorCodes, FRAME_BYTES } from './messages.ts'
 
@@ -36,10 +36,18 @@ export interface ReceivedFile {
   discard: () => Promise<void>
 }
 
+/** A stored file to send as it is read: its size, then its bytes in chunks (never whole in memory). */
+export interface BlobSource {
+  bytes: number
+  chunks: () => AsyncIterable<Uint8Array>
+}
+
 export interface BlobStore {
   /** The file's path; throws on a name that is not a valid job file name. */
   pathOf: (jobId: string, name: string) => string
   readBlob: (jobId: string, name: string) => Promise<Uint8Array>
+  /** The file to stream; rejects when there is none. */
+  openBlob: (jobId: string, name: string) => Promise<BlobSource>
   /** Stores what `fill` writes, as it comes (never whole in memory), to be committed or discarded. */
   receive: (jobId: string, name: string, fill: (write: (chunk: Uint8Array) => Promise<void>) => Promise<void>) => Promise<ReceivedFile>
   /** Bytes free on the disk the files are stored on. */
@@ -195,15 +203,16 @@ export class BlobService {
       if (await files.has(req.jobId, req.name)) await fs.writeJson({ ok: true, bytes: 0 })
       else await fs.writeError(ErrorCodes.unknownJob, `no ${req.name} of job ${req.jobId} here`)
     } else {
-      let data: Uint8Array
+      // Streamed from the file: a get of a 2 GiB input once read it whole into memory first.
+      let source: BlobSource
       try {
-        data = await files.readBlob(req.jobId, req.name)
+        source = await files.openBlob(req.jobId, req.name)
       } catch {
         await fs.writeError(ErrorCodes.unknownJob, `no ${req.name} of job ${req.jobId} here`)
         return
       }
-      await fs.writeJson({ ok: true, bytes: data.byteLength })
-      await fs.writeBinary(data, MAX_FRAME_BYTES)
+      await fs.writeJson({ ok: true, bytes: source.bytes })
+      await writeSource(fs, source)
     }
   }
 }
@@ -219,8 +228,19 @@ export interface BlobCallOptions {
 
 type Dialer = Pick<Libp2p, 'dialProtocol'>
 
+/** Writes a source's bytes as binary frames; a file that is not the size it said ends the stream in error. */
+export async function writeSource (fs: FrameStream, source: BlobSource): Promise<void> {
+  let sent = 0
+  for await (const chunk of source.chunks()) {
+    sent += chunk.byteLength
+    if (sent > source.bytes) break
+    await fs.writeBinary(chunk, MAX_FRAME_BYTES)
+  }
+  if (sent !== source.bytes) throw new MalformedFrameError(`the file changed while it was sent (${sent} of ${source.bytes} bytes)`)
+}
+
 /** One request on a fresh stream: the request (and its bytes), then whatever `read` takes of the reply. */
-async function call<T> (node: Dialer, peer: PeerId, req: object, body: Uint8Array | undefined, opts: BlobCallOptions, read: (fs: FrameStream) => Promise<T>): Promise<T> {
+async function call<T> (node: Dialer, peer: PeerId, req: object, body: Uint8Array | BlobSource | undefined, opts: BlobCallOptions, read: (fs: FrameStream) => Promise<T>): Promise<T> {
   const clock = opts.clock ?? systemClock
   const dial = timeoutSignal(clock, TIMEOUT_MS)
   let stream
@@ -232,7 +252,8 @@ async function call<T> (node: Dialer, peer: PeerId, req: object, body: Uint8Arra
   const fs = new FrameStream(stream, { maxFrameBytes: MAX_FRAME_BYTES, readTimeoutMs: TIMEOUT_MS, clock })
   try {
     await fs.writeJson(req)
-    if (body != null) await fs.writeBinary(body, MAX_FRAME_BYTES)
+    if (body instanceof Uint8Array) await fs.writeBinary(body, MAX_FRAME_BYTES)
+    else if (body != null) await writeSource(fs, body)
     const out = await read(fs)
     await fs.close()
     return out
@@ -242,8 +263,10 @@ async function call<T> (node: Dialer, peer: PeerId, req: object, body: Uint8Arra
   }
 }
 
-export async function putBlob (node: Dialer, peer: PeerId, jobId: string, name: string, data: Uint8Array, epoch: number, opts: BlobCallOptions = {}): Promise<void> {
-  await call(node, peer, { op: 'put', jobId, name, bytes: data.byteLength, epoch }, data, opts, async fs => { await fs.readJson(BlobReplySchema) })
+/** Puts a file on `peer`: bytes in memory, or a source streamed from this peer's disk. */
+export async function putBlob (node: Dialer, peer: PeerId, jobId: string, name: string, data: Uint8Array | BlobSource, epoch: number, opts: BlobCallOptions = {}): Promise<void> {
+  const bytes = data instanceof Uint8Array ? data.byteLength : data.bytes
+  await call(node, peer, { op: 'put', jobId, name, bytes, epoch }, data, opts, async fs => { await fs.readJson(BlobReplySchema) })
 }
 
 export async function dropBlobs (node: Dialer, peer: PeerId, jobId: string, epoch: number, opts: BlobCallOptions = {}): Promise<void> {
@@ -260,9 +283,25 @@ export async function hasBlob (node: Dialer, peer: PeerId, jobId: string, name: 
   }
 }
 
-export async function getBlob (node: Dialer, peer: PeerId, jobId: string, name: string, opts: BlobCallOptions = {}): Promise<Uint8Array> {
+/**
+ * Gets a file from `peer` into `receive` as it comes (JobFiles.receive: a temporary file, hashed on the
+ * way), never whole in memory: the size is the remote peer's word, and a get of an input may be 2 GiB.
+ */
+export async function getBlobInto (node: Dialer, peer: PeerId, jobId: string, name: string, receive: (fill: (write: (chunk: Uint8Array) => Promise<void>) => Promise<void>) => Promise<ReceivedFile>, opts: BlobCallOptions = {}): Promise<ReceivedFile> {
   return await call(node, peer, { op: 'get', jobId, name }, undefined, opts, async fs => {
     const { bytes } = await fs.readJson(BlobReplySchema)
+    return await receive(async (write) => { await fs.readBinary(bytes, write) })
+  })
+}
+
+/**
+ * Gets a small file (a tile) into memory; one announced larger than `maxBytes` is refused before any of
+ * it is read or allocated.
+ */
+export async function getBlob (node: Dialer, peer: PeerId, jobId: string, name: string, maxBytes: number, opts: BlobCallOptions = {}): Promise<Uint8Array> {
+  return await call(node, peer, { op: 'get', jobId, name }, undefined, opts, async fs => {
+    const { bytes } = await fs.readJson(BlobReplySchema)
+    if (bytes > maxBytes) throw new MalformedFrameError(`${name} of job ${jobId} announced as ${bytes} bytes, at most ${maxBytes} expected`)
     return await fs.readBinary(bytes) as Uint8Array
   })
 }

@@ -22,6 +22,7 @@ import {
   type JobsReply, type SubmitRequest
 } from './messages.ts'
 import { queryStatus } from './status.ts'
+import { writeSource, type BlobSource } from './blob.ts'
 
 export { CANCEL_PROTOCOL, JOBS_PROTOCOL, SUBMIT_PROTOCOL, WATCH_PROTOCOL }
 
@@ -137,6 +138,11 @@ async function dial (node: Client, master: PeerId, protocol: string, clock: Cloc
   }
 }
 
+/** The file being uploaded changed under the upload (truncated or replaced): no master can help, no retry. */
+export class InputChangedError extends Error {
+  override name = 'InputChangedError'
+}
+
 /** Uploads the file and, with watch, follows the job to its end. */
 export async function submitImage (node: Client, master: PeerId, input: SubmitInput, onEvent: (e: JobEvent) => void, opts: ClientOptions = {}): Promise<JobOutcome> {
   const fs = await dial(node, master, SUBMIT_PROTOCOL, opts.clock ?? systemClock)
@@ -148,7 +154,7 @@ export async function submitImage (node: Client, master: PeerId, input: SubmitIn
       let sent = 0
       while (sent < input.bytes) {
         const { bytesRead } = await fh.read(buf, 0, Math.min(buf.byteLength, input.bytes - sent), sent)
-        if (bytesRead === 0) throw new Error(`${input.path} shrank while being sent`)
+        if (bytesRead === 0) throw new InputChangedError(`${input.path} shrank while being sent (${sent} of the ${input.bytes} bytes it had): the file changed during the upload; not sent again`)
         await fs.writeBinary(buf.slice(0, bytesRead), MAX_FRAME_BYTES)
         sent += bytesRead
       }
@@ -265,7 +271,8 @@ export interface JobOutput {
   format: OutputFormat
   width: number
   height: number
-  data: Uint8Array
+  /** The encoded output, sent as it is read (an output may be far larger than a peer should hold at once). */
+  data: BlobSource
 }
 
 export interface JobFollower {
@@ -433,8 +440,8 @@ export class JobProtocolService {
   async #sendResult (fs: FrameStream, jobId: string, withData: boolean, pending: () => Promise<void>): Promise<void> {
     await pending()
     const out = await this.#handler.output(jobId)
-    await fs.writeJson({ type: 'result', jobId, format: out.format, bytes: withData ? out.data.byteLength : 0, width: out.width, height: out.height } satisfies JobEvent)
-    if (withData) await fs.writeBinary(out.data, MAX_FRAME_BYTES)
+    await fs.writeJson({ type: 'result', jobId, format: out.format, bytes: withData ? out.data.bytes : 0, width: out.width, height: out.height } satisfies JobEvent)
+    if (withData) await writeSource(fs, out.data)
   }
 
   async #jobs (fs: FrameStream): Promise<void> {

@@ -4,7 +4,7 @@ import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { systemClock, type Clock } from '../transfer/clock.ts'
 import { RemoteError } from '../transfer/errors.ts'
-import { findMaster, isRetryable, submitImage, watchJob, type JobOutcome, type SubmitInput } from '../transfer/job-protocol.ts'
+import { findMaster, InputChangedError, isRetryable, submitImage, watchJob, type JobOutcome, type SubmitInput } from '../transfer/job-protocol.ts'
 import { ErrorCodes, type JobEvent } from '../transfer/messages.ts'
 
 export interface SessionOptions {
@@ -103,7 +103,7 @@ export async function runWatch (jobId: string, withData: boolean, s: SessionOpti
 function isDefinite (err: unknown, masterChanged: boolean): boolean {
   // Our own file went away: no master can help.
   const code = (err as NodeJS.ErrnoException)?.code
-  if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') return true
+  if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR' || err instanceof InputChangedError) return true
   // Anything else that is not a master's answer is a connection that broke or could not be made.
   if (!(err instanceof RemoteError) || isRetryable(err)) return false
   return !(masterChanged && err.code === ErrorCodes.unknownJob)

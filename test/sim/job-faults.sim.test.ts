@@ -102,6 +102,23 @@ describe('sim: jobs under faults', () => {
     await expectReference(out.data, img, specs)
   })
 
+  it('a file that shrinks during its upload is refused at once with the reason, not sent again until the timeout', async () => {
+    const { s } = await swarm(2)
+    const img = await makeImage(dir, 'shrinks.png', 64, 48, 3)
+    const client = await clientFor(s)
+    const retries: string[] = []
+    try {
+      // The size the CLI read before the file was truncated: more than it now has.
+      const bytes = (await stat(img)).size + 4096
+      const err = await runSubmit({ path: img, name: 'shrinks.png', bytes, pipeline: parsePipeline(['invert']), format: 'png', watch: true }, {
+        node: client.node, targets: client.targets, masterTimeoutMs: 15_000, onRetry: (why) => { retries.push(why) }, onEvent: () => {}
+      }).then(() => undefined, (e: Error) => e)
+      expect(err?.message).toContain(`${img} shrank while being sent`)
+      expect(err?.message).toContain('the file changed during the upload')
+      expect(retries).toEqual([])
+    } finally { await client.close() }
+  })
+
   it('the master restarted mid-job on its data dir resumes the job, and the client keeps following it', async () => {
     const { s, master } = await swarm(3, { leaseMs: 1500 })
     const specs = ['median:radius=5']

@@ -11,7 +11,7 @@ import { ManualClock } from '../../src/transfer/clock.ts'
 import { RemoteError } from '../../src/transfer/errors.ts'
 import {
   cancelJob, fetchJobs, isRetryable, JobProtocolService, JobRefusal, MasterGoneError, PROGRESS_INTERVAL_MS, submitImage, WATCH_KEEPALIVE_MS, watchJob,
-  type AdmittedJob, type JobFollower, type JobHandler, type SubmitInput, type Upload
+  type AdmittedJob, type JobFollower, type JobHandler, type JobOutput, type SubmitInput, type Upload
 } from '../../src/transfer/job-protocol.ts'
 import { ErrorCodes, type JobEvent, type JobsReply, type SubmitRequest } from '../../src/transfer/messages.ts'
 import { bytes, Nodes } from './helpers.ts'
@@ -56,7 +56,11 @@ class ScriptedMaster implements JobHandler {
   queuePosition = (): number => 2
   stateCalls = 0
   state = (jobId: string): Extract<JobEvent, { type: 'progress' }> => { this.stateCalls++; return progress(jobId, 0) as Extract<JobEvent, { type: 'progress' }> }
-  output = async (): Promise<{ format: 'png', width: number, height: number, data: Uint8Array }> => ({ format: 'png', width: 8, height: 8, data: this.output_ })
+  // Sent in two chunks, as a file is read: the client gets the whole.
+  output = async (): Promise<JobOutput> => {
+    const out = this.output_
+    return { format: 'png', width: 8, height: 8, data: { bytes: out.byteLength, chunks: async function * () { yield out.subarray(0, 1000); yield out.subarray(1000) } } }
+  }
   jobs = (limit: number): JobsReply => ({ ...this.listing, epoch: limit })
   readonly cancelled: string[] = []
   cancel = async (jobId: string): Promise<{ jobId: string, state: string, cancelled: boolean }> => {

@@ -2,8 +2,8 @@
 // gone once stopped (start/stop register and unregister its handler), and the blob server's epoch rule.
 import { createHash } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
-import { BlobService, DISK_RESERVE_BYTES, dropBlobs, getBlob, hasBlob, putBlob, type BlobStore, type ReceivedFile } from '../../src/transfer/blob.ts'
-import { RemoteError } from '../../src/transfer/errors.ts'
+import { BlobService, DISK_RESERVE_BYTES, dropBlobs, getBlob, getBlobInto, hasBlob, putBlob, type BlobSource, type BlobStore, type ReceivedFile } from '../../src/transfer/blob.ts'
+import { MalformedFrameError, RemoteError } from '../../src/transfer/errors.ts'
 import { ErrorCodes } from '../../src/transfer/messages.ts'
 import { queryStatus, StatusService, type StatusSnapshot } from '../../src/transfer/status.ts'
 import { TileDoneService, type TileNotice } from '../../src/transfer/tile-done.ts'
@@ -47,6 +47,11 @@ class MemoryFiles implements BlobStore {
     return b
   }
 
+  openBlob = async (jobId: string, name: string): Promise<BlobSource> => {
+    const b = await this.readBlob(jobId, name)
+    return { bytes: b.byteLength, chunks: async function * () { for (let i = 0; i < b.byteLength; i += 1 << 20) yield b.subarray(i, i + (1 << 20)) } }
+  }
+
   sha256 = async (jobId: string, name: string): Promise<string> => createHash('sha256').update(await this.readBlob(jobId, name)).digest('hex')
   has = async (jobId: string, name: string): Promise<boolean> => this.blobs.has(this.pathOf(jobId, name))
 }
@@ -72,17 +77,28 @@ describe('protocol services start and stop', () => {
     await service.start()
     const data = bytes(1_500_000, 5) // two frames
     await putBlob(master, standby.peerId, 'j1', 'input', data, 3)
-    expect(Buffer.from(await getBlob(master, standby.peerId, 'j1', 'input')).equals(data)).toBe(true)
+    expect(Buffer.from(await getBlob(master, standby.peerId, 'j1', 'input', data.byteLength)).equals(data)).toBe(true)
+    // Announced larger than the caller expects: refused before a byte is read or allocated.
+    const large = await getBlob(master, standby.peerId, 'j1', 'input', 1000).catch((e: Error) => e)
+    expect(large).toBeInstanceOf(MalformedFrameError)
+    expect((large as Error).message).toBe('input of job j1 announced as 1500000 bytes, at most 1000 expected')
+    // Streamed both ways: put from a source read in chunks, got into a receiver as it comes.
+    const local = new MemoryFiles()
+    local.blobs.set('j1/output.png', data)
+    await putBlob(master, standby.peerId, 'j1', 'output.png', await local.openBlob('j1', 'output.png'), 3)
+    const got = await getBlobInto(master, standby.peerId, 'j1', 'output.png', async (fill) => await local.receive('j1', 'copy', fill))
+    expect(got.bytes).toBe(data.byteLength)
+    expect(got.sha256).toBe(createHash('sha256').update(data).digest('hex'))
     followed = 4
     const stale = await putBlob(master, standby.peerId, 'j1', 'tiles/0.raw', bytes(10), 3).catch((e: Error) => e)
     expect(stale).toBeInstanceOf(RemoteError)
     expect((stale as RemoteError).code).toBe(ErrorCodes.staleEpoch)
     expect(files.blobs.has('j1/tiles/0.raw')).toBe(false)
-    const missing = await getBlob(master, standby.peerId, 'j1', 'output.png').catch((e: Error) => e)
+    const missing = await getBlob(master, standby.peerId, 'j1', 'output.jpg', 1000).catch((e: Error) => e)
     expect((missing as RemoteError).code).toBe(ErrorCodes.unknownJob)
     // Asking whether a file is there moves no bytes.
     expect(await hasBlob(master, standby.peerId, 'j1', 'input')).toBe(true)
-    expect(await hasBlob(master, standby.peerId, 'j1', 'output.png')).toBe(false)
+    expect(await hasBlob(master, standby.peerId, 'j1', 'output.jpg')).toBe(false)
     await dropBlobs(master, standby.peerId, 'j1', 3) // an older master's word: acknowledged, not acted on
     await dropBlobs(master, standby.peerId, 'j1', 4)
     expect(dropped).toEqual(['j1'])
@@ -97,7 +113,7 @@ describe('protocol services start and stop', () => {
     await putBlob(master, standby.peerId, 'j2', 'tiles/0.raw', bytes(900), 4)
     expect(files.blobs.get('j2/tiles/0.raw')?.byteLength).toBe(900)
     await service.stop()
-    await expect(getBlob(master, standby.peerId, 'j1', 'input')).rejects.not.toBeInstanceOf(RemoteError)
+    await expect(getBlob(master, standby.peerId, 'j1', 'input', data.byteLength)).rejects.not.toBeInstanceOf(RemoteError)
   })
 
   it('blob: only the master followed writes an input or output, a worker its tile at the current epoch; nothing stored is replaced; each refusal names the peer', async () => {
