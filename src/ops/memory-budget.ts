@@ -119,19 +119,23 @@ export class MemoryBudget {
   }
 
   /**
-   * The bytes, if they fit now. A budget holding no reservation grants one that fits the limit whatever
-   * RSS says: RSS that stays up with nothing running is garbage or allocator slack that work will reuse,
-   * and refusing then would stall the peer for good.
+   * The bytes, if they fit now. A budget holding no reservation for work in progress grants one that fits
+   * the limit whatever RSS says: RSS that stays up with nothing running is garbage or allocator slack that
+   * work will reuse, and refusing then would stall the peer for good.
+   * - waited: for a stage that waits for room (startWaiting), which goes before new tiles;
+   * - lasting: held past one piece of work (an input kept decoded for a job's tiles): it must fit as
+   *   measured, and does not count as work in progress, so a cached input cannot stall the peer.
    */
-  tryReserve (bytes: number, waited = false): Reservation | undefined {
+  tryReserve (bytes: number, opts: { waited?: boolean, lasting?: boolean } = {}): Reservation | undefined {
     // A stage waiting for room goes first: new tiles would otherwise take each bit of room as it frees.
-    if (!waited && this.waiting > 0) return undefined
+    if (opts.waited !== true && this.waiting > 0) return undefined
     // Room as measured, or after the garbage is collected; an idle budget grants what could ever fit.
     const fits = bytes <= this.headroom() || (this.collected() && bytes <= this.headroom()) ||
-      (this.held === 0 && bytes <= largestReservation(this.limit))
+      (opts.lasting !== true && this.held === 0 && bytes <= largestReservation(this.limit))
     if (!fits) return undefined
+    const working = opts.lasting === true ? 0 : 1
     this.reservedBytes += bytes
-    this.held++
+    this.held += working
     let released = false
     return {
       bytes,
@@ -139,7 +143,7 @@ export class MemoryBudget {
         if (released) return
         released = true
         this.reservedBytes -= bytes
-        this.held--
+        this.held -= working
       }
     }
   }

@@ -642,7 +642,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       const until = this.clock.now() + STAGE_MEMORY_WAIT_MS
       for (let i = 0; i < STAGE_MEMORY_WAIT_MS / STAGE_MEMORY_POLL_MS; i++) {
         await this.clock.sleep(STAGE_MEMORY_POLL_MS)
-        const got = budget.tryReserve(bytes, true)
+        const got = budget.tryReserve(bytes, { waited: true })
         if (got != null) return got
         if (this.clock.now() >= until) break
       }

@@ -215,7 +215,7 @@ export class WorkerRuntime implements TileHandler {
         const bytes = info.width * info.height * info.channels
         // Kept whole only if the budget has room for it while the job's tiles come here.
         const small = bytes <= (this.opts.wholeInputMaxBytes ?? WHOLE_INPUT_MAX_BYTES)
-        const memory = small ? this.opts.memory?.tryReserve(bytes) : undefined
+        const memory = small ? this.opts.memory?.tryReserve(bytes, { lasting: true }) : undefined
         if (!small || (this.opts.memory != null && memory == null)) {
           // On the master, the check at submit left this decode beside the input already.
           return { file: await openDecodedFile(decodedPathOf(path), info) ?? await decodeToFile(path, decodedPathOf(path), { maxPixels, name }) }

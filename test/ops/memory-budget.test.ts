@@ -59,6 +59,21 @@ describe('MemoryBudget', () => {
     expect(b.tryReserve(100 * MiB)).toBeDefined()
   })
 
+  it('a lasting reservation (a cached input) must fit as measured and does not stop the idle grant', () => {
+    let rss = 300 * MiB
+    const b = new MemoryBudget(1000 * MiB, () => rss)
+    const cached = b.tryReserve(200 * MiB, { lasting: true })
+    expect(cached).toBeDefined()
+    rss = 900 * MiB
+    expect(b.tryReserve(10 * MiB, { lasting: true })).toBeUndefined() // no room as measured
+    const tile = b.tryReserve(50 * MiB) // no work in progress: granted
+    expect(tile).toBeDefined()
+    expect(b.tryReserve(50 * MiB)).toBeUndefined()
+    tile!.release()
+    cached!.release()
+    expect(b.reserved).toBe(0)
+  })
+
   it('before refusing, collects the garbage (at most once a second) and measures again', () => {
     let rss = 800 * MiB
     let t = 0
@@ -79,7 +94,7 @@ describe('MemoryBudget', () => {
     const b = new MemoryBudget(512 * MiB, () => 200 * MiB)
     const done = b.startWaiting()
     expect(b.tryReserve(MiB)).toBeUndefined()
-    const stage = b.tryReserve(100 * MiB, true)
+    const stage = b.tryReserve(100 * MiB, { waited: true })
     expect(stage).toBeDefined()
     done()
     done()

@@ -202,6 +202,9 @@ export class SimSwarm {
   async close (): Promise<void> {
     await Promise.all(this.running().map(async p => { await p.node!.kill() }))
     for (const p of this.peers) { p.peer = null; p.node = null }
-    if (this.root !== '') await rm(this.root, { recursive: true, force: true })
+    // A killed peer's work goes on in this process for a moment (a blob arriving into a temporary file, a
+    // tile result written): the walk may meet a directory that just got a file (CI: ENOTEMPTY), so rm
+    // retries, as it does for exactly that.
+    if (this.root !== '') await rm(this.root, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 })
   }
 }
