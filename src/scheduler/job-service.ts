@@ -165,9 +165,11 @@ export class JobService implements JobHandler, HandoverHandler {
       }
       const tileSize = req.tileSize ?? this.master.tileSizeFor(raw.width, raw.height)
       const halo = pipelineHalo(pipeline)
+      const planned = planTiles(raw.width, raw.height, tileSize, halo)
       // A tile no peer's memory budget can ever hold would wait in the queue for good: refused now.
-      const tileEdge = (side: number): number => Math.min(side, tileSize + 2 * halo)
-      const tileNeed = tileWorkingBytes(tileEdge(raw.width), tileEdge(raw.height))
+      // (A loop, not Math.max(...): a gigapixel image in 16 px tiles has millions of them.)
+      let tileNeed = 0
+      for (const t of planned) tileNeed = Math.max(tileNeed, tileWorkingBytes(t.halo.width, t.halo.height))
       const largest = this.master.largestMemoryLimit()
       if (largest != null && tileNeed > largestReservation(largest)) {
         throw new JobRefusal(ErrorCodes.badInput, `${req.name}: a tile of ${tileSize}x${tileSize} pixels needs ${mib(tileNeed)} of memory while it is worked, more than the largest peer memory budget in the swarm (${mib(largest)}) can hold; submit with a smaller --tile-size`)
@@ -181,7 +183,7 @@ export class JobService implements JobHandler, HandoverHandler {
         outChannels: outputChannels(pipeline, raw.channels), tileSize, halo, pipeline, format: req.format, standbys,
         inputSha256: await files.sha256(jobId, 'input')
       }
-      const tiles = planTiles(raw.width, raw.height, tileSize, halo).length
+      const tiles = planned.length
       return {
         accepted: { type: 'accepted', jobId, tiles, phases: phaseCount(pipeline), width: raw.width, height: raw.height, copies: 1 + standbys.length },
         enqueue: async () => {
@@ -248,8 +250,9 @@ export class JobService implements JobHandler, HandoverHandler {
 
   async output (jobId: string): Promise<JobOutput> {
     const meta = this.master.meta(jobId)
-    await this.master.ensureLocal(jobId, meta, `output.${extensionOf(meta.format)}`)
-    const data = await this.master.files.openBlob(jobId, `output.${extensionOf(meta.format)}`)
+    const name = `output.${extensionOf(meta.format)}`
+    await this.master.ensureLocal(jobId, meta, name)
+    const data = await this.master.files.openBlob(jobId, name)
     return { format: meta.format, width: meta.width, height: meta.height, data }
   }
 

@@ -9,7 +9,7 @@ import { autoTileSize, coreInTile, mergeStats, planTiles, type OutputFormat, typ
 import { CANCELLED_REASON, WAITING_MAX_CHARS, type JobEvent, type TileRequest } from '../transfer/messages.ts'
 import type { TileNotice } from '../transfer/tile-done.ts'
 import {
-  blockedPeers, getJob, isChecked, leaseEpoch, leasesOf, listJobs, phaseData, type JobState, type QueueEffect, type QueueEvent, type QueueState, type TileAddress
+  blockedPeers, getJob, isChecked, leaseEpoch, leasesOf, listJobs, phaseData, tilesLeft, type JobState, type QueueEffect, type QueueEvent, type QueueState, type TileAddress
 } from './queue-machine.ts'
 
 /**
@@ -384,13 +384,14 @@ function noteFinished (plan: MasterPlan, now: number): void {
 export function etaOf (plan: MasterPlan, jobId: string, now: number): number | undefined {
   const at = plan.finishedTiles
   while (at.length > 0 && at[0] <= now - PROVEN_WINDOW_MS) at.shift()
-  const job = getJob(plan.queue, jobId)
-  if (job == null || at.length < 2 || (job.state !== 'queued' && job.state !== 'running')) return undefined
+  // Called for every progress event: the active jobs only, not a view of every job the queue keeps.
+  const active = tilesLeft(plan.queue)
+  const left = active.find(j => j.id === jobId)?.left
+  if (left == null || at.length < 2) return undefined
   const span = now - at[0]
   if (span <= 0) return undefined
-  const left = job.total - job.done
   let tiles = 0
-  for (const j of listJobs(plan.queue)) if (j.state === 'queued' || j.state === 'running') tiles += Math.min(j.total - j.done, left)
+  for (const j of active) tiles += Math.min(j.left, left)
   return Math.round(tiles / (at.length / span))
 }
 

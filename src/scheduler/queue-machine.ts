@@ -1407,6 +1407,14 @@ export function leasesOf (s: QueueState, peer?: string): Lease[] {
   return out
 }
 
+/**
+ * Tiles left over all phases of each queued or running job, oldest first: what a rate estimate needs,
+ * without building listJobs' view of every job the queue still keeps.
+ */
+export function tilesLeft (s: QueueState): Array<{ id: string, left: number }> {
+  return s.active.map(j => ({ id: j.id, left: j.tileCount * j.phaseCount - j.doneBefore - (j.tiles?.done ?? 0) }))
+}
+
 /** the queue's log position (persisting steps so far; survives restarts): replica completeness */
 export function queuePosition (s: QueueState): number {
   return s.pos

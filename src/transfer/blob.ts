@@ -45,7 +45,6 @@ export interface BlobSource {
 export interface BlobStore {
   /** The file's path; throws on a name that is not a valid job file name. */
   pathOf: (jobId: string, name: string) => string
-  readBlob: (jobId: string, name: string) => Promise<Uint8Array>
   /** The file to stream; rejects when there is none. */
   openBlob: (jobId: string, name: string) => Promise<BlobSource>
   /** Stores what `fill` writes, as it comes (never whole in memory), to be committed or discarded. */

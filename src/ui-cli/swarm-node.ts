@@ -107,13 +107,13 @@ export class SwarmNode {
       tamper: opts.tamper,
       keep: async (req, result) => {
         // Not kept for a job this peer does not know (one a keyed peer made up): its files would stay.
-        if (!await this.knowsJob(req.jobId)) throw new Error(`job ${req.jobId} is not in this peer's queue`)
+        await this.mustKnow(req.jobId)
         if ('stats' in result) await this.master.files.writeStats(req.jobId, req.phase, req.index, result.stats)
         else await this.master.files.writeTile(req.jobId, req.index, result.image)
       },
       fetchInput: async (req) => {
         // Refused as input-unavailable (a real master retries; this peer's replica may be a moment behind).
-        if (!await this.knowsJob(req.jobId)) throw new Error(`job ${req.jobId} is not in this peer's queue`)
+        await this.mustKnow(req.jobId)
         return await this.master.fetchInput(req.jobId, req.source?.holders ?? [], req.source?.sha256 ?? '')
       },
       maxPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS,
@@ -171,6 +171,11 @@ export class SwarmNode {
   }
 
   get peerId (): string { return this.peer.peerId }
+
+  /** Rejects for a job neither this peer's queue nor its replica holds: nothing is stored for it here. */
+  private async mustKnow (jobId: string): Promise<void> {
+    if (!await this.knowsJob(jobId)) throw new Error(`job ${jobId} is not in this peer's queue`)
+  }
 
   /**
    * Whether this peer's queue (as master) or its replica of the master's holds the job. A job once found
