@@ -19,6 +19,9 @@ export const LoadSchema = z.object({
 })
 export type Load = z.infer<typeof LoadSchema>
 
+/** Connections a heartbeat lists: a LAN swarm's peers, without letting one heartbeat grow without bound. */
+export const MAX_LINKS = 64
+
 export const HeartbeatSchema = z.object({
   v: z.literal(1),
   peerId: z.string().min(1).max(128),
@@ -37,6 +40,8 @@ export const HeartbeatSchema = z.object({
   platform: z.string().max(32),
   version: z.string().max(32),
   addrs: z.array(z.string().max(256)).max(32),
+  // The peers the sender has a connection to (sorted): the dashboard draws who is connected to whom.
+  links: z.array(z.string().max(128)).max(MAX_LINKS).optional(),
   // The sender's longest event-loop delay of the last few seconds: receivers give a slow peer more time.
   lagMs: z.number().int().min(0).max(600_000).optional()
 }).strict()

@@ -9,7 +9,7 @@ import { isMultiaddr, multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { ConnectionGater, PeerId, PrivateKey } from '@libp2p/interface'
 import { keyMismatchMessage, looksLikeKeyMismatch, probeSwarmKey } from './swarm-key.ts'
 import { candidateFromHeartbeat, type PeerEvents, type PeerOptions, resolvePeerOptions, type ResolvedPeerOptions } from './peer-options.ts'
-import { claimedPeer, heartbeatText, materialKey, MAX_RELAYED, parseHeartbeat, type Heartbeat, type HeartbeatFrame, type Load, type SignedHeartbeat } from './heartbeat.ts'
+import { claimedPeer, heartbeatText, materialKey, MAX_LINKS, MAX_RELAYED, parseHeartbeat, type Heartbeat, type HeartbeatFrame, type Load, type SignedHeartbeat } from './heartbeat.ts'
 import { HeartbeatService } from './heartbeat-protocol.ts'
 import { lateAfterMs, routeHeartbeat, type RoutePeer } from './heartbeat-routing.ts'
 import { initMembership, liveMembers, stepMembership, type MembershipEffect, type MembershipState } from './membership.ts'
@@ -110,6 +110,17 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
 
   addrs (): Multiaddr[] { return this.node?.getMultiaddrs() ?? [] }
 
+  /** The members this peer has a connection to (not passing clients): the dashboard's picture of the swarm. */
+  private links (): string[] {
+    const members = this.membership.members
+    const ids = new Set<string>()
+    for (const c of this.node?.getConnections() ?? []) {
+      const id = c.remotePeer.toString()
+      if (members.has(id)) ids.add(id)
+    }
+    return [...ids].sort().slice(0, MAX_LINKS)
+  }
+
   async start (gater?: ConnectionGater): Promise<void> {
     const o = this.opts
     const privateKey = this.privateKey = await loadOrCreateIdentity(o.dataDir)
@@ -118,7 +129,7 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
     this.db = await openStore(o.dataDir)
     try {
       const epoch = await readEpoch(this.db)
-      this.node = await createSwarmLibp2p({ privateKey, listen: o.listen, psk: o.psk, mdns: o.mdns, mdnsServiceTag: o.mdnsServiceTag, connectionGater: gater })
+      this.node = await createSwarmLibp2p({ privateKey, listen: o.listen, psk: o.psk, mdns: o.mdns, mdnsServiceTag: o.mdnsServiceTag, connectionGater: gater, metricsRegistry: o.metricsRegistry })
       const self = this.node.peerId.toString()
       this.membership = initMembership({ self, deadAfterMs: o.deadAfterMs, forgetAfterMs: o.forgetAfterMs, tickMs: o.tickMs })
       this.election = initElection({ self, eligible: o.eligible, graceMs: o.graceMs }, epoch, o.now())
@@ -224,7 +235,7 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
   }
 
   private rowOf (hb: Heartbeat, alive: boolean, ago: number, self: boolean): PeerRow {
-    return { peerId: hb.peerId, name: hb.name, role: hb.role, epoch: hb.epoch, master: hb.master, eligible: hb.eligible, alive, self, addrs: hb.addrs, arch: hb.arch, platform: hb.platform, version: hb.version, load: hb.load, lastSeenMsAgo: ago }
+    return { peerId: hb.peerId, name: hb.name, role: hb.role, epoch: hb.epoch, master: hb.master, eligible: hb.eligible, alive, self, addrs: hb.addrs, arch: hb.arch, platform: hb.platform, version: hb.version, load: hb.load, lastSeenMsAgo: ago, ...(hb.links != null ? { links: hb.links } : {}) }
   }
 
   private heartbeat (role: Heartbeat['role']): Heartbeat {
@@ -245,6 +256,7 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
       platform: platform(),
       version,
       addrs: this.addrs().slice(0, 32).map(String),
+      links: this.links(),
       lagMs: this.lag.max()
     }
   }

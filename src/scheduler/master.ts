@@ -143,6 +143,11 @@ export interface MasterEvents {
   inactive: []
   /** A tile was handed to a peer (for logs, the dashboard and tests); speculative: a copy of a straggler. */
   dispatched: [{ jobId: string, phase: number, index: number, peer: string, attempt: number, speculative: boolean }]
+  /**
+   * The queue took a tile's result: its `tileDone` effect, persisted (once per tile, so a checked tile
+   * counts once, with the peer whose result made it done). For the dashboard's metrics: a fact, nothing more.
+   */
+  tileDone: [{ jobId: string, phase: number, index: number, peer: string }]
 }
 
 export class MasterRuntime extends EventEmitter<MasterEvents> {
@@ -222,6 +227,8 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     const store = this.store
     if (store == null) return []
     const effects = await store.step(event)
+    // Every queue step passes here, whatever brought the result (a stream, a notice, a settled check).
+    for (const e of effects) if (e.type === 'tileDone') this.emit('tileDone', { jobId: e.jobId, phase: e.phase, index: e.index, peer: e.peer })
     if (this.store === store) await this.run({ type: 'effects', effects, now: event.now })
     return effects
   }

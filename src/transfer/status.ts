@@ -47,6 +47,8 @@ export interface PeerRow {
   load: StatusLoad
   /** Milliseconds since the last heartbeat, as seen by the responder (0 for itself). */
   lastSeenMsAgo: number
+  /** The peers it has a connection to, as its heartbeat said. */
+  links?: string[]
 }
 
 export interface StatusSnapshot {

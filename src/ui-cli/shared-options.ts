@@ -56,3 +56,15 @@ export function memorySize (flag: string) {
     }
   }
 }
+
+export interface HostPort { host: string, port: number }
+
+/** HOST:PORT ("0.0.0.0:7070", "[::]:7070", "127.0.0.1:0" for any free port) or a PORT alone (on 127.0.0.1). */
+export function hostPort (flag: string, defaultHost: string) {
+  return (value: string): HostPort => {
+    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value.trim()) ?? (/^(\d{1,5})$/.test(value.trim()) ? [value, undefined, defaultHost, value.trim()] : null)
+    const port = m == null ? NaN : Number(m[3])
+    if (m == null || !Number.isInteger(port) || port > 65_535) throw new InvalidArgumentError(`${flag} must be HOST:PORT (e.g. 0.0.0.0:7070 to serve the LAN) or a port, got "${value}"`)
+    return { host: m[1] ?? m[2]!, port }
+  }
+}

@@ -26,6 +26,9 @@ import { handOver, HandoverService } from '../transfer/handover-protocol.ts'
 import { QueueReplica } from '../scheduler/replica.ts'
 import { ReplicationSink } from '../scheduler/replication.ts'
 import type { JobMeta } from '../scheduler/master.ts'
+import { HttpTunnelService } from '../transfer/http-tunnel.ts'
+import { clearUploads, MasterApi, uploadDirOf } from '../ui-web/master-api.ts'
+import { DashboardServer, type DashboardComponents, type DashboardInit } from '../ui-web/server.ts'
 
 export interface SwarmNodeOptions extends PeerOptions {
   /** Tile edge in pixels, for jobs that do not choose one (default: fitted to the image and the swarm). */
@@ -77,6 +80,8 @@ interface Services {
   jobs: JobProtocolService
   handover: HandoverService
   blobs: BlobService
+  /** The dashboard API's master part, for dashboards on the other peers. */
+  tunnel: HttpTunnelService
 }
 
 export class SwarmNode {
@@ -89,6 +94,8 @@ export class SwarmNode {
   private replica?: QueueReplica
   private readonly knownJobs = new Set<string>()
   private services?: Services
+  private masterApi?: MasterApi
+  private readonly dataDir: string
   /** Drops asked for jobs not yet done in this peer's replica. */
   private readonly pendingDrops = new Set<string>()
   /** Role changes run one at a time: the replica and the queue share one sublevel. */
@@ -97,6 +104,7 @@ export class SwarmNode {
   constructor (opts: SwarmNodeOptions) {
     const slots = opts.slots ?? availableParallelism()
     this.clock = opts.clock ?? systemClock
+    this.dataDir = opts.dataDir
     this.peer = new SwarmPeer({ ...opts, slots })
     this.memory = new MemoryBudget(opts.maxMemory ?? defaultMemoryLimit(freemem()), { rss: () => process.memoryUsage.rss(), collect: fullCollection(), now: () => this.clock.now() })
     this.worker = new WorkerRuntime({
@@ -209,12 +217,16 @@ export class SwarmNode {
     const replica = new QueueReplica(this.peer.store)
     this.replica = replica
     const jobs = new JobService({ master: this.master, masterId: () => this.peer.master, clock })
+    await clearUploads(this.dataDir)
+    const masterApi = this.masterApi = new MasterApi({ master: this.master, jobs, peerNames: () => this.peerNames(), clock, uploadDir: uploadDirOf(this.dataDir) })
+    masterApi.start()
     this.services = {
       tiles: new TileService({ libp2p }, { handler: this.worker, clock }),
       tileDone: new TileDoneService({ libp2p }, { onNotice: async (n, from) => await this.master.onTileNotice(n, from), clock }),
       jobs: new JobProtocolService({ libp2p }, { handler: jobs, clock }),
       handover: new HandoverService({ libp2p }, { handler: jobs, clock }),
-      blobs: new BlobService({ libp2p }, { files: this.master.files, epoch: () => this.peer.epoch, onDrop: async (jobId) => { await this.onDrop(jobId, replica) }, master: () => this.peer.master, knows: async (jobId) => await this.knowsJob(jobId), onRefused: (message) => { this.master.emit('log', { level: 'warn', msg: message }) }, clock })
+      blobs: new BlobService({ libp2p }, { files: this.master.files, epoch: () => this.peer.epoch, onDrop: async (jobId) => { await this.onDrop(jobId, replica) }, master: () => this.peer.master, knows: async (jobId) => await this.knowsJob(jobId), onRefused: (message) => { this.master.emit('log', { level: 'warn', msg: message }) }, clock }),
+      tunnel: new HttpTunnelService({ libp2p }, { fetch: masterApi.fetch, clock })
     }
     for (const service of Object.values(this.services)) await service.start()
     await this.master.replication.start({ libp2p })
@@ -224,6 +236,18 @@ export class SwarmNode {
       finished: (jobId) => { if (this.pendingDrops.delete(jobId)) void this.master.files.dropTiles(jobId).catch(() => {}) },
       log: (msg) => { this.master.emit('log', { level: 'warn', msg }) }
     }, clock)
+  }
+
+  /** Names of the peers this peer knows, by PeerId (for the dashboard). */
+  private peerNames (): Record<string, string> {
+    return Object.fromEntries(this.peer.snapshot().peers.map(p => [p.peerId, p.name]))
+  }
+
+  /** This peer's web dashboard, not yet listening (start() it); after start(). */
+  dashboard (init: DashboardInit, metrics?: DashboardComponents['metrics']): DashboardServer {
+    const api = this.masterApi
+    if (api == null) throw new Error('the peer is not started')
+    return new DashboardServer({ peer: this.peer, libp2p: () => this.peer.libp2p, masterFetch: api.fetch, metrics, clock: this.clock }, init)
   }
 
   /**
@@ -273,7 +297,8 @@ export class SwarmNode {
   async stop (): Promise<void> {
     // No new tiles, notices or jobs first; copies are served until the node goes (a new master may want them).
     const s = this.services
-    for (const service of s == null ? [] : [s.tiles, s.tileDone, s.jobs, s.handover]) await service.stop().catch(() => {})
+    for (const service of s == null ? [] : [s.tiles, s.tileDone, s.jobs, s.handover, s.tunnel]) await service.stop().catch(() => {})
+    this.masterApi?.stop()
     await this.sink?.stop()
     await this.master.deactivate()
     await this.master.replication.stop().catch(() => {})
@@ -284,6 +309,7 @@ export class SwarmNode {
 
   /** As if the process died: no goodbye, nothing finished. */
   async kill (): Promise<void> {
+    this.masterApi?.stop()
     await this.sink?.stop()
     await this.master.deactivate()
     await this.peer.kill()

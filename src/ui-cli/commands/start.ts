@@ -4,7 +4,10 @@ import { DEFAULT_MASTER_WORK_LIMIT, SwarmNode } from '../swarm-node.ts'
 import { DEFAULT_DEAD_AFTER_MS, DEFAULT_HEARTBEAT_MS } from '../../node/peer-options.ts'
 import { resolveSwarmKey } from '../../node/swarm-key.ts'
 import { createLogger } from '../logger.ts'
-import { defaultDataDir, fraction, intInRange, keyOption, memorySize, nonNegativeInt, peerOption, positiveInt } from '../shared-options.ts'
+import { defaultDataDir, fraction, hostPort, intInRange, keyOption, memorySize, nonNegativeInt, peerOption, positiveInt, type HostPort } from '../shared-options.ts'
+import { DEFAULT_DASHBOARD_HOST, DEFAULT_DASHBOARD_PORT, type DashboardServer } from '../../ui-web/server.ts'
+import { loadToken, tokenPath } from '../../ui-web/auth.ts'
+import type { SwarmNode as Node } from '../swarm-node.ts'
 import { DEFAULT_FREE_SHARE, mib, MIN_MEMORY_BYTES } from '../../ops/memory-budget.ts'
 import { MAX_TILE_SIZE, MIN_TILE_SIZE } from '../../ops/tiling.ts'
 import { DEFAULT_VERIFY } from '../../scheduler/master-planner.ts'
@@ -28,6 +31,8 @@ interface StartOpts {
   heartbeatMs: number
   deadAfterMs: number
   logJson: boolean
+  /** undefined: the default address; false: --no-dashboard. */
+  dashboard?: HostPort | false
 }
 
 export function registerStartCommand (program: Command): void {
@@ -48,6 +53,8 @@ export function registerStartCommand (program: Command): void {
     .option('--verify <fraction>', 'as master, the share of tiles a second peer computes again; a peer whose result is outvoted gets no more tiles (1 = every tile, 0 = none)', fraction('--verify'), DEFAULT_VERIFY)
     .option('--heartbeat-ms <ms>', 'heartbeat interval', positiveInt('--heartbeat-ms'), DEFAULT_HEARTBEAT_MS)
     .option('--dead-after-ms <ms>', 'a peer silent this long is dead', positiveInt('--dead-after-ms'), DEFAULT_DEAD_AFTER_MS)
+    .option('--dashboard <host:port>', `serve the web dashboard there (default ${DEFAULT_DASHBOARD_HOST}:${DEFAULT_DASHBOARD_PORT}, this device only; 0.0.0.0:${DEFAULT_DASHBOARD_PORT} serves the LAN, with a token)`, hostPort('--dashboard', DEFAULT_DASHBOARD_HOST))
+    .option('--no-dashboard', 'serve no web dashboard')
     .option('--log-json', 'log JSON lines instead of text', false)
     .addHelpText('after', `
 Examples:
@@ -56,6 +63,7 @@ Examples:
   swarm start --key swarm.key                  only devices with the key can connect
   swarm start --no-master --slots 1            a Raspberry Pi that works but never leads
   swarm start --max-memory 600M                a device that must keep memory for other things
+  swarm start --dashboard 0.0.0.0:7070         the dashboard for every device on the LAN (asks for the token)
   swarm start --verify 1                       every tile computed twice (a swarm you do not fully trust)
   swarm start --peer /ip4/10.0.0.5/tcp/4001/p2p/12D3Koo...   no multicast on this network`)
     .action(async (opts: StartOpts) => { await start(opts) })
@@ -101,14 +109,39 @@ async function start (opts: StartOpts): Promise<void> {
   })
   peer.on('warning', (e) => { log.warn({ event: 'warning' }, e.message) })
   await node.start()
+  const dashboard = opts.dashboard === false ? undefined : await serveDashboard(node, opts.dashboard, opts.dataDir, log)
 
   let stopping = false
   const shutdown = (signal: string): void => {
     if (stopping) return
     stopping = true
     log.info({ event: 'stopping', signal }, `${signal}: leaving the swarm`)
-    void node.stop().then(() => process.exit(0), () => process.exit(1))
+    void (dashboard?.stop() ?? Promise.resolve()).then(async () => { await node.stop() }).then(() => process.exit(0), () => process.exit(1))
   }
   process.on('SIGINT', () => { shutdown('SIGINT') })
   process.on('SIGTERM', () => { shutdown('SIGTERM') })
+}
+
+/**
+ * Serves the dashboard. The default port taken (a second peer on this device) falls back to a free one;
+ * an address asked for and taken is an error. The token is shown on a terminal only, never logged.
+ */
+async function serveDashboard (node: Node, asked: HostPort | undefined, dataDir: string, log: ReturnType<typeof createLogger>): Promise<DashboardServer> {
+  const want = asked ?? { host: DEFAULT_DASHBOARD_HOST, port: DEFAULT_DASHBOARD_PORT }
+  const token = await loadToken(dataDir)
+  let server = node.dashboard({ ...want, token })
+  let at
+  try {
+    at = await server.start()
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (asked != null || code !== 'EADDRINUSE') throw new Error(`cannot serve the dashboard on ${want.host}:${want.port}: ${(err as Error).message}${code === 'EADDRINUSE' ? ' (another program has that port: pick another with --dashboard HOST:PORT)' : ''}`)
+    server = node.dashboard({ ...want, port: 0, token })
+    at = await server.start()
+    log.warn({ event: 'dashboard-port' }, `port ${want.port} is taken (another peer on this device?): the dashboard is on port ${at.port} instead`)
+  }
+  const shown = want.host === '0.0.0.0' || want.host === '::' ? at.url.replace(/\/\/[^/]+/, `//<this device's address>:${at.port}`) : at.url
+  log.info({ event: 'dashboard', url: at.url, token: server.auth.required }, `dashboard on ${shown}${server.auth.required ? ` (log in with the token in ${tokenPath(dataDir)})` : ''}`)
+  if (server.auth.required && process.stderr.isTTY) process.stderr.write(`dashboard token: ${token}\n`)
+  return server
 }
