@@ -105,14 +105,15 @@ export const HeartbeatFrameSchema = z.object({
 export type HeartbeatFrame = z.infer<typeof HeartbeatFrameSchema>
 
 /**
- * What a heartbeat says that others act on: all but its sequence number, event-loop lag and small moves of
+ * What a heartbeat says that others act on: all but its sequence number, event-loop lag, links and small moves of
  * its free memory, which change every interval. A master relays a member's heartbeat again only when this
  * changes (else it vouches for the member in `seen`); the lag a receiver allows that member is then the one
  * it last heard, at most a full digest old.
  */
 export function materialKey (hb: Heartbeat): string {
   // Free memory moves by a few pages every interval: only a move of 64 MiB is news to the others.
-  return JSON.stringify({ ...hb, seq: 0, lagMs: 0, load: { ...hb.load, freeMem: Math.round(hb.load.freeMem / MATERIAL_MEM_STEP) } })
+  // Links only draw the dashboard's picture: a change waits for the next full digest, not a relay of its own.
+  return JSON.stringify({ ...hb, seq: 0, lagMs: 0, links: undefined, load: { ...hb.load, freeMem: Math.round(hb.load.freeMem / MATERIAL_MEM_STEP) } })
 }
 
 const MATERIAL_MEM_STEP = 64 * 1024 * 1024

@@ -3,6 +3,7 @@ import { hostname } from 'node:os'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { Candidate } from './election.ts'
 import type { Heartbeat } from './heartbeat.ts'
+import type { Registry } from 'prom-client'
 
 export interface PeerOptions {
   /** Identity, LevelDB and replicas live here. */
@@ -28,12 +29,15 @@ export interface PeerOptions {
   now?: () => number
   /** Tests only: rewrites each heartbeat before this peer signs and sends it (a rogue keyed peer). */
   forgeHeartbeat?: (hb: Heartbeat) => Heartbeat
+  /** libp2p's metrics go into this prom-client registry (one peer per process: see libp2p.ts). */
+  metricsRegistry?: Registry
 }
 
-export interface ResolvedPeerOptions extends Required<Omit<PeerOptions, 'psk' | 'bootstrap' | 'mdnsServiceTag' | 'forgeHeartbeat'>> {
+export interface ResolvedPeerOptions extends Required<Omit<PeerOptions, 'psk' | 'bootstrap' | 'mdnsServiceTag' | 'forgeHeartbeat' | 'metricsRegistry'>> {
   psk?: Uint8Array
   mdnsServiceTag?: string
   forgeHeartbeat?: (hb: Heartbeat) => Heartbeat
+  metricsRegistry?: Registry
   bootstrap: Multiaddr[]
 }
 
@@ -82,7 +86,8 @@ export function resolvePeerOptions (o: PeerOptions): ResolvedPeerOptions {
     dialTimeoutMs: int('dialTimeoutMs', o.dialTimeoutMs ?? 3000, 100, 600_000),
     forgetAfterMs: int('forgetAfterMs', o.forgetAfterMs ?? 10 * 60_000, deadAfterMs, 86_400_000),
     now: o.now ?? Date.now,
-    ...(o.forgeHeartbeat != null ? { forgeHeartbeat: o.forgeHeartbeat } : {})
+    ...(o.forgeHeartbeat != null ? { forgeHeartbeat: o.forgeHeartbeat } : {}),
+    ...(o.metricsRegistry != null ? { metricsRegistry: o.metricsRegistry } : {})
   }
 }
 

@@ -68,8 +68,15 @@ export async function tunnelFetch (node: Pick<Libp2p, 'dialProtocol'>, peer: Pee
     const sending = sendBody(fs, request.body)
     sending.catch(() => {}) // its failure is the stream's, which the read below sees too
     const head = await fs.readJson(ResponseHeadSchema)
+    if (head.status === 204 || head.status === 304) {
+      // No body may come with these: the end mark is read here and the stream closed, not left open.
+      await fs.readJson(EndSchema)
+      opts.signal?.removeEventListener('abort', onAbort)
+      await fs.close()
+      return new Response(null, { status: head.status, headers: head.headers })
+    }
     const body = bodyOf(fs, () => { opts.signal?.removeEventListener('abort', onAbort) })
-    return new Response(head.status === 204 || head.status === 304 ? null : body, { status: head.status, headers: head.headers })
+    return new Response(body, { status: head.status, headers: head.headers })
   } catch (err) {
     opts.signal?.removeEventListener('abort', onAbort)
     fs.abort(err as Error)
@@ -148,7 +155,20 @@ export class HttpTunnelService {
         response = await this.#init.fetch(request)
         await fs.writeJson({ status: response.status, headers: [...response.headers].slice(0, MAX_HEADERS) })
         if (response.body != null) {
-          for await (const chunk of response.body) await fs.writeBinary(chunk, FRAME_BYTES)
+          // A quiet event stream would hear that its browser left only at its next write: the stream's
+          // close (the asking peer aborted) cancels it at once, so it unsubscribes from the master's events.
+          const reader = response.body.getReader()
+          const onClose = (): void => { void reader.cancel().catch(() => {}) }
+          stream.addEventListener('close', onClose)
+          try {
+            for (;;) {
+              const { value, done } = await reader.read()
+              if (done) break
+              await fs.writeBinary(value, FRAME_BYTES)
+            }
+          } finally {
+            stream.removeEventListener('close', onClose)
+          }
         }
         await fs.writeJson({ end: true })
         // What the handler did not read of the body (it refused early) is read here, or the client's
@@ -156,9 +176,6 @@ export class HttpTunnelService {
         if (body != null && !body.ended()) await drain(fs)
         await fs.close()
       } catch (err) {
-        // The browser went away (the peer that asked aborted): the handler's stream is cancelled too, so an
-        // event stream unsubscribes from the master's events.
-        await response?.body?.cancel().catch(() => {})
         fs.abort(err as Error)
       }
     }, { maxInboundStreams: TUNNEL_MAX_INBOUND_STREAMS, maxOutboundStreams: TUNNEL_MAX_OUTBOUND_STREAMS })

@@ -21,6 +21,7 @@ import { ApiRefusal, errorResponse, refusalResponse } from './http-errors.ts'
 import { eventStream } from './sse.ts'
 import { readUpload } from './upload.ts'
 import { TileHistory } from './tile-history.ts'
+import { Previews } from './preview.ts'
 
 /** Tiles shown one by one in a job's map; a larger job's map is left out (a grid of 16k cells is a blur). */
 export const MAX_CELLS = 16_384
@@ -31,7 +32,7 @@ export const MAX_LIST = 1000
 const STATES: JobStateName[] = ['queued', 'running', 'done', 'failed', 'cancelled']
 
 export interface MasterApiComponents {
-  master: Pick<MasterRuntime, 'active' | 'queue' | 'opts' | 'progressEvent' | 'meta' | 'on' | 'off'>
+  master: Pick<MasterRuntime, 'active' | 'queue' | 'opts' | 'progressEvent' | 'meta' | 'on' | 'off' | 'ensureLocal' | 'files'>
   jobs: Pick<JobService, 'admit' | 'cancel' | 'output' | 'jobs'>
   /** Names of the peers, by PeerId, as this peer's heartbeats say. */
   peerNames: () => Record<string, string>
@@ -44,10 +45,12 @@ export class MasterApi {
   readonly app = new Hono()
   readonly #c: MasterApiComponents
   readonly history: TileHistory
+  readonly #previews: Previews
 
   constructor (components: MasterApiComponents) {
     this.#c = components
     this.history = new TileHistory()
+    this.#previews = new Previews({ master: components.master, memory: components.master.opts.memory })
     const app = this.app
     app.use('*', async (c, next) => {
       if (!this.#c.master.active) return errorResponse(503, 'this peer is not master (any more); ask again', { code: ErrorCodes.notMaster })
@@ -59,6 +62,7 @@ export class MasterApi {
     app.get('/api/jobs/:id', (c) => this.detail(c.req.param('id')))
     app.get('/api/jobs/:id/events', (c) => { this.mustKnow(c.req.param('id')); return this.events(c.req.param('id')) })
     app.get('/api/jobs/:id/result', async (c) => await this.result(c.req.param('id')))
+    app.get('/api/jobs/:id/preview', async (c) => await this.preview(c.req.param('id')))
     app.post('/api/jobs/:id/cancel', async (c) => Response.json(await this.#c.jobs.cancel(this.mustKnow(c.req.param('id')))))
     app.onError((err) => {
       if (err instanceof ApiRefusal) return refusalResponse(err)
@@ -194,6 +198,22 @@ export class MasterApi {
         'content-disposition': `attachment; filename="${base}.${extensionOf(out.format)}"`
       }
     })
+  }
+
+  private async preview (jobId: string): Promise<Response> {
+    this.mustKnow(jobId)
+    const state = this.#c.master.queue!.state
+    const job = state.jobs.get(jobId)!
+    const finished = job.state === 'done'
+    const done: number[] = []
+    // Only the last phase's tiles are pixels of the output (the phases before it gather statistics).
+    if (!finished && job.phase === job.phaseCount - 1) {
+      for (let i = 0; i < job.tileCount; i++) if (tileInfo(state, jobId, i)?.state === 'done') done.push(i)
+    }
+    if (!finished && done.length === 0) return errorResponse(404, `no tile of job ${jobId}'s output is done yet`, { code: 'no-preview' })
+    const png = await this.#previews.png(jobId, done, finished)
+    if (png == null) return errorResponse(404, `no tile of job ${jobId}'s output could be shown yet`, { code: 'no-preview' })
+    return new Response(new Uint8Array(png), { headers: { 'content-type': 'image/png', 'cache-control': 'no-store' } })
   }
 
   private async submit (request: Request): Promise<Response> {

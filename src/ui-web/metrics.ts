@@ -14,7 +14,8 @@
 //   swarm_jobs{state}                        gauge      jobs the master's queue keeps, by state (queued, running, done,
 //                                                       failed, cancelled), as BullMQ exporters' job counts by state;
 //                                                       only the master has samples (a follower has no queue)
-//   swarm_tiles_leased                       gauge      tiles out on peers now (leases, speculative copies included)
+//   swarm_tiles_leased                       gauge      tiles out on peers now (leases, speculative copies included;
+//                                                       0 on a follower)
 //   swarm_job_duration_seconds{state}        histogram  submittedAt -> finishedAt of the queue's record (done: when
 //                                                       its last tile was done, before the stitch), by final state
 //   swarm_job_wait_seconds                   histogram  submitted -> its first tile handed out
@@ -30,7 +31,7 @@
 //   swarm_peers_unreachable                  gauge      peers remembered but not heard within the dead time
 //   swarm_peers_joined_total                 counter    peers that joined, as this peer heard them
 //   swarm_peers_left_total{reason}           counter    peers that left (timeout: no heartbeat; leaving: said goodbye)
-//   swarm_master_epoch                       gauge      the epoch of the master this peer follows (or is)
+//   swarm_master_epoch                       gauge      the epoch of the master this peer follows (or is); 0: none
 //   swarm_master_failovers_total             counter    the master was lost (null) or replaced by another, as seen
 //                                                       here: every peer counts the same failover, so take max()
 //   swarm_slots{scope,state}                 gauge      tile slots used (tiles running) and free; scope="swarm": all
@@ -52,10 +53,18 @@ import type { MasterEvents } from '../scheduler/master.ts'
 import type { PeerEvents } from '../node/peer-options.ts'
 import type { StatusSnapshot } from '../transfer/status.ts'
 
+/**
+ * One overload of (event, listener) per event of E: what node's EventEmitter<E> is assignable to (its generic
+ * on<K> is matched overload by overload; against a generic on<K> of ours TypeScript gives up).
+ */
+type Overloads<E extends Record<string, unknown[]>> = {
+  [K in keyof E]: (event: K, listener: (...args: E[K]) => void) => unknown
+}[keyof E] extends infer U ? (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never : never
+
 /** An event emitter, as far as SwarmMetrics uses one (node's EventEmitter<E> is one). */
 export interface Emits<E extends Record<string, unknown[]>> {
-  on: <K extends keyof E & string>(event: K, listener: (...args: E[K]) => void) => unknown
-  off: <K extends keyof E & string>(event: K, listener: (...args: E[K]) => void) => unknown
+  on: Overloads<E>
+  off: Overloads<E>
 }
 
 /** A job of the queue, as far as the metrics read it (the queue machine's JobRec is one). */
@@ -193,7 +202,7 @@ export class SwarmMetrics {
     })
     new Gauge({
       name: 'swarm_tiles_leased',
-      help: 'Tiles out on peers now, speculative copies included (only the master has a sample)',
+      help: 'Tiles out on peers now, speculative copies included (0 on a follower)',
       registers,
       collect () {
         this.reset()

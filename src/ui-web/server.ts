@@ -78,7 +78,8 @@ export class DashboardServer {
         await next()
         c.header('content-security-policy', CSP)
         c.header('x-content-type-options', 'nosniff')
-        c.header('referrer-policy', 'no-referrer')
+        // Not no-referrer: with it a browser sends "Origin: null" on the page's own form posts.
+        c.header('referrer-policy', 'same-origin')
         return
       }
       if (path.startsWith('/api/') || path === '/metrics') return errorResponse(401, 'log in first: open /login and give the token from the data dir (or send Authorization: Bearer <token>)', { code: 'unauthorized' })
@@ -151,7 +152,7 @@ export class DashboardServer {
 
   private async loginPage (error: string | undefined, status: number): Promise<Response> {
     const page = await readFile(join(PUBLIC_DIR, 'login.html'), 'utf8')
-    const html = page.replace('<!--error-->', error == null ? '' : `<p class="login-error" data-testid="login-error">${error}</p>`)
+    const html = page.replace('<!--error-->', error == null ? '' : `<p class="login-error">${error}</p>`)
     return new Response(html, { status, headers: { 'content-type': TYPES['.html'] } })
   }
 

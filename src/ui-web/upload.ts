@@ -43,7 +43,8 @@ export async function readUpload (request: Request, dir: string, maxFileBytes: n
   const writes: Array<Promise<void>> = []
   let bb: busboy.Busboy
   try {
-    bb = busboy({ headers: { 'content-type': type }, limits: { fileSize: maxFileBytes, files: MAX_UPLOAD_FILES, fields: MAX_FIELDS, fieldSize: MAX_FIELD_BYTES } })
+    // busboy's limits fire on reaching them: one over, so that the max itself is taken.
+    bb = busboy({ headers: { 'content-type': type }, limits: { fileSize: maxFileBytes + 1, files: MAX_UPLOAD_FILES, fields: MAX_FIELDS, fieldSize: MAX_FIELD_BYTES + 1 } })
   } catch (err) {
     throw new ApiRefusal(400, `the upload is not valid multipart/form-data: ${(err as Error).message}`, { field: 'image' })
   }

@@ -7,7 +7,8 @@ import { createLogger } from '../logger.ts'
 import { defaultDataDir, fraction, hostPort, intInRange, keyOption, memorySize, nonNegativeInt, peerOption, positiveInt, type HostPort } from '../shared-options.ts'
 import { DEFAULT_DASHBOARD_HOST, DEFAULT_DASHBOARD_PORT, type DashboardServer } from '../../ui-web/server.ts'
 import { loadToken, tokenPath } from '../../ui-web/auth.ts'
-import type { SwarmNode as Node } from '../swarm-node.ts'
+import { SwarmMetrics } from '../../ui-web/metrics.ts'
+import { Registry } from 'prom-client'
 import { DEFAULT_FREE_SHARE, mib, MIN_MEMORY_BYTES } from '../../ops/memory-budget.ts'
 import { MAX_TILE_SIZE, MIN_TILE_SIZE } from '../../ops/tiling.ts'
 import { DEFAULT_VERIFY } from '../../scheduler/master-planner.ts'
@@ -75,7 +76,10 @@ async function start (opts: StartOpts): Promise<void> {
   if (psk == null) {
     log.warn({ event: 'open-swarm' }, 'NO SWARM KEY: this swarm is OPEN. Any device on the LAN can join, read the images and inject work. Make a key with `swarm key generate > swarm.key` and start every peer with --key swarm.key.')
   }
+  // One registry for the swarm's metrics, Node's and libp2p's: /metrics on the dashboard serves it.
+  const registry = opts.dashboard === false ? undefined : new Registry()
   const node = new SwarmNode({
+    metricsRegistry: registry,
     dataDir: opts.dataDir,
     listen: opts.listen ?? [`/ip4/0.0.0.0/tcp/${opts.port}`],
     psk,
@@ -109,7 +113,9 @@ async function start (opts: StartOpts): Promise<void> {
   })
   peer.on('warning', (e) => { log.warn({ event: 'warning' }, e.message) })
   await node.start()
-  const dashboard = opts.dashboard === false ? undefined : await serveDashboard(node, opts.dashboard, opts.dataDir, log)
+  const metrics = registry == null ? undefined : new SwarmMetrics({ master: node.master, peer: node.peer, worker: node.worker }, { registry })
+  metrics?.start()
+  const dashboard = opts.dashboard === false ? undefined : await serveDashboard(node, opts.dashboard, opts.dataDir, log, metrics)
 
   let stopping = false
   const shutdown = (signal: string): void => {
@@ -126,17 +132,17 @@ async function start (opts: StartOpts): Promise<void> {
  * Serves the dashboard. The default port taken (a second peer on this device) falls back to a free one;
  * an address asked for and taken is an error. The token is shown on a terminal only, never logged.
  */
-async function serveDashboard (node: Node, asked: HostPort | undefined, dataDir: string, log: ReturnType<typeof createLogger>): Promise<DashboardServer> {
+async function serveDashboard (node: SwarmNode, asked: HostPort | undefined, dataDir: string, log: ReturnType<typeof createLogger>, metrics?: SwarmMetrics): Promise<DashboardServer> {
   const want = asked ?? { host: DEFAULT_DASHBOARD_HOST, port: DEFAULT_DASHBOARD_PORT }
   const token = await loadToken(dataDir)
-  let server = node.dashboard({ ...want, token })
+  let server = node.dashboard({ ...want, token }, metrics)
   let at
   try {
     at = await server.start()
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     if (asked != null || code !== 'EADDRINUSE') throw new Error(`cannot serve the dashboard on ${want.host}:${want.port}: ${(err as Error).message}${code === 'EADDRINUSE' ? ' (another program has that port: pick another with --dashboard HOST:PORT)' : ''}`)
-    server = node.dashboard({ ...want, port: 0, token })
+    server = node.dashboard({ ...want, port: 0, token }, metrics)
     at = await server.start()
     log.warn({ event: 'dashboard-port' }, `port ${want.port} is taken (another peer on this device?): the dashboard is on port ${at.port} instead`)
   }
