@@ -181,7 +181,8 @@ export class JobService implements JobHandler, HandoverHandler {
       const meta: JobMeta = {
         name: req.name, width: raw.width, height: raw.height, channels: raw.channels,
         outChannels: outputChannels(pipeline, raw.channels), tileSize, halo, pipeline, format: req.format, standbys,
-        inputSha256: await files.sha256(jobId, 'input')
+        inputSha256: await files.sha256(jobId, 'input'),
+        ...(req.submitter != null && req.submitter !== '' ? { submitter: req.submitter } : {})
       }
       const tiles = planned.length
       return {
@@ -286,6 +287,7 @@ export class JobService implements JobHandler, HandoverHandler {
       }
       if (j.finishedAt != null) s.finishedAt = j.finishedAt
       if (j.failure != null) s.failure = j.failure
+      if (meta.submitter != null) s.submitter = meta.submitter
       const waiting = this.master.waitingReason(j.id)
       if (waiting != null) s.waiting = waiting
       return s

@@ -80,6 +80,8 @@ export interface JobMeta {
   format: OutputFormat
   /** Peers that hold a copy of the input, and get every tile result and the output as well. */
   standbys: string[]
+  /** Who submitted it, as the client said (for people to read). */
+  submitter?: string
   /** The input file's SHA-256 (hex): workers fetch it from any holder and check it (jobs queued before it had none). */
   inputSha256?: string
 }

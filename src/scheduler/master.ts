@@ -299,6 +299,11 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     return { cancelled: effects.some(e => e.type === 'jobCancelled'), state: state ?? 'unknown' }
   }
 
+  /** Whether a done job's output is stored (the queue says done at its last tile, before the stitch). */
+  isStitched (jobId: string): boolean {
+    return this.plan?.stitched.has(jobId) === true
+  }
+
   /** Why the job is not moving, when this master knows (see waitingOf). */
   waitingReason (jobId: string): string | undefined {
     return this.plan == null ? undefined : waitingOf(this.plan, jobId)

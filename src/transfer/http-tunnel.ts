@@ -28,7 +28,7 @@ export const TUNNEL_READ_TIMEOUT_MS = 60_000
 /** The longest wait to open the stream to the master. */
 export const TUNNEL_DIAL_TIMEOUT_MS = 10_000
 /** Only these request headers cross: the rest (cookies, the token) stay on the peer that checked them. */
-const REQUEST_HEADERS = ['accept', 'content-type', 'content-length', 'last-event-id']
+const REQUEST_HEADERS = ['accept', 'content-type', 'content-length', 'last-event-id', 'x-swarm-dashboard']
 const MAX_HEADERS = 32
 
 const HeadersSchema = z.array(z.tuple([z.string().max(256), z.string().max(8192)])).max(MAX_HEADERS)

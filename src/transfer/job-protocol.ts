@@ -117,6 +117,8 @@ export interface SubmitInput {
   format: OutputFormat
   tileSize?: number
   watch: boolean
+  /** Who submits, as shown in the dashboard: "user@host" for the CLI. */
+  submitter?: string
 }
 
 export interface JobOutcome {
@@ -147,7 +149,7 @@ export class InputChangedError extends Error {
 export async function submitImage (node: Client, master: PeerId, input: SubmitInput, onEvent: (e: JobEvent) => void, opts: ClientOptions = {}): Promise<JobOutcome> {
   const fs = await dial(node, master, SUBMIT_PROTOCOL, opts.clock ?? systemClock)
   try {
-    await fs.writeJson({ name: input.name, bytes: input.bytes, pipeline: input.pipeline, format: input.format, tileSize: input.tileSize, watch: input.watch })
+    await fs.writeJson({ name: input.name, bytes: input.bytes, pipeline: input.pipeline, format: input.format, tileSize: input.tileSize, watch: input.watch, ...(input.submitter != null ? { submitter: input.submitter } : {}) })
     const fh = await open(input.path, 'r')
     try {
       const buf = new Uint8Array(MAX_FRAME_BYTES)

@@ -69,6 +69,9 @@ export type TileReply = z.infer<typeof TileReplySchema>
 export const TileAckSchema = z.object({ type: z.literal('ack') }).strict()
 
 // ---- submit: client -> master
+/** A submitter's name: a user and a host name. */
+export const SUBMITTER_MAX_CHARS = 128
+
 export const SubmitRequestSchema = z.object({
   name: z.string().min(1).max(255),
   bytes: int.min(1),
@@ -76,7 +79,9 @@ export const SubmitRequestSchema = z.object({
   format: OutputFormatSchema,
   tileSize: int.min(16).max(16_384).optional(),
   /** false = --detach: the stream ends once the job is accepted. */
-  watch: z.boolean()
+  watch: z.boolean(),
+  /** Who submits, for people to read ("user@host", "browser via <peer>"): not checked, never acted on. */
+  submitter: z.string().max(SUBMITTER_MAX_CHARS).optional()
 }).strict()
 export type SubmitRequest = z.infer<typeof SubmitRequestSchema>
 
@@ -113,7 +118,8 @@ export const JobSummarySchema = z.object({
   id, name: z.string(), state: z.string(), done: int, total: int, phase: int, phaseCount: int,
   peers: z.array(z.string()), submittedAt: z.number(), finishedAt: z.number().optional(), failure: z.string().optional(),
   waiting: z.string().max(WAITING_MAX_CHARS).optional(),
-  width: int, height: int, pipeline: z.string()
+  width: int, height: int, pipeline: z.string(),
+  submitter: z.string().max(SUBMITTER_MAX_CHARS).optional()
 }).strict()
 export type JobSummary = z.infer<typeof JobSummarySchema>
 export const JobsReplySchema = z.object({ jobs: z.array(JobSummarySchema), master: id, epoch: int }).strict()

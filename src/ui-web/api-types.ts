@@ -41,8 +41,12 @@ export interface JobRow {
   /** As the CLI writes it: "grayscale | blur:sigma=2". */
   pipeline: string
   format: string
+  /** Who submitted it: "user@host" from the CLI, "browser via <peer>" from a dashboard. */
+  submitter?: string
   etaMs?: number
   queuePosition?: number
+  /** Every tile is done and the master is stitching the output (state is still running). */
+  stitching?: boolean
 }
 
 /** GET /api/jobs?state=&q=&limit= */

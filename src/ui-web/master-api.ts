@@ -23,6 +23,8 @@ import { readUpload } from './upload.ts'
 import { TileHistory } from './tile-history.ts'
 import { Previews } from './preview.ts'
 
+/** The header a dashboard adds to what it sends to the master: its peer's name. */
+export const VIA_HEADER = 'x-swarm-dashboard'
 /** Tiles shown one by one in a job's map; a larger job's map is left out (a grid of 16k cells is a blur). */
 export const MAX_CELLS = 16_384
 /** Tile failures listed on a job's page: the newest. */
@@ -32,7 +34,7 @@ export const MAX_LIST = 1000
 const STATES: JobStateName[] = ['queued', 'running', 'done', 'failed', 'cancelled']
 
 export interface MasterApiComponents {
-  master: Pick<MasterRuntime, 'active' | 'queue' | 'opts' | 'progressEvent' | 'meta' | 'on' | 'off' | 'ensureLocal' | 'files'>
+  master: Pick<MasterRuntime, 'active' | 'queue' | 'opts' | 'progressEvent' | 'meta' | 'on' | 'off' | 'ensureLocal' | 'files' | 'isStitched'>
   jobs: Pick<JobService, 'admit' | 'cancel' | 'output' | 'jobs'>
   /** Names of the peers, by PeerId, as this peer's heartbeats say. */
   peerNames: () => Record<string, string>
@@ -49,7 +51,7 @@ export class MasterApi {
 
   constructor (components: MasterApiComponents) {
     this.#c = components
-    this.history = new TileHistory()
+    this.history = new TileHistory(() => components.clock.now())
     this.#previews = new Previews({ master: components.master, memory: components.master.opts.memory })
     const app = this.app
     app.use('*', async (c, next) => {
@@ -87,6 +89,13 @@ export class MasterApi {
   private rows (): JobRow[] {
     return this.#c.jobs.jobs(MAX_LIST * 10).jobs.map(j => {
       const row: JobRow = { ...j, state: j.state as JobStateName, format: this.#c.master.meta(j.id).format }
+      // The queue says done at the last tile; for people (and the download) a job is done once stitched.
+      if (j.state === 'done' && !this.#c.master.isStitched(j.id)) {
+        row.state = 'running'
+        row.stitching = true
+      }
+      const started = this.history.startedAt(j.id)
+      if (started != null) row.startedAt = started
       if (j.state === 'queued' || j.state === 'running') {
         const e = this.#c.master.progressEvent(j.id)
         if (e?.type === 'progress') {
@@ -204,9 +213,14 @@ export class MasterApi {
     this.mustKnow(jobId)
     const state = this.#c.master.queue!.state
     const job = state.jobs.get(jobId)!
-    const finished = job.state === 'done'
+    const finished = job.state === 'done' && this.#c.master.isStitched(jobId)
     const done: number[] = []
-    // Only the last phase's tiles are pixels of the output (the phases before it gather statistics).
+    // Only the last phase's tiles are pixels of the output (the phases before it gather statistics); while
+    // a done job is stitched, the canvas made so far is shown (the queue keeps no tiles of it any more).
+    if (job.state === 'done' && !finished) {
+      const png = await this.#previews.png(jobId, [], false)
+      return png == null ? errorResponse(404, `job ${jobId}'s output is being stitched`, { code: 'no-preview' }) : new Response(new Uint8Array(png), { headers: { 'content-type': 'image/png', 'cache-control': 'no-store' } })
+    }
     if (!finished && job.phase === job.phaseCount - 1) {
       for (let i = 0; i < job.tileCount; i++) if (tileInfo(state, jobId, i)?.state === 'done') done.push(i)
     }
@@ -237,9 +251,12 @@ export class MasterApi {
           throw err
         }
       }
+      // The dashboard that took the upload says which it is (the tunnel passes this header on).
+      const via = (request.headers.get(VIA_HEADER) ?? '').slice(0, 64)
+      const submitter = via === '' ? 'browser' : `browser via ${via}`
       const reply: SubmitReply = { jobs: [] }
       for (const f of images) {
-        const admitted = await this.#c.jobs.admit({ name: f.name, bytes: f.bytes, pipeline, format: parsedFormat.data, ...(tileSize != null ? { tileSize } : {}), watch: false }, async (sink) => {
+        const admitted = await this.#c.jobs.admit({ name: f.name, bytes: f.bytes, pipeline, format: parsedFormat.data, ...(tileSize != null ? { tileSize } : {}), watch: false, submitter }, async (sink) => {
           for await (const chunk of createReadStream(f.path, { highWaterMark: 1024 * 1024 })) await sink(chunk as Buffer)
         }).catch((err: unknown) => {
           if (err instanceof JobRefusal && err.code === ErrorCodes.badInput) throw new ApiRefusal(400, err.message, { field: 'image', code: err.code })

@@ -20,6 +20,7 @@ import type { MasterEventData, PeerEventData, SwarmView } from './api-types.ts'
 import { crossSiteReason, DashboardAuth, isLoopback } from './auth.ts'
 import { errorResponse } from './http-errors.ts'
 import { eventStream } from './sse.ts'
+import { VIA_HEADER } from './master-api.ts'
 
 export const DEFAULT_DASHBOARD_HOST = '127.0.0.1'
 export const DEFAULT_DASHBOARD_PORT = 7070
@@ -160,6 +161,12 @@ export class DashboardServer {
   private async toMaster (request: Request): Promise<Response> {
     const master = this.#c.peer.master
     if (master == null) return errorResponse(503, 'the swarm has no master right now (electing one); try again in a few seconds', { code: 'no-master' })
+    // Which dashboard a submit came through, for the job's "submitted by".
+    const headers = new Headers(request.headers)
+    headers.set(VIA_HEADER, this.#c.peer.snapshot().peers.find(p => p.self)?.name ?? this.#c.peer.peerId)
+    // Built afresh: the adapter's own request objects cannot be copied by the global Request constructor.
+    const hasBody = request.method !== 'GET' && request.method !== 'HEAD'
+    request = new Request(request.url, { method: request.method, headers, signal: request.signal, ...(hasBody ? { body: request.body, duplex: 'half' } : {}) } as RequestInit)
     if (master === this.#c.peer.peerId) return await this.#c.masterFetch(request)
     try {
       return await tunnelFetch(this.#c.libp2p(), peerIdFromString(master), request, { clock: this.#c.clock, signal: request.signal })

@@ -6,7 +6,8 @@ import { Option, type Command } from 'commander'
 import { connectClient } from '../../node/client.ts'
 import { resolveSwarmKey } from '../../node/swarm-key.ts'
 import { outputFormatFor, parsePipeline, probeImage, type OutputFormat } from '../../ops/index.ts'
-import { CANCELLED_REASON, OutputFormatSchema } from '../../transfer/messages.ts'
+import { hostname, userInfo } from 'node:os'
+import { CANCELLED_REASON, OutputFormatSchema, SUBMITTER_MAX_CHARS } from '../../transfer/messages.ts'
 import { extensionOf } from '../../scheduler/master.ts'
 import { runSubmit } from '../job-session.ts'
 import { collect, intInRange, keyOption, peerOption, positiveInt } from '../shared-options.ts'
@@ -71,7 +72,7 @@ async function submit (images: string[], opts: SubmitOpts): Promise<number> {
       let bar: SingleBar | undefined
       let waiting: string | undefined
       const say = (line: string): void => { if (tty) bars.log(`${line}\n`); else console.error(line) }
-      const outcome = await runSubmit({ path: p.path, name: p.name, bytes: p.bytes, pipeline, format: p.format, tileSize: opts.tileSize, watch: !opts.detach }, {
+      const outcome = await runSubmit({ path: p.path, name: p.name, bytes: p.bytes, pipeline, format: p.format, tileSize: opts.tileSize, watch: !opts.detach, submitter: submitterName() }, {
         node: client.node,
         targets: client.targets,
         masterTimeoutMs: opts.timeout,
@@ -112,6 +113,13 @@ async function submit (images: string[], opts: SubmitOpts): Promise<number> {
     await client.close()
   }
   return failures > 0 ? 1 : 0
+}
+
+/** "user@host", as the dashboard shows who submitted a job (a host name alone when the user has none). */
+function submitterName (): string {
+  let user = ''
+  try { user = userInfo().username } catch { /* no passwd entry (a container) */ }
+  return (user === '' ? hostname() : `${user}@${hostname()}`).slice(0, SUBMITTER_MAX_CHARS)
 }
 
 /** An estimate as people say it: "about 40 s", "about 3 min", "about 2 h". */

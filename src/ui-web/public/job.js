@@ -10,7 +10,7 @@ import { duration, eta, shortId, size, when } from './format.js'
 
 /** The preview is re-encoded by the master on each request: once per this is plenty for a person. */
 const PREVIEW_EVERY_MS = 1500
-const PREVIEW_RETRIES = 5
+const PREVIEW_RETRIES = 8
 
 export function JobPage ({ id }) {
   const base = `/api/jobs/${encodeURIComponent(id)}`
@@ -94,6 +94,7 @@ function JobView ({ job, base, error, reload }) {
             <dt>Size</dt><dd>${size(job.width, job.height)}</dd>
             <dt>Format</dt><dd>${job.format}</dd>
             <dt>Tile size</dt><dd>${job.tileSize} px (${job.cols}×${job.rows} tiles)</dd>
+            ${job.submitter && html`<dt>Submitted by</dt><dd>${job.submitter}</dd>`}
             <dt>Submitted</dt><dd>${when(job.submittedAt)}</dd>
             <dt>Started</dt><dd>${when(job.startedAt)}</dd>
             <dt>Finished</dt><dd>${when(job.finishedAt)}</dd>
@@ -153,7 +154,7 @@ function Preview ({ job, base }) {
     if (job.state !== 'done' || retries.current >= PREVIEW_RETRIES) return
     retries.current++
     clearTimeout(retry.current)
-    retry.current = setTimeout(() => setSrc(fresh()), PREVIEW_EVERY_MS * retries.current)
+    retry.current = setTimeout(() => setSrc(fresh()), Math.min(PREVIEW_EVERY_MS * retries.current, 5000))
   }
   const onLoad = () => { retries.current = 0; setMissing(false) }
   const none = missing || src == null
