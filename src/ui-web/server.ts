@@ -178,7 +178,8 @@ export class DashboardServer {
   view (): SwarmView {
     const snap: StatusSnapshot = this.#c.peer.snapshot()
     const self = this.#c.peer.peerId
-    const known = new Set(snap.peers.map(p => p.peerId))
+    // A peer not heard from draws no line: its last heartbeat's connections are gone with it.
+    const known = new Set(snap.peers.filter(p => p.alive).map(p => p.peerId))
     const links = new Map<string, [string, string]>()
     const add = (a: string, b: string): void => {
       if (a === b || !known.has(a) || !known.has(b)) return
@@ -186,7 +187,7 @@ export class DashboardServer {
       links.set(pair.join(' '), pair)
     }
     for (const c of this.#c.libp2p().getConnections()) add(self, c.remotePeer.toString())
-    for (const p of snap.peers) for (const other of p.links ?? []) add(p.peerId, other)
+    for (const p of snap.peers) if (p.alive) for (const other of p.links ?? []) add(p.peerId, other)
     return { self, master: snap.master, epoch: snap.epoch, peers: snap.peers, links: [...links.values()], distrusted: snap.distrusted ?? [] }
   }
 

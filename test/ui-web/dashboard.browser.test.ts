@@ -53,7 +53,7 @@ describe.skipIf(!existsSync(CHROMIUM))(`dashboard in a real browser (${CHROMIUM}
     const charlie = `http://127.0.0.1:${new URL(c.url()!).port}/`
 
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
-    const page = await browser.newPage({ viewport: { width: 1280, height: 860 } })
+    const page = await browser.newPage({ viewport: { width: 1280, height: 860 }, reducedMotion: 'reduce' })
     const errors: string[] = []
     page.on('pageerror', (e) => { errors.push(e.message) })
 
@@ -141,7 +141,7 @@ describe.skipIf(!existsSync(CHROMIUM))(`dashboard in a real browser (${CHROMIUM}
 
     // A dashboard served beyond loopback: no page, no API without the token.
     expect((await fetch(`${charlie}api/swarm`)).status).toBe(401)
-    const stranger = await browser.newPage({ viewport: { width: 390, height: 844 } })
+    const stranger = await browser.newPage({ viewport: { width: 390, height: 844 }, reducedMotion: 'reduce' })
     await stranger.goto(charlie)
     expect(new URL(stranger.url()).pathname).toBe('/login')
     await stranger.locator('[data-testid=login-token]').fill('not-the-token')

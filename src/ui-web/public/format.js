@@ -69,16 +69,31 @@ export function size (w, h) {
   return w && h ? `${w}×${h}` : '—'
 }
 
+/** Ten hues far apart: the swarm's peers, sorted by PeerId, take them in turn. */
+const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#d97706', '#7c3aed', '#0891b2', '#db2777', '#65a30d', '#9a3412', '#475569']
+let order = new Map()
+
+/** The swarm's peers, so that each takes its own colour of PALETTE (the same on every page, for this swarm). */
+export function setPeerOrder (peerIds) {
+  order = new Map([...peerIds].sort().map((id, i) => [id, i]))
+}
+
 /**
  * A colour per PeerId that stays the same across reloads and pages (so a peer is "the green one"
  * everywhere). Hues are spread by a string hash; two peers may land close, names in the legend settle it.
  */
 export function peerColour (peerId) {
+  const i = order.get(peerId)
+  if (i != null && i < PALETTE.length) return PALETTE[i]
   let h = 0x811c9dc5
   for (let i = 0; i < peerId.length; i++) {
     h ^= peerId.charCodeAt(i)
     h = Math.imul(h, 0x01000193) >>> 0
   }
+  // FNV alone leaves PeerIds that share their long prefix ("12D3KooW...") on nearby hues: mix the bits.
+  h = Math.imul((h ^ (h >>> 16)) >>> 0, 0x85ebca6b) >>> 0
+  h = Math.imul((h ^ (h >>> 13)) >>> 0, 0xc2b2ae35) >>> 0
+  h = (h ^ (h >>> 16)) >>> 0
   const hue = h % 360
   const light = 38 + ((h >>> 9) % 3) * 8
   return `hsl(${hue} 65% ${light}%)`

@@ -53,7 +53,7 @@ export function PeersPage () {
                     ${distrustReason.has(p.peerId) && html` <span class="tag tag-bad" title=${distrustReason.get(p.peerId)}>distrusted</span>`}
                   </td>
                   <td data-label="PeerId" class="mono" title=${p.peerId}>${shortId(p.peerId)}</td>
-                  <td data-label="Role"><span class=${`role role-${p.role}`}>${p.role}</span></td>
+                  <td data-label="Role"><span class=${p.alive ? `role role-${p.role}` : 'role role-gone'}>${p.alive ? p.role : `gone (was ${p.role})`}</span></td>
                   <td data-label="Epoch" class="num">${p.epoch}</td>
                   <td data-label="Arch">${p.arch}</td>
                   <td data-label="Platform">${p.platform}</td>

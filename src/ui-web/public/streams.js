@@ -2,6 +2,7 @@
 // page: browsers allow only six HTTP/1.1 connections per server, and each open stream holds one.
 import { getJSON, openStream, throttle } from './api.js'
 import { createStore } from './store.js'
+import { setPeerOrder } from './format.js'
 
 /** The latest SwarmView, when it came (lastSeenMsAgo ages from then), and why it is missing if it is. */
 export const swarm = createStore({ view: null, at: 0, error: null })
@@ -30,7 +31,7 @@ function emit (set, kind, data) {
 
 const refreshSwarm = throttle(() => {
   getJSON('/api/swarm').then(
-    view => swarm.set({ view, at: Date.now(), error: null }),
+    view => { setPeerOrder(view.peers.map(p => p.peerId)); swarm.set({ view, at: Date.now(), error: null }) },
     error => swarm.set(s => ({ ...s, error }))
   )
 }, 500)
@@ -50,7 +51,7 @@ export function startStreams () {
   let jobs = null
   openStream('/api/events', {
     events: {
-      swarm: view => swarm.set({ view, at: Date.now(), error: null }),
+      swarm: view => { setPeerOrder(view.peers.map(p => p.peerId)); swarm.set({ view, at: Date.now(), error: null }) },
       master: d => {
         // Listeners first: the event log words a change better from this event than from the view.
         emit(swarmListeners, 'master', d)
