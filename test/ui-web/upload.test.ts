@@ -7,19 +7,8 @@ import { basename, dirname, join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ApiRefusal } from '../../src/ui-web/http-errors.ts'
 import { MAX_FIELD_BYTES, MAX_UPLOAD_FILES, readUpload, type Upload } from '../../src/ui-web/upload.ts'
+import { bytes } from '../transfer/helpers.ts'
 
-/** Deterministic pseudo-random bytes (xorshift32). */
-function bytes (n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n)
-  let x = seed >>> 0 || 1
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5; x >>>= 0
-    out[i] = x & 0xff
-  }
-  return out
-}
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
 
 let root: string
