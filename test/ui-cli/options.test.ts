@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { intInRange } from '../../src/ui-cli/shared-options.ts'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { hostPort, intInRange } from '../../src/ui-cli/shared-options.ts'
 
 const run = promisify(execFile)
 const bin = join(import.meta.dirname, '../../bin/swarm.js')
@@ -56,5 +58,32 @@ describe('CLI options', () => {
       expect(memory.code, memory.stderr).not.toBe(0)
       expect(memory.stderr).toContain('--max-memory must be a size of at least 256 MiB (e.g. 512M, 2G), got "100M"')
     } finally { await rm(dir, { recursive: true, force: true }) }
+  })
+
+  it('--dashboard takes HOST:PORT or a port, and names itself otherwise', () => {
+    const parse = hostPort('--dashboard', '127.0.0.1')
+    expect(parse('0.0.0.0:7070')).toEqual({ host: '0.0.0.0', port: 7070 })
+    expect(parse('[::1]:8080')).toEqual({ host: '::1', port: 8080 })
+    expect(parse('127.0.0.1:0')).toEqual({ host: '127.0.0.1', port: 0 })
+    expect(parse('7071')).toEqual({ host: '127.0.0.1', port: 7071 })
+    for (const bad of ['abc', '1.2.3.4:99999', ':80', '127.0.0.1:', '::1:80', '']) {
+      expect(() => parse(bad), bad).toThrow(`--dashboard must be HOST:PORT (e.g. 0.0.0.0:7070 to serve the LAN) or a port, got "${bad}"`)
+    }
+  })
+
+  it('swarm start with a dashboard address that is taken stops with the reason (a default one would move on)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'swarm-cli-'))
+    const taken = createServer()
+    await new Promise<void>(resolve => { taken.listen(0, '127.0.0.1', resolve) })
+    const port = (taken.address() as AddressInfo).port
+    try {
+      const r = await swarm(['start', '--no-mdns', '--data-dir', dir, '--listen', '/ip4/127.0.0.1/tcp/0', '--dashboard', `127.0.0.1:${port}`])
+      expect(r.code, r.stderr).toBe(1)
+      expect(r.stderr).toContain(`cannot serve the dashboard on 127.0.0.1:${port}`)
+      expect(r.stderr).toContain('pick another with --dashboard HOST:PORT')
+    } finally {
+      await new Promise<void>(resolve => { taken.close(() => { resolve() }) })
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })

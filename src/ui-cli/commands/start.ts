@@ -115,7 +115,14 @@ async function start (opts: StartOpts): Promise<void> {
   await node.start()
   const metrics = registry == null ? undefined : new SwarmMetrics({ master: node.master, peer: node.peer, worker: node.worker }, { registry })
   metrics?.start()
-  const dashboard = opts.dashboard === false ? undefined : await serveDashboard(node, opts.dashboard, opts.dataDir, log, metrics)
+  let dashboard: DashboardServer | undefined
+  try {
+    dashboard = opts.dashboard === false ? undefined : await serveDashboard(node, opts.dashboard, opts.dataDir, log, metrics)
+  } catch (err) {
+    // Said goodbye first: the others see a peer leave, not a crash to wait out.
+    await node.stop().catch(() => {})
+    throw err
+  }
 
   let stopping = false
   const shutdown = (signal: string): void => {
