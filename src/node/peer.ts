@@ -66,6 +66,8 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
   /** What identify said of each connected peer: a swarm member, or a client. */
   private readonly identified = new Map<string, 'member' | 'client'>()
   private running = false
+  /** Leaving (beginLeave): the election is frozen and heartbeats say so, until stop(). */
+  private leaving = false
   /** Answers the status protocol (what `swarm status` and other peers ask) while running. */
   private status?: StatusService
   /** Set by the job layer as work starts and ends; the heartbeat reports it. */
@@ -160,6 +162,7 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
       this.status = new StatusService({ libp2p: this.node }, { snapshot: () => this.snapshot() })
       await this.status.start()
       this.running = true
+      this.leaving = false
       this.timers.push(setInterval(() => { this.publish() }, o.heartbeatMs))
       this.timers.push(setInterval(() => { this.tick() }, o.tickMs))
       this.timers.push(setInterval(() => { this.redial() }, o.redialMs))
@@ -170,6 +173,18 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
       await this.halt(false)
       throw err
     }
+  }
+
+  /**
+   * The first step of a graceful stop, taken before what sits on top of the peer (its master runtime, its
+   * services) is wound down: the others hear it is leaving, and it takes no role any more. Without it, a
+   * peer whose neighbours left first was elected master in the middle of its own shutdown, and opened a
+   * queue on a store that was closing ("cannot act as master: Iterator is not open").
+   */
+  beginLeave (): void {
+    if (!this.running || this.leaving) return
+    this.leaving = true
+    this.publish('leaving')
   }
 
   /** Graceful stop: tells the others it is leaving, so they do not wait for the failure detector. */
@@ -265,7 +280,7 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
    * Sends this interval's heartbeat where routeHeartbeat says (or to `only`, a peer just identified), with the
    * heartbeats it relays: every live member's for a master, the master's for a peer outside the star.
    */
-  private publish (role: Heartbeat['role'] = this.role, only?: string): void {
+  private publish (role: Heartbeat['role'] = this.leaving ? 'leaving' : this.role, only?: string): void {
     const node = this.node
     const service = this.heartbeats
     const key = this.privateKey
@@ -501,7 +516,7 @@ export class SwarmPeer extends EventEmitter<PeerEvents> {
   }
 
   private stepElection (event: ElectionEvent): void {
-    if (this.election == null || !this.running) return
+    if (this.election == null || !this.running || this.leaving) return
     const r = stepElection(this.election, event)
     this.election = r.state
     for (const e of r.effects) this.onElectionEffect(e)

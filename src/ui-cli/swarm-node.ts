@@ -29,6 +29,7 @@ import type { JobMeta } from '../scheduler/master.ts'
 import { HttpTunnelService } from '../transfer/http-tunnel.ts'
 import { clearUploads, MasterApi, uploadDirOf } from '../ui-web/master-api.ts'
 import { DashboardServer, type DashboardComponents, type DashboardInit } from '../ui-web/server.ts'
+import { DEFAULT_MASTER_WORK_LIMIT } from './defaults.ts'
 
 export interface SwarmNodeOptions extends PeerOptions {
   /** Tile edge in pixels, for jobs that do not choose one (default: fitted to the image and the swarm). */
@@ -55,7 +56,8 @@ export interface SwarmNodeOptions extends PeerOptions {
   clock?: Clock
 }
 
-export const DEFAULT_MASTER_WORK_LIMIT = 4
+// In defaults.ts, which imports nothing: `swarm start --help` prints it.
+export { DEFAULT_MASTER_WORK_LIMIT } from './defaults.ts'
 /**
  * V8's full collection, for the memory budget (see BudgetProbe.collect): node's --expose-gc, switched on
  * here rather than on every peer's command line; undefined if this V8 does not allow it.
@@ -295,6 +297,8 @@ export class SwarmNode {
 
   /** Graceful: says goodbye, finishes nothing new. */
   async stop (): Promise<void> {
+    // Out of the election first: the rest of the shutdown must not be interrupted by becoming master.
+    this.peer.beginLeave()
     // No new tiles, notices or jobs first; copies are served until the node goes (a new master may want them).
     const s = this.services
     for (const service of s == null ? [] : [s.tiles, s.tileDone, s.jobs, s.handover, s.tunnel]) await service.stop().catch(() => {})
