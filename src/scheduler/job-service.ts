@@ -20,6 +20,7 @@ import { extensionOf, type JobMeta, type MasterRuntime } from './master.ts'
 import { getJob, listJobs } from './queue-machine.ts'
 import { checkedTiles, WHOLE_INPUT_MAX_BYTES } from './master-planner.ts'
 import { decodedPathOf } from './worker.ts'
+import { JobActivity } from './job-activity.ts'
 import type { HandoverHandler, HandoverInput, HandoverRequest } from '../transfer/handover-protocol.ts'
 
 const TERMINAL = new Set(['done', 'failed', 'cancelled'])
@@ -61,11 +62,13 @@ export class JobService implements JobHandler, HandoverHandler {
   private readonly master: MasterRuntime
   readonly masterId: () => string | null
   private readonly clock: Clock
+  private readonly activity: JobActivity
 
   constructor (opts: JobServiceOptions) {
     this.master = opts.master
     this.masterId = opts.masterId
     this.clock = opts.clock ?? systemClock
+    this.activity = new JobActivity(opts.master, () => this.clock.now())
   }
 
   serving (): boolean { return this.master.active }
@@ -288,6 +291,10 @@ export class JobService implements JobHandler, HandoverHandler {
       if (j.finishedAt != null) s.finishedAt = j.finishedAt
       if (j.failure != null) s.failure = j.failure
       if (meta.submitter != null) s.submitter = meta.submitter
+      const started = this.activity.startedAt(j.id)
+      if (started != null) s.startedAt = started
+      const workers = this.activity.workers(j.id)
+      if (workers.length > 0) s.workers = workers
       const waiting = this.master.waitingReason(j.id)
       if (waiting != null) s.waiting = waiting
       return s

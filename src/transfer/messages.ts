@@ -1,6 +1,7 @@
 // Every message of the job protocols, as zod schemas: whatever arrives is checked field by field before
 // it is used, and anything else resets the stream.
 import { z } from 'zod'
+import { OUTPUT_FORMATS } from '../ops/limits.ts'
 
 export const TILE_PROTOCOL = '/swarm/tile/1.0.0'
 export const SUBMIT_PROTOCOL = '/swarm/submit/1.0.0'
@@ -16,7 +17,7 @@ const id = z.string().min(1).max(128)
 const int = z.number().int().min(0)
 const RectSchema = z.object({ x: int, y: int, width: int.min(1), height: int.min(1) }).strict()
 const channels = z.union([z.literal(1), z.literal(2), z.literal(3), z.literal(4)])
-export const OutputFormatSchema = z.enum(['png', 'jpeg', 'webp', 'tiff', 'avif', 'gif'])
+export const OutputFormatSchema = z.enum(OUTPUT_FORMATS)
 
 // ---- tile: master -> worker, and back
 export const TileRequestSchema = z.object({
@@ -119,7 +120,11 @@ export const JobSummarySchema = z.object({
   peers: z.array(z.string()), submittedAt: z.number(), finishedAt: z.number().optional(), failure: z.string().optional(),
   waiting: z.string().max(WAITING_MAX_CHARS).optional(),
   width: int, height: int, pipeline: z.string(),
-  submitter: z.string().max(SUBMITTER_MAX_CHARS).optional()
+  submitter: z.string().max(SUBMITTER_MAX_CHARS).optional(),
+  /** When its first tile was handed out, as the master that ran it saw it. */
+  startedAt: z.number().optional(),
+  /** The peers that did its tiles (under this master), sorted. */
+  workers: z.array(z.string()).max(4096).optional()
 }).strict()
 export type JobSummary = z.infer<typeof JobSummarySchema>
 export const JobsReplySchema = z.object({ jobs: z.array(JobSummarySchema), master: id, epoch: int }).strict()

@@ -31,6 +31,8 @@ export interface JobRow {
   phaseCount: number
   /** Peers holding its tiles now. */
   peers: string[]
+  /** Peers that did its tiles, as the master that ran it saw. */
+  workers?: string[]
   submittedAt: number
   startedAt?: number
   finishedAt?: number

@@ -51,7 +51,7 @@ export class MasterApi {
 
   constructor (components: MasterApiComponents) {
     this.#c = components
-    this.history = new TileHistory(() => components.clock.now())
+    this.history = new TileHistory()
     this.#previews = new Previews({ master: components.master, memory: components.master.opts.memory })
     const app = this.app
     app.use('*', async (c, next) => {
@@ -94,8 +94,6 @@ export class MasterApi {
         row.state = 'running'
         row.stitching = true
       }
-      const started = this.history.startedAt(j.id)
-      if (started != null) row.startedAt = started
       if (j.state === 'queued' || j.state === 'running') {
         const e = this.#c.master.progressEvent(j.id)
         if (e?.type === 'progress') {

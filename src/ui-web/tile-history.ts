@@ -10,35 +10,15 @@ export const HISTORY_JOBS = 64
 export const HISTORY_TILES = 16_384
 
 type TileDone = MasterEvents['tileDone'][0]
-type Dispatched = MasterEvents['dispatched'][0]
 
 type Emitter = Pick<MasterRuntime, 'on' | 'off'>
 
 export class TileHistory {
   readonly #jobs = new Map<string, Map<number, string>>()
-  /** When a job's first tile was handed out (its start), as this master saw it. */
-  readonly #started = new Map<string, number>()
-  readonly #now: () => number
   readonly #onDone = (d: TileDone): void => { this.record(d.jobId, d.index, d.peer) }
-  readonly #onDispatched = (d: Dispatched): void => {
-    if (this.#started.has(d.jobId)) return
-    if (this.#started.size >= HISTORY_JOBS) this.#started.delete(this.#started.keys().next().value!)
-    this.#started.set(d.jobId, this.#now())
-  }
 
-  constructor (now: () => number) { this.#now = now }
-
-  follow (master: Emitter): void {
-    master.on('tileDone', this.#onDone)
-    master.on('dispatched', this.#onDispatched)
-  }
-
-  unfollow (master: Emitter): void {
-    master.off('tileDone', this.#onDone)
-    master.off('dispatched', this.#onDispatched)
-  }
-
-  startedAt (jobId: string): number | undefined { return this.#started.get(jobId) }
+  follow (master: Emitter): void { master.on('tileDone', this.#onDone) }
+  unfollow (master: Emitter): void { master.off('tileDone', this.#onDone) }
 
   record (jobId: string, index: number, peer: string): void {
     let tiles = this.#jobs.get(jobId)

@@ -61,6 +61,13 @@ describe('sim: cancel', () => {
       await expectReference(next.data, small, ['invert'])
       expect(dispatched.filter(j => j === jobId).length).toBe(handedOut)
       expect(getJob(q.state, jobId)?.done).toBe(doneAtCancel)
+      // A finished job's listing still says who did its tiles and when it started (it holds no leases now).
+      const finished = (await fetchJobs(client.node, m)).jobs.find(j => j.id === next.jobId)!
+      expect(finished.peers).toEqual([])
+      expect(finished.workers?.length ?? 0).toBeGreaterThan(0)
+      for (const w of finished.workers ?? []) expect(sim.peers.map(p => p.peerId)).toContain(w)
+      expect(finished.startedAt).toBeGreaterThanOrEqual(finished.submittedAt)
+      expect(finished.startedAt).toBeLessThanOrEqual(finished.finishedAt!)
       // A finished job is not cancelled; an unknown one is refused as unknown.
       expect(await cancelJob(client.node, m, next.jobId)).toEqual({ jobId: next.jobId, state: 'done', cancelled: false })
       const err = await cancelJob(client.node, m, 'no-such-job').catch((e: unknown) => e)
