@@ -5,7 +5,7 @@
 //
 //   node bench/run.ts [--quick] [--only <case>[,<case>...]]
 //
-// Cases: overhead, scaling, broker, failover, transfer, memory, ops, small-jobs, growth.
+// Cases: overhead, scaling, broker, failover, transfer, memory, ops, small-jobs, growth, cli.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism, totalmem, loadavg, release } from 'node:os'
 import { execFileSync } from 'node:child_process'
@@ -23,8 +23,9 @@ import { memoryCase } from './cases/memory.ts'
 import { opsCase } from './cases/ops.ts'
 import { smallJobsCase } from './cases/small-jobs.ts'
 import { growthCase } from './cases/growth.ts'
+import { cliStartCase } from './cases/cli-start.ts'
 
-const CASES: BenchCase[] = [overheadCase, scalingCase, brokerCase, failoverCase, transferCase, memoryCase, opsCase, smallJobsCase, growthCase]
+const CASES: BenchCase[] = [overheadCase, scalingCase, brokerCase, failoverCase, transferCase, memoryCase, opsCase, smallJobsCase, growthCase, cliStartCase]
 
 interface Args { quick: boolean, only: string[] | null }
 

@@ -4,6 +4,7 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { Candidate } from './election.ts'
 import type { Heartbeat } from './heartbeat.ts'
 import type { Registry } from 'prom-client'
+import { DEFAULT_DEAD_AFTER_MS, DEFAULT_HEARTBEAT_MS } from './defaults.ts'
 
 export interface PeerOptions {
   /** Identity, LevelDB and replicas live here. */
@@ -45,8 +46,8 @@ export class InvalidOptionError extends Error {
   override name = 'InvalidOptionError'
 }
 
-export const DEFAULT_HEARTBEAT_MS = 500
-export const DEFAULT_DEAD_AFTER_MS = 2000
+// In defaults.ts, which imports nothing: `swarm start --help` prints them.
+export { DEFAULT_DEAD_AFTER_MS, DEFAULT_HEARTBEAT_MS } from './defaults.ts'
 
 function int (name: string, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max) {

@@ -17,13 +17,9 @@ sharp.cache(false)
 /** sharp's own default input limit (0x3FFF x 0x3FFF), which swarm used to keep. */
 export const SHARP_DEFAULT_MAX_PIXELS = 268_402_689
 
-/**
- * The largest input decoded unless the caller says otherwise: 1 gigapixel. sharp's default (above) guards
- * one process that decodes whole against a decompression bomb; splitting images too large for one machine
- * is what a swarm is for, and a worker decodes a large input one tile's rectangle at a time. The bound is
- * the master's (and `swarm run`'s) whole decode: 1 GP of RGB is 3 GB.
- */
-export const DEFAULT_MAX_PIXELS = 1_000_000_000
+// DEFAULT_MAX_PIXELS (1 gigapixel; its reason is with it) is in limits.ts, which imports nothing: `swarm run --help` prints it.
+import { DEFAULT_MAX_PIXELS } from './limits.ts'
+export { DEFAULT_MAX_PIXELS } from './limits.ts'
 
 export type InputFormat = 'jpeg' | 'png' | 'webp' | 'tiff' | 'gif' | 'avif'
 export const INPUT_FORMATS: readonly InputFormat[] = ['jpeg', 'png', 'webp', 'tiff', 'gif', 'avif']

@@ -7,37 +7,16 @@
 
 const MiB = 1024 * 1024
 
-/** Below this a peer cannot hold its own runtime (Node, libvips and libp2p take about 160 MiB at rest). */
-export const MIN_MEMORY_BYTES = 256 * MiB
-/**
- * The default budget's share of the memory the device has free (available) when the peer starts: the
- * rest stays for whatever else the device runs. A budget is never set from total memory: a laptop in use
- * has far less free than it has.
- */
-export const DEFAULT_FREE_SHARE = 0.75
+// MIN_MEMORY_BYTES, DEFAULT_FREE_SHARE, the size parser and mib live in limits.ts, which imports nothing:
+// `swarm start --help` prints them without loading this.
+import { DEFAULT_FREE_SHARE, MIN_MEMORY_BYTES, mib } from './limits.ts'
+export { DEFAULT_FREE_SHARE, MIN_MEMORY_BYTES, memorySizeError, mib, parseMemorySize } from './limits.ts'
 /**
  * A tile's working set, in bytes of its pixels at 4 bytes each (a kernel may widen to RGBA): its input,
  * the kernel's copy in its thread, the kernel's output, the compressed result and the copies in flight
  * to the standbys. Measured at about 4x on a worker; 5 keeps room for a multi-phase op's intermediate.
  */
 export const TILE_WORKING_FACTOR = 5
-
-const UNITS: Record<string, number> = { '': MiB, b: 1, k: 1024, kb: 1024, kib: 1024, m: MiB, mb: MiB, mib: MiB, g: 1024 * MiB, gb: 1024 * MiB, gib: 1024 * MiB }
-
-/** The one sentence for a memory size that is not one. */
-export function memorySizeError (flag: string, got: string): RangeError {
-  return new RangeError(`${flag} must be a size of at least ${MIN_MEMORY_BYTES / MiB} MiB (e.g. 512M, 2G), got ${JSON.stringify(got)}`)
-}
-
-/** "512M", "2G", "1.5GiB", "300" (MiB) in bytes; anything else, or less than MIN_MEMORY_BYTES, is refused. */
-export function parseMemorySize (text: string, flag = '--max-memory'): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text)
-  const unit = m == null ? undefined : UNITS[m[2].toLowerCase()]
-  if (m == null || unit == null) throw memorySizeError(flag, text)
-  const bytes = Math.floor(Number(m[1]) * unit)
-  if (!Number.isFinite(bytes) || bytes < MIN_MEMORY_BYTES) throw memorySizeError(flag, text)
-  return bytes
-}
 
 /** The budget a peer takes when none is given: a share of the device's free memory, never under the minimum. */
 export function defaultMemoryLimit (freeBytes: number): number {
@@ -60,8 +39,6 @@ export const largestReservation = (limit: number): number => limit - MIN_MEMORY_
  * tiles not yet collected). Measured: three bombs on 512 MiB peers peaked 514 MiB without it, 2 over.
  */
 export const slackOf = (limit: number): number => Math.max(32 * MiB, Math.round(limit * 0.1))
-
-export const mib = (bytes: number): string => `${Math.round(bytes / MiB)} MiB`
 
 export interface Reservation {
   readonly bytes: number

@@ -6,9 +6,9 @@
 import { InvalidParameterError, InvalidTileError } from './errors.ts'
 import type { RawImage, Rect } from './raw.ts'
 import { copyRect, isRawImage, rectInside } from './raw.ts'
-
-export const MIN_TILE_SIZE = 16
-export const MAX_TILE_SIZE = 16384
+import { MAX_TILE_SIZE, MIN_TILE_SIZE } from './limits.ts'
+// In limits.ts, which imports nothing: the command line's --tile-size bounds, printed in its help.
+export { MAX_TILE_SIZE, MIN_TILE_SIZE } from './limits.ts'
 
 export interface Tile {
   /** Row-major position: stable for a given (width, height, tileSize). */

@@ -28,11 +28,8 @@ export const RESTANDBY_RETRY_MS = 10_000
 /** Jobs being given standbys (or checked) at once: a new master with a long history asks a few at a time. */
 export const MAX_RESTANDBYS = 4
 
-/**
- * The share of tiles a second peer computes again to check the first (`swarm start --verify`): one in
- * twenty costs 5% more work and catches a peer that lies on a tenth of its tiles within a few jobs.
- */
-export const DEFAULT_VERIFY = 0.05
+// In defaults.ts (its reason is with it), which imports nothing: `swarm start --help` prints it.
+export { DEFAULT_VERIFY } from './defaults.ts'
 
 /**
  * The tiles of a job whose results are checked: each with probability `fraction`, drawn with `random`

@@ -1,7 +1,7 @@
 // Options several commands share, and their parsing.
 import { InvalidArgumentError, Option } from 'commander'
 import envPaths from 'env-paths'
-import { parseMemorySize } from '../ops/memory-budget.ts'
+import { parseMemorySize } from '../ops/limits.ts'
 
 export function defaultDataDir (): string {
   return process.env.SWARM_DATA_DIR ?? envPaths('swarm', { suffix: '' }).data

@@ -22,8 +22,8 @@ import { errorResponse } from './http-errors.ts'
 import { eventStream } from './sse.ts'
 import { VIA_HEADER } from './master-api.ts'
 
-export const DEFAULT_DASHBOARD_HOST = '127.0.0.1'
-export const DEFAULT_DASHBOARD_PORT = 7070
+// In defaults.ts, which imports nothing: `swarm start --help` prints them.
+export { DEFAULT_DASHBOARD_HOST, DEFAULT_DASHBOARD_PORT } from './defaults.ts'
 /** The swarm view is pushed to open pages this often (peers' load and last-seen times move all the time). */
 export const SWARM_PUSH_MS = 2000
 

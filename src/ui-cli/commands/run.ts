@@ -2,10 +2,8 @@
 // whatever the tiling and the failures, `swarm submit` produces the same pixels as this.
 import { InvalidArgumentError } from 'commander'
 import type { Command } from 'commander'
-import { DEFAULT_MAX_PIXELS } from '../../ops/image-io.ts'
-import { runLocal } from '../../ops/local.ts'
-import { formatPipeline, parsePipeline } from '../../ops/pipeline.ts'
-import { createPool } from '../../ops/pool.ts'
+import { DEFAULT_MAX_PIXELS } from '../../ops/limits.ts'
+import type { RunOpts } from '../actions/run.ts'
 
 export const OP_SYNTAX_HELP = `
 Op syntax (--op is repeatable; ops run in the order given):
@@ -41,18 +39,5 @@ export function registerRunCommand (program: Command): void {
     .option('--max-pixels <n>', `refuse larger input images (default ${DEFAULT_MAX_PIXELS})`, positiveInt('--max-pixels', 2 ** 40))
     .option('--threads <n>', 'worker threads for the pixel kernels (default: number of cores)', positiveInt('--threads', 256))
     .addHelpText('after', OP_SYNTAX_HELP)
-    .action(async (image: string, opts: { output: string; op: string[]; maxPixels?: number; threads?: number }) => {
-      if (opts.op.length === 0) {
-        throw new Error('nothing to do: give at least one --op, e.g. --op grayscale (run `swarm ops` for the list)')
-      }
-      const pipeline = parsePipeline(opts.op)
-      const pool = createPool({ size: opts.threads })
-      try {
-        const r = await runLocal(image, pipeline, opts.output, { pool, maxPixels: opts.maxPixels })
-        console.log(`wrote ${opts.output}: ${r.width}x${r.height}, ${r.channels} channel${r.channels > 1 ? 's' : ''}` +
-          ` (${formatPipeline(pipeline)}; ${r.phases} phase${r.phases > 1 ? 's' : ''}, ${r.milliseconds} ms)`)
-      } finally {
-        await pool.close()
-      }
-    })
+    .action(async (image: string, opts: RunOpts) => { const { run } = await import('../actions/run.ts'); await run(image, opts) })
 }
