@@ -14,7 +14,7 @@ import {
   JobRefusal, type AdmittedJob, type JobFollower, type JobHandler, type JobOutput, type Upload
 } from '../transfer/job-protocol.ts'
 import {
-  ErrorCodes, OutputFormatSchema, SubmitRequestSchema, type CancelReply, type JobEvent, type JobsReply, type JobSummary, type SubmitRequest
+  ErrorCodes, MAX_PRUNED, OutputFormatSchema, SubmitRequestSchema, type CancelReply, type PruneReply, type PruneRequest, type JobEvent, type JobsReply, type JobSummary, type SubmitRequest
 } from '../transfer/messages.ts'
 import { extensionOf, type JobMeta, type MasterRuntime } from './master.ts'
 import { getJob, listJobs } from './queue-machine.ts'
@@ -277,6 +277,21 @@ export class JobService implements JobHandler, HandoverHandler {
     if (!this.knows(jobId)) throw new JobRefusal(ErrorCodes.unknownJob, `no job ${jobId} in the queue`)
     const { cancelled, state } = await this.master.cancel(jobId)
     return { jobId, state, cancelled }
+  }
+
+  async prune (req: PruneRequest): Promise<PruneReply> {
+    if (!this.master.active) throw this.notMaster()
+    const queue = this.master.queue
+    const before = this.clock.now() - req.olderThanMs
+    const states = new Set<string>(req.states)
+    const matched = queue == null ? [] : listJobs(queue.state).filter(j => states.has(j.state) && j.finishedAt != null && j.finishedAt <= before)
+    const jobs: PruneReply['jobs'] = []
+    for (const j of matched.slice(0, MAX_PRUNED)) {
+      // A job that ended is never started again, so only a master that stepped down meanwhile says no.
+      if (!req.dryRun && !await this.master.forget(j.id)) continue
+      jobs.push({ id: j.id, name: (j.meta as JobMeta).name, state: j.state, finishedAt: j.finishedAt! })
+    }
+    return { jobs, more: matched.length > MAX_PRUNED, dryRun: req.dryRun }
   }
 
   jobs (limit: number): JobsReply {

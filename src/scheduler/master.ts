@@ -299,6 +299,19 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     return { cancelled: effects.some(e => e.type === 'jobCancelled'), state: state ?? 'unknown' }
   }
 
+  /**
+   * Removes a finished job from the queue for good (swarm prune) and its files on this peer; each follower
+   * removes its copies when the deletion reaches its replica. false when the job had not finished.
+   */
+  async forget (jobId: string): Promise<boolean> {
+    const effects = await this.step({ type: 'forget', jobId, now: this.clock.now() })
+    if (!effects.some(e => e.type === 'jobForgotten')) return false
+    this.inputs.delete(jobId)
+    this.worker.forget(jobId)
+    await this.files.remove(jobId)
+    return true
+  }
+
   /** Whether a done job's output is stored (the queue says done at its last tile, before the stitch). */
   isStitched (jobId: string): boolean {
     return this.plan?.stitched.has(jobId) === true

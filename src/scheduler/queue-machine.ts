@@ -161,6 +161,8 @@ export type QueueEvent =
   | { type: 'phaseReady', jobId: string, phase: number, data?: unknown, now: number }
   | { type: 'peerDead', peer: string, now: number }
   | { type: 'cancel', jobId: string, now: number }
+  /** a finished job (done, failed or cancelled) leaves the queue for good: its record is deleted (prune) */
+  | { type: 'forget', jobId: string, now: number }
   /** this peer became master with `epoch` (also after a restart, before anything else): outstanding
    * leases get a fresh deadline, and phases that were waiting for their merge are announced again. */
   | { type: 'elected', epoch: number, now: number }
@@ -190,6 +192,8 @@ export type QueueEffect =
   | { type: 'jobDone', jobId: string }
   | { type: 'jobFailed', jobId: string, reason: string }
   | { type: 'jobCancelled', jobId: string }
+  /** the job's record is gone: the shell removes its files */
+  | { type: 'jobForgotten', jobId: string }
   /** a checked tile's result is in; another peer's is awaited (disputed: the results so far disagree) */
   | (TileAddress & { type: 'verifying', peer: string, leaseId: string, disputed: boolean })
   /** a checked tile taken on one result: no other peer could check it */
@@ -342,6 +346,7 @@ export function step (state: QueueState, event: QueueEvent): StepResult {
     case 'phaseReady': onPhaseReady(c, event); break
     case 'peerDead': onPeerDead(c, event); break
     case 'cancel': onCancel(c, event); break
+    case 'forget': onForget(c, event); break
     case 'elected': onElected(c, event); break
     case 'distrust': distrust(c, event.peer, event.reason, event.now); break
     default: {
@@ -676,6 +681,19 @@ function onCancel (c: Ctx, ev: { jobId: string, now: number }): void {
   }
   endJob(c, job, 'cancelled', ev.now, 'cancelled')
   c.effects.push({ type: 'jobCancelled', jobId: job.id })
+}
+
+function onForget (c: Ctx, ev: { jobId: string }): void {
+  const job = c.s.jobs.get(ev.jobId)
+  if (job === undefined) throw new UnknownJobError(ev.jobId)
+  // Only a finished job: a queued or running one is cancelled first, so no lease or watcher is left.
+  if (job.tiles !== undefined) {
+    c.effects.push({ type: 'ignored', event: 'forget', reason: `job is ${job.state}: cancel it first`, jobId: job.id })
+    return
+  }
+  c.s.jobs.delete(job.id)
+  c.dirty.set(jobKey(job.seq), { kind: 'del' })
+  c.effects.push({ type: 'jobForgotten', jobId: job.id })
 }
 
 function onElected (c: Ctx, ev: { epoch: number, now: number }): void {

@@ -35,6 +35,11 @@ export class QueueReplica {
     return undefined
   }
 
+  /** One record by its key, or undefined. */
+  async get (key: string): Promise<unknown> {
+    return await (this.db as unknown as { get: (k: string) => Promise<unknown> }).get(key)
+  }
+
   async position (): Promise<number> {
     const meta = await (this.db as unknown as { get: (k: string) => Promise<{ pos?: number } | undefined> }).get(META_KEY)
     return meta?.pos ?? 0

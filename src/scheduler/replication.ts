@@ -211,6 +211,8 @@ export interface SinkEvents {
   handover: (missing: Array<[string, unknown]>, master: PeerId) => Promise<{ failed: number, taken: string[] }>
   /** A job reached an end state in the master's queue (as replicated here). */
   finished: (jobId: string) => void
+  /** A finished job's record was deleted by the master (swarm prune): its files here may go. */
+  forgotten: (jobId: string) => void
   log: (msg: string) => void
 }
 
@@ -288,7 +290,15 @@ export class ReplicationSink {
         if (m.type !== 'batch') throw new Error('expected a batch')
         if (m.epoch < this.epoch()) throw new Error(`batch of epoch ${m.epoch}, we follow epoch ${this.epoch()}`)
         if (m.pos <= pos) continue
+        // Deleted job records are read before they go: their ids say whose files a prune removes here.
+        const gone: string[] = []
+        for (const op of m.ops as Array<{ type: string, key: string }>) {
+          if (op.type !== 'del' || !op.key.startsWith('j/')) continue
+          const old = await this.replica.get(op.key) as { id?: string, state?: string } | undefined
+          if (old?.id != null && (old.state === 'done' || old.state === 'failed' || old.state === 'cancelled')) gone.push(old.id)
+        }
         await this.replica.apply(m.ops)
+        for (const jobId of gone) this.events.forgotten(jobId)
         pos = m.pos
         this.events.position(pos)
         await fs.writeJson({ type: 'ack', pos })

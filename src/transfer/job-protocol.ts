@@ -17,14 +17,14 @@ import { systemClock, timeoutSignal, type Clock } from './clock.ts'
 import { RemoteError } from './errors.ts'
 import { FrameStream } from './frames.ts'
 import {
-  CANCEL_PROTOCOL, CancelReplySchema, CancelRequestSchema, ErrorCodes, FRAME_BYTES, JOBS_PROTOCOL, JobEventSchema, JobsReplySchema,
+  CANCEL_PROTOCOL, CancelReplySchema, CancelRequestSchema, PRUNE_PROTOCOL, PruneReplySchema, PruneRequestSchema, type PruneReply, type PruneRequest, ErrorCodes, FRAME_BYTES, JOBS_PROTOCOL, JobEventSchema, JobsReplySchema,
   JobsRequestSchema, SUBMIT_PROTOCOL, SubmitRequestSchema, WATCH_PROTOCOL, WatchRequestSchema, type CancelReply, type JobEvent,
   type JobsReply, type SubmitRequest
 } from './messages.ts'
 import { queryStatus } from './status.ts'
 import { writeSource, type BlobSource } from './blob.ts'
 
-export { CANCEL_PROTOCOL, JOBS_PROTOCOL, SUBMIT_PROTOCOL, WATCH_PROTOCOL }
+export { CANCEL_PROTOCOL, JOBS_PROTOCOL, PRUNE_PROTOCOL, SUBMIT_PROTOCOL, WATCH_PROTOCOL }
 
 // No outbound limits: peers never dial these protocols (clients do, from nodes that serve nothing), so
 // libp2p's default applies on the only side that opens them.
@@ -37,6 +37,8 @@ export const WATCH_MAX_INBOUND_STREAMS = 256
 export const JOBS_MAX_INBOUND_STREAMS = 16
 /** Cancels at once: one short request each, asked by a person. */
 export const CANCEL_MAX_INBOUND_STREAMS = 16
+/** Prunes at once: a person's, now and then; one is plenty, a few tolerate a script run twice. */
+export const PRUNE_MAX_INBOUND_STREAMS = 4
 /** Uploads and outputs travel in frames of this size (1 MiB, the swarm's frame size); messages are far smaller. */
 export const MAX_FRAME_BYTES = FRAME_BYTES
 /** The master's longest wait for a client's next frame (a request, or the next part of an upload). */
@@ -235,6 +237,20 @@ export async function cancelJob (node: Client, master: PeerId, jobId: string, op
   }
 }
 
+/** Asks the master to remove finished jobs and their files (or, with dryRun, to list what it would remove). */
+export async function pruneJobs (node: Client, master: PeerId, req: PruneRequest, opts: ClientOptions = {}): Promise<PruneReply> {
+  const fs = await dial(node, master, PRUNE_PROTOCOL, opts.clock ?? systemClock)
+  try {
+    await fs.writeJson(req)
+    const reply = await fs.readJson(PruneReplySchema)
+    await fs.close()
+    return reply
+  } catch (err) {
+    fs.abort(err as Error)
+    throw err
+  }
+}
+
 /**
  * true when the error means "ask again": the peer was not (or no longer) master, or it could not yet
  * place a copy of the input on a standby (the job was not accepted, so sending it again is right).
@@ -305,6 +321,8 @@ export interface JobHandler {
   jobs: (limit: number) => JobsReply
   /** Ends the job (throws JobRefusal unknown-job for a job the queue does not hold). */
   cancel: (jobId: string) => Promise<CancelReply>
+  /** Removes finished jobs and their files (swarm prune). */
+  prune: (req: PruneRequest) => Promise<PruneReply>
 }
 
 export interface JobComponents {
@@ -336,12 +354,13 @@ export class JobProtocolService {
     await libp2p.handle(WATCH_PROTOCOL, this.#serve(async fs => { await this.#watchRequest(fs) }), { maxInboundStreams: WATCH_MAX_INBOUND_STREAMS })
     await libp2p.handle(JOBS_PROTOCOL, this.#serve(async fs => { await this.#jobs(fs) }), { maxInboundStreams: JOBS_MAX_INBOUND_STREAMS })
     await libp2p.handle(CANCEL_PROTOCOL, this.#serve(async fs => { await this.#cancel(fs) }), { maxInboundStreams: CANCEL_MAX_INBOUND_STREAMS })
+    await libp2p.handle(PRUNE_PROTOCOL, this.#serve(async fs => { await this.#prune(fs) }), { maxInboundStreams: PRUNE_MAX_INBOUND_STREAMS })
     this.#started = true
   }
 
   async stop (): Promise<void> {
     if (!this.#started) return
-    await this.#components.libp2p.unhandle([SUBMIT_PROTOCOL, WATCH_PROTOCOL, JOBS_PROTOCOL, CANCEL_PROTOCOL])
+    await this.#components.libp2p.unhandle([SUBMIT_PROTOCOL, WATCH_PROTOCOL, JOBS_PROTOCOL, CANCEL_PROTOCOL, PRUNE_PROTOCOL])
     this.#started = false
   }
 
@@ -455,6 +474,12 @@ export class JobProtocolService {
   async #cancel (fs: FrameStream): Promise<void> {
     const req = await fs.readJson(CancelRequestSchema)
     await fs.writeJson(await this.#handler.cancel(req.jobId))
+    await fs.close()
+  }
+
+  async #prune (fs: FrameStream): Promise<void> {
+    const req = await fs.readJson(PruneRequestSchema)
+    await fs.writeJson(await this.#handler.prune(req))
     await fs.close()
   }
 }

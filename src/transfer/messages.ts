@@ -8,6 +8,7 @@ export const SUBMIT_PROTOCOL = '/swarm/submit/1.0.0'
 export const WATCH_PROTOCOL = '/swarm/watch/1.0.0'
 export const JOBS_PROTOCOL = '/swarm/jobs/1.0.0'
 export const CANCEL_PROTOCOL = '/swarm/cancel/1.0.0'
+export const PRUNE_PROTOCOL = '/swarm/prune/1.0.0'
 
 /** Binary payloads travel in frames of this size; JSON messages stay well under it. */
 export const FRAME_BYTES = 1024 * 1024
@@ -137,6 +138,21 @@ export const CancelRequestSchema = z.object({ jobId: id }).strict()
 /** cancelled: false when the job had already ended (its state says how); cancelling twice is no error. */
 export const CancelReplySchema = z.object({ jobId: id, state: z.string().max(32), cancelled: z.boolean() }).strict()
 export type CancelReply = z.infer<typeof CancelReplySchema>
+
+// ---- prune: client -> master
+/** Jobs one prune removes at most (its reply lists each in one frame); the rest are left for the next. */
+export const MAX_PRUNED = 5000
+export const FINISHED_STATES = ['done', 'failed', 'cancelled'] as const
+/** Finished jobs that ended more than olderThanMs ago, in the given states; dryRun: list them, remove nothing. */
+export const PruneRequestSchema = z.object({ olderThanMs: int, states: z.array(z.enum(FINISHED_STATES)).min(1).max(3), dryRun: z.boolean() }).strict()
+export type PruneRequest = z.infer<typeof PruneRequestSchema>
+export const PruneReplySchema = z.object({
+  jobs: z.array(z.object({ id, name: z.string().max(256), state: z.string().max(32), finishedAt: z.number() }).strict()).max(MAX_PRUNED),
+  /** More jobs matched than one prune removes. */
+  more: z.boolean(),
+  dryRun: z.boolean()
+}).strict()
+export type PruneReply = z.infer<typeof PruneReplySchema>
 
 /** Error codes a peer sends in an error frame. */
 export const ErrorCodes = {

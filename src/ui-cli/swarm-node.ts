@@ -236,6 +236,12 @@ export class SwarmNode {
       position: (pos) => { storedPos = pos },
       handover: async (missing, master) => await this.handOver(missing, master),
       finished: (jobId) => { if (this.pendingDrops.delete(jobId)) void this.master.files.dropTiles(jobId).catch(() => {}) },
+      forgotten: (jobId) => {
+        this.pendingDrops.delete(jobId)
+        this.knownJobs.delete(jobId)
+        this.worker.forget(jobId)
+        void this.master.files.remove(jobId).catch(() => {})
+      },
       log: (msg) => { this.master.emit('log', { level: 'warn', msg }) }
     }, clock)
   }

@@ -375,6 +375,28 @@ describe('commands and epochs', () => {
     expect(ofType(d.send({ type: 'cancel', jobId: 'a', now: 11 }), 'ignored')).toHaveLength(1)
   })
 
+  it('forget removes a finished job\'s record for good (prune), and refuses one that has not finished', () => {
+    const d = new Driver({ prefetch: 0 })
+    d.peers([['A', 1]])
+    const [a0] = ofType(d.submit('a', 1), 'assign')
+    d.submit('b', 2)
+    // Running: not forgotten (it would leave leases and watchers behind); cancel it first.
+    expect(ofType(d.send({ type: 'forget', jobId: 'b', now: 5 }), 'ignored')).toHaveLength(1)
+    d.done(a0!)
+    expect(getJob(d.state, 'a')?.state).toBe('done')
+    const effects = d.send({ type: 'forget', jobId: 'a', now: 6 })
+    expect(ofType(effects, 'jobForgotten')).toEqual([{ type: 'jobForgotten', jobId: 'a' }])
+    // Persisted as a deletion of its record (the Driver checks its disk equals the state after each step).
+    const persist = only(ofType(effects, 'persist'))
+    expect(persist.ops.filter(op => op.type === 'del').map(op => op.key)).toEqual(['j/000000000001'])
+    expect(getJob(d.state, 'a')).toBeUndefined()
+    expect(listJobs(d.state).map(j => j.id)).toEqual(['b'])
+    expect(() => d.send({ type: 'forget', jobId: 'a', now: 7 })).toThrow(UnknownJobError)
+    d.send({ type: 'cancel', jobId: 'b', now: 8 })
+    expect(ofType(d.send({ type: 'forget', jobId: 'b', now: 9 }), 'jobForgotten')).toHaveLength(1)
+    expect(listJobs(d.state)).toEqual([])
+  })
+
   it('elected fences by epoch, renews outstanding leases and re-announces pending merges', () => {
     const d = new Driver({ leaseMs: 1000, prefetch: 0 })
     d.send({ type: 'elected', epoch: 3, now: 0 })

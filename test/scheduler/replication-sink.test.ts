@@ -74,7 +74,7 @@ describe('replication sink: adopting a new master\'s queue', () => {
     const m = standIn(() => [job(7, 'theirs'), ...taken.map((id, i) => job(20 + i, id))])
     const logs: string[] = []
     sink = new ReplicationSink(m.node, replica, () => 5, {
-      position: () => {}, finished: () => {}, log: (msg) => { logs.push(msg) },
+      position: () => {}, finished: () => {}, forgotten: () => {}, log: (msg) => { logs.push(msg) },
       handover: async (missing) => { const ids = missing.map(([, v]) => (v as { id: string }).id); taken.push(...ids); return { failed: 0, taken: ids } }
     })
     await sink.follow(master)
@@ -90,7 +90,7 @@ describe('replication sink: adopting a new master\'s queue', () => {
     const logs: string[] = []
     let handovers = 0
     sink = new ReplicationSink(m.node, replica, () => 5, {
-      position: () => {}, finished: () => {}, log: (msg) => { logs.push(msg) },
+      position: () => {}, finished: () => {}, forgotten: () => {}, log: (msg) => { logs.push(msg) },
       handover: async (missing) => { handovers++; return { failed: 0, taken: missing.map(([, v]) => (v as { id: string }).id) } }
     })
     await sink.follow(master)
@@ -121,7 +121,7 @@ describe('replication sink: adopting a new master\'s queue', () => {
         return a
       }
     } as unknown as Libp2p
-    sink = new ReplicationSink(node, replica, () => 5, { position: () => {}, finished: () => {}, log: () => {}, handover: async () => ({ failed: 0, taken: [] }) })
+    sink = new ReplicationSink(node, replica, () => 5, { position: () => {}, finished: () => {}, forgotten: () => {}, log: () => {}, handover: async () => ({ failed: 0, taken: [] }) })
     await sink.follow(master)
     await until(() => acks.length === 2, 'two acknowledgements')
     expect(acks).toEqual([10, 11])

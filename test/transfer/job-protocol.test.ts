@@ -10,10 +10,10 @@ import { parsePipeline } from '../../src/ops/index.ts'
 import { ManualClock } from '../../src/transfer/clock.ts'
 import { RemoteError } from '../../src/transfer/errors.ts'
 import {
-  cancelJob, fetchJobs, isRetryable, JobProtocolService, JobRefusal, MasterGoneError, PROGRESS_INTERVAL_MS, submitImage, WATCH_KEEPALIVE_MS, watchJob,
+  cancelJob, fetchJobs, isRetryable, pruneJobs, JobProtocolService, JobRefusal, MasterGoneError, PROGRESS_INTERVAL_MS, submitImage, WATCH_KEEPALIVE_MS, watchJob,
   type AdmittedJob, type JobFollower, type JobHandler, type JobOutput, type SubmitInput, type Upload
 } from '../../src/transfer/job-protocol.ts'
-import { ErrorCodes, type JobEvent, type JobsReply, type SubmitRequest } from '../../src/transfer/messages.ts'
+import { ErrorCodes, type JobEvent, type JobsReply, type PruneReply, type PruneRequest, type SubmitRequest } from '../../src/transfer/messages.ts'
 import { bytes, Nodes } from './helpers.ts'
 
 const nodes = new Nodes()
@@ -68,6 +68,12 @@ class ScriptedMaster implements JobHandler {
     const first = !this.cancelled.includes(jobId)
     this.cancelled.push(jobId)
     return { jobId, state: 'cancelled', cancelled: first }
+  }
+
+  readonly prunes: PruneRequest[] = []
+  prune = async (req: PruneRequest): Promise<PruneReply> => {
+    this.prunes.push(req)
+    return { jobs: req.dryRun ? [] : [{ id: 'j1', name: 'a.png', state: 'done', finishedAt: 5 }], more: false, dryRun: req.dryRun }
   }
 
   emit (e: JobEvent): void { for (const f of this.followers) f.event(e) }
@@ -200,6 +206,17 @@ describe('job protocols', () => {
     expect(err).toBeInstanceOf(RemoteError)
     expect((err as RemoteError).code).toBe(ErrorCodes.unknownJob)
     expect(master.cancelled).toEqual(['j9', 'j9'])
+  })
+
+  it('prune reaches the master with its request and answers what it removed; a malformed request is refused', async () => {
+    const { master, client, server } = await setUp()
+    expect(await pruneJobs(client, server.peerId, { olderThanMs: 3_600_000, states: ['done', 'failed'], dryRun: false }))
+      .toEqual({ jobs: [{ id: 'j1', name: 'a.png', state: 'done', finishedAt: 5 }], more: false, dryRun: false })
+    expect(await pruneJobs(client, server.peerId, { olderThanMs: 0, states: ['cancelled'], dryRun: true })).toEqual({ jobs: [], more: false, dryRun: true })
+    expect(master.prunes).toEqual([{ olderThanMs: 3_600_000, states: ['done', 'failed'], dryRun: false }, { olderThanMs: 0, states: ['cancelled'], dryRun: true }])
+    // A state that is not a finished one never reaches the master.
+    await expect(pruneJobs(client, server.peerId, { olderThanMs: 0, states: ['running' as 'done'], dryRun: false })).rejects.toThrow()
+    expect(master.prunes).toHaveLength(2)
   })
 
   it('jobs lists the queue; after stop() none of the protocols is served', async () => {
