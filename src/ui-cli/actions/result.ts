@@ -1,41 +1,69 @@
 // `swarm result`'s action: wait for a job (with a progress bar) and write its output (options: ../commands/result.ts).
-import { mkdir, writeFile } from 'node:fs/promises'
-import { resolve } from 'node:path'
-import { Presets, SingleBar } from 'cli-progress'
-import { connectClient } from '../../node/client.ts'
-import { resolveSwarmKey } from '../../node/swarm-key.ts'
-import { extensionOf } from '../../scheduler/master.ts'
-import { runWatch } from '../job-session.ts'
+// Where it goes is checked before the wait: a -o that cannot be written, or a file there already without --force.
+import { join, resolve, sep } from 'node:path'
+import { stat } from 'node:fs/promises'
+import { checkOutputFile, checkWritableDir, extensionFor, formatOfPath, OutputError, writeOutput } from '../output-paths.ts'
+import { pickMode, Reporter } from '../progress.ts'
 
-export interface ResultOpts { output?: string, key?: string, peer?: string[], timeout: number }
+export interface ResultOpts { output?: string, force?: boolean, json?: boolean, quiet?: boolean, key?: string, peer?: string[], timeout: number }
 
 export async function result (jobId: string, opts: ResultOpts): Promise<number> {
-  const client = await connectClient({ psk: await resolveSwarmKey(opts.key), peers: opts.peer, timeoutMs: opts.timeout })
-  const bar = new SingleBar({ format: ` ${jobId} |{bar}| {value}/{total} tiles | {peers} peer(s)`, stream: process.stderr }, Presets.shades_classic)
-  let started = false
+  const reporter = new Reporter(pickMode(opts))
+  try {
+    return await resultWith(reporter, jobId, opts)
+  } catch (err) {
+    reporter.stop()
+    reporter.error(`swarm: ${(err as Error).message}`, { jobId })
+    if (process.env.SWARM_DEBUG) console.error((err as Error).stack)
+    return 1
+  }
+}
+
+async function resultWith (reporter: Reporter, jobId: string, opts: ResultOpts): Promise<number> {
+  const force = opts.force === true
+  // -o a directory (one already, or ending in /): <job>.<format> in it, as without -o here.
+  const given = opts.output
+  const intoDir = given == null ? '.' : (given.endsWith('/') || given.endsWith(sep) || (await stat(given).catch(() => undefined))?.isDirectory() === true) ? given : undefined
+  if (intoDir != null) {
+    await checkWritableDir(intoDir, join(intoDir, `${jobId}.<format>`))
+  } else {
+    await checkWritableDir(resolve(given!, '..'), given!)
+    await checkOutputFile(given!, { force })
+  }
+  const [{ connectWithFeedback }, { resolveSwarmKey }, { runWatch }, { CANCELLED_REASON }] = await Promise.all([
+    import('../connect.ts'), import('../../node/swarm-key.ts'), import('../job-session.ts'), import('../../transfer/messages.ts')
+  ])
+  const human = reporter.mode === 'bars' || reporter.mode === 'lines'
+  const client = await connectWithFeedback({ psk: await resolveSwarmKey(opts.key), peers: opts.peer, timeoutMs: opts.timeout }, { say: human ? (line) => { process.stderr.write(`${line}\n`) } : undefined })
+  const t = reporter.track(jobId)
+  t.jobId = jobId
   try {
     const outcome = await runWatch(jobId, true, {
       node: client.node,
       targets: client.targets,
       masterTimeoutMs: opts.timeout,
-      onEvent: (e) => {
-        if (e.type !== 'progress' || !process.stderr.isTTY || e.done === e.total) return
-        if (!started) { bar.start(e.total, e.done, { peers: e.peers.length }); started = true }
-        bar.update(e.done, { peers: e.peers.length })
-      }
+      onRetry: (why) => { reporter.say(`${jobId}: master changed (${why}); following the job on the new master`) },
+      onEvent: (e) => { reporter.onEvent(t, e) }
     })
-    if (started) bar.stop()
+    reporter.stop()
     if (outcome.failure != null || outcome.data == null || outcome.result == null) {
-      console.error(`swarm: job ${jobId} failed: ${outcome.failure ?? 'no result'}`)
+      reporter.final(`swarm: job ${jobId} FAILED: ${outcome.failure ?? 'no result'}`, true)
+      reporter.event({ event: 'failed', jobId, reason: outcome.failure ?? 'no result', cancelled: outcome.failure === CANCELLED_REASON })
       return 1
     }
-    const out = resolve(opts.output ?? `${jobId}.${extensionOf(outcome.result.format)}`)
-    await mkdir(resolve(out, '..'), { recursive: true })
-    await writeFile(out, outcome.data)
-    console.error(`wrote ${out} (${outcome.result.width}x${outcome.result.height})`)
+    const format = outcome.result.format
+    const out = intoDir != null ? join(intoDir, `${jobId}.${extensionFor(format)}`) : given!
+    if (intoDir != null) await checkOutputFile(out, { force })
+    else if (formatOfPath(out) != null && formatOfPath(out) !== format) {
+      throw new OutputError(`job ${jobId}'s output is ${format}, but -o ${out} names another format: use -o with .${extensionFor(format)} (or a directory)`)
+    }
+    await writeOutput(out, outcome.data, force)
+    reporter.final(`wrote ${out} (${outcome.result.width}x${outcome.result.height})`)
+    reporter.result(out)
+    reporter.event({ event: 'result', jobId, path: resolve(out), format, bytes: outcome.data.byteLength, width: outcome.result.width, height: outcome.result.height })
     return 0
   } finally {
-    if (started) bar.stop()
+    reporter.stop()
     await client.close()
   }
 }

@@ -1,23 +1,18 @@
 // `swarm run`: run a pipeline on one image on this machine. It is the reference the swarm must match:
 // whatever the tiling and the failures, `swarm submit` produces the same pixels as this.
-import { InvalidArgumentError } from 'commander'
+import { InvalidArgumentError, Option } from 'commander'
 import type { Command } from 'commander'
-import { DEFAULT_MAX_PIXELS } from '../../ops/limits.ts'
+import { DEFAULT_MAX_PIXELS, OUTPUT_FORMATS } from '../../ops/limits.ts'
+import { collect } from '../shared-options.ts'
+import { opSyntaxHelp } from '../op-syntax.ts'
 import type { RunOpts } from '../actions/run.ts'
 
-export const OP_SYNTAX_HELP = `
-Op syntax (--op is repeatable; ops run in the order given):
-  --op name                      an op with its default parameters
-  --op name:key=value,key=value  parameters, e.g. canny:low=40,high=100
-  --op name:value                shorthand for ops with one parameter, e.g. blur:3
-
-Examples:
-  $ swarm run photo.jpg --op grayscale --op blur:sigma=2 --op canny:low=40,high=100 -o edges.png
-  $ swarm run scan.png --op grayscale --op threshold:method=otsu --op dilate:radius=1 -o bw.png
-  $ swarm run photo.jpg --op normalise:lower=0,upper=100 --op sharpen:amount=1.5 -o crisp.webp
-  $ swarm run photo.jpg --op contours:colour=#00ff00,thickness=3 -o outlined.jpg
-
-Run \`swarm ops\` for every op with its parameters, defaults and ranges.`
+export const OP_SYNTAX_HELP = opSyntaxHelp([
+  'swarm run photo.jpg --op grayscale --op blur:sigma=2 --op canny:low=40,high=100 -o edges.png',
+  'swarm run scan.png --op grayscale --op threshold:method=otsu --op dilate:radius=1 -o bw.png',
+  'swarm run photo.jpg --op normalise:lower=0,upper=100 --op sharpen:amount=1.5 -o crisp.webp',
+  'swarm run photo.jpg --op contours:colour=#00ff00,thickness=3 -o outlined.jpg'
+])
 
 function positiveInt (name: string, max: number) {
   return (value: string): number => {
@@ -34,8 +29,10 @@ export function registerRunCommand (program: Command): void {
     .command('run')
     .description('run a pipeline of ops on one image, on this machine only (the local reference for swarm results)')
     .argument('<image>', 'input image: JPEG, PNG, WebP, TIFF, GIF or AVIF')
-    .requiredOption('-o, --output <file>', 'output image; the format follows the extension: .png .jpg/.jpeg .webp .tif/.tiff .avif .gif')
-    .option('--op <spec>', 'an op to apply: name or name:key=value,... (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .requiredOption('-o, --output <file>', 'output image; the format follows the extension: .png .jpg/.jpeg .webp .tif/.tiff .avif .gif (or a directory: <image>.<format> in it)')
+    .option('--op <spec>', 'an op to apply: name or name:key=value,... (repeatable)', collect)
+    .addOption(new Option('--format <format>', 'output format when -o is a directory or has no extension (default: png)').choices(OUTPUT_FORMATS))
+    .option('--force', 'overwrite the output file if it exists (else it is refused before any work)', false)
     .option('--max-pixels <n>', `refuse larger input images (default ${DEFAULT_MAX_PIXELS})`, positiveInt('--max-pixels', 2 ** 40))
     .option('--threads <n>', 'worker threads for the pixel kernels (default: number of cores)', positiveInt('--threads', 256))
     .addHelpText('after', OP_SYNTAX_HELP)
