@@ -23,6 +23,7 @@ const PROBES: Probe[] = [
   { measure: '`swarm --help`', args: ['--help'], code: 0, prints: 'Usage: swarm' },
   { measure: '`swarm start --help`', args: ['start', '--help'], code: 0, prints: 'Usage: swarm start' },
   { measure: '`swarm submit --help`', args: ['submit', '--help'], code: 0, prints: 'Usage: swarm submit' },
+  { measure: '`swarm top --help`', args: ['top', '--help'], code: 0, prints: 'Usage: swarm top' },
   { measure: '`swarm submit x.png --op nosuchop` (option error)', args: ['submit', 'x.png', '--op', 'nosuchop'], code: 1, prints: 'unknown op "nosuchop"' }
 ]
 

@@ -47,7 +47,13 @@ export interface SwarmClient {
 }
 
 export async function connectClient (opts: ClientOptions): Promise<SwarmClient> {
-  const peers = (opts.peers ?? []).map(p => multiaddr(p))
+  const peers = (opts.peers ?? []).map(p => {
+    try {
+      return multiaddr(p)
+    } catch (err) {
+      throw new Error(`--peer must be a multiaddr such as /ip4/192.168.1.20/tcp/4001/p2p/12D3Koo..., got "${p}" (${(err as Error).message})`)
+    }
+  })
   const useMdns = peers.length === 0
   const node = await createLibp2p({
     privateKey: await generateKeyPair('Ed25519'),
@@ -91,11 +97,23 @@ export async function connectClient (opts: ClientOptions): Promise<SwarmClient> 
  * key mismatch does, says so (and closes the client) instead of letting every command time out on it;
  * other failures (a peer down) are left to the command, which tries its targets in turn.
  */
-async function probe (node: Libp2p, targets: Array<PeerId | Multiaddr>, hasKey: boolean, close: () => Promise<void>): Promise<void> {
+export async function probe (node: Libp2p, targets: Array<PeerId | Multiaddr>, hasKey: boolean, close: () => Promise<void>): Promise<void> {
   const results = await Promise.allSettled(targets.map(async t => await node.dial(t, { signal: AbortSignal.timeout(HANDSHAKE_TIMEOUT_MS) })))
   if (results.some(r => r.status === 'fulfilled')) return
-  const i = results.findIndex(r => r.status === 'rejected' && looksLikeKeyMismatch(r.reason, { stalls: true }))
+  const i = results.findIndex(r => r.status === 'rejected' && dialLooksLikeKeyMismatch(r.reason))
   if (i < 0) return
   await close()
   throw new SwarmKeyMismatchError(keyMismatchMessage(targets[i].toString(), hasKey))
+}
+
+/**
+ * A failed dial that reads as a key mismatch. A dial by PeerId (a peer found by mDNS, announcing several
+ * addresses) tries them in turn and fails with an AggregateError ("All multiaddr dials failed") that holds
+ * each address's error: one reset the way a peer with another key (or none) resets is enough, whatever
+ * the others (a docker bridge, an address this device cannot reach) failed with.
+ */
+export function dialLooksLikeKeyMismatch (err: unknown, depth = 0): boolean {
+  if (looksLikeKeyMismatch(err, { stalls: true })) return true
+  const errors = (err as { errors?: unknown } | undefined)?.errors
+  return depth < 4 && Array.isArray(errors) && errors.some(e => dialLooksLikeKeyMismatch(e, depth + 1))
 }

@@ -44,7 +44,30 @@ export function fraction (name: string) {
 }
 
 export const keyOption = (): Option => new Option('--key <file>', 'swarm key file: only peers with the same key can connect (default: $SWARM_KEY, a file path or the key text)')
-export const peerOption = (): Option => new Option('--peer <multiaddr>', 'a peer to dial, for networks without multicast (repeatable)').argParser(collect)
+export const peerOption = (): Option => new Option('--peer <multiaddr>', 'a peer to dial, for networks without multicast (repeatable)').argParser(multiaddrList('--peer'))
+
+/** What each multiaddr option's refusal shows as an example. */
+export const MULTIADDR_EXAMPLES: Record<string, string> = {
+  '--listen': '/ip4/0.0.0.0/tcp/4001',
+  '--peer': '/ip4/192.168.1.20/tcp/4001/p2p/12D3Koo...'
+}
+
+/** The sentence refusing `value` for `flag`, with the parser's reason when there is one. */
+export function multiaddrRefusal (flag: string, value: string, reason?: string): string {
+  return `${flag} must be a multiaddr such as ${MULTIADDR_EXAMPLES[flag] ?? '/ip4/0.0.0.0/tcp/4001'}, got "${value}"${reason != null ? ` (${reason})` : ''}`
+}
+
+/**
+ * A repeatable multiaddr option, checked for its shape only (a leading "/" and protocol/value pairs):
+ * the full parse needs @multiformats/multiaddr, which the command's action loads (this file stays light).
+ */
+export function multiaddrList (flag: string) {
+  return (value: string, previous: string[] = []): string[] => {
+    const parts = value.trim().replace(/\/$/, '').split('/').slice(1)
+    if (!value.trim().startsWith('/') || parts.length < 2 || parts.length % 2 !== 0 || parts.some(p => p === '')) throw new InvalidArgumentError(multiaddrRefusal(flag, value))
+    return [...previous, value.trim()]
+  }
+}
 
 /** A memory size (512M, 2G) for `flag`, in bytes, refused in memory-budget's one sentence. */
 export function memorySize (flag: string) {

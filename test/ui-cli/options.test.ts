@@ -86,4 +86,17 @@ describe('CLI options', () => {
       await rm(dir, { recursive: true, force: true })
     }
   })
+
+  it('swarm prune refuses a bad age or state with a sentence naming the option, and will not remove without --yes off a terminal', async () => {
+    const age = await swarm(['prune', '--older-than', '3x'])
+    expect(age.code, age.stderr).not.toBe(0)
+    expect(age.stderr).toContain('--older-than must be an age such as 30m, 12h, 7d or 0, got "3x"')
+    const state = await swarm(['prune', '--state', 'done,running'])
+    expect(state.code, state.stderr).not.toBe(0)
+    expect(state.stderr).toContain('--state must be a comma-separated list of done, failed, cancelled, got "done,running"')
+    // stdin is not a terminal here: no question can be asked, so nothing is looked for or removed.
+    const blind = await swarm(['prune', '--peer', '/ip4/127.0.0.1/tcp/1/p2p/12D3KooWGRUVh6bjBLRcMpvqLwVX3hrNaTNuQ6J8s7pjeFMFdd6u'])
+    expect(blind.code, blind.stderr).toBe(1)
+    expect(blind.stderr).toContain('pass --yes to do it without a terminal (or --dry-run to list them)')
+  })
 })

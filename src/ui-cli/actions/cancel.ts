@@ -1,9 +1,9 @@
 // `swarm cancel`'s action: end jobs in the queue, queued or running (options: ../commands/cancel.ts).
-import { connectClient } from '../../node/client.ts'
 import { resolveSwarmKey } from '../../node/swarm-key.ts'
 import { RemoteError } from '../../transfer/errors.ts'
 import { cancelJob, findMaster, isRetryable } from '../../transfer/job-protocol.ts'
 import type { CancelReply } from '../../transfer/messages.ts'
+import { connectWithFeedback } from '../connect.ts'
 
 export interface CancelOpts { key?: string, peer?: string[], timeout: number }
 
@@ -13,7 +13,7 @@ const MAX_ATTEMPTS = 5
 const RETRY_PAUSE_MS = 300
 
 export async function cancel (jobIds: string[], opts: CancelOpts): Promise<number> {
-  const client = await connectClient({ psk: await resolveSwarmKey(opts.key), peers: opts.peer, timeoutMs: opts.timeout })
+  const client = await connectWithFeedback({ psk: await resolveSwarmKey(opts.key), peers: opts.peer, timeoutMs: opts.timeout }, { say: (line) => { console.error(line) } })
   const deadline = Date.now() + opts.timeout
   let bad = 0
   try {

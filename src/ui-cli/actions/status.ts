@@ -1,19 +1,25 @@
 // `swarm status`'s action: the peer table, as one peer of the swarm sees it (options: ../commands/status.ts).
+import { networkInterfaces } from 'node:os'
 import Table from 'cli-table3'
-import { multiaddr } from '@multiformats/multiaddr'
-import { connectClient } from '../../node/client.ts'
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import { isMultiaddr, multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { queryStatus, type PeerRow, type StatusSnapshot } from '../../transfer/status.ts'
 import { resolveSwarmKey } from '../../node/swarm-key.ts'
+import { connectWithFeedback } from '../connect.ts'
+import { tableStyle } from './jobs.ts'
 
 export interface StatusOpts { key?: string, peer?: string[], json: boolean, timeout: number }
 
 export async function status (opts: StatusOpts): Promise<void> {
   const psk = await resolveSwarmKey(opts.key)
-  const client = await connectClient({ psk, peers: opts.peer, timeoutMs: opts.timeout })
+  const say = opts.json ? undefined : (line: string): void => { console.error(line) }
+  const client = await connectWithFeedback({ psk, peers: opts.peer, timeoutMs: opts.timeout }, { say })
   try {
     let snap: StatusSnapshot | undefined
     const errors: string[] = []
-    for (const target of client.targets) {
+    // A peer on this device first: its view is the one the person at this device expects (the peer
+    // found first by mDNS is any peer of the LAN).
+    for (const target of await localFirst(client.node, client.targets)) {
       try {
         snap = await queryStatus(client.node, target, opts.timeout)
         break
@@ -32,18 +38,50 @@ export async function status (opts: StatusOpts): Promise<void> {
         break
       }
     }
-    process.stdout.write(opts.json ? `${JSON.stringify(snap, null, 2)}\n` : render(snap))
+    process.stdout.write(opts.json ? `${JSON.stringify(snap, null, 2)}\n` : renderStatus(snap))
   } finally {
     await client.close()
   }
 }
 
-function render (snap: StatusSnapshot): string {
-  const table = new Table({ head: ['name', 'PeerId', 'role', 'address', 'arch', 'cores', 'load', 'last seen'] })
+/** This device's addresses: loopback and every interface's (os.networkInterfaces). */
+export function localAddresses (interfaces: ReturnType<typeof networkInterfaces> = networkInterfaces()): Set<string> {
+  const out = new Set(['127.0.0.1', '::1'])
+  for (const list of Object.values(interfaces)) for (const i of list ?? []) out.add(i.address.toLowerCase())
+  return out
+}
+
+/** true when one of `addrs` (multiaddrs, as strings) is on this device. */
+export function onThisDevice (addrs: string[], local: Set<string> = localAddresses()): boolean {
+  return addrs.some(a => {
+    const m = /^\/ip[46]\/([^/]+)/.exec(a)
+    return m != null && (local.has(m[1].toLowerCase()) || m[1].startsWith('127.'))
+  })
+}
+
+/**
+ * The targets with those on this device first, the others in the order found. A --peer target is its
+ * own address; a peer found by mDNS has the addresses it announced in the client's peer store.
+ */
+export async function localFirst<T extends PeerId | Multiaddr> (node: Pick<Libp2p, 'peerStore'>, targets: T[], local: Set<string> = localAddresses()): Promise<T[]> {
+  const here = await Promise.all(targets.map(async (t) => {
+    const addrs = isMultiaddr(t) ? [t.toString()] : await node.peerStore.get(t).then(p => p.addresses.map(a => a.multiaddr.toString()), () => [])
+    return onThisDevice(addrs, local)
+  }))
+  return [...targets.filter((_, i) => here[i]), ...targets.filter((_, i) => !here[i])]
+}
+
+/** The peer's tile speed: tiles per second, averaged over its last minute (Worker.tileSpeed). */
+export function formatTileSpeed (tilesPerSecond: number): string {
+  return `${tilesPerSecond >= 10 ? tilesPerSecond.toFixed(0) : tilesPerSecond.toFixed(2)} tiles/s`
+}
+
+export function renderStatus (snap: StatusSnapshot): string {
+  const table = new Table({ head: ['name', 'PeerId', 'role', 'address', 'arch', 'cores', 'load', 'tile speed (last min)', 'last seen'], ...tableStyle() })
   const rows = [...snap.peers].sort((a, b) => Number(b.alive) - Number(a.alive) || a.name.localeCompare(b.name))
   for (const p of rows) {
     const distrusted = snap.distrusted?.some(d => d.peer === p.peerId) === true
-    table.push([p.name + (p.self ? ' *' : ''), p.peerId, roleOf(p, snap) + (distrusted ? ' DISTRUSTED' : ''), addressOf(p), p.arch, p.load.cores, `${p.load.busyTiles} busy / ${p.load.freeSlots} free`, lastSeen(p)])
+    table.push([p.name + (p.self ? ' *' : ''), p.peerId, roleOf(p, snap) + (distrusted ? ' DISTRUSTED' : ''), addressOf(p), p.arch, p.load.cores, `${p.load.busyTiles} busy / ${p.load.freeSlots} free`, formatTileSpeed(p.load.tileSpeed), lastSeen(p)])
   }
   const alive = snap.peers.filter(p => p.alive).length
   const master = snap.peers.find(p => p.peerId === snap.master)
@@ -52,7 +90,7 @@ function render (snap: StatusSnapshot): string {
   return `${head}${table.toString()}\n${distrusted}`
 }
 
-function roleOf (p: PeerRow, snap: StatusSnapshot): string {
+export function roleOf (p: PeerRow, snap: StatusSnapshot): string {
   if (!p.alive) return 'dead'
   const role = p.peerId === snap.master ? 'master' : p.role
   return p.eligible ? role : `${role} (no-master)`
@@ -65,7 +103,7 @@ function addressOf (p: PeerRow): string {
   return m != null ? `${m[1]}:${m[2]}` : addr
 }
 
-function lastSeen (p: PeerRow): string {
+export function lastSeen (p: PeerRow): string {
   if (p.self) return 'now'
   const s = p.lastSeenMsAgo / 1000
   return s < 60 ? `${s.toFixed(1)} s ago` : `${Math.round(s / 60)} min ago`

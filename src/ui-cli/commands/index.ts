@@ -13,7 +13,9 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   submit: async () => (await import('./submit.ts')).registerSubmitCommand,
   result: async () => (await import('./result.ts')).registerResultCommand,
   jobs: async () => (await import('./jobs.ts')).registerJobsCommand,
+  top: async () => (await import('./top.ts')).registerTopCommand,
   cancel: async () => (await import('./cancel.ts')).registerCancelCommand,
+  prune: async () => (await import('./prune.ts')).registerPruneCommand,
   run: async () => (await import('./run.ts')).registerRunCommand,
   ops: async () => (await import('./ops.ts')).registerOpsCommand,
   key: async () => (await import('./key.ts')).registerKeyCommand

@@ -3,7 +3,7 @@
 import { Option, type Command } from 'commander'
 import { DEFAULT_MASTER_WORK_LIMIT } from '../defaults.ts'
 import { DEFAULT_DEAD_AFTER_MS, DEFAULT_HEARTBEAT_MS } from '../../node/defaults.ts'
-import { defaultDataDir, fraction, hostPort, intInRange, keyOption, memorySize, nonNegativeInt, peerOption, positiveInt } from '../shared-options.ts'
+import { defaultDataDir, fraction, hostPort, intInRange, keyOption, memorySize, multiaddrList, nonNegativeInt, peerOption, positiveInt } from '../shared-options.ts'
 import { DEFAULT_DASHBOARD_HOST, DEFAULT_DASHBOARD_PORT } from '../../ui-web/defaults.ts'
 import { DEFAULT_FREE_SHARE, mib, MIN_MEMORY_BYTES, MAX_TILE_SIZE, MIN_TILE_SIZE } from '../../ops/limits.ts'
 import { DEFAULT_VERIFY } from '../../scheduler/defaults.ts'
@@ -12,9 +12,10 @@ import type { StartOpts } from '../actions/start.ts'
 export function registerStartCommand (program: Command): void {
   program.command('start')
     .description('run a peer: find the others on the LAN, elect a master, take work (until Ctrl-C)')
-    .option('--data-dir <dir>', 'identity, queue and replicas (default: $SWARM_DATA_DIR or the user data dir)', defaultDataDir())
-    .option('--port <n>', 'TCP port to listen on (0 = any free port)', intInRange('--port', 0, 65_535), 0)
-    .addOption(new Option('--listen <multiaddr>', 'listen address(es) instead of --port (repeatable)').argParser((v: string, p: string[] = []) => [...p, v]))
+    // Each default said once: commander adds "(default: x)" to a description itself.
+    .addOption(new Option('--data-dir <dir>', 'identity, queue and replicas').default(defaultDataDir(), process.env.SWARM_DATA_DIR != null ? `$SWARM_DATA_DIR, ${defaultDataDir()}` : `${defaultDataDir()}, or $SWARM_DATA_DIR when set`))
+    .addOption(new Option('--port <n>', 'TCP port to listen on').argParser(intInRange('--port', 0, 65_535)).default(0, '0, any free port'))
+    .addOption(new Option('--listen <multiaddr>', 'listen address(es) instead of --port, e.g. /ip4/0.0.0.0/tcp/4001 (repeatable)').argParser(multiaddrList('--listen')))
     .addOption(keyOption())
     .addOption(peerOption())
     .option('--no-master', 'never become master (e.g. a slow device); still takes work')

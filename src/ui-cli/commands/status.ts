@@ -5,7 +5,7 @@ import type { StatusOpts } from '../actions/status.ts'
 
 export function registerStatusCommand (program: Command): void {
   program.command('status')
-    .description('show the peers of the swarm: name, PeerId, role, address, arch, cores, load, last seen')
+    .description('show the peers of the swarm, as a peer on this device sees it: name, PeerId, role, address, load, tile speed, last seen')
     .addOption(keyOption())
     .addOption(peerOption())
     .option('--json', 'print the full table as JSON', false)
