@@ -5,11 +5,16 @@
 // 5 runs (3 with --quick) after a warm-up; the commands are interleaved run by run so that a change in
 // the machine's load touches all of them alike.
 import type { BenchCase, Ctx } from '../lib/context.ts'
-import { NODE, ROOT, runCommand, SWARM_BIN } from '../lib/proc.ts'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { NODE, ROOT, runCommand, startProcess, stopProcess, SWARM_BIN } from '../lib/proc.ts'
 import { check, fmtMs, fmtNum, median, spread, type Row } from '../lib/stats.ts'
 
 /** The issue's bound: help and option errors in under 0.3 s. */
 const TARGET = '<= 0.3 s'
+/** And `swarm status` against a peer on the LAN in under 1 s. */
+const STATUS_TARGET = '<= 1 s'
 
 interface Probe {
   measure: string
@@ -58,12 +63,40 @@ export const cliStartCase: BenchCase = {
       const m = median(times[k])
       return { case: 'cli', measure: p.measure, value: fmtMs(m), baseline: fmtMs(base), ratio: m / base, target: TARGET, met: check(m / 1000, TARGET), runs }
     })
+    const status = await timeStatus(ctx, runs)
+    rows.push({ case: 'cli', measure: '`swarm status --peer <a peer on 127.0.0.1>`', value: fmtMs(median(status)), baseline: fmtMs(base), ratio: median(status) / base, target: STATUS_TARGET, met: check(median(status) / 1000, STATUS_TARGET), runs })
     const version = (await runCommand(NODE, ['--version'], 10_000)).stdout.trim()
     const notes = [
       `Node ${version} (${NODE}), started on ${SWARM_BIN} as \`swarm\` does on Node 22; baseline \`node -e 0\` (${spread(baseline, fmtMs)}).`,
       ...PROBES.map((p, k) => `${p.measure}: ${spread(times[k], fmtMs)}, ${fmtNum(median(times[k]) - base, 0)} ms over bare Node.`),
+      `\`swarm status\` asks one peer started for the case (--no-mdns, on 127.0.0.1; with mDNS the search adds its own wait): ${spread(status, fmtMs)}.`,
       'What is left over bare Node: commander, the command modules with their options (all nine for `swarm --help`), env-paths for the default data dir; for an --op error also the op catalogue (its kernels and zod, which validates the parameters).'
     ]
     return { rows, notes }
+  }
+}
+
+/** `swarm status` against a running peer, `runs` times: libp2p's client, one connection, one query. */
+async function timeStatus (ctx: Ctx, runs: number): Promise<number[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'swarm-bench-cli-'))
+  const peer = startProcess('status-peer', NODE, [SWARM_BIN, 'start', '--no-mdns', '--no-dashboard', '--listen', '/ip4/127.0.0.1/tcp/0', '--data-dir', dir, '--log-json'], { env: { ...process.env, SWARM_KEY: '' } })
+  try {
+    const addr = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new Error(`the peer did not start: ${peer.stderrTail.slice(-3).join(' | ')}`)) }, 30_000)
+      peer.onLine((l) => {
+        try {
+          const e = JSON.parse(l) as { event?: string, addrs?: string[] }
+          if (e.event === 'started' && e.addrs?.[0] != null) { clearTimeout(timer); resolve(e.addrs[0]) }
+        } catch { /* not JSON */ }
+      })
+    })
+    const probe: Probe = { measure: 'status', args: ['status', '--peer', addr], code: 0, prints: 'master' }
+    await timeOnce(ctx, [SWARM_BIN, ...probe.args], probe)
+    const times: number[] = []
+    for (let i = 0; i < runs; i++) times.push(await timeOnce(ctx, [SWARM_BIN, ...probe.args], probe))
+    return times
+  } finally {
+    await stopProcess(peer)
+    await rm(dir, { recursive: true, force: true })
   }
 }
