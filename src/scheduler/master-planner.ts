@@ -451,7 +451,9 @@ function activated (plan: MasterPlan, e: Extract<MasterEvent, { type: 'activated
   const holders = new Set([...plan.queue.leases.values()].map(l => l.peer))
   for (const peer of holders) if (!alive.has(peer)) out.push({ type: 'queue', event: { type: 'peerDead', peer, now: e.now } })
   out.push(...refresh(plan, e.now))
-  out.push({ type: 'log', level: 'info', msg: `master at epoch ${plan.epoch}: queue loaded`, fields: { jobs: listJobs(plan.queue).length } })
+  const jobs = listJobs(plan.queue).length
+  // Said as what it means to the person at the terminal; `loaded` marks the line for logs and tests.
+  out.push({ type: 'log', level: 'info', msg: `this peer is master at epoch ${plan.epoch}: ${jobs} job(s) in the queue${jobs > 0 ? ' (kept from before: they go on)' : ''}`, fields: { jobs, epoch: plan.epoch, loaded: true } })
   out.push(...repair(plan, e.now))
   return out
 }

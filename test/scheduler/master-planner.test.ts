@@ -329,7 +329,7 @@ describe('master planner: taking over', () => {
     const cmds = stepMaster(next, { type: 'activated', now: l.now, view: view([A, 1]) })
     expect(types(cmds).slice(0, 2)).toEqual(['queue:elected', 'queue:peerDead'])
     expect(cmds.filter(c => c.type === 'queue' && c.event.type === 'peerDead').map(c => c.type === 'queue' && c.event.type === 'peerDead' ? c.event.peer : '')).toEqual([B])
-    expect(cmds.find(c => c.type === 'log')).toMatchObject({ msg: 'master at epoch 2: queue loaded', fields: { jobs: 1 } })
+    expect(cmds.find(c => c.type === 'log')).toMatchObject({ msg: 'this peer is master at epoch 2: 1 job(s) in the queue (kept from before: they go on)', fields: { jobs: 1, epoch: 2, loaded: true } })
   })
 
   const notices: Array<{ name: string, notice: (l: Lease) => MasterEvent, want: string[] }> = [

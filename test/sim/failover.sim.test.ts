@@ -65,7 +65,7 @@ describe('sim: failover without losing work', () => {
         for (const p of s.running()) {
           // Serving: the new master has loaded the queue and takes submits, renewals and results. Its
           // first new tile can come later: live workers keep their leases and finish them first.
-          p.node!.master.on('log', (l) => { if (p !== master && /queue loaded/.test(l.msg)) servingAt ||= Date.now() })
+          p.node!.master.on('log', (l) => { if (p !== master && l.fields?.loaded === true) servingAt ||= Date.now() })
           p.node!.master.on('dispatched', (d) => {
             // A speculative copy of a straggler at the job's end runs beside the lease: not a redo.
             if (d.jobId !== jobId || d.speculative) return

@@ -91,11 +91,7 @@ export async function start (opts: StartOpts): Promise<void> {
     log.info({ event: 'ready', master: masterKnown, dashboard: dashboardUrl === false ? null : dashboardUrl }, `ready: submit from any device with \`swarm submit photo.jpg --op grayscale\`${dashboardUrl === false ? '; watch with `swarm top`' : `; dashboard on ${dashboardUrl}`}`)
   }
   node.master.on('log', (l) => {
-    // The queue opening on a new master: said as what it means.
-    const loaded = /^master at epoch (\d+): queue loaded$/.exec(l.msg)
-    const jobs = Number((l.fields as { jobs?: unknown } | undefined)?.jobs ?? 0)
-    const msg = loaded != null ? `this peer is master at epoch ${loaded[1]}: ${jobs} job(s) in the queue${jobs > 0 ? ' (kept from before: they go on)' : ''}` : l.msg
-    log[l.level]({ event: 'queue', ...l.fields, ...(loaded != null ? { epoch: Number(loaded[1]) } : {}) }, msg)
+    log[l.level]({ event: 'queue', ...l.fields }, l.msg)
   })
   // Per tile: only with SWARM_LOG_LEVEL=debug.
   node.master.on('dispatched', (d) => { log.debug({ event: 'dispatched', ...d }, `tile ${d.jobId}/${d.phase}/${d.index} -> ${who(d.peer)}${d.attempt > 1 ? ` (attempt ${d.attempt})` : ''}`) })
