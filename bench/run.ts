@@ -24,8 +24,9 @@ import { opsCase } from './cases/ops.ts'
 import { smallJobsCase } from './cases/small-jobs.ts'
 import { growthCase } from './cases/growth.ts'
 import { cliStartCase } from './cases/cli-start.ts'
+import { cacheCase } from './cases/cache.ts'
 
-const CASES: BenchCase[] = [overheadCase, scalingCase, brokerCase, failoverCase, transferCase, memoryCase, opsCase, smallJobsCase, growthCase, cliStartCase]
+const CASES: BenchCase[] = [overheadCase, scalingCase, brokerCase, failoverCase, transferCase, memoryCase, opsCase, smallJobsCase, growthCase, cliStartCase, cacheCase]
 
 interface Args { quick: boolean, only: string[] | null }
 

@@ -140,7 +140,7 @@ async function firstOf (peers: PeerProc[], pred: (e: LogEvent) => boolean, timeo
 
 async function probe (scope: Scope, survivors: PeerProc[], tinyPath: string, killedAt: number): Promise<number> {
   const client = await openClient(scope, survivors.map(p => p.addr))
-  const input: SubmitInput = { path: tinyPath, name: 'probe.png', bytes: (await stat(tinyPath)).size, pipeline: parsePipeline(['invert']), format: 'png', watch: false }
+  const input: SubmitInput = { path: tinyPath, name: 'probe.png', bytes: (await stat(tinyPath)).size, pipeline: parsePipeline(['invert']), format: 'png', watch: false, noCache: true }
   const deadline = Date.now() + 20_000
   while (Date.now() < deadline) {
     try {

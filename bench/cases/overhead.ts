@@ -57,7 +57,7 @@ export const overheadCase: BenchCase = {
         }
         const doSubmit = async (): Promise<number> => {
           const p0 = cpuMsOf(peer.pid)
-          const r = await runCommand(NODE, [SWARM_BIN, 'submit', input.path, ...opArgs, '-o', subOut, '--peer', peer.addr], 300_000)
+          const r = await runCommand(NODE, [SWARM_BIN, 'submit', input.path, ...opArgs, '-o', subOut, '--peer', peer.addr, '--no-cache'], 300_000)
           if (r.code !== 0) throw new Error(`swarm submit failed (${r.code ?? r.signal}): ${r.stderr.slice(-300)}`)
           cpu.client.push(r.cpuMs)
           cpu.peer.push(cpuMsOf(peer.pid) - p0)

@@ -53,6 +53,12 @@ export interface OpInfo {
   params: ParamInfo[]
 }
 
+/**
+ * The version of what the ops compute: part of the result cache's key (src/scheduler/result-cache.ts). Bump
+ * it when any op's output changes for the same input and parameters, so no stored output is served for it.
+ */
+export const OPS_VERSION = 1
+
 /** A JSON description of the catalogue, for `swarm ops` and the dashboard. */
 export function describeOps (): OpInfo[] {
   return ops.map(op => ({

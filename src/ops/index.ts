@@ -3,7 +3,7 @@ export type { Channels, RawImage, Rect } from './raw.ts'
 export { copyRect, createRaw, isRawImage } from './raw.ts'
 export * from './errors.ts'
 export type { ParamValue, Params } from './params.ts'
-export { describeOps, getOp, hasOp, listOps, opNames } from './catalogue.ts'
+export { describeOps, getOp, hasOp, listOps, opNames, OPS_VERSION } from './catalogue.ts'
 export type { OpInfo, ParamInfo } from './catalogue.ts'
 export {
   MAX_OPS, MAX_PIPELINE_HALO, formatPipeline, globalOps, outputChannels, parseOpSpec, parsePipeline,

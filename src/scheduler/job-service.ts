@@ -11,7 +11,7 @@ import { formatPipeline } from '../ops/pipeline.ts'
 import { largestReservation, mib, tileWorkingBytes } from '../ops/memory-budget.ts'
 import { systemClock, type Clock } from '../transfer/clock.ts'
 import {
-  JobRefusal, type AdmittedJob, type JobFollower, type JobHandler, type JobOutput, type Upload
+  JobRefusal, type AcceptedEvent, type AdmittedJob, type JobFollower, type JobHandler, type JobOutput, type Upload
 } from '../transfer/job-protocol.ts'
 import {
   ErrorCodes, MAX_PRUNED, OutputFormatSchema, SubmitRequestSchema, type CancelReply, type PruneReply, type PruneRequest, type JobEvent, type JobsReply, type JobSummary, type SubmitRequest
@@ -21,6 +21,7 @@ import { getJob, listJobs } from './queue-machine.ts'
 import { checkedTiles, WHOLE_INPUT_MAX_BYTES } from './master-planner.ts'
 import { decodedPathOf } from './worker.ts'
 import { JobActivity } from './job-activity.ts'
+import { cachedJob, cacheKey } from './result-cache.ts'
 import type { HandoverHandler, HandoverInput, HandoverRequest } from '../transfer/handover-protocol.ts'
 
 const TERMINAL = new Set(['done', 'failed', 'cancelled'])
@@ -157,6 +158,14 @@ export class JobService implements JobHandler, HandoverHandler {
       } finally {
         await sink.close()
       }
+      const inputSha256 = await files.sha256(jobId, 'input')
+      const key = cacheKey(inputSha256, pipeline, req.format)
+      const cached = req.noCache === true ? undefined : await this.cached(key)
+      if (cached != null) {
+        // Computed before: that job's output is the answer, and this upload is not kept.
+        await this.discard(jobId)
+        return { accepted: cached, enqueue: async () => {} }
+      }
       // The whole file is decoded before it is queued (a bad or truncated image never enters the queue), in
       // strips that are not kept in memory: a large one into the decoded file this peer's worker cuts its
       // own tiles from, a small one only checked (its worker keeps it decoded whole).
@@ -184,7 +193,8 @@ export class JobService implements JobHandler, HandoverHandler {
       const meta: JobMeta = {
         name: req.name, width: raw.width, height: raw.height, channels: raw.channels,
         outChannels: outputChannels(pipeline, raw.channels), tileSize, halo, pipeline, format: req.format, standbys,
-        inputSha256: await files.sha256(jobId, 'input'),
+        inputSha256,
+        cacheKey: key,
         ...(req.submitter != null && req.submitter !== '' ? { submitter: req.submitter } : {})
       }
       const tiles = planned.length
@@ -212,6 +222,18 @@ export class JobService implements JobHandler, HandoverHandler {
       await this.discard(jobId)
       throw err
     }
+  }
+
+  /** A finished job with this cache key whose output is stored, as the "accepted" of a cached submit. */
+  private async cached (key: string): Promise<AcceptedEvent | undefined> {
+    const queue = this.master.queue
+    const id = queue == null ? undefined : cachedJob(queue.state, key)
+    if (id == null || queue == null) return undefined
+    // Done in the queue is not yet stitched; a new master may not have checked its stored output yet.
+    if (!this.master.isStitched(id) && !await this.master.hasOutput(id)) return undefined
+    const job = queue.state.jobs.get(id)!
+    const meta = job.meta as JobMeta
+    return { type: 'accepted', jobId: id, tiles: job.tileCount, phases: job.phaseCount, width: meta.width, height: meta.height, copies: 1 + meta.standbys.length, cached: true }
   }
 
   /** The refusal of a peer that is not (or no longer) master: it names the master to ask, if it knows one. */

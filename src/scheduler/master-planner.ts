@@ -79,6 +79,8 @@ export interface JobMeta {
   standbys: string[]
   /** Who submitted it, as the client said (for people to read). */
   submitter?: string
+  /** Its result cache key (result-cache.ts): a later job with the same key gets this job's output. */
+  cacheKey?: string
   /** The input file's SHA-256 (hex): workers fetch it from any holder and check it (jobs queued before it had none). */
   inputSha256?: string
 }

@@ -121,6 +121,8 @@ export interface SubmitInput {
   watch: boolean
   /** Who submits, as shown in the dashboard: "user@host" for the CLI. */
   submitter?: string
+  /** Compute it even if the result cache holds it. */
+  noCache?: boolean
 }
 
 export interface JobOutcome {
@@ -151,7 +153,7 @@ export class InputChangedError extends Error {
 export async function submitImage (node: Client, master: PeerId, input: SubmitInput, onEvent: (e: JobEvent) => void, opts: ClientOptions = {}): Promise<JobOutcome> {
   const fs = await dial(node, master, SUBMIT_PROTOCOL, opts.clock ?? systemClock)
   try {
-    await fs.writeJson({ name: input.name, bytes: input.bytes, pipeline: input.pipeline, format: input.format, tileSize: input.tileSize, watch: input.watch, ...(input.submitter != null ? { submitter: input.submitter } : {}) })
+    await fs.writeJson({ name: input.name, bytes: input.bytes, pipeline: input.pipeline, format: input.format, tileSize: input.tileSize, watch: input.watch, ...(input.submitter != null ? { submitter: input.submitter } : {}), ...(input.noCache === true ? { noCache: true } : {}) })
     const fh = await open(input.path, 'r')
     try {
       const buf = new Uint8Array(MAX_FRAME_BYTES)
@@ -388,7 +390,8 @@ export class JobProtocolService {
     const jobId = job.accepted.jobId
     // Watch before the job can progress, so no event is missed; but send nothing before "accepted".
     const accepted = Promise.withResolvers<void>()
-    const watching = req.watch ? this.#watch(fs, jobId, true, false, accepted.promise) : undefined
+    // A cached job has ended already: its state (the result) is replayed, or the watcher would wait for good.
+    const watching = req.watch ? this.#watch(fs, jobId, true, job.accepted.cached === true, accepted.promise) : undefined
     try {
       await job.enqueue()
       await fs.writeJson(job.accepted)

@@ -83,7 +83,9 @@ export const SubmitRequestSchema = z.object({
   /** false = --detach: the stream ends once the job is accepted. */
   watch: z.boolean(),
   /** Who submits, for people to read ("user@host", "browser via <peer>"): not checked, never acted on. */
-  submitter: z.string().max(SUBMITTER_MAX_CHARS).optional()
+  submitter: z.string().max(SUBMITTER_MAX_CHARS).optional(),
+  /** true: compute it even if the result cache has it (a benchmark, or a result in doubt). */
+  noCache: z.boolean().optional()
 }).strict()
 export type SubmitRequest = z.infer<typeof SubmitRequestSchema>
 
@@ -94,7 +96,8 @@ export const WAITING_MAX_CHARS = 1024
 
 // ---- master -> client, on submit and watch streams
 export const JobEventSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('accepted'), jobId: id, tiles: int, phases: int, width: int, height: int, copies: int }).strict(),
+  /** cached: the same input, pipeline and format ran before as jobId; its stored output is the answer. */
+  z.object({ type: z.literal('accepted'), jobId: id, tiles: int, phases: int, width: int, height: int, copies: int, cached: z.boolean().optional() }).strict(),
   z.object({
     type: z.literal('progress'),
     jobId: id,

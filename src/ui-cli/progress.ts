@@ -175,8 +175,10 @@ export class Reporter {
     const base = { name: t.name, jobId: e.jobId }
     if (e.type === 'accepted') {
       t.jobId = e.jobId
-      this.say(`${t.name}: accepted as job ${e.jobId} (${e.width}x${e.height}, ${e.tiles} tiles${e.phases > 1 ? ` x ${e.phases} phases` : ''})`)
-      this.event({ event: 'accepted', ...base, width: e.width, height: e.height, tiles: e.tiles, phases: e.phases })
+      this.say(e.cached === true
+        ? `${t.name}: cached: the same image, pipeline and format ran before as job ${e.jobId}; its output is fetched`
+        : `${t.name}: accepted as job ${e.jobId} (${e.width}x${e.height}, ${e.tiles} tiles${e.phases > 1 ? ` x ${e.phases} phases` : ''})`)
+      this.event({ event: 'accepted', ...base, width: e.width, height: e.height, tiles: e.tiles, phases: e.phases, cached: e.cached === true })
       this.#throttles.set(t, new ProgressThrottle(this.#io.now()))
       if (this.mode === 'bars' && bar) this.#barOf.set(t, this.#multibar().create(e.tiles * e.phases, 0, { name: t.name, status: 'queued' }))
     } else if (e.type === 'progress') {

@@ -78,7 +78,8 @@ export interface JobDetail extends JobRow {
 
 /** POST /api/jobs answers 202 with the jobs queued, one per image uploaded. */
 export interface SubmitReply {
-  jobs: Array<{ jobId: string, name: string, tiles: number, phases: number, width: number, height: number }>
+  /** cached: the same input, pipeline and format ran before as jobId (its output is the answer). */
+  jobs: Array<{ jobId: string, name: string, tiles: number, phases: number, width: number, height: number, cached?: boolean }>
 }
 
 /** Every error: a status code and this body. `field` names the form field at fault, when one is. */

@@ -263,7 +263,7 @@ export class MasterApi {
         })
         await admitted.enqueue()
         const a = admitted.accepted
-        reply.jobs.push({ jobId: a.jobId, name: f.name, tiles: a.tiles, phases: a.phases, width: a.width, height: a.height })
+        reply.jobs.push({ jobId: a.jobId, name: f.name, tiles: a.tiles, phases: a.phases, width: a.width, height: a.height, ...(a.cached === true ? { cached: true } : {}) })
       }
       return Response.json(reply, { status: 202 })
     } finally {

@@ -56,8 +56,11 @@ const jobSummary = rec({
   waiting: str(0, 1024),
   width: int,
   height: int,
-  pipeline: str(0, 60)
-}, ['finishedAt', 'failure', 'waiting'])
+  pipeline: str(0, 60),
+  submitter: str(0, 128),
+  startedAt: fc.integer(),
+  workers: small(id)
+}, ['finishedAt', 'failure', 'waiting', 'submitter', 'startedAt', 'workers'])
 
 export const load = rec({
   cores: intIn(0, 4096),
@@ -122,14 +125,14 @@ export const messageSamples: Record<string, Sample> = {
   },
   TileAckSchema: { valid: fc.constant({ type: 'ack' }), strict: true },
   SubmitRequestSchema: {
-    valid: rec({ name: str(1, 255), bytes: intIn(1, 2 ** 40), pipeline: json, format, tileSize: intIn(16, 16_384), watch: fc.boolean() }, ['tileSize']),
+    valid: rec({ name: str(1, 255), bytes: intIn(1, 2 ** 40), pipeline: json, format, tileSize: intIn(16, 16_384), watch: fc.boolean(), submitter: str(0, 128), noCache: fc.boolean() }, ['tileSize', 'submitter', 'noCache']),
     loose: [['pipeline']],
     strict: true
   },
   WatchRequestSchema: { valid: rec({ jobId: id, result: fc.boolean() }), strict: true },
   JobEventSchema: {
     valid: fc.oneof(
-      rec({ type: fc.constant('accepted'), jobId: id, tiles: int, phases: int, width: int, height: int, copies: int }),
+      rec({ type: fc.constant('accepted'), jobId: id, tiles: int, phases: int, width: int, height: int, copies: int, cached: fc.boolean() }, ['cached']),
       rec({ type: fc.constant('progress'), jobId: id, state: str(0, 32), done: int, total: int, phase: int, phaseCount: int, peers: small(id, 8), queuePosition: int, waiting: str(0, 1024) }, ['waiting']),
       rec({ type: fc.constant('result'), jobId: id, format, bytes: int, width: int, height: int }),
       rec({ type: fc.constant('failed'), jobId: id, reason: str(0, 4096) })
@@ -140,7 +143,15 @@ export const messageSamples: Record<string, Sample> = {
   JobSummarySchema: { valid: jobSummary, strict: true },
   JobsReplySchema: { valid: rec({ jobs: small(jobSummary, 2), master: id, epoch: int }), strict: true },
   CancelRequestSchema: { valid: rec({ jobId: id }), strict: true },
-  CancelReplySchema: { valid: rec({ jobId: id, state: str(0, 32), cancelled: fc.boolean() }), strict: true }
+  CancelReplySchema: { valid: rec({ jobId: id, state: str(0, 32), cancelled: fc.boolean() }), strict: true },
+  PruneRequestSchema: {
+    valid: rec({ olderThanMs: int, states: fc.uniqueArray(fc.constantFrom('done', 'failed', 'cancelled'), { minLength: 1, maxLength: 3 }), dryRun: fc.boolean() }),
+    strict: true
+  },
+  PruneReplySchema: {
+    valid: rec({ jobs: small(rec({ id, name: str(0, 256), state: str(0, 32), finishedAt: fc.integer() })), more: fc.boolean(), dryRun: fc.boolean() }),
+    strict: true
+  }
 }
 
 /** Schemas kept beside their protocol (heartbeat.ts, tile-done.ts, handover-protocol.ts), by name. */

@@ -16,6 +16,8 @@ export interface SubmitOpts {
   format?: ImageFormat
   tileSize?: number
   detach: boolean
+  /** false with --no-cache. */
+  cache?: boolean
   force?: boolean
   json?: boolean
   quiet?: boolean
@@ -98,7 +100,7 @@ async function submitWith (reporter: Reporter, images: string[], opts: SubmitOpt
   try {
     await Promise.all(planned.map(async (p) => {
       const t: Tracked = reporter.track(p.name)
-      const outcome = await runSubmit({ path: p.path, name: p.name, bytes: p.bytes, pipeline, format: p.format, tileSize: opts.tileSize, watch: !opts.detach, submitter: submitterName(SUBMITTER_MAX_CHARS) }, {
+      const outcome = await runSubmit({ path: p.path, name: p.name, bytes: p.bytes, pipeline, format: p.format, tileSize: opts.tileSize, watch: !opts.detach, submitter: submitterName(SUBMITTER_MAX_CHARS), ...(opts.cache === false ? { noCache: true } : {}) }, {
         node: client.node,
         targets: client.targets,
         masterTimeoutMs: opts.timeout,

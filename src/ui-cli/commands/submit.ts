@@ -17,6 +17,7 @@ export function registerSubmitCommand (program: Command): void {
     .option('--force', 'overwrite output files that exist (else they are refused before any work)', false)
     .option('--tile-size <px>', 'tile edge in pixels (default: the master\'s, fitted to the image and the swarm)', intInRange('--tile-size', MIN_TILE_SIZE, MAX_TILE_SIZE))
     .option('--detach', 'print the job ids and return at once; fetch later with `swarm result <job>`', false)
+    .option('--no-cache', 'compute it even if the same image, pipeline and format ran before (the result cache answers such a submit with that output)')
     .addOption(new Option('--json', 'NDJSON events on stdout (accepted, progress, result, failed, error), one per line; no bars').conflicts('quiet'))
     .option('-q, --quiet', 'nothing but errors on stderr, and the paths written (or job ids) on stdout')
     .addOption(keyOption())
