@@ -1,4 +1,4 @@
-// 11. Result cache: a 24 MP photo-like JPEG through a heavy pipeline (blur + canny -> PNG) on a 2-peer
+// 11. Result cache: a 24 MP photo-like JPEG through a heavy pipeline (median + blur + canny -> PNG) on a 2-peer
 // swarm, then the same file and pipeline again: the second is answered from the stored output (the
 // upload and its hash, then the output's download), the first computed. The ratio is second / first,
 // in one run, each pair on a fresh input (another seed) so no earlier run's output is in the cache.
@@ -7,7 +7,7 @@ import { photoLike } from '../lib/images.ts'
 import { check, fmtMs, median, spread, type Row } from '../lib/stats.ts'
 import { openClient, startSwarm, submitTimed } from '../lib/swarm.ts'
 
-const OPS = ['blur', 'canny']
+const OPS = ['median:radius=4', 'blur:sigma=3', 'canny']
 /** The issue's bound: a re-submit in at most 5% of the first one's time. */
 const TARGET = '<= 0.05'
 
@@ -36,7 +36,7 @@ export const cacheCase: BenchCase = {
     }
     const ratio = median(again) / median(first)
     const rows: Row[] = [{
-      case: 'cache', measure: '24 MP, blur + canny -> PNG, 2 peers: re-submit time / first time', value: fmtMs(median(again)), baseline: fmtMs(median(first)), ratio, target: TARGET, met: check(ratio, TARGET), runs
+      case: 'cache', measure: '24 MP, median + blur + canny -> PNG, 2 peers: re-submit time / first time', value: fmtMs(median(again)), baseline: fmtMs(median(first)), ratio, target: TARGET, met: check(ratio, TARGET), runs
     }]
     const notes = [`first ${spread(first, fmtMs)}; again ${spread(again, fmtMs)}. What is left of a re-submit: the upload, its SHA-256 (the cache key covers the input bytes), and the download of the stored output.`]
     return { rows, notes }
