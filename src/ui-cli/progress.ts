@@ -176,7 +176,7 @@ export class Reporter {
     if (e.type === 'accepted') {
       t.jobId = e.jobId
       this.say(e.cached === true
-        ? `${t.name}: cached: the same image, pipeline and format ran before as job ${e.jobId}; its output is fetched`
+        ? `${t.name}: cached (job ${e.jobId} did the same before)`
         : `${t.name}: accepted as job ${e.jobId} (${e.width}x${e.height}, ${e.tiles} tiles${e.phases > 1 ? ` x ${e.phases} phases` : ''})`)
       this.event({ event: 'accepted', ...base, width: e.width, height: e.height, tiles: e.tiles, phases: e.phases, cached: e.cached === true })
       this.#throttles.set(t, new ProgressThrottle(this.#io.now()))

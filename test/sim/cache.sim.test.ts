@@ -27,25 +27,25 @@ describe('sim: result cache', () => {
     started.master.node!.master.on('dispatched', (d) => { dispatched.push(d.jobId) })
     const specs = ['grayscale', 'blur:sigma=2']
     const img = await makeImage(dir, 'c.png', 300, 200, 6)
-    const first = await submit(s, img, specs, { tileSize: 64 })
+    const first = await submit(s, img, specs, { tileSize: 64, cache: true })
     await expectReference(first.data, img, specs)
     expect(acceptedOf(first.events)?.cached).toBeUndefined()
     const handedOut = dispatched.length
     expect(handedOut).toBeGreaterThan(0)
 
     // Again, in other tiles: the same job answers, nothing is handed out, the bytes are the same.
-    const again = await submit(s, img, specs, { tileSize: 32 })
+    const again = await submit(s, img, specs, { tileSize: 32, cache: true })
     expect(acceptedOf(again.events)).toMatchObject({ jobId: first.jobId, cached: true })
     expect(again.jobId).toBe(first.jobId)
     expect(Buffer.from(again.data!).equals(Buffer.from(first.data!))).toBe(true)
     expect(dispatched.length).toBe(handedOut)
 
     // A parameter or the format changed: computed.
-    const other = await submit(s, img, ['grayscale', 'blur:sigma=3'], { tileSize: 64 })
+    const other = await submit(s, img, ['grayscale', 'blur:sigma=3'], { tileSize: 64, cache: true })
     expect(acceptedOf(other.events)?.cached).toBeUndefined()
     expect(other.jobId).not.toBe(first.jobId)
     await expectReference(other.data, img, ['grayscale', 'blur:sigma=3'])
-    const webp = await submit(s, img, specs, { tileSize: 64, format: 'webp' })
+    const webp = await submit(s, img, specs, { tileSize: 64, format: 'webp', cache: true })
     expect(webp.jobId).not.toBe(first.jobId)
     expect(acceptedOf(webp.events)?.cached).toBeUndefined()
 
@@ -56,7 +56,7 @@ describe('sim: result cache', () => {
       expect((await pruneJobs(client.node, m, { olderThanMs: 0, states: ['done'], dryRun: false })).jobs.map(j => j.id)).toContain(first.jobId)
     } finally { await client.close() }
     const before = dispatched.length
-    const fresh = await submit(s, img, specs, { tileSize: 64 })
+    const fresh = await submit(s, img, specs, { tileSize: 64, cache: true })
     expect(acceptedOf(fresh.events)?.cached).toBeUndefined()
     expect(fresh.jobId).not.toBe(first.jobId)
     expect(dispatched.length).toBeGreaterThan(before)

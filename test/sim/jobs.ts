@@ -40,14 +40,15 @@ export async function decodeOutput (data: Uint8Array): Promise<RawImage> {
 export interface Submitted extends JobOutcome { events: JobEvent[] }
 
 /** Submits like `swarm submit` does: via any running peer, to the master, following to the end. */
-export async function submit (sim: SimSwarm, path: string, specs: string[], opts: { tileSize?: number, format?: OutputFormat, via?: number, watch?: boolean } = {}): Promise<Submitted> {
+export async function submit (sim: SimSwarm, path: string, specs: string[], opts: { tileSize?: number, format?: OutputFormat, via?: number, watch?: boolean, cache?: boolean } = {}): Promise<Submitted> {
   const client = await clientFor(sim, opts.via)
   try {
     const master = await findMaster(client.node, client.targets, 10_000)
     const events: JobEvent[] = []
     const out = await submitImage(client.node, master, {
       path, name: path.split('/').pop()!, bytes: (await stat(path)).size, pipeline: parsePipeline(specs),
-      format: opts.format ?? 'png', tileSize: opts.tileSize, watch: opts.watch ?? true
+      // The tests submit one image at many tile sizes to see it computed each time: the cache only when asked.
+      format: opts.format ?? 'png', tileSize: opts.tileSize, watch: opts.watch ?? true, noCache: opts.cache !== true
     }, e => { events.push(e) })
     return { ...out, events }
   } finally {

@@ -21,6 +21,8 @@ interface Run { code: number | null, signal: string | null, stdout: string, stde
  * act on it (Ctrl-C), and after `timeoutMs` the group is killed.
  */
 async function swarm (args: string[], opts: { cwd: string, env?: NodeJS.ProcessEnv, timeoutMs?: number, onStderr?: (text: string, pid: number) => void } ): Promise<Run> {
+  // The same image is submitted again and again here: each must be computed, not answered by the cache.
+  if (args[0] === 'submit') args = [...args, '--no-cache']
   const child = spawn(process.execPath, [bin, ...args], { cwd: opts.cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SWARM_KEY: '', ...opts.env } })
   let stdout = ''
   let stderr = ''
@@ -155,7 +157,7 @@ describe('swarm submit / result feedback', () => {
   const hasScript = spawnSync('script', ['--version']).status === 0
   it.skipIf(!hasScript)('on an 80-column terminal: bars that fit, then "wrote" after them', async () => {
     // script(1) gives the command a pseudo-terminal; stty sets its width.
-    const cmd = `stty cols 80; ${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} submit small.png --op invert --tile-size 32 -o tty.png --peer ${peer}`
+    const cmd = `stty cols 80; ${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} submit small.png --op invert --tile-size 32 -o tty.png --no-cache --peer ${peer}`
     const tty = await new Promise<Run>((resolve) => {
       const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SWARM_KEY: '' } })
       let stdout = ''
