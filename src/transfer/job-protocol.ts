@@ -12,6 +12,7 @@ import { open } from 'node:fs/promises'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+import type { z } from 'zod'
 import type { OutputFormat, Pipeline } from '../ops/index.ts'
 import { systemClock, timeoutSignal, type Clock } from './clock.ts'
 import { RemoteError } from './errors.ts'
@@ -212,45 +213,32 @@ async function follow (fs: FrameStream, jobId: string, onEvent: (e: JobEvent) =>
   }
 }
 
-export async function fetchJobs (node: Client, master: PeerId, limit = DEFAULT_JOBS_LIMIT, opts: ClientOptions = {}): Promise<JobsReply> {
-  const fs = await dial(node, master, JOBS_PROTOCOL, opts.clock ?? systemClock)
+/** One request on a fresh stream to the master, and its one reply: the listing, cancel and prune protocols. */
+async function ask<T> (node: Client, master: PeerId, protocol: string, request: unknown, reply: z.ZodType<T>, opts: ClientOptions): Promise<T> {
+  const fs = await dial(node, master, protocol, opts.clock ?? systemClock)
   try {
-    await fs.writeJson({ limit })
-    const reply = await fs.readJson(JobsReplySchema)
+    await fs.writeJson(request)
+    const answer = await fs.readJson(reply)
     await fs.close()
-    return reply
+    return answer
   } catch (err) {
     fs.abort(err as Error)
     throw err
   }
+}
+
+export async function fetchJobs (node: Client, master: PeerId, limit = DEFAULT_JOBS_LIMIT, opts: ClientOptions = {}): Promise<JobsReply> {
+  return await ask(node, master, JOBS_PROTOCOL, { limit }, JobsReplySchema, opts)
 }
 
 /** Asks the master to end a job: its tiles in flight are revoked, its watchers told it was cancelled. */
 export async function cancelJob (node: Client, master: PeerId, jobId: string, opts: ClientOptions = {}): Promise<CancelReply> {
-  const fs = await dial(node, master, CANCEL_PROTOCOL, opts.clock ?? systemClock)
-  try {
-    await fs.writeJson({ jobId })
-    const reply = await fs.readJson(CancelReplySchema)
-    await fs.close()
-    return reply
-  } catch (err) {
-    fs.abort(err as Error)
-    throw err
-  }
+  return await ask(node, master, CANCEL_PROTOCOL, { jobId }, CancelReplySchema, opts)
 }
 
 /** Asks the master to remove finished jobs and their files (or, with dryRun, to list what it would remove). */
 export async function pruneJobs (node: Client, master: PeerId, req: PruneRequest, opts: ClientOptions = {}): Promise<PruneReply> {
-  const fs = await dial(node, master, PRUNE_PROTOCOL, opts.clock ?? systemClock)
-  try {
-    await fs.writeJson(req)
-    const reply = await fs.readJson(PruneReplySchema)
-    await fs.close()
-    return reply
-  } catch (err) {
-    fs.abort(err as Error)
-    throw err
-  }
+  return await ask(node, master, PRUNE_PROTOCOL, req, PruneReplySchema, opts)
 }
 
 /**
