@@ -17,7 +17,7 @@ import {
   ErrorCodes, MAX_PRUNED, OutputFormatSchema, SubmitRequestSchema, type CancelReply, type PruneReply, type PruneRequest, type JobEvent, type JobsReply, type JobSummary, type SubmitRequest
 } from '../transfer/messages.ts'
 import { extensionOf, type JobMeta, type MasterRuntime } from './master.ts'
-import { getJob, listJobs } from './queue-machine.ts'
+import { getJob, listJobs, type JobView } from './queue-machine.ts'
 import { checkedTiles, WHOLE_INPUT_MAX_BYTES } from './master-planner.ts'
 import { decodedPathOf } from './worker.ts'
 import { JobActivity } from './job-activity.ts'
@@ -319,23 +319,31 @@ export class JobService implements JobHandler, HandoverHandler {
   jobs (limit: number): JobsReply {
     const queue = this.master.queue
     const all = queue == null ? [] : listJobs(queue.state)
-    const jobs: JobSummary[] = all.slice(-limit).map(j => {
-      const meta = j.meta as JobMeta
-      const s: JobSummary = {
-        id: j.id, name: meta.name, state: j.state, done: j.done, total: j.total, phase: j.phase, phaseCount: j.phaseCount,
-        peers: j.leasedTo, submittedAt: j.submittedAt, width: meta.width, height: meta.height, pipeline: formatPipeline(meta.pipeline)
-      }
-      if (j.finishedAt != null) s.finishedAt = j.finishedAt
-      if (j.failure != null) s.failure = j.failure
-      if (meta.submitter != null) s.submitter = meta.submitter
-      const started = this.activity.startedAt(j.id)
-      if (started != null) s.startedAt = started
-      const workers = this.activity.workers(j.id)
-      if (workers.length > 0) s.workers = workers
-      const waiting = this.master.waitingReason(j.id)
-      if (waiting != null) s.waiting = waiting
-      return s
-    })
-    return { jobs, master: this.masterId() ?? '', epoch: this.master.currentEpoch }
+    return { jobs: all.slice(-limit).map(j => this.summaryOf(j)), master: this.masterId() ?? '', epoch: this.master.currentEpoch }
+  }
+
+  /** One job's summary, without listing the queue (a dashboard's job page asks for it every second). */
+  summary (jobId: string): JobSummary | undefined {
+    const queue = this.master.queue
+    const job = queue == null ? undefined : getJob(queue.state, jobId)
+    return job == null ? undefined : this.summaryOf(job)
+  }
+
+  private summaryOf (j: JobView): JobSummary {
+    const meta = j.meta as JobMeta
+    const s: JobSummary = {
+      id: j.id, name: meta.name, state: j.state, done: j.done, total: j.total, phase: j.phase, phaseCount: j.phaseCount,
+      peers: j.leasedTo, submittedAt: j.submittedAt, width: meta.width, height: meta.height, pipeline: formatPipeline(meta.pipeline)
+    }
+    if (j.finishedAt != null) s.finishedAt = j.finishedAt
+    if (j.failure != null) s.failure = j.failure
+    if (meta.submitter != null) s.submitter = meta.submitter
+    const started = this.activity.startedAt(j.id)
+    if (started != null) s.startedAt = started
+    const workers = this.activity.workers(j.id)
+    if (workers.length > 0) s.workers = workers
+    const waiting = this.master.waitingReason(j.id)
+    if (waiting != null) s.waiting = waiting
+    return s
   }
 }

@@ -11,7 +11,7 @@ import { InvalidParameterError, OpsError } from '../ops/errors.ts'
 import { validateOp, validatePipeline, type OpCall } from '../ops/pipeline.ts'
 import type { Clock } from '../transfer/clock.ts'
 import { JobRefusal } from '../transfer/job-protocol.ts'
-import { ErrorCodes, OutputFormatSchema, type JobEvent } from '../transfer/messages.ts'
+import { ErrorCodes, OutputFormatSchema, type JobEvent, type JobSummary } from '../transfer/messages.ts'
 import type { JobService } from '../scheduler/job-service.ts'
 import { extensionOf, type MasterRuntime } from '../scheduler/master.ts'
 import { tileInfo } from '../scheduler/queue-machine.ts'
@@ -35,7 +35,7 @@ const STATES: JobStateName[] = ['queued', 'running', 'done', 'failed', 'cancelle
 
 export interface MasterApiComponents {
   master: Pick<MasterRuntime, 'active' | 'queue' | 'opts' | 'progressEvent' | 'meta' | 'on' | 'off' | 'ensureLocal' | 'files' | 'isStitched'>
-  jobs: Pick<JobService, 'admit' | 'cancel' | 'output' | 'jobs'>
+  jobs: Pick<JobService, 'admit' | 'cancel' | 'output' | 'jobs' | 'summary' | 'masterId'>
   /** Names of the peers, by PeerId, as this peer's heartbeats say. */
   peerNames: () => Record<string, string>
   clock: Clock
@@ -87,22 +87,30 @@ export class MasterApi {
   }
 
   private rows (): JobRow[] {
-    return this.#c.jobs.jobs(MAX_LIST * 10).jobs.map(j => {
-      const row: JobRow = { ...j, state: j.state as JobStateName, format: this.#c.master.meta(j.id).format }
-      // The queue says done at the last tile; for people (and the download) a job is done once stitched.
-      if (j.state === 'done' && !this.#c.master.isStitched(j.id)) {
-        row.state = 'running'
-        row.stitching = true
+    return this.#c.jobs.jobs(MAX_LIST * 10).jobs.map(j => this.rowOf(j))
+  }
+
+  /** One job's row, without listing the queue. */
+  private row (jobId: string): JobRow | undefined {
+    const j = this.#c.jobs.summary(jobId)
+    return j == null ? undefined : this.rowOf(j)
+  }
+
+  private rowOf (j: JobSummary): JobRow {
+    const row: JobRow = { ...j, state: j.state as JobStateName, format: this.#c.master.meta(j.id).format }
+    // The queue says done at the last tile; for people (and the download) a job is done once stitched.
+    if (j.state === 'done' && !this.#c.master.isStitched(j.id)) {
+      row.state = 'running'
+      row.stitching = true
+    }
+    if (j.state === 'queued' || j.state === 'running') {
+      const e = this.#c.master.progressEvent(j.id)
+      if (e?.type === 'progress') {
+        if (e.etaMs != null) row.etaMs = e.etaMs
+        row.queuePosition = e.queuePosition
       }
-      if (j.state === 'queued' || j.state === 'running') {
-        const e = this.#c.master.progressEvent(j.id)
-        if (e?.type === 'progress') {
-          if (e.etaMs != null) row.etaMs = e.etaMs
-          row.queuePosition = e.queuePosition
-        }
-      }
-      return row
-    })
+    }
+    return row
   }
 
   list (state: string | undefined, q: string | undefined, limit: string | undefined): JobsView {
@@ -119,12 +127,12 @@ export class MasterApi {
       .reverse()
       .slice(0, n)
     const epoch = this.#c.master.queue?.state.epoch ?? 0
-    return { jobs, counts, master: this.#c.jobs.jobs(1).master, epoch }
+    return { jobs, counts, master: this.#c.jobs.masterId() ?? '', epoch }
   }
 
   detail (jobId: string): Response {
     this.mustKnow(jobId)
-    const row = this.rows().find(j => j.id === jobId)
+    const row = this.row(jobId)
     const state = this.#c.master.queue!.state
     if (row == null) throw new ApiRefusal(404, `no job ${jobId} in the queue`, { code: ErrorCodes.unknownJob })
     const meta = this.#c.master.meta(jobId)
@@ -185,7 +193,7 @@ export class MasterApi {
 
   private async result (jobId: string): Promise<Response> {
     this.mustKnow(jobId)
-    const row = this.rows().find(j => j.id === jobId)
+    const row = this.row(jobId)
     if (row?.state !== 'done') throw new ApiRefusal(409, `job ${jobId} is ${row?.state ?? 'unknown'}: a result is there once it is done`, { code: 'not-done' })
     const out = await this.#c.jobs.output(jobId)
     const base = (row.name.replace(/\.[^.]*$/, '').replace(/[^\w.-]+/g, '_') || jobId).slice(0, 100)
