@@ -6,7 +6,8 @@
 // here: without the budget (a peer's default, 75% of its free memory) the master peaked at 522-539 MiB;
 // with it, 417-484 MiB, also beside the overload test's busy loops (which once starved V8's collector
 // into 514 MiB before the budget collected garbage itself, and showed a master that drew its own refused
-// tile back for 3 minutes before a no-memory refusal kept it out as it keeps a worker out).
+// tile back for 3 minutes before a no-memory refusal kept it out as it keeps a worker out), and beside four
+// busy loops 508-528 MiB until an idle peer collected its garbage before each grant (then 481-493 MiB).
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'

@@ -90,6 +90,19 @@ describe('MemoryBudget', () => {
     expect(collections).toBe(2)
   })
 
+  it('an idle peer over its budget collects before every grant, not once a second, and still grants', () => {
+    let rss = 900 * MiB
+    let collections = 0
+    const b = new MemoryBudget(1000 * MiB, { rss: () => rss, now: () => 0, collect: () => { collections++; rss = 880 * MiB } })
+    b.tryReserve(MiB)?.release() // a grant at t=0 with no room: collected
+    expect(collections).toBe(1)
+    const tile = b.tryReserve(50 * MiB) // idle again at t=0: collected again, then granted by the idle rule
+    expect(collections).toBe(2)
+    expect(tile).toBeDefined()
+    expect(b.tryReserve(50 * MiB)).toBeUndefined() // not idle now: no room, and no collection within the second
+    expect(collections).toBe(2)
+  })
+
   it('while a stage waits for room, only waited reservations are granted (tiles cannot take each bit of room first)', () => {
     const b = new MemoryBudget(512 * MiB, () => 200 * MiB)
     const done = b.startWaiting()
