@@ -7,7 +7,8 @@
 // with it, 417-484 MiB, also beside the overload test's busy loops (which once starved V8's collector
 // into 514 MiB before the budget collected garbage itself, and showed a master that drew its own refused
 // tile back for 3 minutes before a no-memory refusal kept it out as it keeps a worker out), and beside four
-// busy loops 508-528 MiB until an idle peer collected its garbage before each grant (then 481-493 MiB).
+// busy loops 508-528 MiB until an idle peer collected its garbage before each grant (then 481-493 MiB),
+// and 496-516 MiB in CI until bin/swarm.js started peers with two malloc arenas (then 332-397 MiB).
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -20,6 +21,14 @@ const EDGE = 8000
 
 const lan = canMakeNamespaces() ? new NetnsLan(4) : undefined
 afterAll(cleanupOnExit(lan))
+
+/** Whether a process in the namespace runs with MALLOC_ARENA_MAX=2 (the peer, as bin/swarm.js starts it). */
+function hasTwoArenas (ns: string): boolean {
+  const pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split(/\s+/).filter(Boolean)
+  return pids.some(pid => {
+    try { return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes('MALLOC_ARENA_MAX=2') } catch { return false }
+  })
+}
 
 /** Peak RSS (VmHWM) of the processes in a namespace, in MiB: the largest is the Node 22 peer the wrapper started. */
 function peakMiB (ns: string): number {
@@ -53,6 +62,7 @@ describe.skipIf(lan == null)('e2e: three image bombs at once (needs root)', () =
     const marks = peers.map(p => p.events.length)
     const runs = await Promise.all(bombs.map(async (b, i) => await lan!.run(laptop, ['submit', b, '--op', 'invert', '-o', join(lan!.root, `out-${i}.png`), '--timeout', '240000'], 260_000)))
     const peaks = peers.map(p => peakMiB(p.ns))
+    expect(peers.map(p => hasTwoArenas(p.ns))).toEqual([true, true, true])
     const changes = peers.flatMap(p => p.events.slice(marks[p.index]).filter(e =>
       e.event === 'peer-left' || (e.event === 'master' && (e.master !== agreed!.master || e.epoch !== agreed!.epoch))
     ).map(e => `peer ${p.index}: ${String(e.event)} ${String(e.msg ?? '').slice(0, 80)}`))
