@@ -24,7 +24,7 @@ if (major < 22 || needsArenas) {
     process.exit(1)
   }
   const env = process.platform === 'linux' && process.env.MALLOC_ARENA_MAX == null ? { ...process.env, MALLOC_ARENA_MAX: ARENAS } : process.env
-  const child = spawn(local, [...(local === process.execPath ? process.execArgv : []), fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit', env })
+  const child = spawn(local, [...(local === process.execPath ? process.execArgv : []), fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: ['inherit', 'inherit', 'inherit', 'ipc'], env })
   // A signal sent to this process alone (systemd's stop, `kill`, a test ending its peer) is passed on:
   // it used to end this wrapper and leave the Node 22 peer running, orphaned. Ctrl-C reaches both, and
   // the peer takes a second SIGINT as the first.
@@ -38,5 +38,11 @@ if (major < 22 || needsArenas) {
     process.exit(status ?? 1)
   })
 } else {
+  if (process.channel != null) {
+    // Started by the wrapper above: a wrapper killed with SIGKILL cannot pass it on, so its end (the IPC
+    // channel closing) ends this process the same way, instead of leaving a peer running unseen.
+    process.channel.unref()
+    process.on('disconnect', () => { process.kill(process.pid, 'SIGKILL') })
+  }
   await import('../src/ui-cli/main.ts')
 }

@@ -76,4 +76,31 @@ describe('bin/swarm.js hand-over to Node 22', () => {
       await rm(dir, { recursive: true, force: true })
     }
   }, 120_000)
+
+  // Under Node 22 too, `swarm start` is started again by the wrapper (with MALLOC_ARENA_MAX=2): a test's
+  // kill -9 of the peer it spawned reaches the wrapper, which cannot pass SIGKILL on.
+  it('SIGKILL to the wrapper ends the peer it started too (no peer left running unseen)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'swarm-wrapper-'))
+    const env: NodeJS.ProcessEnv = { ...process.env, SWARM_KEY: '' }
+    delete env.MALLOC_ARENA_MAX
+    const wrapper = spawn(older ?? process.execPath, [bin, 'start', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--data-dir', dir, '--name', 'wrapped9'], {
+      stdio: ['ignore', 'pipe', 'pipe'], env
+    })
+    let out = ''
+    wrapper.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    wrapper.stderr.on('data', (d: Buffer) => { out += d.toString() })
+    let peer: number | undefined
+    try {
+      await until('the peer to lead its swarm of one', () => /MASTER/.test(out), 60_000)
+      peer = childrenOf(wrapper.pid!)[0]
+      expect(peer, out).toBeDefined()
+      expect(readFileSync(`/proc/${peer!}/environ`, 'utf8').split('\0')).toContain('MALLOC_ARENA_MAX=2')
+      wrapper.kill('SIGKILL')
+      await until('the peer to exit', () => !alive(peer!), 30_000)
+    } finally {
+      if (peer != null && alive(peer)) process.kill(peer, 'SIGKILL')
+      wrapper.kill('SIGKILL')
+      await rm(dir, { recursive: true, force: true })
+    }
+  }, 120_000)
 })
