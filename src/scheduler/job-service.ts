@@ -23,6 +23,8 @@ import { decodedPathOf } from './worker.ts'
 import { JobActivity } from './job-activity.ts'
 import { cachedJob, cacheKey } from './result-cache.ts'
 import type { HandoverHandler, HandoverInput, HandoverRequest } from '../transfer/handover-protocol.ts'
+import type { Caller } from '../transfer/request-auth.ts'
+import { identify, maySee, ReplayGuard } from './accounts.ts'
 
 const TERMINAL = new Set(['done', 'failed', 'cancelled'])
 /**
@@ -57,6 +59,8 @@ export interface JobServiceOptions {
   masterId: () => string | null
   /** Job ids and queue events are dated on this clock (default: the system's). */
   clock?: Clock
+  /** This peer's id: the master a signed request must name. */
+  selfId?: () => string
 }
 
 export class JobService implements JobHandler, HandoverHandler {
@@ -64,15 +68,38 @@ export class JobService implements JobHandler, HandoverHandler {
   readonly masterId: () => string | null
   private readonly clock: Clock
   private readonly activity: JobActivity
+  private readonly selfId: () => string
+  private readonly replays = new ReplayGuard()
 
   constructor (opts: JobServiceOptions) {
     this.master = opts.master
     this.masterId = opts.masterId
+    this.selfId = opts.selfId ?? (() => '')
     this.clock = opts.clock ?? systemClock
     this.activity = new JobActivity(opts.master, () => this.clock.now())
   }
 
   serving (): boolean { return this.master.active }
+
+  /** Whether the swarm has accounts (the queue this master holds has at least one). */
+  hasAccounts (): boolean {
+    return (this.master.queue?.state.users.size ?? 0) > 0
+  }
+
+  identify (protocol: string, request: Record<string, unknown>): Caller {
+    const users = this.master.queue?.state.users ?? new Map()
+    return identify({ users, protocol, self: this.selfId(), request, now: this.clock.now(), guard: this.replays })
+  }
+
+  maySee (jobId: string, who: Caller): boolean {
+    const job = this.master.queue?.state.jobs.get(jobId)
+    return job != null && maySee(who, (job.meta as JobMeta | undefined)?.owner)
+  }
+
+  /** Throws unknown-job for a job `who` may not see, as for one that does not exist. */
+  private mustSee (jobId: string, who: Caller): void {
+    if (!this.knows(jobId) || !this.maySee(jobId, who)) throw new JobRefusal(ErrorCodes.unknownJob, `no job ${jobId} in the queue`)
+  }
 
   /**
    * A job handed over by the loser of a partition: queued here under its own id, unless known. Checked as a
@@ -115,7 +142,9 @@ export class JobService implements JobHandler, HandoverHandler {
     const fresh: JobMeta = {
       name: String(meta.name), width: raw.width, height: raw.height, channels: raw.channels,
       outChannels: outputChannels(pipeline, raw.channels), tileSize, halo, pipeline, format: meta.format, standbys,
-      inputSha256: await files.sha256(req.jobId, 'input')
+      inputSha256: await files.sha256(req.jobId, 'input'),
+      // Its owner as the losing side's master checked it: that side had the same accounts when it split.
+      ...(typeof meta.owner === 'string' && meta.owner !== '' ? { owner: meta.owner } : {})
     }
     const tileCount = planTiles(raw.width, raw.height, tileSize, halo).length
     await this.master.step({ type: 'submit', job: { id: req.jobId, tileCount, phaseCount: phaseCount(pipeline), meta: fresh, verify: this.checked(tileCount) }, now: this.clock.now() })
@@ -127,7 +156,7 @@ export class JobService implements JobHandler, HandoverHandler {
     return checkedTiles(tileCount, this.master.opts.verify, () => randomInt(0, 2 ** 32) / 2 ** 32)
   }
 
-  async admit (req: SubmitRequest, upload: Upload): Promise<AdmittedJob> {
+  async admit (req: SubmitRequest, upload: Upload, who: Caller): Promise<AdmittedJob> {
     const opts = this.master.opts
     if (req.bytes > opts.maxInputBytes) throw new JobRefusal(ErrorCodes.badInput, `${req.name}: ${req.bytes} bytes, the limit is ${opts.maxInputBytes}`)
     let pipeline: Pipeline
@@ -140,13 +169,13 @@ export class JobService implements JobHandler, HandoverHandler {
     const memory = opts.memory?.tryReserve(ADMISSION_BYTES)
     if (opts.memory != null && memory == null) throw new JobRefusal(ErrorCodes.busy, `${req.name}: ${opts.memory.describe(ADMISSION_BYTES, 'checking another upload')}; try again`)
     try {
-      return await this.admitWithin(req, upload, pipeline)
+      return await this.admitWithin(req, upload, pipeline, who)
     } finally {
       memory?.release()
     }
   }
 
-  private async admitWithin (req: SubmitRequest, upload: Upload, pipeline: Pipeline): Promise<AdmittedJob> {
+  private async admitWithin (req: SubmitRequest, upload: Upload, pipeline: Pipeline, who: Caller): Promise<AdmittedJob> {
     const opts = this.master.opts
     const jobId = `j${this.clock.now().toString(36)}${randomBytes(4).toString('hex')}`
     const files = this.master.files
@@ -160,7 +189,7 @@ export class JobService implements JobHandler, HandoverHandler {
       }
       const inputSha256 = await files.sha256(jobId, 'input')
       const key = cacheKey(inputSha256, pipeline, req.format)
-      const cached = req.noCache === true ? undefined : await this.cached(key)
+      const cached = req.noCache === true ? undefined : await this.cached(key, who)
       if (cached != null) {
         // Computed before: that job's output is the answer, and this upload is not kept.
         await this.discard(jobId)
@@ -195,7 +224,8 @@ export class JobService implements JobHandler, HandoverHandler {
         outChannels: outputChannels(pipeline, raw.channels), tileSize, halo, pipeline, format: req.format, standbys,
         inputSha256,
         cacheKey: key,
-        ...(req.submitter != null && req.submitter !== '' ? { submitter: req.submitter } : {})
+        ...(req.submitter != null && req.submitter !== '' ? { submitter: req.submitter } : {}),
+        ...(who != null ? { owner: who.name } : {})
       }
       const tiles = planned.length
       return {
@@ -225,9 +255,9 @@ export class JobService implements JobHandler, HandoverHandler {
   }
 
   /** A finished job with this cache key whose output is stored, as the "accepted" of a cached submit. */
-  private async cached (key: string): Promise<AcceptedEvent | undefined> {
+  private async cached (key: string, who: Caller): Promise<AcceptedEvent | undefined> {
     const queue = this.master.queue
-    const id = queue == null ? undefined : cachedJob(queue.state, key)
+    const id = queue == null ? undefined : cachedJob(queue.state, key, meta => who == null || meta.owner === who.name)
     if (id == null || queue == null) return undefined
     // Done in the queue is not yet stitched; a new master may not have checked its stored output yet.
     if (!this.master.isStitched(id) && !await this.master.hasOutput(id)) return undefined
@@ -294,19 +324,19 @@ export class JobService implements JobHandler, HandoverHandler {
     return Math.max(0, waiting.findIndex(j => j.id === jobId))
   }
 
-  async cancel (jobId: string): Promise<CancelReply> {
+  async cancel (jobId: string, who: Caller): Promise<CancelReply> {
     if (!this.master.active) throw this.notMaster()
-    if (!this.knows(jobId)) throw new JobRefusal(ErrorCodes.unknownJob, `no job ${jobId} in the queue`)
+    this.mustSee(jobId, who)
     const { cancelled, state } = await this.master.cancel(jobId)
     return { jobId, state, cancelled }
   }
 
-  async prune (req: PruneRequest): Promise<PruneReply> {
+  async prune (req: PruneRequest, who: Caller): Promise<PruneReply> {
     if (!this.master.active) throw this.notMaster()
     const queue = this.master.queue
     const before = this.clock.now() - req.olderThanMs
     const states = new Set<string>(req.states)
-    const matched = queue == null ? [] : listJobs(queue.state).filter(j => states.has(j.state) && j.finishedAt != null && j.finishedAt <= before)
+    const matched = queue == null ? [] : listJobs(queue.state).filter(j => states.has(j.state) && j.finishedAt != null && j.finishedAt <= before && maySee(who, (j.meta as JobMeta).owner))
     const jobs: PruneReply['jobs'] = []
     for (const j of matched.slice(0, MAX_PRUNED)) {
       // A job that ended is never started again, so only a master that stepped down meanwhile says no.
@@ -316,17 +346,17 @@ export class JobService implements JobHandler, HandoverHandler {
     return { jobs, more: matched.length > MAX_PRUNED, dryRun: req.dryRun }
   }
 
-  jobs (limit: number): JobsReply {
+  jobs (limit: number, who: Caller): JobsReply {
     const queue = this.master.queue
-    const all = queue == null ? [] : listJobs(queue.state)
+    const all = queue == null ? [] : listJobs(queue.state).filter(j => maySee(who, (j.meta as JobMeta).owner))
     return { jobs: all.slice(-limit).map(j => this.summaryOf(j)), master: this.masterId() ?? '', epoch: this.master.currentEpoch }
   }
 
   /** One job's summary, without listing the queue (a dashboard's job page asks for it every second). */
-  summary (jobId: string): JobSummary | undefined {
+  summary (jobId: string, who: Caller): JobSummary | undefined {
     const queue = this.master.queue
     const job = queue == null ? undefined : getJob(queue.state, jobId)
-    return job == null ? undefined : this.summaryOf(job)
+    return job == null || !maySee(who, (job.meta as JobMeta).owner) ? undefined : this.summaryOf(job)
   }
 
   private summaryOf (j: JobView): JobSummary {
@@ -338,6 +368,7 @@ export class JobService implements JobHandler, HandoverHandler {
     if (j.finishedAt != null) s.finishedAt = j.finishedAt
     if (j.failure != null) s.failure = j.failure
     if (meta.submitter != null) s.submitter = meta.submitter
+    if (meta.owner != null) s.owner = meta.owner
     const started = this.activity.startedAt(j.id)
     if (started != null) s.startedAt = started
     const workers = this.activity.workers(j.id)

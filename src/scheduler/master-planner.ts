@@ -79,6 +79,8 @@ export interface JobMeta {
   standbys: string[]
   /** Who submitted it, as the client said (for people to read). */
   submitter?: string
+  /** The account that submitted it, from the request's signature (absent in an open swarm). */
+  owner?: string
   /** Its result cache key (result-cache.ts): a later job with the same key gets this job's output. */
   cacheKey?: string
   /** The input file's SHA-256 (hex): workers fetch it from any holder and check it (jobs queued before it had none). */
@@ -456,6 +458,15 @@ function activated (plan: MasterPlan, e: Extract<MasterEvent, { type: 'activated
   const jobs = listJobs(plan.queue).length
   // Said as what it means to the person at the terminal; `loaded` marks the line for logs and tests.
   out.push({ type: 'log', level: 'info', msg: `this peer is master at epoch ${plan.epoch}: ${jobs} job(s) in the queue${jobs > 0 ? ' (kept from before: they go on)' : ''}`, fields: { jobs, epoch: plan.epoch, loaded: true } })
+  const users = plan.queue.users.size
+  out.push({
+    type: 'log',
+    level: 'info',
+    msg: users === 0
+      ? 'no accounts: an open swarm, where every device with the swarm key sees and cancels every job (`swarm user add NAME` makes the first account, its admin)'
+      : `${users} account(s): every request must be signed by one (swarm login)`,
+    fields: { accounts: users }
+  })
   out.push(...repair(plan, e.now))
   return out
 }

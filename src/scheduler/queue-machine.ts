@@ -51,15 +51,15 @@
 //   (`unverified`); two results that disagree with no third peer to decide fail the job.
 import {
   type Attempt, type JobFailure, type JobRecord, type JobState, type LeaseRecord, type MetaRecord, type PersistOp,
-  type TileRecord, JobRecordSchema, MAX_PHASES, MAX_SEQ, MAX_TILES, META_KEY, MetaRecordSchema,
-  RECORD_VERSION, TileRecordSchema, jobKey, parseKey, parseRecord, tileKey
+  type TileRecord, type UserRecord, JobRecordSchema, MAX_PHASES, MAX_SEQ, MAX_TILES, META_KEY, MetaRecordSchema,
+  RECORD_VERSION, TileRecordSchema, UserRecordSchema, USER_NAME_RE, jobKey, parseKey, parseRecord, tileKey, userKey
 } from './records.ts'
 import {
   CorruptRecordError, DuplicateJobError, InvalidConfigError, InvalidJobError, InvariantError,
   StaleEpochError, UnknownJobError
 } from './errors.ts'
 
-export type { Attempt, JobFailure, JobState, PersistOp } from './records.ts'
+export type { Attempt, JobFailure, JobState, PersistOp, UserRecord } from './records.ts'
 
 // ---------------------------------------------------------------------------------------------------
 // Config
@@ -168,6 +168,9 @@ export type QueueEvent =
   | { type: 'elected', epoch: number, now: number }
   /** the shell has proof that this peer lies: it gets no more tiles, and its work in running jobs is redone */
   | { type: 'distrust', peer: string, reason: string, now: number }
+  /** an account made or changed (the shell checked who may: src/scheduler/account-service.ts) */
+  | { type: 'userPut', user: UserRecord, now: number }
+  | { type: 'userRemove', name: string, now: number }
 
 /** speculated: the tile's other copy delivered first; preempted: queued work took a copy's slot */
 export type RevokeReason = 'expired' | 'cancelled' | 'jobFailed' | 'speculated' | 'preempted' | 'distrusted'
@@ -202,6 +205,8 @@ export type QueueEffect =
   | { type: 'distrusted', peer: string, reason: string }
   /** a tile a distrusted peer did is queued again: its result must be replaced wherever it is stored */
   | (TileAddress & { type: 'redo', peer: string })
+  /** an account was made, changed or removed */
+  | { type: 'userChanged', name: string }
   /** an event that changed nothing: a stale/unknown lease, an unknown job, a duplicate phaseReady... */
   | { type: 'ignored', event: QueueEvent['type'], reason: string, jobId?: string, phase?: number, index?: number, leaseId?: string }
 
@@ -293,6 +298,8 @@ export interface QueueState {
   held: Map<string, Set<string>>
   /** distrusted peers (no tiles for them) and why */
   blocked: Map<string, string>
+  /** accounts, by name; none: an open swarm, where any keyed device may do anything */
+  users: Map<string, UserRecord>
 }
 
 /**
@@ -315,7 +322,8 @@ export function createQueueState (config: Partial<QueueConfig> = {}): QueueState
     peers: new Map(),
     leases: new Map(),
     held: new Map(),
-    blocked: new Map()
+    blocked: new Map(),
+    users: new Map()
   }
 }
 
@@ -326,6 +334,7 @@ type Dirty =
   | { kind: 'meta' }
   | { kind: 'job', job: JobRec }
   | { kind: 'tile', job: JobRec, phase: number, index: number }
+  | { kind: 'user', user: UserRecord }
   | { kind: 'del' }
 
 interface Ctx {
@@ -349,6 +358,8 @@ export function step (state: QueueState, event: QueueEvent): StepResult {
     case 'forget': onForget(c, event); break
     case 'elected': onElected(c, event); break
     case 'distrust': distrust(c, event.peer, event.reason, event.now); break
+    case 'userPut': onUserPut(c, event.user); break
+    case 'userRemove': onUserRemove(c, event.name); break
     default: {
       const never: never = event
       throw new InvalidJobError(`unknown event ${JSON.stringify((never as { type: unknown }).type)}`)
@@ -694,6 +705,25 @@ function onForget (c: Ctx, ev: { jobId: string }): void {
   c.s.jobs.delete(job.id)
   c.dirty.set(jobKey(job.seq), { kind: 'del' })
   c.effects.push({ type: 'jobForgotten', jobId: job.id })
+}
+
+function onUserPut (c: Ctx, user: UserRecord): void {
+  const r = UserRecordSchema.safeParse(user)
+  if (!r.success) throw new InvalidJobError(`account ${JSON.stringify(user?.name)} is not valid: ${r.error.issues.map(i => `${i.path.join('.')}: ${i.message}`).join('; ')}`)
+  const copy = { ...r.data, keys: [...r.data.keys] }
+  c.s.users.set(copy.name, copy)
+  c.dirty.set(userKey(copy.name), { kind: 'user', user: copy })
+  c.effects.push({ type: 'userChanged', name: copy.name })
+}
+
+function onUserRemove (c: Ctx, name: string): void {
+  if (typeof name !== 'string' || !USER_NAME_RE.test(name) || !c.s.users.has(name)) {
+    c.effects.push({ type: 'ignored', event: 'userRemove', reason: `no account ${JSON.stringify(name)}` })
+    return
+  }
+  c.s.users.delete(name)
+  c.dirty.set(userKey(name), { kind: 'del' })
+  c.effects.push({ type: 'userChanged', name })
 }
 
 function onElected (c: Ctx, ev: { epoch: number, now: number }): void {
@@ -1122,6 +1152,7 @@ function materialize (c: Ctx): PersistOp[] {
         else ops.push({ type: 'put', key, value: tileRecord(tile) })
         break
       }
+      case 'user': ops.push({ type: 'put', key, value: d.user }); break
       case 'del': ops.push({ type: 'del', key }); break
     }
   }
@@ -1171,9 +1202,10 @@ function leaseRecord (l: Lease): LeaseRecord {
 
 /** Every record the state persists, in key order: what the store holds after all persist ops so far.
  * Also a full snapshot to seed a new replica. */
-export function toRecords (s: QueueState): Array<[string, MetaRecord | JobRecord | TileRecord]> {
+export function toRecords (s: QueueState): Array<[string, MetaRecord | JobRecord | TileRecord | UserRecord]> {
   // pos 0: nothing was ever persisted, the disk is empty (rebuilding [] gives this state back)
-  const out: Array<[string, MetaRecord | JobRecord | TileRecord]> = s.pos === 0 ? [] : [[META_KEY, metaRecord(s)]]
+  const out: Array<[string, MetaRecord | JobRecord | TileRecord | UserRecord]> = s.pos === 0 ? [] : [[META_KEY, metaRecord(s)]]
+  for (const user of s.users.values()) out.push([userKey(user.name), user])
   const jobs = [...s.jobs.values()].sort((a, b) => a.seq - b.seq)
   for (const job of jobs) {
     out.push([jobKey(job.seq), jobRecord(job)])
@@ -1201,7 +1233,11 @@ export function rebuildQueueState (records: Iterable<readonly [string, unknown]>
   for (const [key, value] of records) {
     const k = parseKey(key)
     if (k.kind === 'meta') meta = parseRecord(MetaRecordSchema, key, value)
-    else if (k.kind === 'tile') tileRecs.push({ key, seq: k.seq, phase: k.phase, index: k.index, rec: parseRecord(TileRecordSchema, key, value) })
+    else if (k.kind === 'user') {
+      const user = parseRecord(UserRecordSchema, key, value)
+      if (user.name !== k.name) throw new CorruptRecordError(key, `account ${user.name} under another name's key`)
+      s.users.set(user.name, user)
+    } else if (k.kind === 'tile') tileRecs.push({ key, seq: k.seq, phase: k.phase, index: k.index, rec: parseRecord(TileRecordSchema, key, value) })
     else {
       const r = parseRecord(JobRecordSchema, key, value)
       if (r.seq !== k.seq) throw new CorruptRecordError(key, `seq ${r.seq} does not match its key`)
@@ -1396,6 +1432,16 @@ export function isChecked (s: QueueState, jobId: string, index: number): boolean
 }
 
 /** distrusted peers and why, oldest first */
+/** The account of that name, or undefined. */
+export function getUser (s: QueueState, name: string): UserRecord | undefined {
+  return s.users.get(name)
+}
+
+/** Every account, by name. */
+export function listUsers (s: QueueState): UserRecord[] {
+  return [...s.users.values()].sort((a, b) => a.name < b.name ? -1 : 1)
+}
+
 export function blockedPeers (s: QueueState): Array<{ peer: string, reason: string }> {
   return [...s.blocked].map(([peer, reason]) => ({ peer, reason }))
 }

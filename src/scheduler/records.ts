@@ -6,6 +6,8 @@
 //   t/<seq:12>/<phase:4>/<index:8>      -> TileRecord   (only tiles of the job's CURRENT phase that
 //                                                        were ever leased; a tile without a record is
 //                                                        queued and was never tried)
+//   u/<name>                            -> UserRecord   (one per account: replicated with the queue, so
+//                                                        every peer that may become master can check it)
 // A job's tile records are deleted when its phase advances and when the job ends, so the store holds
 // at most one phase of tiles per running job, and nothing per tile once a job is over.
 import { z } from 'zod'
@@ -19,6 +21,7 @@ export const MAX_TILES = 99_999_999
 export const META_KEY = 'm'
 const JOB_PREFIX = 'j/'
 const TILE_PREFIX = 't/'
+const USER_PREFIX = 'u/'
 
 function pad (n: number, width: number): string {
   return String(n).padStart(width, '0')
@@ -32,13 +35,22 @@ export function tileKey (seq: number, phase: number, index: number): string {
   return `${TILE_PREFIX}${pad(seq, 12)}/${pad(phase, 4)}/${pad(index, 8)}`
 }
 
+export function userKey (name: string): string {
+  return `${USER_PREFIX}${name}`
+}
+
+/** An account's name: what people type after `swarm login`; short, and safe in a key, a path and a log line. */
+export const USER_NAME_RE = /^[a-z][a-z0-9._-]{0,31}$/
+
 export type ParsedKey =
   | { kind: 'meta' }
+  | { kind: 'user', name: string }
   | { kind: 'job', seq: number }
   | { kind: 'tile', seq: number, phase: number, index: number }
 
 const JOB_KEY_RE = /^j\/(\d{12})$/
 const TILE_KEY_RE = /^t\/(\d{12})\/(\d{4})\/(\d{8})$/
+const USER_KEY_RE = /^u\/(.+)$/
 
 export function parseKey (key: string): ParsedKey {
   if (key === META_KEY) return { kind: 'meta' }
@@ -46,6 +58,8 @@ export function parseKey (key: string): ParsedKey {
   if (m !== null) return { kind: 'job', seq: Number(m[1]) }
   m = TILE_KEY_RE.exec(key)
   if (m !== null) return { kind: 'tile', seq: Number(m[1]), phase: Number(m[2]), index: Number(m[3]) }
+  m = USER_KEY_RE.exec(key)
+  if (m !== null && USER_NAME_RE.test(m[1])) return { kind: 'user', name: m[1] }
   throw new CorruptRecordError(key, 'unknown key')
 }
 
@@ -133,7 +147,22 @@ export const TileRecordSchema = z.object({
 })
 export type TileRecord = z.infer<typeof TileRecordSchema>
 
-export type QueueRecord = MetaRecord | JobRecord | TileRecord
+/** Device keys one account holds: a person's laptops, phones and dashboard sessions; the oldest goes first. */
+export const MAX_USER_KEYS = 16
+
+export const UserRecordSchema = z.object({
+  v: z.literal(RECORD_VERSION),
+  name: z.string().regex(USER_NAME_RE),
+  admin: z.boolean(),
+  /** scrypt$N$r$p$salt$hash (base64url), or absent: an account that has not set one cannot log in by password */
+  password: z.string().max(256).optional(),
+  /** ed25519 public keys (raw 32 bytes, base64url) whose signatures are this user's */
+  keys: z.array(z.string().regex(/^[A-Za-z0-9_-]{43}$/)).max(MAX_USER_KEYS),
+  createdAt: finite
+})
+export type UserRecord = z.infer<typeof UserRecordSchema>
+
+export type QueueRecord = MetaRecord | JobRecord | TileRecord | UserRecord
 
 /** One LevelDB change; a step's changes are written as ONE atomic batch. */
 export type PersistOp =
@@ -153,6 +182,6 @@ export function checkOp (op: unknown): PersistOp {
   const kind = parseKey(o.key).kind
   if (o.type === 'del') return { type: 'del', key: o.key }
   if (o.type !== 'put') throw new CorruptRecordError(o.key, 'replicated change is neither put nor del')
-  const schema = kind === 'meta' ? MetaRecordSchema : kind === 'job' ? JobRecordSchema : TileRecordSchema
+  const schema = kind === 'meta' ? MetaRecordSchema : kind === 'job' ? JobRecordSchema : kind === 'user' ? UserRecordSchema : TileRecordSchema
   return { type: 'put', key: o.key, value: parseRecord(schema as z.ZodType<QueueRecord>, o.key, o.value) }
 }

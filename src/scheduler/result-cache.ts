@@ -19,11 +19,16 @@ export function cacheKey (inputSha256: string, pipeline: Pipeline, format: Outpu
   return createHash('sha256').update(canonical).digest('hex')
 }
 
-/** The newest finished (done) job with this key, if the queue holds one. */
-export function cachedJob (state: QueueState, key: string): string | undefined {
+/**
+ * The newest finished (done) job with this key that `mayUse` allows, if the queue holds one. With accounts a
+ * user is answered from their own jobs only (an admin's from anyone's): another's hit would tell them what
+ * someone else processed, and name a job they may not watch.
+ */
+export function cachedJob (state: QueueState, key: string, mayUse: (meta: JobMeta) => boolean = () => true): string | undefined {
   let hit: { id: string, seq: number } | undefined
   for (const job of state.jobs.values()) {
-    if (job.state !== 'done' || (job.meta as JobMeta | undefined)?.cacheKey !== key) continue
+    const meta = job.meta as JobMeta | undefined
+    if (job.state !== 'done' || meta?.cacheKey !== key || !mayUse(meta)) continue
     if (hit == null || job.seq > hit.seq) hit = { id: job.id, seq: job.seq }
   }
   return hit?.id

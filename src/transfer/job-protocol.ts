@@ -24,6 +24,7 @@ import {
 } from './messages.ts'
 import { queryStatus } from './status.ts'
 import { writeSource, type BlobSource } from './blob.ts'
+import type { Caller, DeviceKey } from './request-auth.ts'
 
 export { CANCEL_PROTOCOL, JOBS_PROTOCOL, PRUNE_PROTOCOL, SUBMIT_PROTOCOL, WATCH_PROTOCOL }
 
@@ -81,6 +82,13 @@ export class MasterGoneError extends Error {
 export interface ClientOptions {
   /** Deadlines and pauses run on this clock (default: the system's). */
   clock?: Clock
+  /** The user's key on this device: every request is signed with it (needed once the swarm has accounts). */
+  signer?: Pick<DeviceKey, 'sign'>
+}
+
+/** The request as sent to `master` on `protocol`: signed when the client has a user's key. */
+export function signed<T extends Record<string, unknown>> (opts: ClientOptions, protocol: string, master: PeerId, body: T): T {
+  return opts.signer == null ? body : opts.signer.sign(protocol, master.toString(), body, (opts.clock ?? systemClock).now())
 }
 
 type Client = Pick<Libp2p, 'dialProtocol' | 'peerStore'>
@@ -154,7 +162,7 @@ export class InputChangedError extends Error {
 export async function submitImage (node: Client, master: PeerId, input: SubmitInput, onEvent: (e: JobEvent) => void, opts: ClientOptions = {}): Promise<JobOutcome> {
   const fs = await dial(node, master, SUBMIT_PROTOCOL, opts.clock ?? systemClock)
   try {
-    await fs.writeJson({ name: input.name, bytes: input.bytes, pipeline: input.pipeline, format: input.format, tileSize: input.tileSize, watch: input.watch, ...(input.submitter != null ? { submitter: input.submitter } : {}), ...(input.noCache === true ? { noCache: true } : {}) })
+    await fs.writeJson(signed(opts, SUBMIT_PROTOCOL, master, { name: input.name, bytes: input.bytes, pipeline: input.pipeline, format: input.format, ...(input.tileSize != null ? { tileSize: input.tileSize } : {}), watch: input.watch, ...(input.submitter != null ? { submitter: input.submitter } : {}), ...(input.noCache === true ? { noCache: true } : {}) }))
     const fh = await open(input.path, 'r')
     try {
       const buf = new Uint8Array(MAX_FRAME_BYTES)
@@ -186,7 +194,7 @@ export async function submitImage (node: Client, master: PeerId, input: SubmitIn
 export async function watchJob (node: Client, master: PeerId, jobId: string, withData: boolean, onEvent: (e: JobEvent) => void, opts: ClientOptions = {}): Promise<JobOutcome> {
   const fs = await dial(node, master, WATCH_PROTOCOL, opts.clock ?? systemClock)
   try {
-    await fs.writeJson({ jobId, result: withData })
+    await fs.writeJson(signed(opts, WATCH_PROTOCOL, master, { jobId, result: withData }))
     return await follow(fs, jobId, onEvent)
   } catch (err) {
     fs.abort(err as Error)
@@ -214,10 +222,10 @@ async function follow (fs: FrameStream, jobId: string, onEvent: (e: JobEvent) =>
 }
 
 /** One request on a fresh stream to the master, and its one reply: the listing, cancel and prune protocols. */
-async function ask<T> (node: Client, master: PeerId, protocol: string, request: unknown, reply: z.ZodType<T>, opts: ClientOptions): Promise<T> {
+export async function ask<T> (node: Client, master: PeerId, protocol: string, request: Record<string, unknown>, reply: z.ZodType<T>, opts: ClientOptions): Promise<T> {
   const fs = await dial(node, master, protocol, opts.clock ?? systemClock)
   try {
-    await fs.writeJson(request)
+    await fs.writeJson(signed(opts, protocol, master, request))
     const answer = await fs.readJson(reply)
     await fs.close()
     return answer
@@ -293,10 +301,14 @@ export interface JobFollower {
 export interface JobHandler {
   /** Whether this peer serves the job protocols now (it is master). */
   serving: () => boolean
+  /** The request's author (null: the swarm has no accounts); throws JobRefusal unauthorized when it has none valid. */
+  identify: (protocol: string, request: Record<string, unknown>) => Caller
+  /** Whether `who` may see and act on the job (an unknown job: false). */
+  maySee: (jobId: string, who: Caller) => boolean
   /** The master this peer follows, sent to a client that asked the wrong peer. */
   masterId: () => string | null
   /** Checks a submitted job and stores its upload (read with `upload`); throws JobRefusal to refuse it. */
-  admit: (req: SubmitRequest, upload: Upload) => Promise<AdmittedJob>
+  admit: (req: SubmitRequest, upload: Upload, who: Caller) => Promise<AdmittedJob>
   knows: (jobId: string) => boolean
   /**
    * Passes on the job's events until the returned function is called. With `replay`, its state now
@@ -308,11 +320,12 @@ export interface JobHandler {
   state: (jobId: string) => Extract<JobEvent, { type: 'progress' }> | undefined
   /** Rejects when the output cannot be had (the watcher's stream then ends, and the client asks again). */
   output: (jobId: string) => Promise<JobOutput>
-  jobs: (limit: number) => JobsReply
-  /** Ends the job (throws JobRefusal unknown-job for a job the queue does not hold). */
-  cancel: (jobId: string) => Promise<CancelReply>
-  /** Removes finished jobs and their files (swarm prune). */
-  prune: (req: PruneRequest) => Promise<PruneReply>
+  /** The jobs `who` may see. */
+  jobs: (limit: number, who: Caller) => JobsReply
+  /** Ends the job (throws JobRefusal unknown-job for a job the queue does not hold, or `who` may not see). */
+  cancel: (jobId: string, who: Caller) => Promise<CancelReply>
+  /** Removes finished jobs of `who`'s (all, for an admin or an open swarm) and their files (swarm prune). */
+  prune: (req: PruneRequest, who: Caller) => Promise<PruneReply>
 }
 
 export interface JobComponents {
@@ -374,7 +387,8 @@ export class JobProtocolService {
 
   async #submit (fs: FrameStream): Promise<void> {
     const req = await fs.readJson(SubmitRequestSchema)
-    const job = await this.#handler.admit(req, async (sink) => { await fs.readBinary(req.bytes, sink) })
+    const who = this.#handler.identify(SUBMIT_PROTOCOL, req)
+    const job = await this.#handler.admit(req, async (sink) => { await fs.readBinary(req.bytes, sink) }, who)
     const jobId = job.accepted.jobId
     // Watch before the job can progress, so no event is missed; but send nothing before "accepted".
     const accepted = Promise.withResolvers<void>()
@@ -392,7 +406,9 @@ export class JobProtocolService {
 
   async #watchRequest (fs: FrameStream): Promise<void> {
     const req = await fs.readJson(WatchRequestSchema)
-    if (!this.#handler.knows(req.jobId)) throw new JobRefusal(ErrorCodes.unknownJob, `no job ${req.jobId} in the queue`)
+    const who = this.#handler.identify(WATCH_PROTOCOL, req)
+    // Another user's job is answered as no job at all: its id says nothing about whether it exists.
+    if (!this.#handler.knows(req.jobId) || !this.#handler.maySee(req.jobId, who)) throw new JobRefusal(ErrorCodes.unknownJob, `no job ${req.jobId} in the queue`)
     await this.#watch(fs, req.jobId, req.result, true)
   }
 
@@ -458,19 +474,19 @@ export class JobProtocolService {
 
   async #jobs (fs: FrameStream): Promise<void> {
     const req = await fs.readJson(JobsRequestSchema)
-    await fs.writeJson(this.#handler.jobs(req.limit ?? DEFAULT_JOBS_LIMIT))
+    await fs.writeJson(this.#handler.jobs(req.limit ?? DEFAULT_JOBS_LIMIT, this.#handler.identify(JOBS_PROTOCOL, req)))
     await fs.close()
   }
 
   async #cancel (fs: FrameStream): Promise<void> {
     const req = await fs.readJson(CancelRequestSchema)
-    await fs.writeJson(await this.#handler.cancel(req.jobId))
+    await fs.writeJson(await this.#handler.cancel(req.jobId, this.#handler.identify(CANCEL_PROTOCOL, req)))
     await fs.close()
   }
 
   async #prune (fs: FrameStream): Promise<void> {
     const req = await fs.readJson(PruneRequestSchema)
-    await fs.writeJson(await this.#handler.prune(req))
+    await fs.writeJson(await this.#handler.prune(req, this.#handler.identify(PRUNE_PROTOCOL, req)))
     await fs.close()
   }
 }

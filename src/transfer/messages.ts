@@ -2,6 +2,7 @@
 // it is used, and anything else resets the stream.
 import { z } from 'zod'
 import { OUTPUT_FORMATS } from '../ops/limits.ts'
+import { AuthSchema } from './request-auth.ts'
 
 export const TILE_PROTOCOL = '/swarm/tile/1.0.0'
 export const SUBMIT_PROTOCOL = '/swarm/submit/1.0.0'
@@ -9,6 +10,10 @@ export const WATCH_PROTOCOL = '/swarm/watch/1.0.0'
 export const JOBS_PROTOCOL = '/swarm/jobs/1.0.0'
 export const CANCEL_PROTOCOL = '/swarm/cancel/1.0.0'
 export const PRUNE_PROTOCOL = '/swarm/prune/1.0.0'
+export const USERS_PROTOCOL = '/swarm/users/1.0.0'
+
+/** Every request a person makes may carry their signature; once the swarm has accounts, it must. */
+const auth = AuthSchema.optional()
 
 /** Binary payloads travel in frames of this size; JSON messages stay well under it. */
 export const FRAME_BYTES = 1024 * 1024
@@ -85,11 +90,12 @@ export const SubmitRequestSchema = z.object({
   /** Who submits, for people to read ("user@host", "browser via <peer>"): not checked, never acted on. */
   submitter: z.string().max(SUBMITTER_MAX_CHARS).optional(),
   /** true: compute it even if the result cache has it (a benchmark, or a result in doubt). */
-  noCache: z.boolean().optional()
+  noCache: z.boolean().optional(),
+  auth
 }).strict()
 export type SubmitRequest = z.infer<typeof SubmitRequestSchema>
 
-export const WatchRequestSchema = z.object({ jobId: id, result: z.boolean() }).strict()
+export const WatchRequestSchema = z.object({ jobId: id, result: z.boolean(), auth }).strict()
 
 /** A progress event's `waiting` reason is cut to this: an error message with a path, not a log. */
 export const WAITING_MAX_CHARS = 1024
@@ -118,13 +124,15 @@ export const JobEventSchema = z.discriminatedUnion('type', [
 ])
 export type JobEvent = z.infer<typeof JobEventSchema>
 
-export const JobsRequestSchema = z.object({ limit: int.max(10_000).optional() }).strict()
+export const JobsRequestSchema = z.object({ limit: int.max(10_000).optional(), auth }).strict()
 export const JobSummarySchema = z.object({
   id, name: z.string(), state: z.string(), done: int, total: int, phase: int, phaseCount: int,
   peers: z.array(z.string()), submittedAt: z.number(), finishedAt: z.number().optional(), failure: z.string().optional(),
   waiting: z.string().max(WAITING_MAX_CHARS).optional(),
   width: int, height: int, pipeline: z.string(),
   submitter: z.string().max(SUBMITTER_MAX_CHARS).optional(),
+  /** The account that submitted it (absent in an open swarm). */
+  owner: z.string().max(32).optional(),
   /** When its first tile was handed out, as the master that ran it saw it. */
   startedAt: z.number().optional(),
   /** The peers that did its tiles (under this master), sorted. */
@@ -137,7 +145,7 @@ export type JobsReply = z.infer<typeof JobsReplySchema>
 // ---- cancel: client -> master
 /** The reason a cancelled job's watchers hear in its `failed` event (the client shows it as cancelled, not failed). */
 export const CANCELLED_REASON = 'cancelled'
-export const CancelRequestSchema = z.object({ jobId: id }).strict()
+export const CancelRequestSchema = z.object({ jobId: id, auth }).strict()
 /** cancelled: false when the job had already ended (its state says how); cancelling twice is no error. */
 export const CancelReplySchema = z.object({ jobId: id, state: z.string().max(32), cancelled: z.boolean() }).strict()
 export type CancelReply = z.infer<typeof CancelReplySchema>
@@ -147,7 +155,7 @@ export type CancelReply = z.infer<typeof CancelReplySchema>
 export const MAX_PRUNED = 5000
 export const FINISHED_STATES = ['done', 'failed', 'cancelled'] as const
 /** Finished jobs that ended more than olderThanMs ago, in the given states; dryRun: list them, remove nothing. */
-export const PruneRequestSchema = z.object({ olderThanMs: int, states: z.array(z.enum(FINISHED_STATES)).min(1).max(3), dryRun: z.boolean() }).strict()
+export const PruneRequestSchema = z.object({ olderThanMs: int, states: z.array(z.enum(FINISHED_STATES)).min(1).max(3), dryRun: z.boolean(), auth }).strict()
 export type PruneRequest = z.infer<typeof PruneRequestSchema>
 export const PruneReplySchema = z.object({
   jobs: z.array(z.object({ id, name: z.string().max(256), state: z.string().max(32), finishedAt: z.number() }).strict()).max(MAX_PRUNED),
@@ -156,6 +164,24 @@ export const PruneReplySchema = z.object({
   dryRun: z.boolean()
 }).strict()
 export type PruneReply = z.infer<typeof PruneReplySchema>
+
+// ---- users: client -> master (swarm user add/list/remove, swarm login)
+const userName = z.string().min(1).max(32)
+const password = z.string().min(1).max(1024)
+const publicKey = z.string().regex(/^[A-Za-z0-9_-]{43}$/)
+export const UsersRequestSchema = z.discriminatedUnion('op', [
+  /** The first account may be made unsigned (it is the admin, with this device's key); later ones by an admin. */
+  z.object({ op: z.literal('add'), name: userName, password, admin: z.boolean(), key: publicKey.optional(), auth }).strict(),
+  z.object({ op: z.literal('list'), auth }).strict(),
+  z.object({ op: z.literal('remove'), name: userName, auth }).strict(),
+  /** The password proves who it is; `key` becomes one of the account's device keys. */
+  z.object({ op: z.literal('login'), name: userName, password, key: publicKey }).strict()
+])
+export type UsersRequest = z.infer<typeof UsersRequestSchema>
+export const UserSummarySchema = z.object({ name: userName, admin: z.boolean(), keys: int, createdAt: z.number() }).strict()
+export type UserSummary = z.infer<typeof UserSummarySchema>
+export const UsersReplySchema = z.object({ users: z.array(UserSummarySchema).max(10_000), open: z.boolean() }).strict()
+export type UsersReply = z.infer<typeof UsersReplySchema>
 
 /** Error codes a peer sends in an error frame. */
 export const ErrorCodes = {
@@ -174,5 +200,7 @@ export const ErrorCodes = {
   noSpace: 'no-space',
   /** the receiving peer's memory budget has no room for the work now: not the work's fault */
   noMemory: 'no-memory',
+  /** the request has no valid user (this swarm has accounts), or the user may not do it */
+  unauthorized: 'unauthorized',
   internal: 'internal'
 } as const

@@ -4,7 +4,7 @@ import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { systemClock, type Clock } from '../transfer/clock.ts'
 import { RemoteError } from '../transfer/errors.ts'
-import { findMaster, InputChangedError, isRetryable, submitImage, watchJob, type JobOutcome, type SubmitInput } from '../transfer/job-protocol.ts'
+import { findMaster, InputChangedError, isRetryable, submitImage, watchJob, type ClientOptions, type JobOutcome, type SubmitInput } from '../transfer/job-protocol.ts'
 import { ErrorCodes, type JobEvent } from '../transfer/messages.ts'
 
 export interface SessionOptions {
@@ -16,6 +16,8 @@ export interface SessionOptions {
   onRetry?: (why: string) => void
   /** The time budget, pauses and the protocols' deadlines run on this clock (default: the system's). */
   clock?: Clock
+  /** The user's key on this device (swarm login): requests are signed with it. */
+  signer?: ClientOptions['signer']
 }
 
 /** A bound on attempts besides the time budget, so a loop can never spin for ever. */
@@ -60,8 +62,8 @@ export async function runSubmit (input: SubmitInput, s: SessionOptions): Promise
   for (let attempt = 0; attempt < MAX_ATTEMPTS && budget.left() > 0; attempt++) {
     try {
       const master = await findMaster(s.node, s.targets, Math.max(MIN_FIND_MS, budget.left()), { clock })
-      if (jobId == null) return await submitImage(s.node, master, input, onEvent, { clock })
-      return await watchJob(s.node, master, jobId, true, onEvent, { clock })
+      if (jobId == null) return await submitImage(s.node, master, input, onEvent, { clock, signer: s.signer })
+      return await watchJob(s.node, master, jobId, true, onEvent, { clock, signer: s.signer })
     } catch (err) {
       // Before "accepted" the upload is sent again when the master changed or the connection broke;
       // after it the job is in the queue, and only a definite answer (a failure, an unknown job) ends it.
@@ -83,7 +85,7 @@ export async function runWatch (jobId: string, withData: boolean, s: SessionOpti
   for (let attempt = 0; attempt < MAX_ATTEMPTS && budget.left() > 0; attempt++) {
     try {
       const master = await findMaster(s.node, s.targets, Math.max(MIN_FIND_MS, budget.left()), { clock })
-      return await watchJob(s.node, master, jobId, withData, onEvent, { clock })
+      return await watchJob(s.node, master, jobId, withData, onEvent, { clock, signer: s.signer })
     } catch (err) {
       if (isDefinite(err, attempt > 0)) throw err
       budget.lost()

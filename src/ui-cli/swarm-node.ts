@@ -2,6 +2,9 @@
 // runtime that wakes up when this peer is elected. `swarm start` and the test harness both use this.
 // It wires the protocol services to what decides for them (the worker, the master, the job service):
 // each starts once the libp2p node is up and stops, unregistering its handler, when the peer stops.
+import { AccountService } from '../scheduler/account-service.ts'
+import { askUsers, UsersProtocolService } from '../transfer/users-protocol.ts'
+import { DeviceKey } from '../transfer/request-auth.ts'
 import { availableParallelism, freemem } from 'node:os'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
@@ -84,6 +87,8 @@ interface Services {
   blobs: BlobService
   /** The dashboard API's master part, for dashboards on the other peers. */
   tunnel: HttpTunnelService
+  /** Accounts: swarm user, swarm login, the dashboard's login. */
+  users: UsersProtocolService
 }
 
 export class SwarmNode {
@@ -96,6 +101,7 @@ export class SwarmNode {
   private replica?: QueueReplica
   private readonly knownJobs = new Set<string>()
   private services?: Services
+  private accounts?: AccountService
   private masterApi?: MasterApi
   private readonly dataDir: string
   /** Drops asked for jobs not yet done in this peer's replica. */
@@ -218,17 +224,25 @@ export class SwarmNode {
     const clock = this.clock
     const replica = new QueueReplica(this.peer.store)
     this.replica = replica
-    const jobs = new JobService({ master: this.master, masterId: () => this.peer.master, clock })
+    const jobs = new JobService({ master: this.master, masterId: () => this.peer.master, selfId: () => this.peer.peerId, clock })
     await clearUploads(this.dataDir)
     const masterApi = this.masterApi = new MasterApi({ master: this.master, jobs, peerNames: () => this.peerNames(), clock, uploadDir: uploadDirOf(this.dataDir) })
     masterApi.start()
+    const accounts = this.accounts = new AccountService({
+      queue: () => this.master.queue?.state,
+      step: async (event) => await this.master.step(event),
+      replicated: async () => await this.master.queueOnStandby(this.master.livePeers()),
+      identify: (protocol, request) => jobs.identify(protocol, request),
+      clock
+    })
     this.services = {
       tiles: new TileService({ libp2p }, { handler: this.worker, clock }),
       tileDone: new TileDoneService({ libp2p }, { onNotice: async (n, from) => await this.master.onTileNotice(n, from), clock }),
       jobs: new JobProtocolService({ libp2p }, { handler: jobs, clock }),
       handover: new HandoverService({ libp2p }, { handler: jobs, clock }),
       blobs: new BlobService({ libp2p }, { files: this.master.files, epoch: () => this.peer.epoch, onDrop: async (jobId) => { await this.onDrop(jobId, replica) }, master: () => this.peer.master, knows: async (jobId) => await this.knowsJob(jobId), onRefused: (message) => { this.master.emit('log', { level: 'warn', msg: message }) }, clock }),
-      tunnel: new HttpTunnelService({ libp2p }, { fetch: masterApi.fetch, clock })
+      tunnel: new HttpTunnelService({ libp2p }, { fetch: masterApi.fetch, clock }),
+      users: new UsersProtocolService({ libp2p }, { handler: { serving: () => jobs.serving(), masterId: () => this.peer.master, handle: async (req) => await accounts.handle(req) }, clock })
     }
     for (const service of Object.values(this.services)) await service.start()
     await this.master.replication.start({ libp2p })
@@ -255,7 +269,18 @@ export class SwarmNode {
   dashboard (init: DashboardInit, metrics?: DashboardComponents['metrics']): DashboardServer {
     const api = this.masterApi
     if (api == null) throw new Error('the peer is not started')
-    return new DashboardServer({ peer: this.peer, libp2p: () => this.peer.libp2p, masterFetch: api.fetch, metrics, clock: this.clock }, init)
+    return new DashboardServer({ peer: this.peer, libp2p: () => this.peer.libp2p, masterFetch: api.fetch, metrics, clock: this.clock, login: async (name, password) => await this.login(name, password) }, init)
+  }
+
+  /** A dashboard login: the master checks the password and adds a key made here for the session. */
+  private async login (name: string, password: string): Promise<DeviceKey> {
+    const master = this.peer.master
+    if (master == null) throw new Error('the swarm has no master right now (electing one); try again in a few seconds')
+    const key = DeviceKey.generate(name)
+    const req = { op: 'login' as const, name, password, key: key.publicKey }
+    if (master === this.peer.peerId) await this.accounts!.handle(req)
+    else await askUsers(this.peer.libp2p, peerIdFromString(master), req, { clock: this.clock })
+    return key
   }
 
   /**

@@ -22,9 +22,24 @@ import { eventStream } from './sse.ts'
 import { readUpload } from './upload.ts'
 import { TileHistory } from './tile-history.ts'
 import { Previews } from './preview.ts'
+import { AuthSchema, type Caller } from '../transfer/request-auth.ts'
+import { maySee } from '../scheduler/accounts.ts'
 
 /** The header a dashboard adds to what it sends to the master: its peer's name. */
 export const VIA_HEADER = 'x-swarm-dashboard'
+/**
+ * The header with the signature of the dashboard's logged-in user (base64url JSON of an Auth) over the
+ * request's method and path, made with the session's key by the peer that serves the page.
+ */
+export const USER_AUTH_HEADER = 'x-swarm-user'
+/** The protocol name a dashboard request's signature is for: never valid on the libp2p protocols. */
+export const DASHBOARD_AUTH_PROTOCOL = '/swarm/dashboard-http'
+
+/** What a dashboard request's signature covers (the body is the tunnel's, on a connection the swarm key admits). */
+export function dashboardRequestBody (method: string, url: string): Record<string, unknown> {
+  const u = new URL(url, 'http://dashboard')
+  return { method, path: `${u.pathname}${u.search}` }
+}
 /** Tiles shown one by one in a job's map; a larger job's map is left out (a grid of 16k cells is a blur). */
 export const MAX_CELLS = 16_384
 /** Tile failures listed on a job's page: the newest. */
@@ -35,7 +50,7 @@ const STATES: JobStateName[] = ['queued', 'running', 'done', 'failed', 'cancelle
 
 export interface MasterApiComponents {
   master: Pick<MasterRuntime, 'active' | 'queue' | 'opts' | 'progressEvent' | 'meta' | 'on' | 'off' | 'ensureLocal' | 'files' | 'isStitched'>
-  jobs: Pick<JobService, 'admit' | 'cancel' | 'output' | 'jobs' | 'summary' | 'masterId'>
+  jobs: Pick<JobService, 'admit' | 'cancel' | 'output' | 'jobs' | 'summary' | 'masterId' | 'identify'>
   /** Names of the peers, by PeerId, as this peer's heartbeats say. */
   peerNames: () => Record<string, string>
   clock: Clock
@@ -48,6 +63,8 @@ export class MasterApi {
   readonly #c: MasterApiComponents
   readonly history: TileHistory
   readonly #previews: Previews
+  /** Each request's author, found once (a signature's nonce is good for one check). */
+  readonly #callers = new WeakMap<Request, Caller>()
 
   constructor (components: MasterApiComponents) {
     this.#c = components
@@ -56,18 +73,21 @@ export class MasterApi {
     const app = this.app
     app.use('*', async (c, next) => {
       if (!this.#c.master.active) return errorResponse(503, 'this peer is not master (any more); ask again', { code: ErrorCodes.notMaster })
+      this.#callers.set(c.req.raw, this.identify(c.req.raw))
       await next()
     })
-    app.get('/api/jobs', (c) => Response.json(this.list(c.req.query('state'), c.req.query('q'), c.req.query('limit'))))
-    app.get('/api/jobs/events', () => this.events(undefined))
-    app.post('/api/jobs', async (c) => await this.submit(c.req.raw))
-    app.get('/api/jobs/:id', (c) => this.detail(c.req.param('id')))
-    app.get('/api/jobs/:id/events', (c) => { this.mustKnow(c.req.param('id')); return this.events(c.req.param('id')) })
-    app.get('/api/jobs/:id/result', async (c) => await this.result(c.req.param('id')))
-    app.get('/api/jobs/:id/preview', async (c) => await this.preview(c.req.param('id')))
-    app.post('/api/jobs/:id/cancel', async (c) => Response.json(await this.#c.jobs.cancel(this.mustKnow(c.req.param('id')))))
+    const who = (c: { req: { raw: Request } }): Caller => this.#callers.get(c.req.raw) ?? null
+    app.get('/api/jobs', (c) => Response.json(this.list(c.req.query('state'), c.req.query('q'), c.req.query('limit'), who(c))))
+    app.get('/api/jobs/events', (c) => this.events(undefined, who(c)))
+    app.post('/api/jobs', async (c) => await this.submit(c.req.raw, who(c)))
+    app.get('/api/jobs/:id', (c) => this.detail(c.req.param('id'), who(c)))
+    app.get('/api/jobs/:id/events', (c) => { this.mustKnow(c.req.param('id'), who(c)); return this.events(c.req.param('id'), who(c)) })
+    app.get('/api/jobs/:id/result', async (c) => await this.result(c.req.param('id'), who(c)))
+    app.get('/api/jobs/:id/preview', async (c) => await this.preview(c.req.param('id'), who(c)))
+    app.post('/api/jobs/:id/cancel', async (c) => Response.json(await this.#c.jobs.cancel(this.mustKnow(c.req.param('id'), who(c)), who(c))))
     app.onError((err) => {
       if (err instanceof ApiRefusal) return refusalResponse(err)
+      if (err instanceof JobRefusal && err.code === ErrorCodes.unauthorized) return errorResponse(401, err.message, { code: err.code })
       if (err instanceof JobRefusal) return errorResponse(err.code === ErrorCodes.busy ? 503 : err.code === ErrorCodes.notMaster ? 503 : err.code === ErrorCodes.unknownJob ? 404 : 400, err.message, { code: err.code })
       return errorResponse(500, err.message, { code: ErrorCodes.internal })
     })
@@ -80,19 +100,30 @@ export class MasterApi {
 
   readonly fetch = async (request: Request): Promise<Response> => await this.app.fetch(request)
 
-  private mustKnow (jobId: string): string {
+  /** The signed user of a dashboard request; null in an open swarm; throws JobRefusal unauthorized. */
+  private identify (request: Request): Caller {
+    const header = request.headers.get(USER_AUTH_HEADER)
+    let auth: unknown
+    if (header != null) {
+      try { auth = AuthSchema.parse(JSON.parse(Buffer.from(header, 'base64url').toString('utf8'))) } catch { auth = { malformed: true } }
+    }
+    return this.#c.jobs.identify(DASHBOARD_AUTH_PROTOCOL, { ...dashboardRequestBody(request.method, request.url), ...(auth != null ? { auth } : {}) })
+  }
+
+  private mustKnow (jobId: string, who: Caller): string {
     const q = this.#c.master.queue
-    if (q == null || !q.state.jobs.has(jobId)) throw new ApiRefusal(404, `no job ${jobId} in the queue`, { code: ErrorCodes.unknownJob })
+    const job = q?.state.jobs.get(jobId)
+    if (job == null || !maySee(who, (job.meta as { owner?: string } | undefined)?.owner)) throw new ApiRefusal(404, `no job ${jobId} in the queue`, { code: ErrorCodes.unknownJob })
     return jobId
   }
 
-  private rows (): JobRow[] {
-    return this.#c.jobs.jobs(MAX_LIST * 10).jobs.map(j => this.rowOf(j))
+  private rows (who: Caller): JobRow[] {
+    return this.#c.jobs.jobs(MAX_LIST * 10, who).jobs.map(j => this.rowOf(j))
   }
 
   /** One job's row, without listing the queue. */
-  private row (jobId: string): JobRow | undefined {
-    const j = this.#c.jobs.summary(jobId)
+  private row (jobId: string, who: Caller): JobRow | undefined {
+    const j = this.#c.jobs.summary(jobId, who)
     return j == null ? undefined : this.rowOf(j)
   }
 
@@ -113,8 +144,8 @@ export class MasterApi {
     return row
   }
 
-  list (state: string | undefined, q: string | undefined, limit: string | undefined): JobsView {
-    const all = this.rows()
+  list (state: string | undefined, q: string | undefined, limit: string | undefined, who: Caller): JobsView {
+    const all = this.rows(who)
     const counts = Object.fromEntries(STATES.map(s => [s, 0])) as Record<JobStateName, number>
     for (const j of all) counts[j.state]++
     if (state != null && state !== '' && state !== 'all' && !STATES.includes(state as JobStateName)) throw new ApiRefusal(400, `state is ${JSON.stringify(state)}, expected one of ${STATES.join(', ')}`, { field: 'state' })
@@ -130,9 +161,9 @@ export class MasterApi {
     return { jobs, counts, master: this.#c.jobs.masterId() ?? '', epoch }
   }
 
-  detail (jobId: string): Response {
-    this.mustKnow(jobId)
-    const row = this.row(jobId)
+  detail (jobId: string, who: Caller): Response {
+    this.mustKnow(jobId, who)
+    const row = this.row(jobId, who)
     const state = this.#c.master.queue!.state
     if (row == null) throw new ApiRefusal(404, `no job ${jobId} in the queue`, { code: ErrorCodes.unknownJob })
     const meta = this.#c.master.meta(jobId)
@@ -166,15 +197,17 @@ export class MasterApi {
     return Response.json(detail)
   }
 
-  private events (jobId: string | undefined): Response {
+  private events (jobId: string | undefined, who: Caller): Response {
     const master = this.#c.master
     const clock = this.#c.clock
+    // With accounts, a user's stream carries their own jobs' events, and the master's log only to admins.
+    const mine = (id: string): boolean => who == null || who.admin || master.queue?.state.jobs.get(id)?.meta != null && maySee(who, (master.queue.state.jobs.get(id)!.meta as { owner?: string }).owner)
     return eventStream((sink) => {
-      const onJob = (e: JobEvent): void => { if (jobId == null || e.jobId === jobId) sink.send('job', e) }
+      const onJob = (e: JobEvent): void => { if ((jobId == null || e.jobId === jobId) && mine(e.jobId)) sink.send('job', e) }
       const onTile = (d: { jobId: string, phase: number, index: number, peer: string, attempt: number, speculative: boolean }): void => {
-        if (jobId == null || d.jobId === jobId) sink.send('tile', { ...d, at: clock.now() })
+        if ((jobId == null || d.jobId === jobId) && mine(d.jobId)) sink.send('tile', { ...d, at: clock.now() })
       }
-      const onLog = (l: { level: 'info' | 'warn', msg: string }): void => { if (jobId == null) sink.send('log', { level: l.level, msg: l.msg, at: clock.now() }) }
+      const onLog = (l: { level: 'info' | 'warn', msg: string }): void => { if (jobId == null && (who == null || who.admin)) sink.send('log', { level: l.level, msg: l.msg, at: clock.now() }) }
       // No longer master: the stream ends and the browser reconnects, to the new master through its peer.
       const onInactive = (): void => { sink.end() }
       master.on('job', onJob)
@@ -191,9 +224,9 @@ export class MasterApi {
     }, clock)
   }
 
-  private async result (jobId: string): Promise<Response> {
-    this.mustKnow(jobId)
-    const row = this.row(jobId)
+  private async result (jobId: string, who: Caller): Promise<Response> {
+    this.mustKnow(jobId, who)
+    const row = this.row(jobId, who)
     if (row?.state !== 'done') throw new ApiRefusal(409, `job ${jobId} is ${row?.state ?? 'unknown'}: a result is there once it is done`, { code: 'not-done' })
     const out = await this.#c.jobs.output(jobId)
     const base = (row.name.replace(/\.[^.]*$/, '').replace(/[^\w.-]+/g, '_') || jobId).slice(0, 100)
@@ -215,8 +248,8 @@ export class MasterApi {
     })
   }
 
-  private async preview (jobId: string): Promise<Response> {
-    this.mustKnow(jobId)
+  private async preview (jobId: string, who: Caller): Promise<Response> {
+    this.mustKnow(jobId, who)
     const state = this.#c.master.queue!.state
     const job = state.jobs.get(jobId)!
     const finished = job.state === 'done' && this.#c.master.isStitched(jobId)
@@ -236,7 +269,7 @@ export class MasterApi {
     return new Response(new Uint8Array(png), { headers: { 'content-type': 'image/png', 'cache-control': 'no-store' } })
   }
 
-  private async submit (request: Request): Promise<Response> {
+  private async submit (request: Request, who: Caller): Promise<Response> {
     const opts = this.#c.master.opts
     const upload = await readUpload(request, this.#c.uploadDir, opts.maxInputBytes)
     try {
@@ -264,7 +297,7 @@ export class MasterApi {
       for (const f of images) {
         const admitted = await this.#c.jobs.admit({ name: f.name, bytes: f.bytes, pipeline, format: parsedFormat.data, ...(tileSize != null ? { tileSize } : {}), watch: false, submitter }, async (sink) => {
           for await (const chunk of createReadStream(f.path, { highWaterMark: 1024 * 1024 })) await sink(chunk as Buffer)
-        }).catch((err: unknown) => {
+        }, who).catch((err: unknown) => {
           if (err instanceof JobRefusal && err.code === ErrorCodes.badInput) throw new ApiRefusal(400, err.message, { field: 'image', code: err.code })
           if (err instanceof JobRefusal && err.code === ErrorCodes.badPipeline) throw new ApiRefusal(400, err.message, { field: 'pipeline', code: err.code })
           throw err

@@ -20,7 +20,9 @@ import type { MasterEventData, PeerEventData, SwarmView } from './api-types.ts'
 import { crossSiteReason, DashboardAuth, isLoopback } from './auth.ts'
 import { errorResponse } from './http-errors.ts'
 import { eventStream } from './sse.ts'
-import { VIA_HEADER } from './master-api.ts'
+import { dashboardRequestBody, DASHBOARD_AUTH_PROTOCOL, USER_AUTH_HEADER, VIA_HEADER } from './master-api.ts'
+import { UserSessions } from './user-sessions.ts'
+import type { DeviceKey } from '../transfer/request-auth.ts'
 
 // In defaults.ts, which imports nothing: `swarm start --help` prints them.
 export { DEFAULT_DASHBOARD_HOST, DEFAULT_DASHBOARD_PORT } from './defaults.ts'
@@ -41,6 +43,12 @@ const TYPES: Record<string, string> = {
 /** What a page may load (its own scripts, styles and images) and nothing else: a dashboard runs no one else's code. */
 const CSP = "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'"
 
+const TOKEN_FIELDS = `<p class="muted">This dashboard is served beyond this device, so it asks for the swarm's dashboard token: the file <code>dashboard-token</code> in the peer's data dir.</p>
+      <label for="token">Token</label>
+      <input id="token" type="password" name="token" data-testid="login-token" autocomplete="off" required>`
+
+const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, c => `&#${c.charCodeAt(0)};`)
+
 export interface DashboardComponents {
   peer: Pick<SwarmPeer, 'peerId' | 'master' | 'epoch' | 'snapshot' | 'on' | 'off'>
   libp2p: () => Pick<Libp2p, 'dialProtocol' | 'getConnections'>
@@ -49,6 +57,8 @@ export interface DashboardComponents {
   /** /metrics, when metrics are kept. */
   metrics?: { text: () => Promise<string>, contentType: string }
   clock: Clock
+  /** Logs a person in with the master (users protocol): a fresh key of theirs for this session. */
+  login?: (name: string, password: string) => Promise<DeviceKey>
 }
 
 export interface DashboardInit {
@@ -61,6 +71,7 @@ export interface DashboardInit {
 export class DashboardServer {
   readonly app = new Hono()
   readonly auth: DashboardAuth
+  readonly sessions: UserSessions
   readonly #c: DashboardComponents
   readonly #init: DashboardInit
   #server?: ServerType
@@ -70,6 +81,7 @@ export class DashboardServer {
     this.#init = init
     const loopbackOnly = isLoopback(init.host)
     this.auth = new DashboardAuth(init.token, !loopbackOnly, () => components.clock.now())
+    this.sessions = new UserSessions(() => components.clock.now())
     const app = this.app
     app.use('*', async (c, next) => {
       const refused = crossSiteReason(c.req.raw, loopbackOnly)
@@ -86,16 +98,15 @@ export class DashboardServer {
       if (path.startsWith('/api/') || path === '/metrics') return errorResponse(401, 'log in first: open /login and give the token from the data dir (or send Authorization: Bearer <token>)', { code: 'unauthorized' })
       return c.redirect('/login', 302)
     })
-    app.get('/login', async () => await this.loginPage(undefined, 200))
-    app.post('/login', async (c) => {
-      const form = await c.req.parseBody().catch(() => ({}))
-      const token = typeof (form as Record<string, unknown>).token === 'string' ? (form as Record<string, string>).token : ''
-      const outcome = this.auth.login(token)
-      if (outcome === 'wrong') return await this.loginPage('That is not this swarm\'s dashboard token.', 401)
-      if (outcome === 'throttled') return await this.loginPage('Too many wrong tokens: wait a minute.', 429)
-      return new Response(null, { status: 303, headers: { location: '/', 'set-cookie': outcome } })
+    app.get('/login', async (c) => await this.loginPage(undefined, 200, c.req.raw))
+    app.post('/login', async (c) => await this.login(c.req.raw))
+    app.post('/logout', (c) => {
+      this.sessions.end(c.req.raw)
+      const headers = new Headers({ location: '/login' })
+      headers.append('set-cookie', DashboardAuth.logoutCookie())
+      headers.append('set-cookie', UserSessions.logoutCookie())
+      return new Response(null, { status: 303, headers })
     })
-    app.post('/logout', () => new Response(null, { status: 303, headers: { location: '/login', 'set-cookie': DashboardAuth.logoutCookie() } }))
     app.get('/', async () => await this.file(join(PUBLIC_DIR, 'index.html')))
     app.get('/app/*', async (c) => {
       const rel = normalize(c.req.path.slice('/app/'.length))
@@ -151,9 +162,37 @@ export class DashboardServer {
     }
   }
 
-  private async loginPage (error: string | undefined, status: number): Promise<Response> {
+  /**
+   * The login form: the dashboard token when the page is served beyond this device and not yet given, and
+   * an account's name and password (needed once the swarm has accounts; the master checks them).
+   */
+  private async login (request: Request): Promise<Response> {
+    const form = await request.clone().formData().catch(() => new FormData())
+    const field = (k: string): string => { const v = form.get(k); return typeof v === 'string' ? v : '' }
+    const headers = new Headers({ location: '/' })
+    if (this.auth.required && !this.auth.allows(request)) {
+      const outcome = this.auth.login(field('token'))
+      if (outcome === 'wrong') return await this.loginPage('That is not this swarm\'s dashboard token.', 401, request)
+      if (outcome === 'throttled') return await this.loginPage('Too many wrong tokens: wait a minute.', 429, request)
+      headers.append('set-cookie', outcome)
+    }
+    const name = field('user').trim()
+    if (name !== '') {
+      if (this.#c.login == null) return await this.loginPage('This peer cannot log accounts in.', 500, request)
+      try {
+        headers.append('set-cookie', this.sessions.begin(await this.#c.login(name, field('password'))))
+      } catch (err) {
+        return await this.loginPage(escapeHtml((err as Error).message), 401, request)
+      }
+    }
+    return new Response(null, { status: 303, headers })
+  }
+
+  private async loginPage (error: string | undefined, status: number, request: Request): Promise<Response> {
     const page = await readFile(join(PUBLIC_DIR, 'login.html'), 'utf8')
+    const tokenAsked = this.auth.required && !this.auth.allows(request)
     const html = page.replace('<!--error-->', error == null ? '' : `<p class="login-error">${error}</p>`)
+      .replace('<!--token-->', tokenAsked ? TOKEN_FIELDS : '')
     return new Response(html, { status, headers: { 'content-type': TYPES['.html'] } })
   }
 
@@ -164,6 +203,13 @@ export class DashboardServer {
     // Which dashboard a submit came through, for the job's "submitted by".
     const headers = new Headers(request.headers)
     headers.set(VIA_HEADER, this.#c.peer.snapshot().peers.find(p => p.self)?.name ?? this.#c.peer.peerId)
+    // The logged-in person, signed for this master with the session's key (a header sent by the browser is not trusted).
+    headers.delete(USER_AUTH_HEADER)
+    const key = this.sessions.keyOf(request)
+    if (key != null) {
+      const { auth } = key.sign(DASHBOARD_AUTH_PROTOCOL, master, dashboardRequestBody(request.method, request.url), this.#c.clock.now())
+      headers.set(USER_AUTH_HEADER, Buffer.from(JSON.stringify(auth)).toString('base64url'))
+    }
     // Built afresh: the adapter's own request objects cannot be copied by the global Request constructor.
     const hasBody = request.method !== 'GET' && request.method !== 'HEAD'
     request = new Request(request.url, { method: request.method, headers, signal: request.signal, ...(hasBody ? { body: request.body, duplex: 'half' } : {}) } as RequestInit)

@@ -41,6 +41,12 @@ export const tileRequest = rec({
   source: rec({ sha256: sha, holders: fc.array(id, { minLength: 1, maxLength: 8 }), x: int, y: int })
 }, ['copyTo', 'source'])
 
+const b64url = (n: number): fc.Arbitrary<string> => fc.uint8Array({ minLength: n, maxLength: n }).map(b => Buffer.from(b).toString('base64url'))
+/** A request's signature (request-auth.ts): its shape, not a valid signature (the fuzz checks the schema). */
+const auth = rec({ user: str(1, 32), at: fc.nat(), nonce: b64url(18), sig: b64url(64) })
+const userName = str(1, 32)
+const publicKey = b64url(32)
+
 const jobSummary = rec({
   id,
   name: str(0, 40),
@@ -58,6 +64,7 @@ const jobSummary = rec({
   height: int,
   pipeline: str(0, 60),
   submitter: str(0, 128),
+  owner: str(0, 32),
   startedAt: fc.integer(),
   workers: small(id)
 }, ['finishedAt', 'failure', 'waiting', 'submitter', 'startedAt', 'workers'])
@@ -125,11 +132,11 @@ export const messageSamples: Record<string, Sample> = {
   },
   TileAckSchema: { valid: fc.constant({ type: 'ack' }), strict: true },
   SubmitRequestSchema: {
-    valid: rec({ name: str(1, 255), bytes: intIn(1, 2 ** 40), pipeline: json, format, tileSize: intIn(16, 16_384), watch: fc.boolean(), submitter: str(0, 128), noCache: fc.boolean() }, ['tileSize', 'submitter', 'noCache']),
+    valid: rec({ name: str(1, 255), bytes: intIn(1, 2 ** 40), pipeline: json, format, tileSize: intIn(16, 16_384), watch: fc.boolean(), submitter: str(0, 128), noCache: fc.boolean(), auth }, ['tileSize', 'submitter', 'noCache', 'auth']),
     loose: [['pipeline']],
     strict: true
   },
-  WatchRequestSchema: { valid: rec({ jobId: id, result: fc.boolean() }), strict: true },
+  WatchRequestSchema: { valid: rec({ jobId: id, result: fc.boolean(), auth }, ['auth']), strict: true },
   JobEventSchema: {
     valid: fc.oneof(
       rec({ type: fc.constant('accepted'), jobId: id, tiles: int, phases: int, width: int, height: int, copies: int, cached: fc.boolean() }, ['cached']),
@@ -139,19 +146,30 @@ export const messageSamples: Record<string, Sample> = {
     ),
     strict: true
   },
-  JobsRequestSchema: { valid: rec({ limit: intIn(0, 10_000) }, ['limit']), strict: true },
+  JobsRequestSchema: { valid: rec({ limit: intIn(0, 10_000), auth }, ['limit', 'auth']), strict: true },
   JobSummarySchema: { valid: jobSummary, strict: true },
   JobsReplySchema: { valid: rec({ jobs: small(jobSummary, 2), master: id, epoch: int }), strict: true },
-  CancelRequestSchema: { valid: rec({ jobId: id }), strict: true },
+  CancelRequestSchema: { valid: rec({ jobId: id, auth }, ['auth']), strict: true },
   CancelReplySchema: { valid: rec({ jobId: id, state: str(0, 32), cancelled: fc.boolean() }), strict: true },
   PruneRequestSchema: {
-    valid: rec({ olderThanMs: int, states: fc.uniqueArray(fc.constantFrom('done', 'failed', 'cancelled'), { minLength: 1, maxLength: 3 }), dryRun: fc.boolean() }),
+    valid: rec({ olderThanMs: int, states: fc.uniqueArray(fc.constantFrom('done', 'failed', 'cancelled'), { minLength: 1, maxLength: 3 }), dryRun: fc.boolean(), auth }, ['auth']),
     strict: true
   },
   PruneReplySchema: {
     valid: rec({ jobs: small(rec({ id, name: str(0, 256), state: str(0, 32), finishedAt: fc.integer() })), more: fc.boolean(), dryRun: fc.boolean() }),
     strict: true
-  }
+  },
+  UsersRequestSchema: {
+    valid: fc.oneof(
+      rec({ op: fc.constant('add'), name: userName, password: str(1, 1024), admin: fc.boolean(), key: publicKey, auth }, ['key', 'auth']),
+      rec({ op: fc.constant('list'), auth }, ['auth']),
+      rec({ op: fc.constant('remove'), name: userName, auth }, ['auth']),
+      rec({ op: fc.constant('login'), name: userName, password: str(1, 1024), key: publicKey })
+    ),
+    strict: true
+  },
+  UserSummarySchema: { valid: rec({ name: userName, admin: fc.boolean(), keys: int, createdAt: fc.integer() }), strict: true },
+  UsersReplySchema: { valid: rec({ users: small(rec({ name: userName, admin: fc.boolean(), keys: int, createdAt: fc.integer() })), open: fc.boolean() }), strict: true }
 }
 
 /** Schemas kept beside their protocol (heartbeat.ts, tile-done.ts, handover-protocol.ts), by name. */

@@ -214,7 +214,7 @@ describe('sim: jobs under faults', () => {
         onEvent: (e) => {
           if (e.type !== 'progress' || e.waiting == null || !full) return
           told.push(e.waiting)
-          listed.push(jobs.jobs(10).jobs.find(j => j.id === e.jobId)?.waiting)
+          listed.push(jobs.jobs(10, null).jobs.find(j => j.id === e.jobId)?.waiting)
           full = false
         }
       })
@@ -225,7 +225,7 @@ describe('sim: jobs under faults', () => {
     expect(told[0]).toMatch(/master cannot store results on its disk: ENOSPC.*full/)
     expect(listed[0]).toMatch(/master cannot store results on its disk: ENOSPC.*full/)
     // Stored again: the reason is gone from the list.
-    expect(jobs.jobs(10).jobs[0].waiting).toBeUndefined()
+    expect(jobs.jobs(10, null).jobs[0].waiting).toBeUndefined()
   })
 
   // Found by CI (chaos seed 7027): a master that stepped down while a job was uploading wrote nothing to
@@ -235,7 +235,7 @@ describe('sim: jobs under faults', () => {
     const img = await makeImage(dir, 'stepped-down.png', 64, 48, 9)
     const bytes = await readFile(img)
     const jobs = new JobService({ master: master.node!.master, masterId: () => null })
-    const admitted = await jobs.admit({ name: 'stepped-down.png', bytes: bytes.byteLength, pipeline: parsePipeline(['invert']), format: 'png', watch: false }, async (sink) => { await sink(new Uint8Array(bytes)) })
+    const admitted = await jobs.admit({ name: 'stepped-down.png', bytes: bytes.byteLength, pipeline: parsePipeline(['invert']), format: 'png', watch: false }, async (sink) => { await sink(new Uint8Array(bytes)) }, null)
     await master.node!.master.deactivate()
     const err = await admitted.enqueue().then(() => undefined, (e: Error) => e)
     expect(err).toBeInstanceOf(JobRefusal)

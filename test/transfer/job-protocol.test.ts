@@ -33,6 +33,9 @@ class ScriptedMaster implements JobHandler {
 
   serving = (): boolean => this.active
   masterId = (): string => 'the-master'
+  // An open swarm: everyone may do anything (accounts are tested in test/sim/accounts.sim.test.ts).
+  identify = (): null => null
+  maySee = (): boolean => true
 
   admit = async (req: SubmitRequest, upload: Upload): Promise<AdmittedJob> => {
     if (req.name === 'bad.png') throw new JobRefusal(ErrorCodes.badInput, 'bad.png: not an image')

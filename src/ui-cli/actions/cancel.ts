@@ -1,7 +1,7 @@
 // `swarm cancel`'s action: end jobs in the queue, queued or running (options: ../commands/cancel.ts).
 import { resolveSwarmKey } from '../../node/swarm-key.ts'
 import { RemoteError } from '../../transfer/errors.ts'
-import { cancelJob, findMaster, isRetryable } from '../../transfer/job-protocol.ts'
+import { cancelJob, findMaster, isRetryable, type ClientOptions } from '../../transfer/job-protocol.ts'
 import type { CancelReply } from '../../transfer/messages.ts'
 import { connectWithFeedback } from '../connect.ts'
 
@@ -18,7 +18,7 @@ export async function cancel (jobIds: string[], opts: CancelOpts): Promise<numbe
   let bad = 0
   try {
     for (const jobId of jobIds) {
-      const reply = await cancelOne(jobId, async () => await findMaster(client.node, client.targets, Math.max(1000, deadline - Date.now())), client.node)
+      const reply = await cancelOne(jobId, async () => await findMaster(client.node, client.targets, Math.max(1000, deadline - Date.now())), client.node, client.signer)
       if (typeof reply === 'string') {
         bad++
         console.error(`swarm: job ${jobId}: ${reply}`)
@@ -36,10 +36,10 @@ export async function cancel (jobIds: string[], opts: CancelOpts): Promise<numbe
 }
 
 /** The master's answer, or the sentence saying why there is none (an unknown job). */
-async function cancelOne (jobId: string, master: () => Promise<Parameters<typeof cancelJob>[1]>, node: Parameters<typeof cancelJob>[0]): Promise<CancelReply | string> {
+async function cancelOne (jobId: string, master: () => Promise<Parameters<typeof cancelJob>[1]>, node: Parameters<typeof cancelJob>[0], signer: ClientOptions['signer']): Promise<CancelReply | string> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await cancelJob(node, await master(), jobId)
+      return await cancelJob(node, await master(), jobId, { signer })
     } catch (err) {
       if (err instanceof RemoteError && !isRetryable(err)) return err.message
       if (attempt >= MAX_ATTEMPTS) throw err

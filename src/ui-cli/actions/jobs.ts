@@ -11,7 +11,7 @@ export async function jobs (opts: JobsOpts): Promise<void> {
   const say = opts.json ? undefined : (line: string): void => { console.error(line) }
   const client = await connectWithFeedback({ psk: await resolveSwarmKey(opts.key), peers: opts.peer, timeoutMs: opts.timeout }, { say })
   try {
-    const reply = await fetchJobs(client.node, await findMaster(client.node, client.targets, opts.timeout), opts.limit)
+    const reply = await fetchJobs(client.node, await findMaster(client.node, client.targets, opts.timeout), opts.limit, { signer: client.signer })
     process.stdout.write(opts.json ? `${JSON.stringify(jobsJson(reply), null, 2)}\n` : renderJobs(reply))
   } finally {
     await client.close()

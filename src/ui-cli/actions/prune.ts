@@ -22,7 +22,7 @@ export async function prune (opts: PruneOpts): Promise<number> {
   try {
     const master = await findMaster(client.node, client.targets, opts.timeout)
     const req = { olderThanMs: opts.olderThan, states: opts.state as Array<'done' | 'failed' | 'cancelled'>, dryRun: true }
-    const found = await pruneJobs(client.node, master, req)
+    const found = await pruneJobs(client.node, master, req, { signer: client.signer })
     if (found.jobs.length === 0) {
       console.error('nothing to prune')
       return 0
@@ -41,7 +41,7 @@ export async function prune (opts: PruneOpts): Promise<number> {
         return 1
       }
     }
-    const done = await pruneJobs(client.node, master, { ...req, dryRun: false })
+    const done = await pruneJobs(client.node, master, { ...req, dryRun: false }, { signer: client.signer })
     if (opts.yes) list(done)
     console.error(`removed ${done.jobs.length} job(s)${done.more ? '; more match: run swarm prune again' : ''}`)
     return 0

@@ -41,6 +41,7 @@ async function resultWith (reporter: Reporter, jobId: string, opts: ResultOpts):
     const outcome = await runWatch(jobId, true, {
       node: client.node,
       targets: client.targets,
+      signer: client.signer,
       masterTimeoutMs: opts.timeout,
       onRetry: (why) => { reporter.say(`${jobId}: master changed (${why}); following the job on the new master`) },
       onEvent: (e) => { reporter.onEvent(t, e) }

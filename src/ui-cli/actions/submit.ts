@@ -103,6 +103,7 @@ async function submitWith (reporter: Reporter, images: string[], opts: SubmitOpt
       const outcome = await runSubmit({ path: p.path, name: p.name, bytes: p.bytes, pipeline, format: p.format, tileSize: opts.tileSize, watch: !opts.detach, submitter: submitterName(SUBMITTER_MAX_CHARS), ...(opts.cache === false ? { noCache: true } : {}) }, {
         node: client.node,
         targets: client.targets,
+        signer: client.signer,
         masterTimeoutMs: opts.timeout,
         onRetry: (why) => { reporter.say(`${p.name}: master changed (${why}); following the job on the new master`) },
         onEvent: (e) => { reporter.onEvent(t, e, !opts.detach) }

@@ -5,7 +5,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { resolveSwarmKey } from '../../node/swarm-key.ts'
-import { fetchJobs } from '../../transfer/job-protocol.ts'
+import { fetchJobs, type ClientOptions } from '../../transfer/job-protocol.ts'
 import type { JobsReply, JobSummary } from '../../transfer/messages.ts'
 import { queryStatus, type StatusSnapshot } from '../../transfer/status.ts'
 import { connectWithFeedback } from '../connect.ts'
@@ -39,7 +39,7 @@ export async function top (opts: TopOpts): Promise<number> {
   process.once('SIGTERM', onSignal)
   try {
     if (!live) {
-      const s = await sample(client.node, targets, opts.timeout)
+      const s = await sample(client.node, targets, opts.timeout, client.signer)
       process.stdout.write(renderTop(s, undefined, { interval: opts.interval, live: false }))
       return 0
     }
@@ -47,7 +47,7 @@ export async function top (opts: TopOpts): Promise<number> {
     while (!stop.signal.aborted) {
       let frame: string
       try {
-        const s = await sample(client.node, targets, Math.min(opts.timeout, Math.max(1000, opts.interval * 3)))
+        const s = await sample(client.node, targets, Math.min(opts.timeout, Math.max(1000, opts.interval * 3)), client.signer)
         frame = renderTop(s, previous, { interval: opts.interval, live: true })
         previous = s
       } catch (err) {
@@ -105,7 +105,7 @@ async function pause (ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** The peer table from the first target that answers (this device's first), and the queue from its master. */
-export async function sample (node: Libp2p, targets: Array<PeerId | Multiaddr>, timeoutMs: number): Promise<Sample> {
+export async function sample (node: Libp2p, targets: Array<PeerId | Multiaddr>, timeoutMs: number, signer?: ClientOptions['signer']): Promise<Sample> {
   const errors: string[] = []
   for (const target of targets) {
     let snap: StatusSnapshot
@@ -121,7 +121,7 @@ export async function sample (node: Libp2p, targets: Array<PeerId | Multiaddr>, 
       const row = snap.peers.find(p => p.peerId === snap.master)
       const master = peerIdFromString(snap.master)
       if (row != null) await node.peerStore.merge(master, { multiaddrs: row.addrs.map(a => multiaddr(a)) })
-      return { at, snap, jobs: await fetchJobs(node, master, 50) }
+      return { at, snap, jobs: await fetchJobs(node, master, 50, { signer }) }
     } catch (err) {
       return { at, snap, jobsError: `the master did not list its queue: ${(err as Error).message}` }
     }

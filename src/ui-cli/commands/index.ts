@@ -18,7 +18,10 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   prune: async () => (await import('./prune.ts')).registerPruneCommand,
   run: async () => (await import('./run.ts')).registerRunCommand,
   ops: async () => (await import('./ops.ts')).registerOpsCommand,
-  key: async () => (await import('./key.ts')).registerKeyCommand
+  key: async () => (await import('./key.ts')).registerKeyCommand,
+  user: async () => (await import('./user.ts')).registerUserCommand,
+  login: async () => (await import('./user.ts')).registerLoginCommand,
+  logout: async () => (await import('./user.ts')).registerLogoutCommand
 }
 
 /** Registers the command `name` alone when it is one, else all of them (help, a typo to suggest for). */
