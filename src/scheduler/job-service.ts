@@ -20,7 +20,6 @@ import { extensionOf, type JobMeta, type MasterRuntime } from './master.ts'
 import { getJob, listJobs, type JobView } from './queue-machine.ts'
 import { checkedTiles, WHOLE_INPUT_MAX_BYTES } from './master-planner.ts'
 import { decodedPathOf } from './worker.ts'
-import { JobActivity } from './job-activity.ts'
 import { cachedJob, cacheKey } from './result-cache.ts'
 import type { HandoverHandler, HandoverInput, HandoverRequest } from '../transfer/handover-protocol.ts'
 
@@ -63,13 +62,11 @@ export class JobService implements JobHandler, HandoverHandler {
   private readonly master: MasterRuntime
   readonly masterId: () => string | null
   private readonly clock: Clock
-  private readonly activity: JobActivity
 
   constructor (opts: JobServiceOptions) {
     this.master = opts.master
     this.masterId = opts.masterId
     this.clock = opts.clock ?? systemClock
-    this.activity = new JobActivity(opts.master, () => this.clock.now())
   }
 
   serving (): boolean { return this.master.active }
@@ -115,7 +112,8 @@ export class JobService implements JobHandler, HandoverHandler {
     const fresh: JobMeta = {
       name: String(meta.name), width: raw.width, height: raw.height, channels: raw.channels,
       outChannels: outputChannels(pipeline, raw.channels), tileSize, halo, pipeline, format: meta.format, standbys,
-      inputSha256: await files.sha256(req.jobId, 'input')
+      inputSha256: await files.sha256(req.jobId, 'input'),
+      inputBytes: req.bytes
     }
     const tileCount = planTiles(raw.width, raw.height, tileSize, halo).length
     await this.master.step({ type: 'submit', job: { id: req.jobId, tileCount, phaseCount: phaseCount(pipeline), meta: fresh, verify: this.checked(tileCount) }, now: this.clock.now() })
@@ -194,6 +192,7 @@ export class JobService implements JobHandler, HandoverHandler {
         name: req.name, width: raw.width, height: raw.height, channels: raw.channels,
         outChannels: outputChannels(pipeline, raw.channels), tileSize, halo, pipeline, format: req.format, standbys,
         inputSha256,
+        inputBytes: req.bytes,
         cacheKey: key,
         ...(req.submitter != null && req.submitter !== '' ? { submitter: req.submitter } : {})
       }
@@ -338,10 +337,11 @@ export class JobService implements JobHandler, HandoverHandler {
     if (j.finishedAt != null) s.finishedAt = j.finishedAt
     if (j.failure != null) s.failure = j.failure
     if (meta.submitter != null) s.submitter = meta.submitter
-    const started = this.activity.startedAt(j.id)
-    if (started != null) s.startedAt = started
-    const workers = this.activity.workers(j.id)
-    if (workers.length > 0) s.workers = workers
+    if (j.startedAt != null) s.startedAt = j.startedAt
+    if (j.workers.length > 0) s.workers = j.workers
+    s.format = meta.format
+    if (meta.inputBytes != null) s.inputBytes = meta.inputBytes
+    if (meta.inputSha256 != null) s.inputSha256 = meta.inputSha256
     const waiting = this.master.waitingReason(j.id)
     if (waiting != null) s.waiting = waiting
     return s

@@ -125,10 +125,15 @@ export const JobSummarySchema = z.object({
   waiting: z.string().max(WAITING_MAX_CHARS).optional(),
   width: int, height: int, pipeline: z.string(),
   submitter: z.string().max(SUBMITTER_MAX_CHARS).optional(),
-  /** When its first tile was handed out, as the master that ran it saw it. */
+  /** When its first tile was handed out, as the master that ran it saw it (kept in the queue's job record). */
   startedAt: z.number().optional(),
-  /** The peers that did its tiles (under this master), sorted. */
-  workers: z.array(z.string()).max(4096).optional()
+  /** The peers whose results completed its tiles, sorted (kept in the queue's job record). */
+  workers: z.array(z.string()).max(4096).optional(),
+  /** Its output's format. */
+  format: OutputFormatSchema.optional(),
+  /** The input file's size and SHA-256, as received (absent for jobs queued before they were kept). */
+  inputBytes: int.optional(),
+  inputSha256: z.string().regex(/^[0-9a-f]{64}$/).optional()
 }).strict()
 export type JobSummary = z.infer<typeof JobSummarySchema>
 export const JobsReplySchema = z.object({ jobs: z.array(JobSummarySchema), master: id, epoch: int }).strict()

@@ -59,8 +59,11 @@ const jobSummary = rec({
   pipeline: str(0, 60),
   submitter: str(0, 128),
   startedAt: fc.integer(),
-  workers: small(id)
-}, ['finishedAt', 'failure', 'waiting', 'submitter', 'startedAt', 'workers'])
+  workers: small(id),
+  format,
+  inputBytes: int,
+  inputSha256: sha
+}, ['finishedAt', 'failure', 'waiting', 'submitter', 'startedAt', 'workers', 'format', 'inputBytes', 'inputSha256'])
 
 export const load = rec({
   cores: intIn(0, 4096),
