@@ -14,13 +14,14 @@ import {
   JobRefusal, type AcceptedEvent, type AdmittedJob, type JobFollower, type JobHandler, type JobOutput, type Upload
 } from '../transfer/job-protocol.ts'
 import {
-  ErrorCodes, MAX_PRUNED, OutputFormatSchema, SubmitRequestSchema, type CancelReply, type PruneReply, type PruneRequest, type JobEvent, type JobsReply, type JobSummary, type SubmitRequest
+  ErrorCodes, MAX_PRUNED, OutputFormatSchema, SubmitRequestSchema, type CancelReply, type PruneReply, type PruneRequest, type JobEvent, type JobsFilter, type JobsReply, type JobSummary, type SubmitRequest
 } from '../transfer/messages.ts'
 import { extensionOf, type JobMeta, type MasterRuntime } from './master.ts'
 import { getJob, listJobs, type JobView } from './queue-machine.ts'
 import { checkedTiles, WHOLE_INPUT_MAX_BYTES } from './master-planner.ts'
 import { decodedPathOf } from './worker.ts'
 import { cachedJob, cacheKey } from './result-cache.ts'
+import { inHistory } from './job-history.ts'
 import type { HandoverHandler, HandoverInput, HandoverRequest } from '../transfer/handover-protocol.ts'
 
 const TERMINAL = new Set(['done', 'failed', 'cancelled'])
@@ -315,9 +316,9 @@ export class JobService implements JobHandler, HandoverHandler {
     return { jobs, more: matched.length > MAX_PRUNED, dryRun: req.dryRun }
   }
 
-  jobs (limit: number): JobsReply {
+  jobs (limit: number, filter: JobsFilter = {}): JobsReply {
     const queue = this.master.queue
-    const all = queue == null ? [] : listJobs(queue.state)
+    const all = queue == null ? [] : listJobs(queue.state).filter(j => inHistory(j, filter))
     return { jobs: all.slice(-limit).map(j => this.summaryOf(j)), master: this.masterId() ?? '', epoch: this.master.currentEpoch }
   }
 

@@ -20,7 +20,7 @@ import { FrameStream } from './frames.ts'
 import {
   CANCEL_PROTOCOL, CancelReplySchema, CancelRequestSchema, PRUNE_PROTOCOL, PruneReplySchema, PruneRequestSchema, type PruneReply, type PruneRequest, ErrorCodes, FRAME_BYTES, JOBS_PROTOCOL, JobEventSchema, JobsReplySchema,
   JobsRequestSchema, SUBMIT_PROTOCOL, SubmitRequestSchema, WATCH_PROTOCOL, WatchRequestSchema, type CancelReply, type JobEvent,
-  type JobsReply, type SubmitRequest
+  type JobsFilter, type JobsReply, type JobsRequest, type SubmitRequest
 } from './messages.ts'
 import { queryStatus } from './status.ts'
 import { writeSource, type BlobSource } from './blob.ts'
@@ -231,6 +231,11 @@ export async function fetchJobs (node: Client, master: PeerId, limit = DEFAULT_J
   return await ask(node, master, JOBS_PROTOCOL, { limit }, JobsReplySchema, opts)
 }
 
+/** The newest jobs that pass the request's filters (swarm history), oldest first as in the queue. */
+export async function fetchHistory (node: Client, master: PeerId, req: JobsRequest, opts: ClientOptions = {}): Promise<JobsReply> {
+  return await ask(node, master, JOBS_PROTOCOL, req, JobsReplySchema, opts)
+}
+
 /** Asks the master to end a job: its tiles in flight are revoked, its watchers told it was cancelled. */
 export async function cancelJob (node: Client, master: PeerId, jobId: string, opts: ClientOptions = {}): Promise<CancelReply> {
   return await ask(node, master, CANCEL_PROTOCOL, { jobId }, CancelReplySchema, opts)
@@ -308,7 +313,8 @@ export interface JobHandler {
   state: (jobId: string) => Extract<JobEvent, { type: 'progress' }> | undefined
   /** Rejects when the output cannot be had (the watcher's stream then ends, and the client asks again). */
   output: (jobId: string) => Promise<JobOutput>
-  jobs: (limit: number) => JobsReply
+  /** The newest `limit` jobs that pass the filter, in queue order. */
+  jobs: (limit: number, filter?: JobsFilter) => JobsReply
   /** Ends the job (throws JobRefusal unknown-job for a job the queue does not hold). */
   cancel: (jobId: string) => Promise<CancelReply>
   /** Removes finished jobs and their files (swarm prune). */
@@ -458,7 +464,8 @@ export class JobProtocolService {
 
   async #jobs (fs: FrameStream): Promise<void> {
     const req = await fs.readJson(JobsRequestSchema)
-    await fs.writeJson(this.#handler.jobs(req.limit ?? DEFAULT_JOBS_LIMIT))
+    const { limit, ...filter } = req
+    await fs.writeJson(this.#handler.jobs(limit ?? DEFAULT_JOBS_LIMIT, filter))
     await fs.close()
   }
 

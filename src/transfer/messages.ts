@@ -118,7 +118,21 @@ export const JobEventSchema = z.discriminatedUnion('type', [
 ])
 export type JobEvent = z.infer<typeof JobEventSchema>
 
-export const JobsRequestSchema = z.object({ limit: int.max(10_000).optional() }).strict()
+/** Every state a job has in the queue, in the order it goes through them. */
+export const JOB_STATES = ['queued', 'running', 'done', 'failed', 'cancelled'] as const
+/**
+ * The listing, and with its filters the history (`swarm history`): the newest `limit` jobs in `states`
+ * submitted at or after `since` and before `until` (ms since the epoch, on the master's clock). Filtered on
+ * the master, which holds every record: a client filtering the newest jobs would miss older matches.
+ */
+export const JobsRequestSchema = z.object({
+  limit: int.max(10_000).optional(),
+  states: z.array(z.enum(JOB_STATES)).min(1).max(JOB_STATES.length).optional(),
+  since: z.number().finite().optional(),
+  until: z.number().finite().optional()
+}).strict()
+export type JobsRequest = z.infer<typeof JobsRequestSchema>
+export type JobsFilter = Omit<JobsRequest, 'limit'>
 export const JobSummarySchema = z.object({
   id, name: z.string(), state: z.string(), done: int, total: int, phase: int, phaseCount: int,
   peers: z.array(z.string()), submittedAt: z.number(), finishedAt: z.number().optional(), failure: z.string().optional(),

@@ -142,7 +142,10 @@ export const messageSamples: Record<string, Sample> = {
     ),
     strict: true
   },
-  JobsRequestSchema: { valid: rec({ limit: intIn(0, 10_000) }, ['limit']), strict: true },
+  JobsRequestSchema: {
+    valid: rec({ limit: intIn(0, 10_000), states: fc.uniqueArray(fc.constantFrom('queued', 'running', 'done', 'failed', 'cancelled'), { minLength: 1 }), since: fc.integer(), until: fc.integer() }, ['limit', 'states', 'since', 'until']),
+    strict: true
+  },
   JobSummarySchema: { valid: jobSummary, strict: true },
   JobsReplySchema: { valid: rec({ jobs: small(jobSummary, 2), master: id, epoch: int }), strict: true },
   CancelRequestSchema: { valid: rec({ jobId: id }), strict: true },

@@ -13,6 +13,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   submit: async () => (await import('./submit.ts')).registerSubmitCommand,
   result: async () => (await import('./result.ts')).registerResultCommand,
   jobs: async () => (await import('./jobs.ts')).registerJobsCommand,
+  history: async () => (await import('./history.ts')).registerHistoryCommand,
   top: async () => (await import('./top.ts')).registerTopCommand,
   cancel: async () => (await import('./cancel.ts')).registerCancelCommand,
   prune: async () => (await import('./prune.ts')).registerPruneCommand,
