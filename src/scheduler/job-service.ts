@@ -3,6 +3,8 @@
 // entry, its events and its output; and for the handover protocol (src/transfer/handover-protocol.ts),
 // whether a job given over by the loser of a partition is taken.
 import { randomBytes, randomInt } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { stat } from 'node:fs/promises'
 import { z } from 'zod'
 import {
   checkImage, decodeToFile, ImageInputError, outputChannels, probeImage, type Channels, phaseCount, pipelineHalo, planTiles, validatePipeline, type Pipeline
@@ -14,7 +16,7 @@ import {
   JobRefusal, type AcceptedEvent, type AdmittedJob, type JobFollower, type JobHandler, type JobOutput, type Upload
 } from '../transfer/job-protocol.ts'
 import {
-  ErrorCodes, MAX_PRUNED, OutputFormatSchema, SubmitRequestSchema, type CancelReply, type PruneReply, type PruneRequest, type JobEvent, type JobsFilter, type JobsReply, type JobSummary, type SubmitRequest
+  ErrorCodes, FRAME_BYTES, MAX_PRUNED, OutputFormatSchema, SubmitRequestSchema, type ResubmitRequest, type CancelReply, type PruneReply, type PruneRequest, type JobEvent, type JobsFilter, type JobsReply, type JobSummary, type SubmitRequest
 } from '../transfer/messages.ts'
 import { extensionOf, type JobMeta, type MasterRuntime } from './master.ts'
 import { getJob, listJobs, type JobView } from './queue-machine.ts'
@@ -222,6 +224,34 @@ export class JobService implements JobHandler, HandoverHandler {
       await this.discard(jobId)
       throw err
     }
+  }
+
+  /**
+   * A recorded job run again (swarm resubmit): its kept input, fetched here from a standby if this master has
+   * no copy (checked against its SHA-256), goes through admit as an upload would, with the job's pipeline and
+   * its format unless the request names another; so the result cache and every check apply as to a submit.
+   */
+  async resubmit (req: ResubmitRequest): Promise<AdmittedJob> {
+    const queue = this.master.queue
+    const old = queue == null ? undefined : getJob(queue.state, req.from)
+    if (old == null) throw new JobRefusal(ErrorCodes.unknownJob, `no job ${req.from} in the queue (pruned, or never submitted)`)
+    const meta = old.meta as JobMeta
+    const path = this.master.files.inputPath(req.from)
+    try {
+      if (meta.inputSha256 != null) await this.master.fetchInput(req.from, meta.standbys, meta.inputSha256)
+      else await this.master.ensureLocal(req.from, meta, 'input')
+    } catch {
+      throw new JobRefusal(ErrorCodes.inputUnavailable, `the input of job ${req.from} (${meta.name}) is no longer kept on any live peer, so it cannot run again: submit the image again`)
+    }
+    const { size } = await stat(path)
+    const again: SubmitRequest = {
+      name: meta.name, bytes: size, pipeline: meta.pipeline, format: req.format ?? meta.format, watch: req.watch,
+      ...(req.submitter != null ? { submitter: req.submitter } : {}),
+      ...(req.noCache === true ? { noCache: true } : {})
+    }
+    return await this.admit(again, async (sink) => {
+      for await (const chunk of createReadStream(path, { highWaterMark: FRAME_BYTES })) await sink(chunk as Buffer)
+    })
   }
 
   /** A finished job with this cache key whose output is stored, as the "accepted" of a cached submit. */

@@ -9,6 +9,7 @@ export const WATCH_PROTOCOL = '/swarm/watch/1.0.0'
 export const JOBS_PROTOCOL = '/swarm/jobs/1.0.0'
 export const CANCEL_PROTOCOL = '/swarm/cancel/1.0.0'
 export const PRUNE_PROTOCOL = '/swarm/prune/1.0.0'
+export const RESUBMIT_PROTOCOL = '/swarm/resubmit/1.0.0'
 
 /** Binary payloads travel in frames of this size; JSON messages stay well under it. */
 export const FRAME_BYTES = 1024 * 1024
@@ -88,6 +89,19 @@ export const SubmitRequestSchema = z.object({
   noCache: z.boolean().optional()
 }).strict()
 export type SubmitRequest = z.infer<typeof SubmitRequestSchema>
+
+/**
+ * resubmit: client -> master. Runs job `from` again, from the input the swarm kept (nothing is uploaded),
+ * with its pipeline and, unless `format` says otherwise, its format. Answered as a submit is.
+ */
+export const ResubmitRequestSchema = z.object({
+  from: id,
+  format: OutputFormatSchema.optional(),
+  watch: z.boolean(),
+  submitter: z.string().max(SUBMITTER_MAX_CHARS).optional(),
+  noCache: z.boolean().optional()
+}).strict()
+export type ResubmitRequest = z.infer<typeof ResubmitRequestSchema>
 
 export const WatchRequestSchema = z.object({ jobId: id, result: z.boolean() }).strict()
 

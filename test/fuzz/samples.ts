@@ -132,6 +132,10 @@ export const messageSamples: Record<string, Sample> = {
     loose: [['pipeline']],
     strict: true
   },
+  ResubmitRequestSchema: {
+    valid: rec({ from: id, format, watch: fc.boolean(), submitter: str(0, 128), noCache: fc.boolean() }, ['format', 'submitter', 'noCache']),
+    strict: true
+  },
   WatchRequestSchema: { valid: rec({ jobId: id, result: fc.boolean() }), strict: true },
   JobEventSchema: {
     valid: fc.oneof(
