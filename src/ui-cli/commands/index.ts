@@ -12,6 +12,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   status: async () => (await import('./status.ts')).registerStatusCommand,
   submit: async () => (await import('./submit.ts')).registerSubmitCommand,
   result: async () => (await import('./result.ts')).registerResultCommand,
+  resubmit: async () => (await import('./resubmit.ts')).registerResubmitCommand,
   jobs: async () => (await import('./jobs.ts')).registerJobsCommand,
   history: async () => (await import('./history.ts')).registerHistoryCommand,
   top: async () => (await import('./top.ts')).registerTopCommand,
