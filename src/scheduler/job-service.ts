@@ -3,6 +3,8 @@
 // entry, its events and its output; and for the handover protocol (src/transfer/handover-protocol.ts),
 // whether a job given over by the loser of a partition is taken.
 import { randomBytes, randomInt } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { stat } from 'node:fs/promises'
 import { z } from 'zod'
 import {
   checkImage, decodeToFile, ImageInputError, outputChannels, probeImage, type Channels, phaseCount, pipelineHalo, planTiles, validatePipeline, type Pipeline
@@ -14,14 +16,14 @@ import {
   JobRefusal, type AcceptedEvent, type AdmittedJob, type JobFollower, type JobHandler, type JobOutput, type Upload
 } from '../transfer/job-protocol.ts'
 import {
-  ErrorCodes, MAX_PRUNED, OutputFormatSchema, SubmitRequestSchema, type CancelReply, type PruneReply, type PruneRequest, type JobEvent, type JobsReply, type JobSummary, type SubmitRequest
+  ErrorCodes, FRAME_BYTES, MAX_PRUNED, OutputFormatSchema, SubmitRequestSchema, type ResubmitRequest, type CancelReply, type PruneReply, type PruneRequest, type JobEvent, type JobsFilter, type JobsReply, type JobSummary, type SubmitRequest
 } from '../transfer/messages.ts'
 import { extensionOf, type JobMeta, type MasterRuntime } from './master.ts'
 import { getJob, listJobs, type JobView } from './queue-machine.ts'
 import { checkedTiles, WHOLE_INPUT_MAX_BYTES } from './master-planner.ts'
 import { decodedPathOf } from './worker.ts'
-import { JobActivity } from './job-activity.ts'
 import { cachedJob, cacheKey } from './result-cache.ts'
+import { inHistory } from './job-history.ts'
 import type { HandoverHandler, HandoverInput, HandoverRequest } from '../transfer/handover-protocol.ts'
 import type { Caller } from '../transfer/request-auth.ts'
 import { identify, maySee, ReplayGuard } from './accounts.ts'
@@ -67,7 +69,6 @@ export class JobService implements JobHandler, HandoverHandler {
   private readonly master: MasterRuntime
   readonly masterId: () => string | null
   private readonly clock: Clock
-  private readonly activity: JobActivity
   private readonly selfId: () => string
   private readonly replays = new ReplayGuard()
 
@@ -76,7 +77,6 @@ export class JobService implements JobHandler, HandoverHandler {
     this.masterId = opts.masterId
     this.selfId = opts.selfId ?? (() => '')
     this.clock = opts.clock ?? systemClock
-    this.activity = new JobActivity(opts.master, () => this.clock.now())
   }
 
   serving (): boolean { return this.master.active }
@@ -143,6 +143,7 @@ export class JobService implements JobHandler, HandoverHandler {
       name: String(meta.name), width: raw.width, height: raw.height, channels: raw.channels,
       outChannels: outputChannels(pipeline, raw.channels), tileSize, halo, pipeline, format: meta.format, standbys,
       inputSha256: await files.sha256(req.jobId, 'input'),
+      inputBytes: req.bytes,
       // Its owner as the losing side's master checked it: that side had the same accounts when it split.
       ...(typeof meta.owner === 'string' && meta.owner !== '' ? { owner: meta.owner } : {})
     }
@@ -223,6 +224,7 @@ export class JobService implements JobHandler, HandoverHandler {
         name: req.name, width: raw.width, height: raw.height, channels: raw.channels,
         outChannels: outputChannels(pipeline, raw.channels), tileSize, halo, pipeline, format: req.format, standbys,
         inputSha256,
+        inputBytes: req.bytes,
         cacheKey: key,
         ...(req.submitter != null && req.submitter !== '' ? { submitter: req.submitter } : {}),
         ...(who != null ? { owner: who.name } : {})
@@ -252,6 +254,36 @@ export class JobService implements JobHandler, HandoverHandler {
       await this.discard(jobId)
       throw err
     }
+  }
+
+  /**
+   * A recorded job run again (swarm resubmit): its kept input, fetched here from a standby if this master has
+   * no copy (checked against its SHA-256), goes through admit as an upload would, with the job's pipeline and
+   * its format unless the request names another; so the result cache and every check apply as to a submit.
+   */
+  async resubmit (req: ResubmitRequest, who: Caller): Promise<AdmittedJob> {
+    const queue = this.master.queue
+    const found = queue == null ? undefined : getJob(queue.state, req.from)
+    // Another user's job is no job at all to this one (admins may run anyone's again, as their own).
+    const old = found != null && maySee(who, (found.meta as JobMeta).owner) ? found : undefined
+    if (old == null) throw new JobRefusal(ErrorCodes.unknownJob, `no job ${req.from} in the queue (pruned, or never submitted)`)
+    const meta = old.meta as JobMeta
+    const path = this.master.files.inputPath(req.from)
+    try {
+      if (meta.inputSha256 != null) await this.master.fetchInput(req.from, meta.standbys, meta.inputSha256)
+      else await this.master.ensureLocal(req.from, meta, 'input')
+    } catch {
+      throw new JobRefusal(ErrorCodes.inputUnavailable, `the input of job ${req.from} (${meta.name}) is no longer kept on any live peer, so it cannot run again: submit the image again`)
+    }
+    const { size } = await stat(path)
+    const again: SubmitRequest = {
+      name: meta.name, bytes: size, pipeline: meta.pipeline, format: req.format ?? meta.format, watch: req.watch,
+      ...(req.submitter != null ? { submitter: req.submitter } : {}),
+      ...(req.noCache === true ? { noCache: true } : {})
+    }
+    return await this.admit(again, async (sink) => {
+      for await (const chunk of createReadStream(path, { highWaterMark: FRAME_BYTES })) await sink(chunk as Buffer)
+    }, who)
   }
 
   /** A finished job with this cache key whose output is stored, as the "accepted" of a cached submit. */
@@ -346,9 +378,9 @@ export class JobService implements JobHandler, HandoverHandler {
     return { jobs, more: matched.length > MAX_PRUNED, dryRun: req.dryRun }
   }
 
-  jobs (limit: number, who: Caller): JobsReply {
+  jobs (limit: number, who: Caller, filter: JobsFilter = {}): JobsReply {
     const queue = this.master.queue
-    const all = queue == null ? [] : listJobs(queue.state).filter(j => maySee(who, (j.meta as JobMeta).owner))
+    const all = queue == null ? [] : listJobs(queue.state).filter(j => maySee(who, (j.meta as JobMeta).owner) && inHistory(j, filter))
     return { jobs: all.slice(-limit).map(j => this.summaryOf(j)), master: this.masterId() ?? '', epoch: this.master.currentEpoch }
   }
 
@@ -369,10 +401,11 @@ export class JobService implements JobHandler, HandoverHandler {
     if (j.failure != null) s.failure = j.failure
     if (meta.submitter != null) s.submitter = meta.submitter
     if (meta.owner != null) s.owner = meta.owner
-    const started = this.activity.startedAt(j.id)
-    if (started != null) s.startedAt = started
-    const workers = this.activity.workers(j.id)
-    if (workers.length > 0) s.workers = workers
+    if (j.startedAt != null) s.startedAt = j.startedAt
+    if (j.workers.length > 0) s.workers = j.workers
+    s.format = meta.format
+    if (meta.inputBytes != null) s.inputBytes = meta.inputBytes
+    if (meta.inputSha256 != null) s.inputSha256 = meta.inputSha256
     const waiting = this.master.waitingReason(j.id)
     if (waiting != null) s.waiting = waiting
     return s

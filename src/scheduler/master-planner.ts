@@ -85,6 +85,8 @@ export interface JobMeta {
   cacheKey?: string
   /** The input file's SHA-256 (hex): workers fetch it from any holder and check it (jobs queued before it had none). */
   inputSha256?: string
+  /** The input file's size in bytes, for its history (jobs queued before it was kept have none). */
+  inputBytes?: number
 }
 
 export interface PlannerConfig {

@@ -275,6 +275,10 @@ export interface JobRec {
   phaseData: unknown[]
   /** tiles checked by a second peer */
   verify: Set<number> | undefined
+  /** when its first tile was leased (persisted: its duration must outlive the master that ran it) */
+  startedAt: number | undefined
+  /** the peers whose results completed its tiles (persisted: tile records go when the job ends) */
+  workers: Set<string>
 }
 
 export interface PeerInfo {
@@ -413,7 +417,9 @@ function onSubmit (c: Ctx, ev: { job: JobSpec, now: number }): void {
     failure: undefined,
     finishedAt: undefined,
     phaseData: [],
-    verify: verify.length > 0 ? new Set(verify) : undefined
+    verify: verify.length > 0 ? new Set(verify) : undefined,
+    startedAt: undefined,
+    workers: new Set()
   }
   s.jobs.set(job.id, job)
   s.active.push(job)
@@ -520,6 +526,19 @@ function onDone (c: Ctx, ev: LeaseEvent & { now: number, hash?: string }): void 
   finishTile(c, job, tile, lease, ev.now)
 }
 
+/**
+ * Peers remembered as a job's workers: the job summary's bound, far above a LAN swarm's size, so a job
+ * record stays small whoever comes and goes.
+ */
+export const MAX_JOB_WORKERS = 4096
+
+/** The peer's result completed one of the job's tiles: it is one of the job's workers (its history). */
+function creditWorker (c: Ctx, job: JobRec, peer: string): void {
+  if (job.workers.has(peer) || job.workers.size >= MAX_JOB_WORKERS) return
+  job.workers.add(peer)
+  markJob(c, job)
+}
+
 /** The tile is done with this lease's result: the other lease (a speculative copy) is revoked. */
 function finishTile (c: Ctx, job: JobRec, tile: TileRec, lease: Lease, now: number): void {
   const tiles = job.tiles as PhaseTiles
@@ -532,6 +551,7 @@ function finishTile (c: Ctx, job: JobRec, tile: TileRec, lease: Lease, now: numb
   tile.peer = lease.peer
   tiles.done++
   markTile(c, job, lease.index)
+  creditWorker(c, job, lease.peer)
   c.effects.push({ type: 'tileDone', jobId: job.id, phase: job.phase, index: lease.index, peer: lease.peer, leaseId: lease.leaseId })
   // The loser's work is not an attempt that ended without a result: the tile has its result.
   if (other !== undefined) c.effects.push({ type: 'revoke', jobId: job.id, phase: job.phase, index: lease.index, peer: other.peer, leaseId: other.leaseId, reason: 'speculated' })
@@ -592,6 +612,7 @@ function settleUnchecked (c: Ctx, now: number): void {
       tile.peer = only.peer
       tiles.done++
       markTile(c, job, index)
+      creditWorker(c, job, only.peer)
       c.effects.push({ type: 'unverified', jobId: job.id, phase: job.phase, index, peer: only.peer, reason: 'no other peer can check it' })
       c.effects.push({ type: 'tileDone', jobId: job.id, phase: job.phase, index, peer: only.peer, leaseId: '' })
       if (tiles.done === job.tileCount) phaseFinished(c, job, now)
@@ -1105,6 +1126,10 @@ function grant (c: Ctx, job: JobRec, index: number, tile: TileRec, peer: string,
     job.state = 'running'
     markJob(c, job)
   }
+  if (job.startedAt === undefined) {
+    job.startedAt = now
+    markJob(c, job)
+  }
   markMeta(c)
   markTile(c, job, index)
   const a: Extract<QueueEffect, { type: 'assign' }> = { type: 'assign', jobId: job.id, phase: job.phase, index, peer, leaseId: lease.leaseId, deadline: lease.deadline, attempt: lease.attempt, epoch: s.epoch }
@@ -1184,6 +1209,8 @@ function jobRecord (job: JobRec): JobRecord {
   if (job.meta !== undefined) r.meta = job.meta
   if (job.phaseData.length > 0) r.phaseData = Array.from(job.phaseData, d => d === undefined ? null : d)
   if (job.verify !== undefined) r.verify = [...job.verify].sort((a, b) => a - b)
+  if (job.startedAt !== undefined) r.startedAt = job.startedAt
+  if (job.workers.size > 0) r.workers = [...job.workers].sort()
   return r
 }
 
@@ -1258,7 +1285,9 @@ export function rebuildQueueState (records: Iterable<readonly [string, unknown]>
         failure: r.failure,
         finishedAt: r.finishedAt,
         phaseData: r.phaseData ?? [],
-        verify: r.verify !== undefined && r.verify.length > 0 ? new Set(r.verify) : undefined
+        verify: r.verify !== undefined && r.verify.length > 0 ? new Set(r.verify) : undefined,
+        startedAt: r.startedAt,
+        workers: new Set(r.workers ?? [])
       })
     }
   }
@@ -1358,6 +1387,10 @@ export interface JobView {
   failure?: string
   submittedAt: number
   finishedAt?: number
+  /** when its first tile was leased, by whichever master did it */
+  startedAt?: number
+  /** the peers whose results completed its tiles, sorted */
+  workers: string[]
   meta?: unknown
 }
 
@@ -1374,8 +1407,10 @@ function viewOf (job: JobRec, leasedTo: Set<string> | undefined): JobView {
     awaitingMerge: job.awaitingReady,
     leasedTo: leasedTo === undefined ? [] : [...leasedTo].sort(),
     queued: tiles === undefined || job.awaitingReady ? 0 : tiles.retry.length + job.tileCount - tiles.nextFresh,
-    submittedAt: job.submittedAt
+    submittedAt: job.submittedAt,
+    workers: [...job.workers].sort()
   }
+  if (job.startedAt !== undefined) v.startedAt = job.startedAt
   if (job.failure !== undefined) v.failure = job.failure.reason
   if (job.finishedAt !== undefined) v.finishedAt = job.finishedAt
   if (job.meta !== undefined) v.meta = job.meta

@@ -120,7 +120,12 @@ export const JobRecordSchema = z.object({
   /** phaseData[k]: what the shell passed with phaseReady for phase k (e.g. merged statistics) */
   phaseData: z.array(z.unknown()).optional(),
   /** tiles (in every phase) whose result two peers must agree on */
-  verify: z.array(nonNegInt).optional()
+  verify: z.array(nonNegInt).optional(),
+  /** when its first tile was leased; absent until then, and in records written before it was kept
+   * (optional, so they load as they are: a field added, none changed) */
+  startedAt: finite.optional(),
+  /** the peers whose results completed its tiles, sorted (optional, as startedAt) */
+  workers: z.array(z.string()).optional()
 })
 export type JobRecord = z.infer<typeof JobRecordSchema>
 

@@ -18,21 +18,23 @@ import { systemClock, timeoutSignal, type Clock } from './clock.ts'
 import { RemoteError } from './errors.ts'
 import { FrameStream } from './frames.ts'
 import {
-  CANCEL_PROTOCOL, CancelReplySchema, CancelRequestSchema, PRUNE_PROTOCOL, PruneReplySchema, PruneRequestSchema, type PruneReply, type PruneRequest, ErrorCodes, FRAME_BYTES, JOBS_PROTOCOL, JobEventSchema, JobsReplySchema,
+  RESUBMIT_PROTOCOL, ResubmitRequestSchema, type ResubmitRequest, CANCEL_PROTOCOL, CancelReplySchema, CancelRequestSchema, PRUNE_PROTOCOL, PruneReplySchema, PruneRequestSchema, type PruneReply, type PruneRequest, ErrorCodes, FRAME_BYTES, JOBS_PROTOCOL, JobEventSchema, JobsReplySchema,
   JobsRequestSchema, SUBMIT_PROTOCOL, SubmitRequestSchema, WATCH_PROTOCOL, WatchRequestSchema, type CancelReply, type JobEvent,
-  type JobsReply, type SubmitRequest
+  type JobsFilter, type JobsReply, type JobsRequest, type SubmitRequest
 } from './messages.ts'
 import { queryStatus } from './status.ts'
 import { writeSource, type BlobSource } from './blob.ts'
 import type { Caller, DeviceKey } from './request-auth.ts'
 
-export { CANCEL_PROTOCOL, JOBS_PROTOCOL, PRUNE_PROTOCOL, SUBMIT_PROTOCOL, WATCH_PROTOCOL }
+export { CANCEL_PROTOCOL, JOBS_PROTOCOL, PRUNE_PROTOCOL, RESUBMIT_PROTOCOL, SUBMIT_PROTOCOL, WATCH_PROTOCOL }
 
 // No outbound limits: peers never dial these protocols (clients do, from nodes that serve nothing), so
 // libp2p's default applies on the only side that opens them.
 
 /** Uploads a master takes at once: each holds a file being written, then decoded whole (memory). */
 export const SUBMIT_MAX_INBOUND_STREAMS = 64
+/** Resubmits at once: each copies a kept input and decodes it, as an upload does, and stays to watch its job. */
+export const RESUBMIT_MAX_INBOUND_STREAMS = 16
 /** Watchers a master keeps at once: cheap (a listener each), and every `swarm submit` holds one for its job's life. */
 export const WATCH_MAX_INBOUND_STREAMS = 256
 /** Listings at once: one reply each, asked by a person. */
@@ -176,18 +178,35 @@ export async function submitImage (node: Client, master: PeerId, input: SubmitIn
     } finally {
       await fh.close()
     }
-    const accepted = await fs.readJson(JobEventSchema)
-    if (accepted.type !== 'accepted') throw new Error(`unexpected reply ${accepted.type}`)
-    onEvent(accepted)
-    if (!input.watch) {
-      await fs.close()
-      return { jobId: accepted.jobId }
-    }
-    return await follow(fs, accepted.jobId, onEvent)
+    return await acceptedThenFollow(fs, input.watch, onEvent)
   } catch (err) {
     fs.abort(err as Error)
     throw err
   }
+}
+
+/** Asks the master to run a recorded job again from its kept input and, with watch, follows the new job to its end. */
+export async function resubmitJob (node: Client, master: PeerId, req: ResubmitRequest, onEvent: (e: JobEvent) => void, opts: ClientOptions = {}): Promise<JobOutcome> {
+  const fs = await dial(node, master, RESUBMIT_PROTOCOL, opts.clock ?? systemClock)
+  try {
+    await fs.writeJson(signed(opts, RESUBMIT_PROTOCOL, master, req))
+    return await acceptedThenFollow(fs, req.watch, onEvent)
+  } catch (err) {
+    fs.abort(err as Error)
+    throw err
+  }
+}
+
+/** A submit's answer: "accepted" (a refusal is thrown), then with watch the job's events to its end. */
+async function acceptedThenFollow (fs: FrameStream, watch: boolean, onEvent: (e: JobEvent) => void): Promise<JobOutcome> {
+  const accepted = await fs.readJson(JobEventSchema)
+  if (accepted.type !== 'accepted') throw new Error(`unexpected reply ${accepted.type}`)
+  onEvent(accepted)
+  if (!watch) {
+    await fs.close()
+    return { jobId: accepted.jobId }
+  }
+  return await follow(fs, accepted.jobId, onEvent)
 }
 
 /** Follows a job already in the queue: progress, then its result (with the data if asked). */
@@ -237,6 +256,11 @@ export async function ask<T> (node: Client, master: PeerId, protocol: string, re
 
 export async function fetchJobs (node: Client, master: PeerId, limit = DEFAULT_JOBS_LIMIT, opts: ClientOptions = {}): Promise<JobsReply> {
   return await ask(node, master, JOBS_PROTOCOL, { limit }, JobsReplySchema, opts)
+}
+
+/** The newest jobs that pass the request's filters (swarm history), oldest first as in the queue. */
+export async function fetchHistory (node: Client, master: PeerId, req: JobsRequest, opts: ClientOptions = {}): Promise<JobsReply> {
+  return await ask(node, master, JOBS_PROTOCOL, req, JobsReplySchema, opts)
 }
 
 /** Asks the master to end a job: its tiles in flight are revoked, its watchers told it was cancelled. */
@@ -309,6 +333,8 @@ export interface JobHandler {
   masterId: () => string | null
   /** Checks a submitted job and stores its upload (read with `upload`); throws JobRefusal to refuse it. */
   admit: (req: SubmitRequest, upload: Upload, who: Caller) => Promise<AdmittedJob>
+  /** Checks a recorded job's kept input (one `who` may see) and stores a copy for a new job, as admit does an upload. */
+  resubmit: (req: ResubmitRequest, who: Caller) => Promise<AdmittedJob>
   knows: (jobId: string) => boolean
   /**
    * Passes on the job's events until the returned function is called. With `replay`, its state now
@@ -320,8 +346,8 @@ export interface JobHandler {
   state: (jobId: string) => Extract<JobEvent, { type: 'progress' }> | undefined
   /** Rejects when the output cannot be had (the watcher's stream then ends, and the client asks again). */
   output: (jobId: string) => Promise<JobOutput>
-  /** The jobs `who` may see. */
-  jobs: (limit: number, who: Caller) => JobsReply
+  /** The newest `limit` jobs `who` may see that pass the filter, in queue order. */
+  jobs: (limit: number, who: Caller, filter?: JobsFilter) => JobsReply
   /** Ends the job (throws JobRefusal unknown-job for a job the queue does not hold, or `who` may not see). */
   cancel: (jobId: string, who: Caller) => Promise<CancelReply>
   /** Removes finished jobs of `who`'s (all, for an admin or an open swarm) and their files (swarm prune). */
@@ -354,6 +380,7 @@ export class JobProtocolService {
     if (this.#started) return
     const libp2p = this.#components.libp2p
     await libp2p.handle(SUBMIT_PROTOCOL, this.#serve(async fs => { await this.#submit(fs) }), { maxInboundStreams: SUBMIT_MAX_INBOUND_STREAMS })
+    await libp2p.handle(RESUBMIT_PROTOCOL, this.#serve(async fs => { await this.#resubmit(fs) }), { maxInboundStreams: RESUBMIT_MAX_INBOUND_STREAMS })
     await libp2p.handle(WATCH_PROTOCOL, this.#serve(async fs => { await this.#watchRequest(fs) }), { maxInboundStreams: WATCH_MAX_INBOUND_STREAMS })
     await libp2p.handle(JOBS_PROTOCOL, this.#serve(async fs => { await this.#jobs(fs) }), { maxInboundStreams: JOBS_MAX_INBOUND_STREAMS })
     await libp2p.handle(CANCEL_PROTOCOL, this.#serve(async fs => { await this.#cancel(fs) }), { maxInboundStreams: CANCEL_MAX_INBOUND_STREAMS })
@@ -363,7 +390,7 @@ export class JobProtocolService {
 
   async stop (): Promise<void> {
     if (!this.#started) return
-    await this.#components.libp2p.unhandle([SUBMIT_PROTOCOL, WATCH_PROTOCOL, JOBS_PROTOCOL, CANCEL_PROTOCOL, PRUNE_PROTOCOL])
+    await this.#components.libp2p.unhandle([SUBMIT_PROTOCOL, RESUBMIT_PROTOCOL, WATCH_PROTOCOL, JOBS_PROTOCOL, CANCEL_PROTOCOL, PRUNE_PROTOCOL])
     this.#started = false
   }
 
@@ -389,11 +416,21 @@ export class JobProtocolService {
     const req = await fs.readJson(SubmitRequestSchema)
     const who = this.#handler.identify(SUBMIT_PROTOCOL, req)
     const job = await this.#handler.admit(req, async (sink) => { await fs.readBinary(req.bytes, sink) }, who)
+    await this.#answer(fs, job, req.watch)
+  }
+
+  async #resubmit (fs: FrameStream): Promise<void> {
+    const req = await fs.readJson(ResubmitRequestSchema)
+    await this.#answer(fs, await this.#handler.resubmit(req, this.#handler.identify(RESUBMIT_PROTOCOL, req)), req.watch)
+  }
+
+  /** Queues an admitted job, says "accepted", and with watch streams its events to its end. */
+  async #answer (fs: FrameStream, job: AdmittedJob, watch: boolean): Promise<void> {
     const jobId = job.accepted.jobId
     // Watch before the job can progress, so no event is missed; but send nothing before "accepted".
     const accepted = Promise.withResolvers<void>()
     // A cached job has ended already: its state (the result) is replayed, or the watcher would wait for good.
-    const watching = req.watch ? this.#watch(fs, jobId, true, job.accepted.cached === true, accepted.promise) : undefined
+    const watching = watch ? this.#watch(fs, jobId, true, job.accepted.cached === true, accepted.promise) : undefined
     try {
       await job.enqueue()
       await fs.writeJson(job.accepted)
@@ -474,7 +511,8 @@ export class JobProtocolService {
 
   async #jobs (fs: FrameStream): Promise<void> {
     const req = await fs.readJson(JobsRequestSchema)
-    await fs.writeJson(this.#handler.jobs(req.limit ?? DEFAULT_JOBS_LIMIT, this.#handler.identify(JOBS_PROTOCOL, req)))
+    const { limit, auth: _auth, ...filter } = req
+    await fs.writeJson(this.#handler.jobs(limit ?? DEFAULT_JOBS_LIMIT, this.#handler.identify(JOBS_PROTOCOL, req), filter))
     await fs.close()
   }
 

@@ -14,6 +14,7 @@ export const USERS_PROTOCOL = '/swarm/users/1.0.0'
 
 /** Every request a person makes may carry their signature; once the swarm has accounts, it must. */
 const auth = AuthSchema.optional()
+export const RESUBMIT_PROTOCOL = '/swarm/resubmit/1.0.0'
 
 /** Binary payloads travel in frames of this size; JSON messages stay well under it. */
 export const FRAME_BYTES = 1024 * 1024
@@ -95,6 +96,20 @@ export const SubmitRequestSchema = z.object({
 }).strict()
 export type SubmitRequest = z.infer<typeof SubmitRequestSchema>
 
+/**
+ * resubmit: client -> master. Runs job `from` again, from the input the swarm kept (nothing is uploaded),
+ * with its pipeline and, unless `format` says otherwise, its format. Answered as a submit is.
+ */
+export const ResubmitRequestSchema = z.object({
+  from: id,
+  format: OutputFormatSchema.optional(),
+  watch: z.boolean(),
+  submitter: z.string().max(SUBMITTER_MAX_CHARS).optional(),
+  noCache: z.boolean().optional(),
+  auth
+}).strict()
+export type ResubmitRequest = z.infer<typeof ResubmitRequestSchema>
+
 export const WatchRequestSchema = z.object({ jobId: id, result: z.boolean(), auth }).strict()
 
 /** A progress event's `waiting` reason is cut to this: an error message with a path, not a log. */
@@ -124,7 +139,22 @@ export const JobEventSchema = z.discriminatedUnion('type', [
 ])
 export type JobEvent = z.infer<typeof JobEventSchema>
 
-export const JobsRequestSchema = z.object({ limit: int.max(10_000).optional(), auth }).strict()
+/** Every state a job has in the queue, in the order it goes through them. */
+export const JOB_STATES = ['queued', 'running', 'done', 'failed', 'cancelled'] as const
+/**
+ * The listing, and with its filters the history (`swarm history`): the newest `limit` jobs in `states`
+ * submitted at or after `since` and before `until` (ms since the epoch, on the master's clock). Filtered on
+ * the master, which holds every record: a client filtering the newest jobs would miss older matches.
+ */
+export const JobsRequestSchema = z.object({
+  limit: int.max(10_000).optional(),
+  states: z.array(z.enum(JOB_STATES)).min(1).max(JOB_STATES.length).optional(),
+  since: z.number().finite().optional(),
+  until: z.number().finite().optional(),
+  auth
+}).strict()
+export type JobsRequest = z.infer<typeof JobsRequestSchema>
+export type JobsFilter = Omit<JobsRequest, 'limit' | 'auth'>
 export const JobSummarySchema = z.object({
   id, name: z.string(), state: z.string(), done: int, total: int, phase: int, phaseCount: int,
   peers: z.array(z.string()), submittedAt: z.number(), finishedAt: z.number().optional(), failure: z.string().optional(),
@@ -133,10 +163,15 @@ export const JobSummarySchema = z.object({
   submitter: z.string().max(SUBMITTER_MAX_CHARS).optional(),
   /** The account that submitted it (absent in an open swarm). */
   owner: z.string().max(32).optional(),
-  /** When its first tile was handed out, as the master that ran it saw it. */
+  /** When its first tile was handed out, as the master that ran it saw it (kept in the queue's job record). */
   startedAt: z.number().optional(),
-  /** The peers that did its tiles (under this master), sorted. */
-  workers: z.array(z.string()).max(4096).optional()
+  /** The peers whose results completed its tiles, sorted (kept in the queue's job record). */
+  workers: z.array(z.string()).max(4096).optional(),
+  /** Its output's format. */
+  format: OutputFormatSchema.optional(),
+  /** The input file's size and SHA-256, as received (absent for jobs queued before they were kept). */
+  inputBytes: int.optional(),
+  inputSha256: z.string().regex(/^[0-9a-f]{64}$/).optional()
 }).strict()
 export type JobSummary = z.infer<typeof JobSummarySchema>
 export const JobsReplySchema = z.object({ jobs: z.array(JobSummarySchema), master: id, epoch: int }).strict()

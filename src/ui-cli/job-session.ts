@@ -4,8 +4,8 @@ import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { systemClock, type Clock } from '../transfer/clock.ts'
 import { RemoteError } from '../transfer/errors.ts'
-import { findMaster, InputChangedError, isRetryable, submitImage, watchJob, type ClientOptions, type JobOutcome, type SubmitInput } from '../transfer/job-protocol.ts'
-import { ErrorCodes, type JobEvent } from '../transfer/messages.ts'
+import { findMaster, InputChangedError, isRetryable, resubmitJob, submitImage, watchJob, type ClientOptions, type JobOutcome, type SubmitInput } from '../transfer/job-protocol.ts'
+import { ErrorCodes, type JobEvent, type ResubmitRequest } from '../transfer/messages.ts'
 
 export interface SessionOptions {
   node: Libp2p
@@ -50,6 +50,18 @@ export class SearchBudget {
 }
 
 export async function runSubmit (input: SubmitInput, s: SessionOptions): Promise<JobOutcome> {
+  return await runNewJob(async (master, onEvent, clock) => await submitImage(s.node, master, input, onEvent, { clock, signer: s.signer }), s)
+}
+
+/** A recorded job run again from its kept input (swarm resubmit), followed as a submit is. */
+export async function runResubmit (req: ResubmitRequest, s: SessionOptions): Promise<JobOutcome> {
+  return await runNewJob(async (master, onEvent, clock) => await resubmitJob(s.node, master, req, onEvent, { clock, signer: s.signer }), s)
+}
+
+type Start = (master: PeerId, onEvent: (e: JobEvent) => void, clock: Clock) => Promise<JobOutcome>
+
+/** Asks for a new job until a master accepts it, then follows it on whichever master serves it. */
+async function runNewJob (start: Start, s: SessionOptions): Promise<JobOutcome> {
   const clock = s.clock ?? systemClock
   let jobId: string | undefined
   let lastError = ''
@@ -62,7 +74,7 @@ export async function runSubmit (input: SubmitInput, s: SessionOptions): Promise
   for (let attempt = 0; attempt < MAX_ATTEMPTS && budget.left() > 0; attempt++) {
     try {
       const master = await findMaster(s.node, s.targets, Math.max(MIN_FIND_MS, budget.left()), { clock })
-      if (jobId == null) return await submitImage(s.node, master, input, onEvent, { clock, signer: s.signer })
+      if (jobId == null) return await start(master, onEvent, clock)
       return await watchJob(s.node, master, jobId, true, onEvent, { clock, signer: s.signer })
     } catch (err) {
       // Before "accepted" the upload is sent again when the master changed or the connection broke;

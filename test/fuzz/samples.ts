@@ -66,8 +66,11 @@ const jobSummary = rec({
   submitter: str(0, 128),
   owner: str(0, 32),
   startedAt: fc.integer(),
-  workers: small(id)
-}, ['finishedAt', 'failure', 'waiting', 'submitter', 'startedAt', 'workers'])
+  workers: small(id),
+  format,
+  inputBytes: int,
+  inputSha256: sha
+}, ['finishedAt', 'failure', 'waiting', 'submitter', 'startedAt', 'workers', 'format', 'inputBytes', 'inputSha256'])
 
 export const load = rec({
   cores: intIn(0, 4096),
@@ -136,6 +139,10 @@ export const messageSamples: Record<string, Sample> = {
     loose: [['pipeline']],
     strict: true
   },
+  ResubmitRequestSchema: {
+    valid: rec({ from: id, format, watch: fc.boolean(), submitter: str(0, 128), noCache: fc.boolean(), auth }, ['format', 'submitter', 'noCache', 'auth']),
+    strict: true
+  },
   WatchRequestSchema: { valid: rec({ jobId: id, result: fc.boolean(), auth }, ['auth']), strict: true },
   JobEventSchema: {
     valid: fc.oneof(
@@ -146,7 +153,10 @@ export const messageSamples: Record<string, Sample> = {
     ),
     strict: true
   },
-  JobsRequestSchema: { valid: rec({ limit: intIn(0, 10_000), auth }, ['limit', 'auth']), strict: true },
+  JobsRequestSchema: {
+    valid: rec({ limit: intIn(0, 10_000), states: fc.uniqueArray(fc.constantFrom('queued', 'running', 'done', 'failed', 'cancelled'), { minLength: 1 }), since: fc.integer(), until: fc.integer(), auth }, ['limit', 'states', 'since', 'until', 'auth']),
+    strict: true
+  },
   JobSummarySchema: { valid: jobSummary, strict: true },
   JobsReplySchema: { valid: rec({ jobs: small(jobSummary, 2), master: id, epoch: int }), strict: true },
   CancelRequestSchema: { valid: rec({ jobId: id, auth }, ['auth']), strict: true },

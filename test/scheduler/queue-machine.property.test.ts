@@ -34,6 +34,9 @@ function runSeed (seed: number): Outcome {
   let epoch = 1
   const out: Outcome = { done: 0, failed: 0, cancelled: 0, restarts: 0, ignored: 0, steps: 0, copies: 0, copyWins: 0, originalWins: 0, preempted: 0 }
   const copyIds = new Set<string>()
+  // a job's history as the effects tell it: its first lease's time, the peers whose results completed its tiles
+  const startedAt = new Map<string, number>()
+  const workers = new Map<string, Set<string>>()
   const tileOf = (e: { jobId: string, phase: number, index: number }): string => `${e.jobId}/${e.phase}/${e.index}`
 
   const handle = (effects: QueueEffect[]): void => {
@@ -44,6 +47,7 @@ function runSeed (seed: number): Outcome {
           check(alive.get(e.peer) === true, `assign to dead ${e.peer}`)
           check(slots.get(e.peer)! > 0, `assign to ${e.peer} without slots`)
           check(!ended.has(e.jobId), `assign for ended ${e.jobId}`)
+          if (!startedAt.has(e.jobId)) startedAt.set(e.jobId, e.deadline - config.leaseMs)
           const h = holding.get(e.peer)!
           h.set(e.leaseId, e)
           check(h.size <= slots.get(e.peer)! + config.prefetch, `${e.peer} over its limit`)
@@ -80,6 +84,7 @@ function runSeed (seed: number): Outcome {
           const key = `${e.phase}/${e.index}`
           check(!set.has(key), `tile ${e.jobId}/${key} done twice`)
           set.add(key)
+          workers.set(e.jobId, (workers.get(e.jobId) ?? new Set()).add(e.peer))
           if (copyIds.has(e.leaseId)) out.copyWins++
           break
         }
@@ -134,6 +139,8 @@ function runSeed (seed: number): Outcome {
     for (const v of listJobs(d.state)) {
       const { tileCount, phaseCount } = jobs.get(v.id)!
       check(v.total === tileCount * phaseCount, `${v.id} total`)
+      check(v.startedAt === startedAt.get(v.id), `${v.id} started at ${v.startedAt}, its first lease was at ${startedAt.get(v.id)}`)
+      check(v.workers.join() === [...workers.get(v.id) ?? []].sort().join(), `${v.id} has workers [${v.workers.join()}], its tiles were done by [${[...workers.get(v.id) ?? []].sort().join()}]`)
       if (v.state === 'queued' || v.state === 'running') {
         const doneInPhase = v.done - v.phase * tileCount
         check(doneInPhase + v.queued + (leasedByJob.get(v.id) ?? 0) === tileCount, `tiles of ${v.id} lost: ${JSON.stringify(v)}`)

@@ -10,10 +10,10 @@ import { parsePipeline } from '../../src/ops/index.ts'
 import { ManualClock } from '../../src/transfer/clock.ts'
 import { RemoteError } from '../../src/transfer/errors.ts'
 import {
-  cancelJob, fetchJobs, isRetryable, pruneJobs, JobProtocolService, JobRefusal, MasterGoneError, PROGRESS_INTERVAL_MS, submitImage, WATCH_KEEPALIVE_MS, watchJob,
+  cancelJob, fetchHistory, fetchJobs, resubmitJob, isRetryable, pruneJobs, JobProtocolService, JobRefusal, MasterGoneError, PROGRESS_INTERVAL_MS, submitImage, WATCH_KEEPALIVE_MS, watchJob,
   type AdmittedJob, type JobFollower, type JobHandler, type JobOutput, type SubmitInput, type Upload
 } from '../../src/transfer/job-protocol.ts'
-import { ErrorCodes, type JobEvent, type JobsReply, type PruneReply, type PruneRequest, type SubmitRequest } from '../../src/transfer/messages.ts'
+import { ErrorCodes, type JobEvent, type JobsFilter, type JobsReply, type PruneReply, type PruneRequest, type ResubmitRequest, type SubmitRequest } from '../../src/transfer/messages.ts'
 import { bytes, Nodes } from './helpers.ts'
 
 const nodes = new Nodes()
@@ -64,7 +64,18 @@ class ScriptedMaster implements JobHandler {
     const out = this.output_
     return { format: 'png', width: 8, height: 8, data: { bytes: out.byteLength, chunks: async function * () { yield out.subarray(0, 1000); yield out.subarray(1000) } } }
   }
-  jobs = (limit: number): JobsReply => ({ ...this.listing, epoch: limit })
+  readonly filters: JobsFilter[] = []
+  jobs = (limit: number, _who: unknown, filter: JobsFilter = {}): JobsReply => { this.filters.push(filter); return { ...this.listing, epoch: limit } }
+
+  readonly resubmits: ResubmitRequest[] = []
+  resubmit = async (req: ResubmitRequest): Promise<AdmittedJob> => {
+    this.resubmits.push(req)
+    if (req.from === 'gone') throw new JobRefusal(ErrorCodes.inputUnavailable, 'the input of job gone is no longer kept')
+    return {
+      accepted: { type: 'accepted', jobId: 'j2', tiles: 4, phases: 1, width: 8, height: 8, copies: 1 },
+      enqueue: async () => { this.queued.add('j2') }
+    }
+  }
   readonly cancelled: string[] = []
   cancel = async (jobId: string): Promise<{ jobId: string, state: string, cancelled: boolean }> => {
     if (!this.queued.has(jobId)) throw new JobRefusal(ErrorCodes.unknownJob, `no job ${jobId} in the queue`)
@@ -220,6 +231,34 @@ describe('job protocols', () => {
     // A state that is not a finished one never reaches the master.
     await expect(pruneJobs(client, server.peerId, { olderThanMs: 0, states: ['running' as 'done'], dryRun: false })).rejects.toThrow()
     expect(master.prunes).toHaveLength(2)
+  })
+
+  it('history: the filters reach the master as they were asked', async () => {
+    const { master, client, server } = await setUp()
+    expect(await fetchHistory(client, server.peerId, { limit: 3, states: ['failed', 'done'], since: 10, until: 20 })).toEqual({ jobs: [], master: 'the-master', epoch: 3 })
+    await fetchJobs(client, server.peerId, 4)
+    expect(master.filters).toEqual([{ states: ['failed', 'done'], since: 10, until: 20 }, {}])
+  })
+
+  it('resubmit: nothing is uploaded, the new job is queued before "accepted", and a watcher follows it to its output', async () => {
+    const { master, client, server } = await setUp()
+    const events: JobEvent[] = []
+    expect(await resubmitJob(client, server.peerId, { from: 'j1', watch: false, noCache: true }, e => { events.push(e) })).toEqual({ jobId: 'j2' })
+    expect(master.resubmits).toEqual([{ from: 'j1', watch: false, noCache: true }])
+    expect([...master.queued]).toEqual(['j2'])
+    expect(master.upload).toBeUndefined()
+    const watched = resubmitJob(client, server.peerId, { from: 'j1', format: 'webp', watch: true }, e => { events.push(e) })
+    await waitFor('a watcher of the new job', () => master.followers.size === 1)
+    master.emit({ type: 'result', jobId: 'j2', format: 'png', bytes: 0, width: 8, height: 8 })
+    const out = await watched
+    expect(Buffer.from(out.data!).equals(Buffer.from(master.output_))).toBe(true)
+    expect(master.resubmits[1]).toEqual({ from: 'j1', format: 'webp', watch: true })
+    // A kept input that is gone is the master's one sentence, as a refused upload is.
+    const err = await resubmitJob(client, server.peerId, { from: 'gone', watch: true }, () => {}).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(RemoteError)
+    expect((err as RemoteError).code).toBe(ErrorCodes.inputUnavailable)
+    expect((err as RemoteError).message).toBe('the input of job gone is no longer kept')
+    expect(isRetryable(err)).toBe(false)
   })
 
   it('jobs lists the queue; after stop() none of the protocols is served', async () => {

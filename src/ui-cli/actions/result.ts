@@ -2,7 +2,7 @@
 // Where it goes is checked before the wait: a -o that cannot be written, or a file there already without --force.
 import { join, resolve, sep } from 'node:path'
 import { stat } from 'node:fs/promises'
-import { checkOutputFile, checkWritableDir, extensionFor, formatOfPath, OutputError, writeOutput } from '../output-paths.ts'
+import { checkOutputFile, checkWritableDir, extensionFor, formatOfPath, OutputError, writeOutput, type ImageFormat } from '../output-paths.ts'
 import { pickMode, Reporter } from '../progress.ts'
 
 export interface ResultOpts { output?: string, force?: boolean, json?: boolean, quiet?: boolean, key?: string, peer?: string[], timeout: number }
@@ -19,17 +19,41 @@ export async function result (jobId: string, opts: ResultOpts): Promise<number> 
   }
 }
 
-async function resultWith (reporter: Reporter, jobId: string, opts: ResultOpts): Promise<number> {
-  const force = opts.force === true
-  // -o a directory (one already, or ending in /): <job>.<format> in it, as without -o here.
-  const given = opts.output
+/** Where a job's output goes, from -o: a directory (for <job>.<ext>) or a file. */
+export type OutputTarget = { intoDir: string } | { file: string }
+
+/**
+ * -o a directory (one already, or ending in /): <job>.<format> in it, as without -o here; else that file.
+ * Checked before any wait: a -o that cannot be written, or a file there already without --force.
+ */
+export async function outputTarget (given: string | undefined, force: boolean, jobHint: string): Promise<OutputTarget> {
   const intoDir = given == null ? '.' : (given.endsWith('/') || given.endsWith(sep) || (await stat(given).catch(() => undefined))?.isDirectory() === true) ? given : undefined
   if (intoDir != null) {
-    await checkWritableDir(intoDir, join(intoDir, `${jobId}.<format>`))
-  } else {
-    await checkWritableDir(resolve(given!, '..'), given!)
-    await checkOutputFile(given!, { force })
+    await checkWritableDir(intoDir, join(intoDir, `${jobHint}.<format>`))
+    return { intoDir }
   }
+  await checkWritableDir(resolve(given!, '..'), given!)
+  await checkOutputFile(given!, { force })
+  return { file: given! }
+}
+
+/** The path job `jobId`'s output in `format` is written to; refused when -o's extension names another format. */
+export async function outputPathFor (target: OutputTarget, jobId: string, format: ImageFormat, force: boolean): Promise<string> {
+  if ('intoDir' in target) {
+    const out = join(target.intoDir, `${jobId}.${extensionFor(format)}`)
+    await checkOutputFile(out, { force })
+    return out
+  }
+  const named = formatOfPath(target.file)
+  if (named != null && named !== format) {
+    throw new OutputError(`job ${jobId}'s output is ${format}, but -o ${target.file} names another format: use -o with .${extensionFor(format)} (or a directory)`)
+  }
+  return target.file
+}
+
+async function resultWith (reporter: Reporter, jobId: string, opts: ResultOpts): Promise<number> {
+  const force = opts.force === true
+  const target = await outputTarget(opts.output, force, jobId)
   const [{ connectWithFeedback }, { resolveSwarmKey }, { runWatch }, { CANCELLED_REASON }] = await Promise.all([
     import('../connect.ts'), import('../../node/swarm-key.ts'), import('../job-session.ts'), import('../../transfer/messages.ts')
   ])
@@ -53,11 +77,7 @@ async function resultWith (reporter: Reporter, jobId: string, opts: ResultOpts):
       return 1
     }
     const format = outcome.result.format
-    const out = intoDir != null ? join(intoDir, `${jobId}.${extensionFor(format)}`) : given!
-    if (intoDir != null) await checkOutputFile(out, { force })
-    else if (formatOfPath(out) != null && formatOfPath(out) !== format) {
-      throw new OutputError(`job ${jobId}'s output is ${format}, but -o ${out} names another format: use -o with .${extensionFor(format)} (or a directory)`)
-    }
+    const out = await outputPathFor(target, jobId, format, force)
     await writeOutput(out, outcome.data, force)
     reporter.final(`wrote ${out} (${outcome.result.width}x${outcome.result.height})`)
     reporter.result(out)

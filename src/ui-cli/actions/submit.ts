@@ -146,7 +146,7 @@ async function submitWith (reporter: Reporter, images: string[], opts: SubmitOpt
 }
 
 /** "user@host", as the dashboard shows who submitted a job (a host name alone when the user has none). */
-function submitterName (maxChars: number): string {
+export function submitterName (maxChars: number): string {
   let user = ''
   try { user = userInfo().username } catch { /* no passwd entry (a container) */ }
   return (user === '' ? hostname() : `${user}@${hostname()}`).slice(0, maxChars)
