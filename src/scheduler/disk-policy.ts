@@ -15,6 +15,11 @@ export interface DiskJob {
   bytes: number
   /** Whether its files may go at all (finished, and a done job's output safe elsewhere or given up). */
   evictable: boolean
+  /**
+   * Its result was fetched by a client (on the master: `swarm result`, a submit's download, a cache hit).
+   * The cap takes these first: an output nobody has fetched yet may be the one a submitter is waiting for.
+   */
+  delivered?: boolean
   /** The master gave the job's output up (its record's removedAt): the copies here serve nobody. */
   retired?: boolean
 }
@@ -59,8 +64,9 @@ export function decideRemovals (input: DiskPolicyInput): DiskDecision {
   }
   const cap = input.maxDiskBytes
   if (cap != null && used > cap) {
-    // Least recently used first; ties by id, so every run over the same state picks the same jobs.
-    const lru = candidates.filter(j => !taken.has(j.id)).sort((a, b) => usedAt(a) - usedAt(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    // Fetched ones before the rest, then least recently used first; ties by id, so runs agree.
+    const unfetched = (j: DiskJob): number => j.delivered === false ? 1 : 0
+    const lru = candidates.filter(j => !taken.has(j.id)).sort((a, b) => unfetched(a) - unfetched(b) || usedAt(a) - usedAt(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     for (const j of lru) {
       if (used <= cap) break
       take(j, 'cap')

@@ -14,7 +14,7 @@ import {
   JobRefusal, type AcceptedEvent, type AdmittedJob, type JobFollower, type JobHandler, type JobOutput, type Upload
 } from '../transfer/job-protocol.ts'
 import {
-  ErrorCodes, MAX_PRUNED, OutputFormatSchema, SubmitRequestSchema, type CancelReply, type PruneReply, type PruneRequest, type JobEvent, type JobsReply, type JobSummary, type SubmitRequest
+  ErrorCodes, MAX_PRUNED, removedReason, OutputFormatSchema, SubmitRequestSchema, type CancelReply, type PruneReply, type PruneRequest, type JobEvent, type JobsReply, type JobSummary, type SubmitRequest
 } from '../transfer/messages.ts'
 import { extensionOf, type JobMeta, type MasterRuntime } from './master.ts'
 import { getJob, listJobs, type JobView } from './queue-machine.ts'
@@ -57,6 +57,8 @@ export interface JobServiceOptions {
   masterId: () => string | null
   /** Job ids and queue events are dated on this clock (default: the system's). */
   clock?: Clock
+  /** A job's output was read for a client (a download, a cache hit): the disk cap keeps it longest. */
+  used?: (jobId: string) => void
 }
 
 export class JobService implements JobHandler, HandoverHandler {
@@ -64,8 +66,10 @@ export class JobService implements JobHandler, HandoverHandler {
   readonly masterId: () => string | null
   private readonly clock: Clock
   private readonly activity: JobActivity
+  private readonly used: (jobId: string) => void
 
   constructor (opts: JobServiceOptions) {
+    this.used = opts.used ?? (() => {})
     this.master = opts.master
     this.masterId = opts.masterId
     this.clock = opts.clock ?? systemClock
@@ -229,8 +233,10 @@ export class JobService implements JobHandler, HandoverHandler {
     const queue = this.master.queue
     const id = queue == null ? undefined : cachedJob(queue.state, key)
     if (id == null || queue == null) return undefined
-    // Done in the queue is not yet stitched; a new master may not have checked its stored output yet.
-    if (!this.master.isStitched(id) && !await this.master.hasOutput(id)) return undefined
+    // Done in the queue is not yet stitched; a new master may not have checked its stored output yet; and
+    // a stitched one's output may have been removed since (retention, the disk cap): only one here serves.
+    if (getJob(queue.state, id)?.removedAt != null || !await this.master.hasOutput(id)) return undefined
+    this.used(id)
     const job = queue.state.jobs.get(id)!
     const meta = job.meta as JobMeta
     return { type: 'accepted', jobId: id, tiles: job.tileCount, phases: job.phaseCount, width: meta.width, height: meta.height, copies: 1 + meta.standbys.length, cached: true }
@@ -267,7 +273,8 @@ export class JobService implements JobHandler, HandoverHandler {
         follower.end()
       } else {
         master.progress(jobId)
-        if (job.state === 'done') void master.hasOutput(jobId).then(has => { if (has) follower.event({ type: 'result', jobId, format: (job.meta as JobMeta).format, bytes: 0, width: 0, height: 0 }) })
+        if (job.state === 'done' && job.removedAt != null) follower.event({ type: 'failed', jobId, reason: removedReason(jobId, job.removedAt) })
+        else if (job.state === 'done') void master.hasOutput(jobId).then(has => { if (has) follower.event({ type: 'result', jobId, format: (job.meta as JobMeta).format, bytes: 0, width: 0, height: 0 }) })
         else if (TERMINAL.has(job.state)) follower.event({ type: 'failed', jobId, reason: job.failure ?? job.state })
       }
     }
@@ -275,6 +282,9 @@ export class JobService implements JobHandler, HandoverHandler {
   }
 
   async output (jobId: string): Promise<JobOutput> {
+    const removedAt = this.master.queue == null ? undefined : getJob(this.master.queue.state, jobId)?.removedAt
+    if (removedAt != null) throw new JobRefusal(ErrorCodes.unknownJob, removedReason(jobId, removedAt))
+    this.used(jobId)
     const meta = this.master.meta(jobId)
     const name = `output.${extensionOf(meta.format)}`
     await this.master.ensureLocal(jobId, meta, name)

@@ -35,6 +35,13 @@ const CASES: Case[] = [
     maxDiskBytes: 15,
     removed: ['mid']
   },
+  {
+    name: 'the cap takes fetched results before one nobody has fetched yet, however recent',
+    jobs: [done('waiting', 9, 10, { delivered: false }), done('fetched', 1, 10, { delivered: true })],
+    maxDiskBytes: 15,
+    removed: ['fetched']
+  },
+  { name: 'retention removes an unfetched result too (it had its time)', jobs: [done('a', 50, 10, { delivered: false })], retainMs: 24 * H, removed: ['a'] },
   { name: 'retention frees enough: the cap removes nothing more', jobs: [done('old', 30, 10), done('new', 1, 10)], retainMs: 24 * H, maxDiskBytes: 10, removed: ['old'], reasons: ['retention'] },
   { name: 'over the cap but nothing evictable: removes nothing and says so', jobs: [running('r', 30), done('d', 9, 30, { evictable: false })], maxDiskBytes: 10, removed: [], overCap: true },
   { name: 'over the cap, not all evictable: removes what it may and says it is still over', jobs: [running('r', 30), done('d', 9, 5)], maxDiskBytes: 10, removed: ['d'], overCap: true },
