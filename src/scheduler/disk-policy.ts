@@ -45,6 +45,13 @@ export interface DiskDecision {
   overCap?: string
 }
 
+/**
+ * The cap leaves a result nobody has fetched yet alone this long after its end: a submitter following its
+ * job fetches it within seconds, and removing it first would lose the job for them. Past it, the result may
+ * go like any other (a --detach submit nobody came back for must not hold the cap for good).
+ */
+export const UNFETCHED_GRACE_MS = 60_000
+
 /** A job's "use" for retention and for least-recently-used order: its last use, else its end. */
 const usedAt = (j: DiskJob): number => j.lastUsed ?? j.finishedAt ?? 0
 
@@ -66,7 +73,8 @@ export function decideRemovals (input: DiskPolicyInput): DiskDecision {
   if (cap != null && used > cap) {
     // Fetched ones before the rest, then least recently used first; ties by id, so runs agree.
     const unfetched = (j: DiskJob): number => j.delivered === false ? 1 : 0
-    const lru = candidates.filter(j => !taken.has(j.id)).sort((a, b) => unfetched(a) - unfetched(b) || usedAt(a) - usedAt(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    const fresh = (j: DiskJob): boolean => j.delivered === false && input.now - (j.finishedAt ?? 0) < UNFETCHED_GRACE_MS
+    const lru = candidates.filter(j => !taken.has(j.id) && !fresh(j)).sort((a, b) => unfetched(a) - unfetched(b) || usedAt(a) - usedAt(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     for (const j of lru) {
       if (used <= cap) break
       take(j, 'cap')

@@ -41,6 +41,14 @@ const CASES: Case[] = [
     maxDiskBytes: 15,
     removed: ['fetched']
   },
+  {
+    name: 'the cap leaves a result nobody has fetched alone just after its end, and says it is over',
+    jobs: [{ ...done('just', 0, 10, { delivered: false }), finishedAt: NOW - 1000 }],
+    maxDiskBytes: 5,
+    removed: [],
+    overCap: true
+  },
+  { name: 'the cap takes an unfetched result once its grace has passed', jobs: [done('old', 1, 10, { delivered: false })], maxDiskBytes: 5, removed: ['old'] },
   { name: 'retention removes an unfetched result too (it had its time)', jobs: [done('a', 50, 10, { delivered: false })], retainMs: 24 * H, removed: ['a'] },
   { name: 'retention frees enough: the cap removes nothing more', jobs: [done('old', 30, 10), done('new', 1, 10)], retainMs: 24 * H, maxDiskBytes: 10, removed: ['old'], reasons: ['retention'] },
   { name: 'over the cap but nothing evictable: removes nothing and says so', jobs: [running('r', 30), done('d', 9, 30, { evictable: false })], maxDiskBytes: 10, removed: [], overCap: true },
