@@ -33,7 +33,7 @@ import type { JobMeta } from '../scheduler/master.ts'
 import { HttpTunnelService } from '../transfer/http-tunnel.ts'
 import { clearUploads, MasterApi, uploadDirOf } from '../ui-web/master-api.ts'
 import { DashboardServer, type DashboardComponents, type DashboardInit } from '../ui-web/server.ts'
-import { DEFAULT_MASTER_WORK_LIMIT } from './defaults.ts'
+import { DEFAULT_MASTER_WORK_LIMIT, DEFAULT_RETAIN_MS } from './defaults.ts'
 
 export interface SwarmNodeOptions extends PeerOptions {
   /** Tile edge in pixels, for jobs that do not choose one (default: fitted to the image and the swarm). */
@@ -69,18 +69,13 @@ export interface SwarmNodeOptions extends PeerOptions {
 }
 
 /**
- * A week: long enough to fetch a result after a weekend away, short enough that a busy swarm's disk
- * turns over. `swarm start --retain` changes it.
- */
-export const DEFAULT_RETAIN_MS = 7 * 86_400_000
-/**
  * Between disk passes: retention is counted in hours and days, and the cap is also enforced after every
  * job's end, so a minute's walk of the data dir is enough and costs nothing.
  */
 export const DISK_PASS_MS = 60_000
 
 // In defaults.ts, which imports nothing: `swarm start --help` prints it.
-export { DEFAULT_MASTER_WORK_LIMIT } from './defaults.ts'
+export { DEFAULT_MASTER_WORK_LIMIT, DEFAULT_RETAIN_MS } from './defaults.ts'
 /**
  * V8's full collection, for the memory budget (see BudgetProbe.collect): node's --expose-gc, switched on
  * here rather than on every peer's command line; undefined if this V8 does not allow it.
