@@ -31,6 +31,7 @@ import { QueueReplica } from '../scheduler/replica.ts'
 import { ReplicationSink } from '../scheduler/replication.ts'
 import type { JobMeta } from '../scheduler/master.ts'
 import { HttpTunnelService } from '../transfer/http-tunnel.ts'
+import { GcService } from '../transfer/gc-protocol.ts'
 import { clearUploads, MasterApi, uploadDirOf } from '../ui-web/master-api.ts'
 import { DashboardServer, type DashboardComponents, type DashboardInit } from '../ui-web/server.ts'
 import { DEFAULT_MASTER_WORK_LIMIT, DEFAULT_RETAIN_MS } from './defaults.ts'
@@ -102,6 +103,8 @@ interface Services {
   blobs: BlobService
   /** The dashboard API's master part, for dashboards on the other peers. */
   tunnel: HttpTunnelService
+  /** swarm gc: this peer's disk pass now, and the other peers' when asked for all. */
+  gc: GcService
 }
 
 export class SwarmNode {
@@ -268,7 +271,15 @@ export class SwarmNode {
       jobs: new JobProtocolService({ libp2p }, { handler: jobs, clock }),
       handover: new HandoverService({ libp2p }, { handler: jobs, clock }),
       blobs: new BlobService({ libp2p }, { files: this.master.files, epoch: () => this.peer.epoch, onDrop: async (jobId) => { await this.onDrop(jobId, replica) }, master: () => this.peer.master, knows: async (jobId) => await this.knowsJob(jobId), onRefused: (message) => { this.master.emit('log', { level: 'warn', msg: message }) }, clock }),
-      tunnel: new HttpTunnelService({ libp2p }, { fetch: masterApi.fetch, clock })
+      tunnel: new HttpTunnelService({ libp2p }, { fetch: masterApi.fetch, clock }),
+      gc: new GcService({ libp2p }, {
+        clock,
+        handler: {
+          self: this.peer.peerId,
+          gc: async () => await this.gc(),
+          others: () => this.peer.liveView().map(hb => hb.peerId).filter(p => p !== this.peer.peerId).map(p => peerIdFromString(p))
+        }
+      })
     }
     for (const service of Object.values(this.services)) await service.start()
     await this.master.replication.start({ libp2p })
@@ -411,7 +422,7 @@ export class SwarmNode {
     await this.diskChain.catch(() => {})
     // No new tiles, notices or jobs first; copies are served until the node goes (a new master may want them).
     const s = this.services
-    for (const service of s == null ? [] : [s.tiles, s.tileDone, s.jobs, s.handover, s.tunnel]) await service.stop().catch(() => {})
+    for (const service of s == null ? [] : [s.tiles, s.tileDone, s.jobs, s.handover, s.tunnel, s.gc]) await service.stop().catch(() => {})
     this.masterApi?.stop()
     await this.sink?.stop()
     await this.master.deactivate()

@@ -11,6 +11,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { fetchJobs, findMaster, submitImage, watchJob } from '../../src/transfer/job-protocol.ts'
 import { parsePipeline } from '../../src/ops/index.ts'
 import { REMOVED_TAIL } from '../../src/transfer/messages.ts'
+import { requestGc } from '../../src/transfer/gc-protocol.ts'
+import { renderGc } from '../../src/ui-cli/actions/gc.ts'
 import { getJob, listJobs } from '../../src/scheduler/queue-machine.ts'
 import type { SimSwarm } from './harness.ts'
 import { clientFor, expectReference, makeImage, startSwarm, submit } from './jobs.ts'
@@ -100,15 +102,20 @@ describe('sim: disk', () => {
     // A retention that has passed: the master's pass retires the job, the followers drop their copies.
     for (const p of s.running()) p.node!.disk.opts.retainMs = 0
     const node = s.running().find(p => p.node!.master.active)!.node!
-    const report = await node.gc()
-    expect(report.removed.map(r => [r.jobId, r.reason])).toEqual([[done.jobId, 'retention']])
-    expect(report.freedBytes).toBeGreaterThan(0)
-    await s.waitFor('the files gone from every peer', () => holders().length === 0 ? true : null, 20_000)
-    expect(getJob(node.master.queue!.state, done.jobId)).toMatchObject({ state: 'done' })
-    expect(getJob(node.master.queue!.state, done.jobId)?.removedAt).toBeGreaterThan(0)
     const client = await clientFor(s)
     try {
       const m = await findMaster(client.node, client.targets, 10_000)
+      // swarm gc: the master runs its pass and relays to every live peer.
+      const reply = await requestGc(client.node, m, { all: true })
+      expect(reply.peers.map(p => p.peerId).sort()).toEqual(s.running().map(p => p.node!.peerId).sort())
+      expect(reply.peers.every(p => p.error == null)).toBe(true)
+      const mine = reply.peers.find(p => p.peerId === node.peerId)!
+      expect(mine.removed.map(r => [r.jobId, r.reason])).toEqual([[done.jobId, 'retention']])
+      expect(mine.freedBytes).toBeGreaterThan(0)
+      expect(renderGc(reply)).toMatch(/3 peer\(s\): \d+ job\(s\)' files removed, \d+ bytes freed/)
+      await s.waitFor('the files gone from every peer', () => holders().length === 0 ? true : null, 20_000)
+      expect(getJob(node.master.queue!.state, done.jobId)).toMatchObject({ state: 'done' })
+      expect(getJob(node.master.queue!.state, done.jobId)?.removedAt).toBeGreaterThan(0)
       expect((await fetchJobs(client.node, m)).jobs.map(j => j.id)).toContain(done.jobId)
       const out = await watchJob(client.node, m, done.jobId, true, () => {})
       expect(out.failure).toContain(done.jobId)
