@@ -14,6 +14,9 @@ export const LoadSchema = z.object({
   freeMem: z.number().min(0),
   // The peer's memory budget (--max-memory), in bytes; absent from peers before budgets.
   memoryLimit: z.number().min(0).optional(),
+  // Bytes the peer's job files take in its data dir, and its --max-disk cap; absent from peers before them.
+  diskUsed: z.number().min(0).optional(),
+  diskMax: z.number().min(0).optional(),
   // Tiles per second this peer measured on its recent work; 0 until it has done some.
   tileSpeed: z.number().min(0)
 })
@@ -113,8 +116,11 @@ export type HeartbeatFrame = z.infer<typeof HeartbeatFrameSchema>
 export function materialKey (hb: Heartbeat): string {
   // Free memory moves by a few pages every interval: only a move of 64 MiB is news to the others.
   // Links only draw the dashboard's picture: a change waits for the next full digest, not a relay of its own.
-  return JSON.stringify({ ...hb, seq: 0, lagMs: 0, links: undefined, load: { ...hb.load, freeMem: Math.round(hb.load.freeMem / MATERIAL_MEM_STEP) } })
+  return JSON.stringify({ ...hb, seq: 0, lagMs: 0, links: undefined, load: { ...hb.load, freeMem: Math.round(hb.load.freeMem / MATERIAL_MEM_STEP), diskUsed: hb.load.diskUsed == null ? undefined : Math.round(hb.load.diskUsed / MATERIAL_DISK_STEP) } })
 }
+
+/** Disk use moves with every tile stored: only a move of 1 MiB is news (status shows MiB). */
+const MATERIAL_DISK_STEP = 1024 * 1024
 
 const MATERIAL_MEM_STEP = 64 * 1024 * 1024
 

@@ -16,7 +16,7 @@ import {
   JobRefusal, type AcceptedEvent, type AdmittedJob, type JobFollower, type JobHandler, type JobOutput, type Upload
 } from '../transfer/job-protocol.ts'
 import {
-  ErrorCodes, FRAME_BYTES, MAX_PRUNED, OutputFormatSchema, SubmitRequestSchema, type ResubmitRequest, type CancelReply, type PruneReply, type PruneRequest, type JobEvent, type JobsFilter, type JobsReply, type JobSummary, type SubmitRequest
+  ErrorCodes, FRAME_BYTES, MAX_PRUNED, removedReason, OutputFormatSchema, SubmitRequestSchema, type ResubmitRequest, type CancelReply, type PruneReply, type PruneRequest, type JobEvent, type JobsFilter, type JobsReply, type JobSummary, type SubmitRequest
 } from '../transfer/messages.ts'
 import { extensionOf, type JobMeta, type MasterRuntime } from './master.ts'
 import { getJob, listJobs, type JobView } from './queue-machine.ts'
@@ -63,6 +63,8 @@ export interface JobServiceOptions {
   clock?: Clock
   /** This peer's id: the master a signed request must name. */
   selfId?: () => string
+  /** A job's output was read for a client (a download, a cache hit): the disk cap keeps it longest. */
+  used?: (jobId: string) => void
 }
 
 export class JobService implements JobHandler, HandoverHandler {
@@ -71,8 +73,10 @@ export class JobService implements JobHandler, HandoverHandler {
   private readonly clock: Clock
   private readonly selfId: () => string
   private readonly replays = new ReplayGuard()
+  private readonly used: (jobId: string) => void
 
   constructor (opts: JobServiceOptions) {
+    this.used = opts.used ?? (() => {})
     this.master = opts.master
     this.masterId = opts.masterId
     this.selfId = opts.selfId ?? (() => '')
@@ -291,8 +295,10 @@ export class JobService implements JobHandler, HandoverHandler {
     const queue = this.master.queue
     const id = queue == null ? undefined : cachedJob(queue.state, key, meta => who == null || meta.owner === who.name)
     if (id == null || queue == null) return undefined
-    // Done in the queue is not yet stitched; a new master may not have checked its stored output yet.
-    if (!this.master.isStitched(id) && !await this.master.hasOutput(id)) return undefined
+    // Done in the queue is not yet stitched; a new master may not have checked its stored output yet; and
+    // a stitched one's output may have been removed since (retention, the disk cap): only one here serves.
+    if (getJob(queue.state, id)?.removedAt != null || !await this.master.hasOutput(id)) return undefined
+    this.used(id)
     const job = queue.state.jobs.get(id)!
     const meta = job.meta as JobMeta
     return { type: 'accepted', jobId: id, tiles: job.tileCount, phases: job.phaseCount, width: meta.width, height: meta.height, copies: 1 + meta.standbys.length, cached: true }
@@ -329,7 +335,8 @@ export class JobService implements JobHandler, HandoverHandler {
         follower.end()
       } else {
         master.progress(jobId)
-        if (job.state === 'done') void master.hasOutput(jobId).then(has => { if (has) follower.event({ type: 'result', jobId, format: (job.meta as JobMeta).format, bytes: 0, width: 0, height: 0 }) })
+        if (job.state === 'done' && job.removedAt != null) follower.event({ type: 'failed', jobId, reason: removedReason(jobId, job.removedAt) })
+        else if (job.state === 'done') void master.hasOutput(jobId).then(has => { if (has) follower.event({ type: 'result', jobId, format: (job.meta as JobMeta).format, bytes: 0, width: 0, height: 0 }) })
         else if (TERMINAL.has(job.state)) follower.event({ type: 'failed', jobId, reason: job.failure ?? job.state })
       }
     }
@@ -337,6 +344,9 @@ export class JobService implements JobHandler, HandoverHandler {
   }
 
   async output (jobId: string): Promise<JobOutput> {
+    const removedAt = this.master.queue == null ? undefined : getJob(this.master.queue.state, jobId)?.removedAt
+    if (removedAt != null) throw new JobRefusal(ErrorCodes.unknownJob, removedReason(jobId, removedAt))
+    this.used(jobId)
     const meta = this.master.meta(jobId)
     const name = `output.${extensionOf(meta.format)}`
     await this.master.ensureLocal(jobId, meta, name)

@@ -504,6 +504,8 @@ function restandby (plan: MasterPlan, jobId: string, state: JobState, now: numbe
   if (state === 'failed' || state === 'cancelled' || plan.restandbying.has(jobId)) return []
   if ((plan.restandbyAfter.get(jobId) ?? 0) > now || plan.restandbying.size >= MAX_RESTANDBYS) return []
   if (state === 'done' && !plan.stitched.has(jobId)) return []
+  // Given up by retention or the disk cap: there is nothing left to copy, on purpose.
+  if (getJob(plan.queue, jobId)?.removedAt != null) return []
   const live = new Set(plan.view.map(v => v.peer).filter(p => p !== plan.cfg.self))
   const target = Math.min(plan.cfg.standbys ?? 1, live.size)
   // A finished job, once per master: a standby alive now may have been down when the output was made
@@ -521,6 +523,8 @@ function restandby (plan: MasterPlan, jobId: string, state: JobState, now: numbe
 function stitch (plan: MasterPlan, jobId: string): MasterCommand[] {
   const meta = metaOf(plan, jobId)
   if (meta == null || plan.finishing.has(jobId) || plan.stitched.has(jobId)) return []
+  // Its files were given up (retention, the disk cap): a new master must not build it again from nothing.
+  if (getJob(plan.queue, jobId)?.removedAt != null) return []
   plan.finishing.add(jobId)
   return [{ type: 'stitch', jobId, tiles: tilesOf(plan, jobId, meta) }]
 }

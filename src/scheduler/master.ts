@@ -166,6 +166,12 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
   private readonly inputs = new Map<string, Promise<RawImage>>()
   readonly replication: ReplicationSource
   private readonly copies: JobCopies
+  /**
+   * Done jobs whose output this peer saw stored here and on another peer (the stitch's copy, or a master's
+   * check of the standbys): only these may lose their files to retention or the disk cap. Kept across terms:
+   * it stays true of the past; a restarted master learns it again from its check of the copies.
+   */
+  private readonly secured = new Set<string>()
 
   constructor (peer: SwarmPeer, worker: WorkerRuntime, opts: MasterOptions) {
     super()
@@ -315,6 +321,23 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
   /** Whether a done job's output is stored (the queue says done at its last tile, before the stitch). */
   isStitched (jobId: string): boolean {
     return this.plan?.stitched.has(jobId) === true
+  }
+
+  /** Whether a done job's output is stored here and on another peer (so its files may go by retention or the cap). */
+  isSecured (jobId: string): boolean {
+    return this.secured.has(jobId)
+  }
+
+  /**
+   * Records that a done job's files are given up (retention, the disk cap): the record stays, dated; every
+   * follower drops its copies when it arrives. false when not recorded (not master, not done, already so).
+   */
+  async retire (jobId: string): Promise<boolean> {
+    const effects = await this.step({ type: 'retire', jobId, now: this.clock.now() })
+    if (!effects.some(e => e.type === 'jobRetired')) return false
+    this.inputs.delete(jobId)
+    this.worker.forget(jobId)
+    return true
   }
 
   /** Why the job is not moving, when this master knows (see waitingOf). */
@@ -565,6 +588,7 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
     const standbys = this.standbysOf(jobId)
     const held = await this.copies.ensureOn(jobId, standbys.filter(p => p !== self), outName).catch(() => [] as string[])
     const added = held.length >= want ? [] : await this.copies.addStandbys(jobId, want - held.length, [self, ...standbys], [outName]).catch(() => [] as string[])
+    if (held.length + added.length > 0 && await this.files.has(jobId, outName)) this.secured.add(jobId)
     await this.run({ type: 'standbys', jobId, peers: added, verified: held.length + added.length >= want, now: this.clock.now() }).catch(() => {})
   }
 
@@ -643,7 +667,10 @@ export class MasterRuntime extends EventEmitter<MasterEvents> {
       await this.files.dropTiles(jobId).catch((err: Error) => { this.log('warn', `job ${jobId}: cannot drop its tiles: ${err.message}`) })
       // Only now may the other peers drop their copies of the input and tiles; with no second copy of the
       // output anywhere (no other peer took one) they keep them, so the job can still be redone.
-      if (copies > 0) this.copies.dropEverywhere(jobId)
+      if (copies > 0) {
+        this.secured.add(jobId)
+        this.copies.dropEverywhere(jobId)
+      }
       await report({ bytes })
     } catch (err) {
       await report({ message: (err as Error).message })

@@ -163,6 +163,8 @@ export type QueueEvent =
   | { type: 'cancel', jobId: string, now: number }
   /** a finished job (done, failed or cancelled) leaves the queue for good: its record is deleted (prune) */
   | { type: 'forget', jobId: string, now: number }
+  /** a done job's files were given up by retention or the disk cap: its record stays (history), dated */
+  | { type: 'retire', jobId: string, now: number }
   /** this peer became master with `epoch` (also after a restart, before anything else): outstanding
    * leases get a fresh deadline, and phases that were waiting for their merge are announced again. */
   | { type: 'elected', epoch: number, now: number }
@@ -197,6 +199,8 @@ export type QueueEffect =
   | { type: 'jobCancelled', jobId: string }
   /** the job's record is gone: the shell removes its files */
   | { type: 'jobForgotten', jobId: string }
+  /** a done job's files are given up: every peer removes its copies; the record stays with removedAt */
+  | { type: 'jobRetired', jobId: string, removedAt: number }
   /** a checked tile's result is in; another peer's is awaited (disputed: the results so far disagree) */
   | (TileAddress & { type: 'verifying', peer: string, leaseId: string, disputed: boolean })
   /** a checked tile taken on one result: no other peer could check it */
@@ -272,6 +276,8 @@ export interface JobRec {
   /** the lease number of the job's last queued tile granted (runtime only: fair share between jobs) */
   lastGrant?: number
   finishedAt: number | undefined
+  /** when a done job's files were given up (retention or the disk cap); the record stays */
+  removedAt?: number
   phaseData: unknown[]
   /** tiles checked by a second peer */
   verify: Set<number> | undefined
@@ -360,6 +366,7 @@ export function step (state: QueueState, event: QueueEvent): StepResult {
     case 'peerDead': onPeerDead(c, event); break
     case 'cancel': onCancel(c, event); break
     case 'forget': onForget(c, event); break
+    case 'retire': onRetire(c, event); break
     case 'elected': onElected(c, event); break
     case 'distrust': distrust(c, event.peer, event.reason, event.now); break
     case 'userPut': onUserPut(c, event.user); break
@@ -745,6 +752,19 @@ function onUserRemove (c: Ctx, name: string): void {
   c.s.users.delete(name)
   c.dirty.set(userKey(name), { kind: 'del' })
   c.effects.push({ type: 'userChanged', name })
+}
+
+function onRetire (c: Ctx, ev: { jobId: string, now: number }): void {
+  const job = c.s.jobs.get(ev.jobId)
+  if (job === undefined) throw new UnknownJobError(ev.jobId)
+  // Only a done job: a failed or cancelled one has no output to give up, a running one needs its files.
+  if (job.state !== 'done' || job.removedAt !== undefined) {
+    c.effects.push({ type: 'ignored', event: 'retire', reason: job.removedAt !== undefined ? 'already retired' : `job is ${job.state}`, jobId: job.id })
+    return
+  }
+  job.removedAt = ev.now
+  markJob(c, job)
+  c.effects.push({ type: 'jobRetired', jobId: job.id, removedAt: ev.now })
 }
 
 function onElected (c: Ctx, ev: { epoch: number, now: number }): void {
@@ -1206,6 +1226,7 @@ function jobRecord (job: JobRec): JobRecord {
   // failure, meta and phaseData are never mutated once set (meta/phaseData are JSON copies): share them
   if (job.failure !== undefined) r.failure = job.failure
   if (job.finishedAt !== undefined) r.finishedAt = job.finishedAt
+  if (job.removedAt !== undefined) r.removedAt = job.removedAt
   if (job.meta !== undefined) r.meta = job.meta
   if (job.phaseData.length > 0) r.phaseData = Array.from(job.phaseData, d => d === undefined ? null : d)
   if (job.verify !== undefined) r.verify = [...job.verify].sort((a, b) => a - b)
@@ -1284,6 +1305,7 @@ export function rebuildQueueState (records: Iterable<readonly [string, unknown]>
         tiles: active ? freshTiles() : undefined,
         failure: r.failure,
         finishedAt: r.finishedAt,
+        ...(r.removedAt !== undefined ? { removedAt: r.removedAt } : {}),
         phaseData: r.phaseData ?? [],
         verify: r.verify !== undefined && r.verify.length > 0 ? new Set(r.verify) : undefined,
         startedAt: r.startedAt,
@@ -1391,6 +1413,8 @@ export interface JobView {
   startedAt?: number
   /** the peers whose results completed its tiles, sorted */
   workers: string[]
+  /** a done job whose files were given up (retention or the disk cap) */
+  removedAt?: number
   meta?: unknown
 }
 
@@ -1413,6 +1437,7 @@ function viewOf (job: JobRec, leasedTo: Set<string> | undefined): JobView {
   if (job.startedAt !== undefined) v.startedAt = job.startedAt
   if (job.failure !== undefined) v.failure = job.failure.reason
   if (job.finishedAt !== undefined) v.finishedAt = job.finishedAt
+  if (job.removedAt !== undefined) v.removedAt = job.removedAt
   if (job.meta !== undefined) v.meta = job.meta
   return v
 }

@@ -116,6 +116,8 @@ export const JobRecordSchema = z.object({
   doneBefore: nonNegInt,
   failure: JobFailureSchema.optional(),
   finishedAt: finite.optional(),
+  /** a done job's files were given up by retention or the disk cap (the record is kept as history) */
+  removedAt: finite.optional(),
   meta: z.unknown().optional(),
   /** phaseData[k]: what the shell passed with phaseReady for phase k (e.g. merged statistics) */
   phaseData: z.array(z.unknown()).optional(),

@@ -27,6 +27,16 @@ export class QueueReplica {
    * The replicated record of one job, or undefined. Reads only the job records (tile records, many per
    * running job, are skipped by the key range) and stops at the match.
    */
+  /** Every job record, in one scan (the disk keeper's pass reads them all). */
+  async jobs (): Promise<Array<{ id: string, state?: string, finishedAt?: number, removedAt?: number, meta?: unknown }>> {
+    const out: Array<{ id: string, state?: string, finishedAt?: number, removedAt?: number, meta?: unknown }> = []
+    const range = { gte: JOB_RANGE_START, lt: JOB_RANGE_END }
+    for await (const [, v] of (this.db as unknown as { iterator: (o: object) => AsyncIterable<[string, unknown]> }).iterator(range)) {
+      if (typeof (v as { id?: unknown }).id === 'string') out.push(v as { id: string })
+    }
+    return out
+  }
+
   async job (jobId: string): Promise<{ id: string, state?: string } | undefined> {
     const range = { gte: JOB_RANGE_START, lt: JOB_RANGE_END }
     for await (const [, v] of (this.db as unknown as { iterator: (o: object) => AsyncIterable<[string, unknown]> }).iterator(range)) {

@@ -213,6 +213,8 @@ export interface SinkEvents {
   finished: (jobId: string) => void
   /** A finished job's record was deleted by the master (swarm prune): its files here may go. */
   forgotten: (jobId: string) => void
+  /** The master gave a done job's files up (retention, the disk cap): the copies here may go. Optional. */
+  retired?: (jobId: string) => void
   log: (msg: string) => void
 }
 
@@ -303,7 +305,10 @@ export class ReplicationSink {
         this.events.position(pos)
         await fs.writeJson({ type: 'ack', pos })
         for (const op of m.ops as Array<{ type: string, key: string, value?: { id?: string, state?: string } }>) {
-          if (op.type === 'put' && op.key.startsWith('j/') && op.value?.state === 'done' && op.value.id != null) this.events.finished(op.value.id)
+          if (op.type === 'put' && op.key.startsWith('j/') && op.value?.state === 'done' && op.value.id != null) {
+            if ((op.value as { removedAt?: number }).removedAt != null) this.events.retired?.(op.value.id)
+            else this.events.finished(op.value.id)
+          }
         }
       }
     } finally {

@@ -180,6 +180,12 @@ export type JobsReply = z.infer<typeof JobsReplySchema>
 // ---- cancel: client -> master
 /** The reason a cancelled job's watchers hear in its `failed` event (the client shows it as cancelled, not failed). */
 export const CANCELLED_REASON = 'cancelled'
+
+/** Ends every "output removed" answer: a client tells it from a failure by this. */
+export const REMOVED_TAIL = 'is no longer kept (submit the image again to compute it)'
+/** Why a done job has no output to fetch: retention or the disk cap gave its files up on `removedAt`. */
+export const removedReason = (jobId: string, removedAt: number): string =>
+  `the output of job ${jobId} was removed by retention or the disk cap on ${new Date(removedAt).toISOString()} and ${REMOVED_TAIL}`
 export const CancelRequestSchema = z.object({ jobId: id, auth }).strict()
 /** cancelled: false when the job had already ended (its state says how); cancelling twice is no error. */
 export const CancelReplySchema = z.object({ jobId: id, state: z.string().max(32), cancelled: z.boolean() }).strict()

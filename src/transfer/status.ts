@@ -28,6 +28,9 @@ export interface StatusLoad {
   busyTiles: number
   freeMem: number
   tileSpeed: number
+  /** Bytes of job files in its data dir, and its cap (--max-disk): absent from older peers, or no cap. */
+  diskUsed?: number
+  diskMax?: number
 }
 
 export interface PeerRow {

@@ -91,3 +91,34 @@ export function hostPort (flag: string, defaultHost: string) {
     return { host: m[1] ?? m[2]!, port }
   }
 }
+
+const AGE_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
+
+/** `--retain`: an age (30m, 12h, 7d, 2w; 0 = as soon as it is safe), or "forever" (undefined). */
+export function retention (flag: string) {
+  return (value: string): number | 'forever' => {
+    const v = value.trim().toLowerCase()
+    if (v === 'forever') return 'forever'
+    const m = /^(\d+(?:\.\d+)?)([smhdw]?)$/.exec(v)
+    if (m == null || (m[2] === '' && Number(m[1]) !== 0)) throw new InvalidArgumentError(`${flag} must be an age such as 30m, 12h, 7d, 0 (remove as soon as it is safe) or forever, got "${value}"`)
+    return Math.round(Number(m[1]) * (AGE_UNITS[m[2]] ?? 0))
+  }
+}
+
+/** Decimal units are the disk makers' (500MB = 500 000 000 bytes); K, M, G, T and KiB... are binary. */
+const DISK_UNITS: Record<string, number> = {
+  '': 1, b: 1, k: 1024, kib: 1024, m: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gib: 1024 ** 3, t: 1024 ** 4, tib: 1024 ** 4, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12
+}
+/** A cap below this holds no real job's files: a typo (500 for 500M), refused rather than emptying the disk. */
+export const MIN_DISK_BYTES = 1024 ** 2
+
+/** `--max-disk`: a size (500MB, 2GiB, 2G), at least MIN_DISK_BYTES. */
+export function diskSize (flag: string) {
+  return (value: string): number => {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(value)
+    const unit = m == null ? undefined : DISK_UNITS[m[2].toLowerCase()]
+    const bytes = m == null || unit == null ? NaN : Math.floor(Number(m[1]) * unit)
+    if (!Number.isFinite(bytes) || bytes < MIN_DISK_BYTES) throw new InvalidArgumentError(`${flag} must be a size of at least 1 MiB such as 500MB, 20G or 2GiB, got "${value}"`)
+    return bytes
+  }
+}

@@ -15,9 +15,13 @@ import { JobService } from '../scheduler/job-service.ts'
 import { tileName } from '../scheduler/job-files.ts'
 import { MasterRuntime, type MasterOptions } from '../scheduler/master.ts'
 import { DEFAULT_VERIFY } from '../scheduler/master-planner.ts'
-import { blockedPeers, getJob, queuePosition } from '../scheduler/queue-machine.ts'
+import { blockedPeers, getJob, listJobs, queuePosition } from '../scheduler/queue-machine.ts'
 import { QueueStore } from '../scheduler/queue-store.ts'
 import { WorkerRuntime, type WorkerOptions } from '../scheduler/worker.ts'
+import { DiskKeeper, type GcReport, type JobOnDisk } from '../scheduler/disk-keeper.ts'
+import type { DiskJobState } from '../scheduler/disk-policy.ts'
+import { extensionOf } from '../scheduler/master.ts'
+import type { Timer } from '../transfer/clock.ts'
 import { SwarmPeer, type PeerOptions } from '../node/peer.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { BlobService } from '../transfer/blob.ts'
@@ -30,9 +34,10 @@ import { QueueReplica } from '../scheduler/replica.ts'
 import { ReplicationSink } from '../scheduler/replication.ts'
 import type { JobMeta } from '../scheduler/master.ts'
 import { HttpTunnelService } from '../transfer/http-tunnel.ts'
+import { GcService } from '../transfer/gc-protocol.ts'
 import { clearUploads, MasterApi, uploadDirOf } from '../ui-web/master-api.ts'
 import { DashboardServer, type DashboardComponents, type DashboardInit } from '../ui-web/server.ts'
-import { DEFAULT_MASTER_WORK_LIMIT } from './defaults.ts'
+import { DEFAULT_MASTER_WORK_LIMIT, DEFAULT_RETAIN_MS } from './defaults.ts'
 
 export interface SwarmNodeOptions extends PeerOptions {
   /** Tile edge in pixels, for jobs that do not choose one (default: fitted to the image and the swarm). */
@@ -57,10 +62,24 @@ export interface SwarmNodeOptions extends PeerOptions {
   tamper?: WorkerOptions['tamper']
   /** The worker's and the protocol services' clock (default: the system's). */
   clock?: Clock
+  /** A finished job's files are removed this long after their last use (default DEFAULT_RETAIN_MS; undefined with retainForever). */
+  retainMs?: number
+  /** Keep finished jobs' files for ever (retention off; --max-disk still applies). */
+  retainForever?: boolean
+  /** The cap on this peer's job files, in bytes (default: none). */
+  maxDiskBytes?: number
+  /** Between the disk keeper's passes (default DISK_PASS_MS); a pass also follows every job's end. */
+  diskPassMs?: number
 }
 
+/**
+ * Between disk passes: retention is counted in hours and days, and the cap is also enforced after every
+ * job's end, so a minute's walk of the data dir is enough and costs nothing.
+ */
+export const DISK_PASS_MS = 60_000
+
 // In defaults.ts, which imports nothing: `swarm start --help` prints it.
-export { DEFAULT_MASTER_WORK_LIMIT } from './defaults.ts'
+export { DEFAULT_MASTER_WORK_LIMIT, DEFAULT_RETAIN_MS } from './defaults.ts'
 /**
  * V8's full collection, for the memory budget (see BudgetProbe.collect): node's --expose-gc, switched on
  * here rather than on every peer's command line; undefined if this V8 does not allow it.
@@ -89,6 +108,8 @@ interface Services {
   tunnel: HttpTunnelService
   /** Accounts: swarm user, swarm login, the dashboard's login. */
   users: UsersProtocolService
+  /** swarm gc: this peer's disk pass now, and the other peers' when asked for all. */
+  gc: GcService
 }
 
 export class SwarmNode {
@@ -108,6 +129,13 @@ export class SwarmNode {
   private readonly pendingDrops = new Set<string>()
   /** Role changes run one at a time: the replica and the queue share one sublevel. */
   private roleChain: Promise<void> = Promise.resolve()
+  readonly disk: DiskKeeper
+  /** Jobs a master told this peer to drop (their output is stored on it and a standby): their files may go. */
+  private readonly released = new Set<string>()
+  private diskTimer?: Timer
+  private diskPending = false
+  private diskChain: Promise<unknown> = Promise.resolve()
+  private readonly diskPassMs: number
 
   constructor (opts: SwarmNodeOptions) {
     const slots = opts.slots ?? availableParallelism()
@@ -153,6 +181,19 @@ export class SwarmNode {
       memory: this.memory
     }
     this.master = new MasterRuntime(this.peer, this.worker, masterOpts)
+    this.diskPassMs = opts.diskPassMs ?? DISK_PASS_MS
+    this.disk = new DiskKeeper({
+      files: this.master.files,
+      retainMs: opts.retainForever === true ? undefined : (opts.retainMs ?? DEFAULT_RETAIN_MS),
+      maxDiskBytes: opts.maxDiskBytes,
+      now: () => this.clock.now(),
+      jobs: async () => await this.jobsOnDisk(),
+      evictable: async (jobId, job) => await this.evictable(jobId, job),
+      release: async (jobId, job) => await this.release(jobId, job),
+      log: (level, msg) => { this.master.emit('log', { level, msg }) }
+    })
+    // A job's end is when its files grow last: the cap is checked then, not only on the timer.
+    this.master.on('job', (e) => { if (e.type === 'result' || e.type === 'failed') this.kickDisk() })
     const cores = availableParallelism()
     this.peer.distrustedProvider = () => {
       const q = this.master.queue
@@ -165,7 +206,9 @@ export class SwarmNode {
       // What work may still take here: the budget's room, or the device's free memory if that is less.
       freeMem: Math.min(freemem(), this.memory.headroom()),
       memoryLimit: this.memory.limit,
-      tileSpeed: this.worker.tileSpeed()
+      tileSpeed: this.worker.tileSpeed(),
+      diskUsed: this.disk.usedBytes,
+      ...(this.disk.opts.maxDiskBytes != null ? { diskMax: this.disk.opts.maxDiskBytes } : {})
     })
     this.peer.on('master', (e) => {
       this.roleChain = this.roleChain.then(async () => {
@@ -224,7 +267,7 @@ export class SwarmNode {
     const clock = this.clock
     const replica = new QueueReplica(this.peer.store)
     this.replica = replica
-    const jobs = new JobService({ master: this.master, masterId: () => this.peer.master, selfId: () => this.peer.peerId, clock })
+    const jobs = new JobService({ master: this.master, masterId: () => this.peer.master, selfId: () => this.peer.peerId, clock, used: (jobId) => { this.disk.touch(jobId) } })
     await clearUploads(this.dataDir)
     const masterApi = this.masterApi = new MasterApi({ master: this.master, jobs, peerNames: () => this.peerNames(), clock, uploadDir: uploadDirOf(this.dataDir) })
     masterApi.start()
@@ -242,22 +285,91 @@ export class SwarmNode {
       handover: new HandoverService({ libp2p }, { handler: jobs, clock }),
       blobs: new BlobService({ libp2p }, { files: this.master.files, epoch: () => this.peer.epoch, onDrop: async (jobId) => { await this.onDrop(jobId, replica) }, master: () => this.peer.master, knows: async (jobId) => await this.knowsJob(jobId), onRefused: (message) => { this.master.emit('log', { level: 'warn', msg: message }) }, clock }),
       tunnel: new HttpTunnelService({ libp2p }, { fetch: masterApi.fetch, clock }),
-      users: new UsersProtocolService({ libp2p }, { handler: { serving: () => jobs.serving(), masterId: () => this.peer.master, handle: async (req) => await accounts.handle(req) }, clock })
+      users: new UsersProtocolService({ libp2p }, { handler: { serving: () => jobs.serving(), masterId: () => this.peer.master, handle: async (req) => await accounts.handle(req) }, clock }),
+      gc: new GcService({ libp2p }, {
+        clock,
+        handler: {
+          self: this.peer.peerId,
+          gc: async () => await this.gc(),
+          others: () => this.peer.liveView().map(hb => hb.peerId).filter(p => p !== this.peer.peerId).map(p => peerIdFromString(p))
+        }
+      })
     }
     for (const service of Object.values(this.services)) await service.start()
     await this.master.replication.start({ libp2p })
     this.sink = new ReplicationSink(this.peer.libp2p, replica, () => this.peer.epoch, {
       position: (pos) => { storedPos = pos },
       handover: async (missing, master) => await this.handOver(missing, master),
-      finished: (jobId) => { if (this.pendingDrops.delete(jobId)) void this.master.files.dropTiles(jobId).catch(() => {}) },
+      finished: (jobId) => {
+        if (this.pendingDrops.delete(jobId)) void this.master.files.dropTiles(jobId).catch(() => {})
+        this.kickDisk()
+      },
+      retired: () => { this.kickDisk() },
       forgotten: (jobId) => {
         this.pendingDrops.delete(jobId)
+        this.released.delete(jobId)
         this.knownJobs.delete(jobId)
         this.worker.forget(jobId)
         void this.master.files.remove(jobId).catch(() => {})
       },
       log: (msg) => { this.master.emit('log', { level: 'warn', msg }) }
     }, clock)
+    this.diskTimer = clock.every(this.diskPassMs, () => { this.kickDisk() })
+    this.kickDisk()
+  }
+
+  /** A disk pass soon: one at a time, and one asked for during a pass runs after it (it may have measured too early). */
+  private kickDisk (): void {
+    if (this.diskPending) return
+    this.diskPending = true
+    this.diskChain = this.diskChain.then(async () => {
+      this.diskPending = false
+      await this.disk.run()
+    }).catch((err: Error) => { this.master.emit('log', { level: 'warn', msg: `disk pass failed: ${err.message}` }) })
+  }
+
+  /** `swarm gc` on this peer: a pass now, after any that is running; its report. */
+  async gc (): Promise<GcReport> {
+    await this.diskChain
+    return await this.disk.run()
+  }
+
+  /** The jobs as this peer knows them: its queue as master, else its replica of the master's. */
+  private async jobsOnDisk (): Promise<Map<string, JobOnDisk & { meta?: unknown }>> {
+    const out = new Map<string, JobOnDisk & { meta?: unknown }>()
+    const q = this.master.active ? this.master.queue : undefined
+    const rows: Array<{ id: string, state?: string, finishedAt?: number, removedAt?: number, meta?: unknown }> = q != null ? listJobs(q.state) : await this.replica?.jobs() ?? []
+    for (const j of rows) {
+      if (j.state == null) continue
+      out.set(j.id, { state: j.state as DiskJobState, finishedAt: j.finishedAt, removedAt: j.removedAt, meta: j.meta })
+    }
+    return out
+  }
+
+  /**
+   * Whether a finished job's files may leave this peer. Failed and cancelled: yes (nothing to deliver). Done:
+   * once its output is stored on the master and a standby, as this peer can know it: as master, it saw the
+   * copy made (isSecured); as a follower, it holds the output itself (only a master writes outputs, and it
+   * stores its own first), or the master told it to drop the job (sent only once a second copy exists), or
+   * the master has given the job up (removedAt). Never a queued or running job.
+   */
+  private async evictable (jobId: string, job: JobOnDisk & { meta?: unknown }): Promise<boolean> {
+    if (job.state === 'failed' || job.state === 'cancelled') return true
+    if (job.state !== 'done') return false
+    if (job.removedAt != null) return true
+    if (this.master.active) return this.master.isSecured(jobId)
+    if (this.released.has(jobId)) return true
+    const format = (job.meta as JobMeta | undefined)?.format
+    return format != null && await this.master.files.has(jobId, `output.${extensionOf(format)}`)
+  }
+
+  /** Before a job's files go: the master records a done job's retirement first, so no peer waits for them. */
+  private async release (jobId: string, job: JobOnDisk): Promise<boolean> {
+    this.released.delete(jobId)
+    this.knownJobs.delete(jobId)
+    if (job.state === 'done' && job.removedAt == null && this.master.active) return await this.master.retire(jobId)
+    this.worker.forget(jobId)
+    return true
   }
 
   /** Names of the peers this peer knows, by PeerId (for the dashboard). */
@@ -291,6 +403,7 @@ export class SwarmNode {
    */
   private async onDrop (jobId: string, replica: QueueReplica): Promise<void> {
     this.worker.forget(jobId)
+    this.released.add(jobId)
     if (this.master.active) return // a master drops its own copies when it has stored the output
     const job = await replica.job(jobId)
     if (job?.state === 'done') await this.master.files.dropTiles(jobId)
@@ -330,9 +443,11 @@ export class SwarmNode {
   async stop (): Promise<void> {
     // Out of the election first: the rest of the shutdown must not be interrupted by becoming master.
     this.peer.beginLeave()
+    this.diskTimer?.cancel()
+    await this.diskChain.catch(() => {})
     // No new tiles, notices or jobs first; copies are served until the node goes (a new master may want them).
     const s = this.services
-    for (const service of s == null ? [] : [s.tiles, s.tileDone, s.jobs, s.handover, s.tunnel]) await service.stop().catch(() => {})
+    for (const service of s == null ? [] : [s.tiles, s.tileDone, s.jobs, s.handover, s.tunnel, s.gc]) await service.stop().catch(() => {})
     this.masterApi?.stop()
     await this.sink?.stop()
     await this.master.deactivate()
@@ -344,6 +459,8 @@ export class SwarmNode {
 
   /** As if the process died: no goodbye, nothing finished. */
   async kill (): Promise<void> {
+    this.diskTimer?.cancel()
+    await this.diskChain.catch(() => {})
     this.masterApi?.stop()
     await this.sink?.stop()
     await this.master.deactivate()

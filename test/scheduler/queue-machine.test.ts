@@ -397,6 +397,24 @@ describe('commands and epochs', () => {
     expect(listJobs(d.state)).toEqual([])
   })
 
+  it('retire dates a done job\'s record (its files were given up) and keeps it; refuses a job that is not done', () => {
+    const d = new Driver({ prefetch: 0 })
+    d.peers([['A', 1]])
+    const [a0] = ofType(d.submit('a', 1), 'assign')
+    d.submit('b', 1)
+    expect(ofType(d.send({ type: 'retire', jobId: 'b', now: 5 }), 'ignored')).toHaveLength(1)
+    d.done(a0!)
+    const effects = d.send({ type: 'retire', jobId: 'a', now: 6 })
+    expect(ofType(effects, 'jobRetired')).toEqual([{ type: 'jobRetired', jobId: 'a', removedAt: 6 }])
+    expect(getJob(d.state, 'a')).toMatchObject({ state: 'done', removedAt: 6 })
+    // Persisted in the record, so a restart and every replica know it.
+    expect(getJob(rebuildQueueState(toRecords(d.state)), 'a')?.removedAt).toBe(6)
+    expect(ofType(d.send({ type: 'retire', jobId: 'a', now: 8 }), 'ignored')).toHaveLength(1)
+    expect(getJob(d.state, 'a')?.removedAt).toBe(6)
+    d.send({ type: 'cancel', jobId: 'b', now: 9 })
+    expect(ofType(d.send({ type: 'retire', jobId: 'b', now: 10 }), 'ignored')).toHaveLength(1)
+  })
+
   it('elected fences by epoch, renews outstanding leases and re-announces pending merges', () => {
     const d = new Driver({ leaseMs: 1000, prefetch: 0 })
     d.send({ type: 'elected', epoch: 3, now: 0 })

@@ -9,7 +9,7 @@ import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { hostPort, intInRange } from '../../src/ui-cli/shared-options.ts'
+import { diskSize, hostPort, intInRange, retention } from '../../src/ui-cli/shared-options.ts'
 
 const run = promisify(execFile)
 const bin = join(import.meta.dirname, '../../bin/swarm.js')
@@ -58,6 +58,22 @@ describe('CLI options', () => {
       expect(memory.code, memory.stderr).not.toBe(0)
       expect(memory.stderr).toContain('--max-memory must be a size of at least 256 MiB (e.g. 512M, 2G), got "100M"')
     } finally { await rm(dir, { recursive: true, force: true }) }
+  })
+
+  it('--retain takes an age, 0 or forever, and --max-disk a size of at least 1 MiB; otherwise one sentence naming the option', () => {
+    const retain = retention('--retain')
+    expect(retain('7d')).toBe(7 * 86_400_000)
+    expect(retain('30m')).toBe(1_800_000)
+    expect(retain('1.5h')).toBe(5_400_000)
+    expect(retain('0')).toBe(0)
+    expect(retain('forever')).toBe('forever')
+    for (const bad of ['7', '-1d', 'week', '']) expect(() => retain(bad)).toThrow(`--retain must be an age such as 30m, 12h, 7d, 0 (remove as soon as it is safe) or forever, got "${bad}"`)
+    const disk = diskSize('--max-disk')
+    expect(disk('2GiB')).toBe(2 * 1024 ** 3)
+    expect(disk('2G')).toBe(2 * 1024 ** 3)
+    expect(disk('500MB')).toBe(500_000_000)
+    expect(disk('1.5 MiB')).toBe(1.5 * 1024 ** 2)
+    for (const bad of ['500', '100K', '2 parsecs', '-1G']) expect(() => disk(bad)).toThrow(`--max-disk must be a size of at least 1 MiB such as 500MB, 20G or 2GiB, got "${bad}"`)
   })
 
   it('--dashboard takes HOST:PORT or a port, and names itself otherwise', () => {

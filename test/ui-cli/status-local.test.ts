@@ -43,4 +43,21 @@ describe('status: a peer on this device first', () => {
     expect(out).toContain('2.50 tiles/s')
     expect(out).toContain('tile speed')
   })
+
+  it('the table shows each peer\'s job files against its --max-disk cap, and "-" for a peer that does not say', () => {
+    const row = { name: 'pc', role: 'follower', epoch: 1, master: 'p1', eligible: true, alive: true, self: false, addrs: ['/ip4/127.0.0.1/tcp/1'], arch: 'x64', platform: 'linux', version: '0', lastSeenMsAgo: 10 }
+    const load = { cores: 4, freeSlots: 3, busyTiles: 1, freeMem: 1e9, tileSpeed: 2.5 }
+    const snap: StatusSnapshot = {
+      respondent: 'p1', master: 'p1', epoch: 1,
+      peers: [
+        { ...row, peerId: 'p1', name: 'capped', load: { ...load, diskUsed: 12 * 1024 ** 2, diskMax: 2 * 1024 ** 3 } },
+        { ...row, peerId: 'p2', name: 'open', load: { ...load, diskUsed: 3 * 1024 } },
+        { ...row, peerId: 'p3', name: 'old', load }
+      ]
+    }
+    const lines = renderStatus(snap).split('\n')
+    expect(lines.find(l => l.includes('p1 '))).toContain('12.0 MiB / 2.0 GiB')
+    expect(lines.find(l => l.includes('p2 '))).toContain('3 KiB / no cap')
+    expect(lines.find(l => l.includes('p3 '))).toMatch(/│ - +│/)
+  })
 })

@@ -54,7 +54,7 @@ export async function outputPathFor (target: OutputTarget, jobId: string, format
 async function resultWith (reporter: Reporter, jobId: string, opts: ResultOpts): Promise<number> {
   const force = opts.force === true
   const target = await outputTarget(opts.output, force, jobId)
-  const [{ connectWithFeedback }, { resolveSwarmKey }, { runWatch }, { CANCELLED_REASON }] = await Promise.all([
+  const [{ connectWithFeedback }, { resolveSwarmKey }, { runWatch }, { CANCELLED_REASON, REMOVED_TAIL }] = await Promise.all([
     import('../connect.ts'), import('../../node/swarm-key.ts'), import('../job-session.ts'), import('../../transfer/messages.ts')
   ])
   const human = reporter.mode === 'bars' || reporter.mode === 'lines'
@@ -72,7 +72,9 @@ async function resultWith (reporter: Reporter, jobId: string, opts: ResultOpts):
     })
     reporter.stop()
     if (outcome.failure != null || outcome.data == null || outcome.result == null) {
-      reporter.final(`swarm: job ${jobId} FAILED: ${outcome.failure ?? 'no result'}`, true)
+      // A job that did succeed, whose output retention or the disk cap removed since: said as that, not FAILED.
+      const removed = outcome.failure?.includes(REMOVED_TAIL) === true
+      reporter.final(removed ? `swarm: ${outcome.failure!}` : `swarm: job ${jobId} FAILED: ${outcome.failure ?? 'no result'}`, true)
       reporter.event({ event: 'failed', jobId, reason: outcome.failure ?? 'no result', cancelled: outcome.failure === CANCELLED_REASON })
       return 1
     }

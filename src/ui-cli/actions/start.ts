@@ -35,6 +35,9 @@ export interface StartOpts {
   name?: string
   slots?: number
   maxMemory?: number
+  /** --retain: ms after a finished job's last use, or 'forever'. */
+  retain: number | 'forever'
+  maxDisk?: number
   tileSize?: number
   masterWorkLimit: number
   verify: number
@@ -70,6 +73,8 @@ export async function start (opts: StartOpts): Promise<void> {
     name: opts.name,
     slots: opts.slots,
     maxMemory: opts.maxMemory,
+    ...(opts.retain === 'forever' ? { retainForever: true } : { retainMs: opts.retain }),
+    maxDiskBytes: opts.maxDisk,
     heartbeatMs: opts.heartbeatMs,
     deadAfterMs: opts.deadAfterMs,
     tileSize: opts.tileSize,

@@ -77,17 +77,29 @@ export function formatTileSpeed (tilesPerSecond: number): string {
 }
 
 export function renderStatus (snap: StatusSnapshot): string {
-  const table = new Table({ head: ['name', 'PeerId', 'role', 'address', 'arch', 'cores', 'load', 'tile speed (last min)', 'last seen'], ...tableStyle() })
+  const table = new Table({ head: ['name', 'PeerId', 'role', 'address', 'arch', 'cores', 'load', 'tile speed (last min)', 'disk (used / cap)', 'last seen'], ...tableStyle() })
   const rows = [...snap.peers].sort((a, b) => Number(b.alive) - Number(a.alive) || a.name.localeCompare(b.name))
   for (const p of rows) {
     const distrusted = snap.distrusted?.some(d => d.peer === p.peerId) === true
-    table.push([p.name + (p.self ? ' *' : ''), p.peerId, roleOf(p, snap) + (distrusted ? ' DISTRUSTED' : ''), addressOf(p), p.arch, p.load.cores, `${p.load.busyTiles} busy / ${p.load.freeSlots} free`, formatTileSpeed(p.load.tileSpeed), lastSeen(p)])
+    table.push([p.name + (p.self ? ' *' : ''), p.peerId, roleOf(p, snap) + (distrusted ? ' DISTRUSTED' : ''), addressOf(p), p.arch, p.load.cores, `${p.load.busyTiles} busy / ${p.load.freeSlots} free`, formatTileSpeed(p.load.tileSpeed), formatDisk(p.load), lastSeen(p)])
   }
   const alive = snap.peers.filter(p => p.alive).length
   const master = snap.peers.find(p => p.peerId === snap.master)
   const head = `${alive} peer(s) alive; master: ${master != null ? `${master.name} (${master.peerId})` : 'none yet'}, epoch ${snap.epoch}; * = the peer that answered\n`
   const distrusted = (snap.distrusted ?? []).map(d => `DISTRUSTED (gets no tiles): ${d.peer}: ${d.reason}\n`).join('')
   return `${head}${table.toString()}\n${distrusted}`
+}
+
+/** A peer's job files against its --max-disk cap, e.g. "12.0 MiB / 2.0 GiB"; "-" from a peer that does not say. */
+export function formatDisk (load: { diskUsed?: number, diskMax?: number }): string {
+  if (load.diskUsed == null) return '-'
+  return `${diskBytes(load.diskUsed)} / ${load.diskMax == null ? 'no cap' : diskBytes(load.diskMax)}`
+}
+
+function diskBytes (n: number): string {
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(0)} KiB`
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`
+  return `${(n / 1024 ** 3).toFixed(1)} GiB`
 }
 
 export function roleOf (p: PeerRow, snap: StatusSnapshot): string {

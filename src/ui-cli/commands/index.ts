@@ -18,6 +18,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   top: async () => (await import('./top.ts')).registerTopCommand,
   cancel: async () => (await import('./cancel.ts')).registerCancelCommand,
   prune: async () => (await import('./prune.ts')).registerPruneCommand,
+  gc: async () => (await import('./gc.ts')).registerGcCommand,
   run: async () => (await import('./run.ts')).registerRunCommand,
   ops: async () => (await import('./ops.ts')).registerOpsCommand,
   key: async () => (await import('./key.ts')).registerKeyCommand,
