@@ -395,21 +395,7 @@ export class JobProtocolService {
   }
 
   #serve (fn: (fs: FrameStream) => Promise<void>): (stream: Stream) => Promise<void> {
-    return async (stream) => {
-      const fs = new FrameStream(stream, { maxFrameBytes: MAX_FRAME_BYTES, readTimeoutMs: SERVER_READ_TIMEOUT_MS, clock: this.#clock })
-      try {
-        if (!this.#handler.serving()) throw new JobRefusal(ErrorCodes.notMaster, this.#handler.masterId() ?? '')
-        await fn(fs)
-      } catch (err) {
-        if (!(err instanceof JobRefusal)) { fs.abort(err as Error); return }
-        try {
-          await fs.writeError(err.code, err.message)
-          await fs.close()
-        } catch (e) {
-          fs.abort(e as Error)
-        }
-      }
-    }
+    return serveOnMaster(this.#handler, this.#clock, fn)
   }
 
   async #submit (fs: FrameStream): Promise<void> {
@@ -526,6 +512,28 @@ export class JobProtocolService {
     const req = await fs.readJson(PruneRequestSchema)
     await fs.writeJson(await this.#handler.prune(req, this.#handler.identify(PRUNE_PROTOCOL, req)))
     await fs.close()
+  }
+}
+
+/**
+ * A master-only protocol's stream handler: a peer that is not master answers not-master with the master's
+ * id; a JobRefusal goes back as an error frame; anything else resets the stream.
+ */
+export function serveOnMaster (who: Pick<JobHandler, 'serving' | 'masterId'>, clock: Clock, fn: (fs: FrameStream) => Promise<void>): (stream: Stream) => Promise<void> {
+  return async (stream) => {
+    const fs = new FrameStream(stream, { maxFrameBytes: MAX_FRAME_BYTES, readTimeoutMs: SERVER_READ_TIMEOUT_MS, clock })
+    try {
+      if (!who.serving()) throw new JobRefusal(ErrorCodes.notMaster, who.masterId() ?? '')
+      await fn(fs)
+    } catch (err) {
+      if (!(err instanceof JobRefusal)) { fs.abort(err as Error); return }
+      try {
+        await fs.writeError(err.code, err.message)
+        await fs.close()
+      } catch (e) {
+        fs.abort(e as Error)
+      }
+    }
   }
 }
 

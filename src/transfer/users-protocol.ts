@@ -3,9 +3,8 @@
 // protocols do. What is allowed is src/scheduler/account-service.ts's, passed in as a UsersHandler.
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { systemClock, type Clock } from './clock.ts'
-import { FrameStream } from './frames.ts'
-import { ask, JobRefusal, MAX_FRAME_BYTES, SERVER_READ_TIMEOUT_MS, type ClientOptions } from './job-protocol.ts'
-import { ErrorCodes, USERS_PROTOCOL, UsersReplySchema, UsersRequestSchema, type UsersReply, type UsersRequest } from './messages.ts'
+import { ask, serveOnMaster, type ClientOptions } from './job-protocol.ts'
+import { USERS_PROTOCOL, UsersReplySchema, UsersRequestSchema, type UsersReply, type UsersRequest } from './messages.ts'
 
 export { USERS_PROTOCOL }
 
@@ -48,21 +47,9 @@ export class UsersProtocolService {
     this.#started = false
   }
 
-  async #serve (stream: Stream): Promise<void> {
-    const fs = new FrameStream(stream, { maxFrameBytes: MAX_FRAME_BYTES, readTimeoutMs: SERVER_READ_TIMEOUT_MS, clock: this.#clock })
-    try {
-      if (!this.#handler.serving()) throw new JobRefusal(ErrorCodes.notMaster, this.#handler.masterId() ?? '')
-      const req = await fs.readJson(UsersRequestSchema)
-      await fs.writeJson(await this.#handler.handle(req))
-      await fs.close()
-    } catch (err) {
-      if (!(err instanceof JobRefusal)) { fs.abort(err as Error); return }
-      try {
-        await fs.writeError(err.code, err.message)
-        await fs.close()
-      } catch (e) {
-        fs.abort(e as Error)
-      }
-    }
-  }
+  readonly #serve = (stream: Stream): Promise<void> => serveOnMaster(this.#handler, this.#clock, async (fs) => {
+    const req = await fs.readJson(UsersRequestSchema)
+    await fs.writeJson(await this.#handler.handle(req))
+    await fs.close()
+  })(stream)
 }
