@@ -17,6 +17,9 @@ export const LoadSchema = z.object({
   // Bytes the peer's job files take in its data dir, and its --max-disk cap; absent from peers before them.
   diskUsed: z.number().min(0).optional(),
   diskMax: z.number().min(0).optional(),
+  // The hottest thermal zone, °C, where the device reports one; why it offers fewer slots, when it does.
+  tempC: z.number().min(-50).max(200).optional(),
+  backoff: z.string().max(200).optional(),
   // Tiles per second this peer measured on its recent work; 0 until it has done some.
   tileSpeed: z.number().min(0)
 })

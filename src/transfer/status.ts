@@ -31,6 +31,9 @@ export interface StatusLoad {
   /** Bytes of job files in its data dir, and its cap (--max-disk): absent from older peers, or no cap. */
   diskUsed?: number
   diskMax?: number
+  /** The device's temperature (°C) where known, and why it takes fewer tiles (hot, loaded), when it does. */
+  tempC?: number
+  backoff?: string
 }
 
 export interface PeerRow {

@@ -3,6 +3,7 @@
 // It wires the protocol services to what decides for them (the worker, the master, the job service):
 // each starts once the libp2p node is up and stops, unregistering its handler, when the peer stops.
 import { AccountService } from '../scheduler/account-service.ts'
+import { PeerPressure } from '../node/peer-pressure.ts'
 import { askUsers, UsersProtocolService } from '../transfer/users-protocol.ts'
 import { DeviceKey } from '../transfer/request-auth.ts'
 import { availableParallelism, freemem } from 'node:os'
@@ -70,6 +71,8 @@ export interface SwarmNodeOptions extends PeerOptions {
   maxDiskBytes?: number
   /** Between the disk keeper's passes (default DISK_PASS_MS); a pass also follows every job's end. */
   diskPassMs?: number
+  /** Where the device's thermal zones are (default $SWARM_THERMAL_DIR, else /sys/class/thermal): a hot peer takes no new tiles. */
+  thermalDir?: string
 }
 
 /**
@@ -199,9 +202,20 @@ export class SwarmNode {
       const q = this.master.queue
       return this.master.active && q != null ? blockedPeers(q.state) : []
     }
+    // A hot device, or one busy with other work, offers fewer slots (device-profile.ts); said once per change.
+    const pressure = new PeerPressure({ cores, thermalDir: opts.thermalDir ?? process.env.SWARM_THERMAL_DIR })
+    let heldBack: string | undefined
+    const offer = (): number => {
+      const o = pressure.offer(Math.max(0, slots - this.worker.busy), this.worker.busy)
+      if (o.reason !== heldBack) this.master.emit('log', { level: o.reason != null ? 'warn' : 'info', msg: o.reason != null ? `taking fewer tiles: ${o.reason}` : 'taking tiles again at full slots' })
+      heldBack = o.reason
+      return o.freeSlots
+    }
     this.peer.loadProvider = () => ({
       cores,
-      freeSlots: Math.max(0, slots - this.worker.busy),
+      freeSlots: offer(),
+      ...(pressure.tempC != null ? { tempC: Math.round(pressure.tempC * 10) / 10 } : {}),
+      ...(heldBack != null ? { backoff: heldBack } : {}),
       busyTiles: this.worker.busy,
       // What work may still take here: the budget's room, or the device's free memory if that is less.
       freeMem: Math.min(freemem(), this.memory.headroom()),

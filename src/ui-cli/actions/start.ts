@@ -1,4 +1,6 @@
 // `swarm start`'s action: run a peer until Ctrl-C, with a live log of the swarm (options: ../commands/start.ts).
+import { totalmem } from 'node:os'
+import { masterEligibility } from '../../node/device-profile.ts'
 import { SwarmNode } from '../swarm-node.ts'
 import { resolveSwarmKey } from '../../node/swarm-key.ts'
 import { createLogger } from '../logger.ts'
@@ -30,7 +32,8 @@ export interface StartOpts {
   listen?: string[]
   key?: string
   peer?: string[]
-  master: boolean
+  /** --master / --no-master; undefined: decided from the device (device-profile.ts) */
+  master?: boolean
   mdns: boolean
   name?: string
   slots?: number
@@ -60,6 +63,9 @@ export async function start (opts: StartOpts): Promise<void> {
   } else {
     log.info({ event: 'private-swarm', private: true }, 'private swarm: only devices with this key can join (every device needs the same --key file)')
   }
+  // A Raspberry Pi or a device with little memory works tiles but is not elected master, unless asked.
+  const eligibility = masterEligibility(opts.master, { arch: process.arch, totalMem: totalmem() })
+  if (!eligibility.eligible) log.info({ event: 'no-master', why: eligibility.why }, `this peer will not be master: ${eligibility.why}`)
   // One registry for the swarm's metrics, Node's and libp2p's: /metrics on the dashboard serves it.
   const registry = opts.dashboard === false ? undefined : new Registry()
   const node = new SwarmNode({
@@ -69,7 +75,7 @@ export async function start (opts: StartOpts): Promise<void> {
     psk,
     mdns: opts.mdns,
     bootstrap: opts.peer,
-    eligible: opts.master,
+    eligible: eligibility.eligible,
     name: opts.name,
     slots: opts.slots,
     maxMemory: opts.maxMemory,

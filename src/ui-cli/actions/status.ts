@@ -77,11 +77,13 @@ export function formatTileSpeed (tilesPerSecond: number): string {
 }
 
 export function renderStatus (snap: StatusSnapshot): string {
-  const table = new Table({ head: ['name', 'PeerId', 'role', 'address', 'arch', 'cores', 'load', 'tile speed (last min)', 'disk (used / cap)', 'last seen'], ...tableStyle() })
+  // The temperature column where some peer reports one (Raspberry Pis do; most PCs in a VM do not).
+  const temps = snap.peers.some(p => p.load.tempC != null)
+  const table = new Table({ head: ['name', 'PeerId', 'role', 'address', 'arch', 'cores', ...(temps ? ['temp'] : []), 'load', 'tile speed (last min)', 'disk (used / cap)', 'last seen'], ...tableStyle() })
   const rows = [...snap.peers].sort((a, b) => Number(b.alive) - Number(a.alive) || a.name.localeCompare(b.name))
   for (const p of rows) {
     const distrusted = snap.distrusted?.some(d => d.peer === p.peerId) === true
-    table.push([p.name + (p.self ? ' *' : ''), p.peerId, roleOf(p, snap) + (distrusted ? ' DISTRUSTED' : ''), addressOf(p), p.arch, p.load.cores, `${p.load.busyTiles} busy / ${p.load.freeSlots} free`, formatTileSpeed(p.load.tileSpeed), formatDisk(p.load), lastSeen(p)])
+    table.push([p.name + (p.self ? ' *' : ''), p.peerId, roleOf(p, snap) + (distrusted ? ' DISTRUSTED' : ''), addressOf(p), p.arch, p.load.cores, ...(temps ? [p.load.tempC != null ? `${p.load.tempC.toFixed(0)} °C` : '-'] : []), `${p.load.busyTiles} busy / ${p.load.freeSlots} free${p.load.backoff != null ? ` (${p.load.backoff})` : ''}`, formatTileSpeed(p.load.tileSpeed), formatDisk(p.load), lastSeen(p)])
   }
   const alive = snap.peers.filter(p => p.alive).length
   const master = snap.peers.find(p => p.peerId === snap.master)

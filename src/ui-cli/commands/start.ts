@@ -18,6 +18,7 @@ export function registerStartCommand (program: Command): void {
     .addOption(new Option('--listen <multiaddr>', 'listen address(es) instead of --port, e.g. /ip4/0.0.0.0/tcp/4001 (repeatable)').argParser(multiaddrList('--listen')))
     .addOption(keyOption())
     .addOption(peerOption())
+    .option('--master', 'may become master even on an arm device or one with under 2 GiB of memory (which by default only take tiles)')
     .option('--no-master', 'never become master (e.g. a slow device); still takes work')
     .option('--no-mdns', 'do not use multicast discovery (use --peer)')
     .option('--name <name>', 'the name shown in `swarm status` (default: the host name)')
