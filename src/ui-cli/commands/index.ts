@@ -24,7 +24,8 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   key: async () => (await import('./key.ts')).registerKeyCommand,
   user: async () => (await import('./user.ts')).registerUserCommand,
   login: async () => (await import('./user.ts')).registerLoginCommand,
-  logout: async () => (await import('./user.ts')).registerLogoutCommand
+  logout: async () => (await import('./user.ts')).registerLogoutCommand,
+  service: async () => (await import('./service.ts')).registerServiceCommand
 }
 
 /** Registers the command `name` alone when it is one, else all of them (help, a typo to suggest for). */
