@@ -58,8 +58,8 @@ describe('swarm key (private network)', () => {
     // Each intruder is told why, once, by the peer it tried: an open peer's dial to a keyed one usually
     // stalls (the keyed side waits for a nonce), and the address is then asked directly.
     const told = (p: SwarmPeer, says: string): number => warnings.get(p)?.filter(m => m.includes(a.peerId) && m.includes(says)).length ?? 0
-    expect(await until(() => told(open, 'uses a swarm key') > 0, 10_000), 'the open peer is told the swarm uses a key').toBe(true)
-    expect(await until(() => told(other, 'another key, or none') > 0, 10_000), 'the peer with another key is told').toBe(true)
+    expect(await until(() => told(open, 'uses a swarm key') > 0, 30_000), 'the open peer is told the swarm uses a key').toBe(true)
+    expect(await until(() => told(other, 'another key, or none') > 0, 30_000), 'the peer with another key is told').toBe(true)
     await new Promise(resolve => setTimeout(resolve, 1500))
     expect(told(open, 'uses a swarm key')).toBe(1)
     expect(told(other, 'another key, or none')).toBe(1)
