@@ -2,63 +2,12 @@
 // bytes on each. This runs test/arm64/digests.ts under this machine's x64 node and under the arm64 node in
 // qemu-user (prepared by scripts/arm64-env.sh) and compares the digest maps. Where the arm64 environment
 // cannot be had (no network for the downloads, not an x86_64 Linux host), the test is skipped and says why.
-import { spawn } from 'node:child_process'
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { cpSync, mkdtempSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { endGroup, ENV_TIMEOUT, prepare, ROOT, run, running, type Done, type Env } from './env.ts'
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-const ENV_TIMEOUT = 8 * 60_000
 const DIGEST_TIMEOUT = 4 * 60_000
-
-interface Env { qemu: string; sysroot: string; node: string; project: string }
-interface Done { code: number | null; signal: string | null; stdout: string; stderr: string; timedOut: boolean }
-
-const running = new Set<number>()
-
-/** Ends a child's whole process group (apt-get, npm and qemu under it too); quiet if it is gone already. */
-function endGroup (pid: number): void {
-  try { process.kill(-pid, 'SIGKILL') } catch {}
-  running.delete(pid)
-}
-
-// Each child leads a process group of its own, so a timeout or the end of the file ends all it started.
-function run (cmd: string, args: string[], cwd: string, timeout: number): Promise<Done> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
-    const pid = child.pid
-    if (pid === undefined) return child.once('error', reject)
-    running.add(pid)
-    let stdout = ''
-    let stderr = ''
-    let timedOut = false
-    child.stdout.on('data', d => { stdout += d })
-    child.stderr.on('data', d => { stderr += d })
-    const timer = setTimeout(() => { timedOut = true; endGroup(pid) }, timeout)
-    child.once('close', (code, signal) => {
-      clearTimeout(timer)
-      endGroup(pid)
-      resolve({ code, signal, stdout, stderr, timedOut })
-    })
-  })
-}
-
-/** The script's own summary line, else the last line it printed. */
-function summary (out: string): string {
-  const lines = out.trim().split('\n')
-  return lines.findLast(l => l.startsWith('arm64-env:')) ?? lines.at(-1) ?? ''
-}
-
-async function prepare (): Promise<Env | string> {
-  if (process.platform !== 'linux' || process.arch !== 'x64') return `the host is ${process.platform}/${process.arch}; the arm64 recipe needs x86_64 Linux`
-  const r = await run('bash', [join(ROOT, 'scripts/arm64-env.sh')], ROOT, ENV_TIMEOUT)
-  if (r.timedOut) return `scripts/arm64-env.sh did not finish within ${ENV_TIMEOUT / 60_000} minutes`
-  if (r.code !== 0) return summary(r.stdout + '\n' + r.stderr) || `scripts/arm64-env.sh exited with ${r.code ?? r.signal}`
-  const file = join(process.env.SWARM_ARM64_DIR ?? join(ROOT, '.cache/arm64'), 'env.json')
-  if (!existsSync(file)) return `scripts/arm64-env.sh succeeded but wrote no ${file}`
-  return JSON.parse(readFileSync(file, 'utf8')) as Env
-}
 
 function digests (label: string, r: Done): Record<string, string> {
   if (r.timedOut) throw new Error(`${label}: digests.ts did not finish within ${DIGEST_TIMEOUT / 60_000} minutes`)

@@ -104,11 +104,15 @@ export class NetnsLan {
     }
   }
 
-  /** `ip netns exec` execs the command, so the child's PID is the peer's own: kill -9 hits the peer. */
-  start (p: NetnsPeer, args: string[] = [], env: NodeJS.ProcessEnv = {}): void {
+  /**
+   * `ip netns exec` execs the command, so the child's PID is the peer's own: kill -9 hits the peer.
+   * `runner` runs the peer another way (arm64 node under qemu-user, from a copy of the sources).
+   */
+  start (p: NetnsPeer, args: string[] = [], env: NodeJS.ProcessEnv = {}, runner?: { command: string[], bin: string, cwd: string }): void {
     p.events.length = 0
-    const bin = join(import.meta.dirname, '..', '..', 'bin', 'swarm.js')
-    const child = spawn('ip', ['netns', 'exec', p.ns, process.execPath, bin, 'start', '--log-json', '--data-dir', p.dataDir, '--port', '4001', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+    const bin = runner?.bin ?? join(import.meta.dirname, '..', '..', 'bin', 'swarm.js')
+    const command = runner?.command ?? [process.execPath]
+    const child = spawn('ip', ['netns', 'exec', p.ns, ...command, bin, 'start', '--log-json', '--data-dir', p.dataDir, '--port', '4001', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }, ...(runner != null ? { cwd: runner.cwd } : {}) })
     p.child = child
     let buf = ''
     child.stdout.on('data', (d: Buffer) => {
