@@ -29,14 +29,28 @@ export function masterEligibility (asked: boolean | undefined, d: Device): { eli
   return { eligible: true, why: 'default' }
 }
 
+/**
+ * Whether this peer gives way to other work on its device (the load back-off): as asked, else on the devices
+ * people also use for something else and that have little to spare (arm, or under SMALL_DEVICE_BYTES). Off
+ * on a PC by default: there the load average also counts other peers and tests run on the same host.
+ */
+export function yieldsToLoad (asked: boolean | undefined, d: Device): boolean {
+  return asked ?? (d.arch.startsWith('arm') || d.totalMem < SMALL_DEVICE_BYTES)
+}
+
 export interface Pressure {
   /** the hottest thermal zone, °C; undefined where the device has none */
   tempC?: number
   /** os.loadavg()[0] */
   load1: number
   cores: number
-  /** tiles this peer works on now (part of load1) */
+  /**
+   * tiles this peer worked on at once in the last minute, at most (its part of load1: the load average
+   * lags a minute, so its own tiles just finished still count in it)
+   */
   busy: number
+  /** false: no load back-off (see yieldsToLoad) */
+  yieldToLoad?: boolean
 }
 
 export interface Backoff {
@@ -55,7 +69,7 @@ export function backoff (p: Pressure, freeSlots: number, wasHot: boolean): Backo
   const hot = p.tempC != null && (p.tempC >= HOT_C || (wasHot && p.tempC > COOL_C))
   if (hot) return { freeSlots: 0, reason: `hot: ${p.tempC!.toFixed(0)} °C (takes tiles again below ${COOL_C} °C)`, hot }
   const others = Math.max(0, p.load1 - p.busy)
-  if (p.load1 > p.cores && others > 0) {
+  if (p.yieldToLoad !== false && p.load1 > p.cores && others > 0) {
     const left = Math.max(0, Math.floor(p.cores - others))
     if (left < freeSlots) return { freeSlots: left, reason: `busy with other work: load ${p.load1.toFixed(1)} on ${p.cores} cores`, hot }
   }

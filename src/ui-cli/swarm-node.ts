@@ -4,9 +4,10 @@
 // each starts once the libp2p node is up and stops, unregistering its handler, when the peer stops.
 import { AccountService } from '../scheduler/account-service.ts'
 import { PeerPressure } from '../node/peer-pressure.ts'
+import { yieldsToLoad } from '../node/device-profile.ts'
 import { askUsers, UsersProtocolService } from '../transfer/users-protocol.ts'
 import { DeviceKey } from '../transfer/request-auth.ts'
-import { availableParallelism, freemem } from 'node:os'
+import { availableParallelism, freemem, totalmem } from 'node:os'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import type { ConnectionGater } from '@libp2p/interface'
@@ -73,6 +74,8 @@ export interface SwarmNodeOptions extends PeerOptions {
   diskPassMs?: number
   /** Where the device's thermal zones are (default $SWARM_THERMAL_DIR, else /sys/class/thermal): a hot peer takes no new tiles. */
   thermalDir?: string
+  /** Offer fewer slots while other work loads the device (default: on arm devices and ones under 2 GiB). */
+  yieldToLoad?: boolean
 }
 
 /**
@@ -203,7 +206,7 @@ export class SwarmNode {
       return this.master.active && q != null ? blockedPeers(q.state) : []
     }
     // A hot device, or one busy with other work, offers fewer slots (device-profile.ts); said once per change.
-    const pressure = new PeerPressure({ cores, thermalDir: opts.thermalDir ?? process.env.SWARM_THERMAL_DIR })
+    const pressure = new PeerPressure({ cores, thermalDir: opts.thermalDir ?? process.env.SWARM_THERMAL_DIR, yieldToLoad: yieldsToLoad(opts.yieldToLoad, { arch: process.arch, totalMem: totalmem() }) })
     let heldBack: string | undefined
     const offer = (): number => {
       const o = pressure.offer(Math.max(0, slots - this.worker.busy), this.worker.busy)

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { backoff, COOL_C, HOT_C, masterEligibility, SMALL_DEVICE_BYTES } from '../../src/node/device-profile.ts'
+import { backoff, COOL_C, HOT_C, masterEligibility, SMALL_DEVICE_BYTES, yieldsToLoad } from '../../src/node/device-profile.ts'
 import { PeerPressure, readTemperatureC } from '../../src/node/peer-pressure.ts'
 
 const GiB = 1024 ** 3
@@ -36,6 +36,35 @@ describe('master eligibility', () => {
     const e = masterEligibility(asked, { arch, totalMem })
     expect(e.eligible).toBe(eligible)
     expect(e.why).toContain(why)
+  })
+})
+
+describe('yielding to other load', () => {
+  it('is on for arm and small devices, off on a PC, as asked when asked', () => {
+    expect(yieldsToLoad(undefined, { arch: 'arm64', totalMem: 8 * GiB })).toBe(true)
+    expect(yieldsToLoad(undefined, { arch: 'x64', totalMem: 1 * GiB })).toBe(true)
+    expect(yieldsToLoad(undefined, { arch: 'x64', totalMem: 16 * GiB })).toBe(false)
+    expect(yieldsToLoad(true, { arch: 'x64', totalMem: 16 * GiB })).toBe(true)
+    expect(yieldsToLoad(false, { arch: 'arm64', totalMem: 1 * GiB })).toBe(false)
+  })
+
+  it('a peer that does not yield keeps its slots under load, and still backs off when hot', () => {
+    expect(backoff({ load1: 9, cores: 4, busy: 0, yieldToLoad: false }, 4, false).freeSlots).toBe(4)
+    expect(backoff({ tempC: 90, load1: 9, cores: 4, busy: 0, yieldToLoad: false }, 4, false).freeSlots).toBe(0)
+  })
+
+  it('its own tiles of the last minute count as its own load: the load average lags', () => {
+    let now = 0
+    let load = 5
+    const p = new PeerPressure({ cores: 4, thermalDir: join(tmpdir(), 'no-such-thermal-dir-swarm'), load: () => load, now: () => now })
+    expect(p.offer(0, 4).freeSlots).toBe(0)
+    // Its 4 tiles just ended; the load average still holds them: only the 1 of other work is another's.
+    now = 30_000
+    expect(p.offer(4, 0).freeSlots).toBe(3)
+    // A minute on, the same load is someone else's: it gives way.
+    now = 95_000
+    load = 6
+    expect(p.offer(4, 0)).toMatchObject({ freeSlots: 0, reason: expect.stringMatching(/busy with other work/) })
   })
 })
 

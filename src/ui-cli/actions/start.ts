@@ -34,6 +34,8 @@ export interface StartOpts {
   peer?: string[]
   /** --master / --no-master; undefined: decided from the device (device-profile.ts) */
   master?: boolean
+  /** --yield-to-load / --no-yield-to-load; undefined: decided from the device */
+  yieldToLoad?: boolean
   mdns: boolean
   name?: string
   slots?: number
@@ -76,6 +78,7 @@ export async function start (opts: StartOpts): Promise<void> {
     mdns: opts.mdns,
     bootstrap: opts.peer,
     eligible: eligibility.eligible,
+    yieldToLoad: opts.yieldToLoad,
     name: opts.name,
     slots: opts.slots,
     maxMemory: opts.maxMemory,

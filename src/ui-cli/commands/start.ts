@@ -20,6 +20,8 @@ export function registerStartCommand (program: Command): void {
     .addOption(peerOption())
     .option('--master', 'may become master even on an arm device or one with under 2 GiB of memory (which by default only take tiles)')
     .option('--no-master', 'never become master (e.g. a slow device); still takes work')
+    .option('--yield-to-load', 'take fewer tiles while other work loads this device (default on arm devices and ones under 2 GiB)')
+    .option('--no-yield-to-load', 'never take fewer tiles for other work on this device (still for heat)')
     .option('--no-mdns', 'do not use multicast discovery (use --peer)')
     .option('--name <name>', 'the name shown in `swarm status` (default: the host name)')
     .option('--slots <n>', 'tiles this peer works on at once (default: its number of cores)', positiveInt('--slots'))
