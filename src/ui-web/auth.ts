@@ -44,7 +44,7 @@ const equal = (a: string, b: string): boolean => {
   return x.length === y.length && timingSafeEqual(x, y)
 }
 
-function cookieOf (header: string | null, name: string): string | undefined {
+export function cookieOf (header: string | null, name: string): string | undefined {
   for (const part of (header ?? '').split(';')) {
     const i = part.indexOf('=')
     if (i > 0 && part.slice(0, i).trim() === name) return part.slice(i + 1).trim()

@@ -23,7 +23,6 @@ import { readUpload } from './upload.ts'
 import { TileHistory } from './tile-history.ts'
 import { Previews } from './preview.ts'
 import { AuthSchema, type Caller } from '../transfer/request-auth.ts'
-import { maySee } from '../scheduler/accounts.ts'
 
 /** The header a dashboard adds to what it sends to the master: its peer's name. */
 export const VIA_HEADER = 'x-swarm-dashboard'
@@ -50,7 +49,7 @@ const STATES: JobStateName[] = ['queued', 'running', 'done', 'failed', 'cancelle
 
 export interface MasterApiComponents {
   master: Pick<MasterRuntime, 'active' | 'queue' | 'opts' | 'progressEvent' | 'meta' | 'on' | 'off' | 'ensureLocal' | 'files' | 'isStitched'>
-  jobs: Pick<JobService, 'admit' | 'cancel' | 'output' | 'jobs' | 'summary' | 'masterId' | 'identify'>
+  jobs: Pick<JobService, 'admit' | 'cancel' | 'output' | 'jobs' | 'summary' | 'masterId' | 'identify' | 'maySee'>
   /** Names of the peers, by PeerId, as this peer's heartbeats say. */
   peerNames: () => Record<string, string>
   clock: Clock
@@ -111,9 +110,7 @@ export class MasterApi {
   }
 
   private mustKnow (jobId: string, who: Caller): string {
-    const q = this.#c.master.queue
-    const job = q?.state.jobs.get(jobId)
-    if (job == null || !maySee(who, (job.meta as { owner?: string } | undefined)?.owner)) throw new ApiRefusal(404, `no job ${jobId} in the queue`, { code: ErrorCodes.unknownJob })
+    if (!this.#c.jobs.maySee(jobId, who)) throw new ApiRefusal(404, `no job ${jobId} in the queue`, { code: ErrorCodes.unknownJob })
     return jobId
   }
 
@@ -201,7 +198,7 @@ export class MasterApi {
     const master = this.#c.master
     const clock = this.#c.clock
     // With accounts, a user's stream carries their own jobs' events, and the master's log only to admins.
-    const mine = (id: string): boolean => who == null || who.admin || master.queue?.state.jobs.get(id)?.meta != null && maySee(who, (master.queue.state.jobs.get(id)!.meta as { owner?: string }).owner)
+    const mine = (id: string): boolean => who == null || who.admin || this.#c.jobs.maySee(id, who)
     return eventStream((sink) => {
       const onJob = (e: JobEvent): void => { if ((jobId == null || e.jobId === jobId) && mine(e.jobId)) sink.send('job', e) }
       const onTile = (d: { jobId: string, phase: number, index: number, peer: string, attempt: number, speculative: boolean }): void => {

@@ -4,20 +4,13 @@
 // restarted peer asks its users to log in again.
 import { randomBytes } from 'node:crypto'
 import type { DeviceKey } from '../transfer/request-auth.ts'
+import { cookieOf } from './auth.ts'
 
 export const USER_COOKIE = 'swarm_user'
 /** A dashboard login lasts this long, as the token's cookie does. */
 export const USER_SESSION_MAX_AGE_S = 30 * 24 * 3600
 /** Sessions one dashboard keeps; the oldest ends first (its key stays on the account until pushed out there). */
 export const MAX_SESSIONS = 1000
-
-function cookieOf (header: string | null, name: string): string | undefined {
-  for (const part of (header ?? '').split(';')) {
-    const i = part.indexOf('=')
-    if (i > 0 && part.slice(0, i).trim() === name) return part.slice(i + 1).trim()
-  }
-  return undefined
-}
 
 export class UserSessions {
   readonly #sessions = new Map<string, { key: DeviceKey, until: number }>()
