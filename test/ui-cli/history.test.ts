@@ -1,16 +1,12 @@
 // swarm history without a swarm: its options' parsing (dates, times ago, one sentence for anything else), the
 // master's filter, and the table and JSON it prints from a reply; then the CLI refusing bad values itself.
-import { execFile } from 'node:child_process'
-import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
+import { swarmCli } from './cli.ts'
 import { inHistory } from '../../src/scheduler/job-history.ts'
 import type { JobsReply, JobSummary } from '../../src/transfer/messages.ts'
 import { formatBytes, historyJson, historyRequest, renderHistory } from '../../src/ui-cli/actions/history.ts'
 import { parseMoment, resolveMoment } from '../../src/ui-cli/time-options.ts'
 
-const run = promisify(execFile)
-const bin = join(import.meta.dirname, '../../bin/swarm.js')
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
 
@@ -94,16 +90,7 @@ describe('swarm history: what it prints', () => {
 })
 
 describe('swarm history: the CLI', () => {
-  /** The CLI's exit code and stderr for `args` (bounded: 30 s). No peer is dialled: each is refused first. */
-  async function swarm (args: string[]): Promise<{ code: number, stderr: string }> {
-    try {
-      const { stderr } = await run(process.execPath, [bin, ...args], { timeout: 30_000, env: { ...process.env, SWARM_KEY: '' } })
-      return { code: 0, stderr }
-    } catch (err) {
-      const e = err as { code?: number, stderr?: string }
-      return { code: typeof e.code === 'number' ? e.code : -1, stderr: e.stderr ?? '' }
-    }
-  }
+  const swarm = swarmCli
 
   it('refuses a bad --since, --state or --limit, and a --since after --until, each in its sentence', async () => {
     const since = await swarm(['history', '--since', 'yesterday'])

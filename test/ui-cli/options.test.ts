@@ -1,29 +1,16 @@
 // Options the CLI must refuse itself, with one sentence naming the option and the allowed range, before it
 // dials anyone: a value the master would refuse used to reach it, and the user saw the stream reset as
 // "master changed".
-import { execFile } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
+import { swarmCli } from './cli.ts'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { diskSize, hostPort, intInRange, retention } from '../../src/ui-cli/shared-options.ts'
 
-const run = promisify(execFile)
-const bin = join(import.meta.dirname, '../../bin/swarm.js')
-
-/** The CLI's exit code and stderr for `args` (bounded: 30 s). */
-async function swarm (args: string[]): Promise<{ code: number, stderr: string }> {
-  try {
-    const { stderr } = await run(process.execPath, [bin, ...args], { timeout: 30_000, env: { ...process.env, SWARM_KEY: '' } })
-    return { code: 0, stderr }
-  } catch (err) {
-    const e = err as { code?: number, stderr?: string }
-    return { code: typeof e.code === 'number' ? e.code : -1, stderr: e.stderr ?? '' }
-  }
-}
+const swarm = swarmCli
 
 describe('CLI options', () => {
   it('intInRange takes whole numbers within its bounds and names the option and bounds otherwise', () => {
